@@ -1,0 +1,3 @@
+from payreq.cli.main import main
+
+main()

@@ -1,0 +1,97 @@
+"""The ``Database`` interface that repositories and the edge use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal, Protocol
+
+from payreq.errors import ServiceUnavailable
+
+Params = Mapping[str, Any]
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class Row(Protocol):
+    def __getitem__(self, key: str) -> Any: ...
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached or did not answer in time (503)."""
+
+    default_code = "database_unavailable"
+
+
+class UniqueViolation(Exception):
+    """An INSERT or UPDATE broke a unique constraint."""
+
+
+class Connection(Protocol):
+    dialect: Dialect
+
+    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...
+
+    async def fetch_all(self, sql: str, params: Params | None = None) -> Sequence[Row]: ...
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+
+class Database(Protocol):
+    dialect: Dialect
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A unit of work that may write; commits on exit, rolls back on error."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[Connection]:
+        """Statements that only read, each seeing committed data."""
+        ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise ``DatabaseUnavailable`` unless the database answers."""
+        ...
+
+
+def connect(url: str, *, timeout: float = 5.0, pool_size: int = 10, synchronous: str = "FULL") -> Database:
+    """A Database for ``sqlite:///path`` or ``postgresql://user@host/db``."""
+    if url.startswith("sqlite:"):
+        from payreq.db.sqlite import SQLiteDatabase
+
+        return SQLiteDatabase(sqlite_path(url), timeout=timeout, synchronous=synchronous)
+    if url.startswith(("postgresql:", "postgres:", "postgresql+asyncpg:")):
+        from payreq.db.postgres import PostgresDatabase
+
+        return PostgresDatabase(postgres_dsn(url), timeout=timeout, pool_size=pool_size)
+    raise ValueError(f"PAYREQ_DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]!r}")
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///var/x.db`` -> ``var/x.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError("an SQLite URL looks like sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    return url[len("sqlite:///") :] or ":memory:"
+
+
+def postgres_dsn(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    del scheme
+    return f"postgresql://{rest}"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL SQLAlchemy (Alembic) should use for the same database."""
+    if url.startswith("sqlite:"):
+        return url
+    return f"postgresql+asyncpg://{url.split('://', 1)[1]}"
+
+
+def placeholders(values: Sequence[object], prefix: str) -> tuple[str, dict[str, object]]:
+    """``IN (...)`` support: ``(":p0, :p1", {"p0": a, "p1": b})``."""
+    names = [f"{prefix}{i}" for i in range(len(values))]
+    return ", ".join(f":{n}" for n in names), dict(zip(names, values, strict=True))

@@ -1,0 +1,157 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrates them; repositories query them
+with plain SQL. Money is an integer in minor units, timestamps are UTC, ids are
+UUIDs, machine secrets are stored only as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from payreq.db.types import UUID, Timestamp
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ENVIRONMENTS = ("sandbox", "production")
+PAYMENT_STATUSES = ("pending", "paid", "expired", "cancelled")
+
+
+def _env_check() -> sa.CheckConstraint:
+    return sa.CheckConstraint("environment IN ('sandbox', 'production')", name="environment")
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("disabled_at", Timestamp, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("environment", sa.String(16), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_digest", sa.String(64), nullable=False),
+    sa.Column("rate_limit", sa.Integer, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_used_at", Timestamp, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+    _env_check(),
+)
+
+access_tokens = sa.Table(
+    "access_tokens",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("api_key_id", UUID, sa.ForeignKey("api_keys.id"), nullable=False, index=True),
+    sa.Column("token_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("scope", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False, index=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+)
+
+applications = sa.Table(
+    "applications",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("client_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("environment", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("webhook_url", sa.String(2048), nullable=True),
+    sa.Column("webhook_secret", sa.String(200), nullable=True),
+    sa.Column("default_redirect_url", sa.String(2048), nullable=True),
+    sa.Column("default_expires_in", sa.Integer, nullable=True),
+    sa.Column("currencies", sa.Text, nullable=True),
+    sa.Column("methods", sa.Text, nullable=False, server_default='["sandbox"]'),
+    sa.Column("bank_details", sa.Text, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("archived_at", Timestamp, nullable=True),
+    sa.Index("ix_applications_account_env", "account_id", "environment"),
+    _env_check(),
+)
+
+client_tokens = sa.Table(
+    "client_tokens",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("application_id", UUID, sa.ForeignKey("applications.id"), nullable=False, index=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("token_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("rate_limit", sa.Integer, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=True),
+    sa.Column("last_used_at", Timestamp, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("environment", sa.String(16), nullable=False),
+    sa.Column("application_id", UUID, sa.ForeignKey("applications.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("redirect_url", sa.String(2048), nullable=False),
+    sa.Column("reference_id", sa.String(255), nullable=True),
+    sa.Column("reference_label", sa.String(255), nullable=True),
+    sa.Column("metadata", sa.Text, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("paid_at", Timestamp, nullable=True),
+    sa.Column("cancelled_at", Timestamp, nullable=True),
+    sa.Column("expired_at", Timestamp, nullable=True),
+    sa.CheckConstraint("amount >= 1 AND amount <= 1000000000000", name="amount"),
+    sa.CheckConstraint("status IN ('pending', 'paid', 'expired', 'cancelled')", name="status"),
+    _env_check(),
+    # listing: one account and environment, newest first
+    sa.Index("ix_payments_tenant_created", "account_id", "environment", "created_at", "id"),
+    sa.Index("ix_payments_tenant_reference", "account_id", "environment", "reference_id"),
+    sa.Index("ix_payments_application_created", "application_id", "created_at"),
+    # the expiry sweep: pending rows by deadline
+    sa.Index("ix_payments_status_expires", "status", "expires_at"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("environment", sa.String(16), nullable=False),
+    sa.Column("application_id", UUID, sa.ForeignKey("applications.id"), nullable=False),
+    sa.Column("payment_id", UUID, sa.ForeignKey("payments.id"), nullable=False, index=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_events_tenant_created", "account_id", "environment", "created_at", "id"),
+    _env_check(),
+)

@@ -1,0 +1,1 @@
+"""Helpers used by two or more features. Imports no feature."""

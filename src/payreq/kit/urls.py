@@ -1,0 +1,40 @@
+"""Validation of URLs that a merchant gives us (redirects, later webhooks)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 2048
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+
+
+def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
+    """Why ``url`` may not be a redirect target, or None if it may.
+
+    https with a host is required; sandbox also allows http://localhost and
+    http://127.0.0.1 so that merchants can develop locally. Credentials in the URL,
+    control characters, backslashes and whitespace are refused: browsers read them
+    differently from parsers, which is how open redirects are made.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        return f"must be at most {MAX_URL_LENGTH} characters"
+    if any(ord(ch) < 0x21 or ch in "\\\x7f" for ch in url):
+        return "must not contain whitespace, control characters or backslashes"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL"
+    del port
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        return "must be an absolute https URL"
+    if not url.lower().startswith(f"{parts.scheme}://"):
+        return "must be an absolute https URL"
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return "must not contain credentials"
+    if parts.scheme == "http" and not (sandbox and host in LOCAL_HOSTS):
+        if host in LOCAL_HOSTS:
+            return "may use http://localhost or http://127.0.0.1 only in the sandbox"
+        return "must use https"
+    return None
