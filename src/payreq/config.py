@@ -41,6 +41,7 @@ class Settings(BaseSettings):
 
     # worker
     worker_interval: float = Field(default=1.0, gt=0)
+    embedded_worker: bool = True
 
     # logs
     log_level: str = "INFO"

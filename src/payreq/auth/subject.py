@@ -1,0 +1,50 @@
+"""Who is calling: the credential behind a request, and what it may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+
+class Scope(StrEnum):
+    PAYMENTS_CREATE = "payments.create"
+    PAYMENTS_GET = "payments.get"
+    PAYMENTS_INSTRUCTIONS = "payments.user-instructions.get"
+    ALL = "*"
+
+
+KNOWN_SCOPES = frozenset(s.value for s in Scope)
+
+
+class CredentialKind(StrEnum):
+    ACCESS_TOKEN = "access_token"
+    CLIENT_TOKEN = "client_token"
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """The account and environment that every read and write is scoped to."""
+
+    account_id: UUID
+    environment: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSubject:
+    kind: CredentialKind
+    credential_id: UUID
+    tenant: Tenant
+    scopes: frozenset[str]
+    application_id: UUID | None
+    """A client token's own application; None for access tokens (account-wide)."""
+    rate_key: str
+    """Whose budget a request spends: the API key, or the client token."""
+    rate_limit: int | None
+
+    def allows(self, scope: Scope) -> bool:
+        return Scope.ALL in self.scopes or scope in self.scopes
+
+    @property
+    def sandbox(self) -> bool:
+        return self.tenant.environment == "sandbox"

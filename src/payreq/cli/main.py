@@ -1,0 +1,201 @@
+"""``payreq``: the operator's command line (SPEC §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from payreq.config import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="payreq: a self-hostable payment-request gateway.")
+admin = typer.Typer(no_args_is_help=True, help="Operator actions on accounts and keys.")
+app.add_typer(admin, name="admin")
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+    """Open the database, run ``work``, close it."""
+    settings = get_settings()
+    return asyncio.run(work(settings))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    from payreq.db.migrate import head_revision, upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    typer.echo(f"database at revision {head_revision()}", err=True)
+
+
+async def _bootstrap(settings: Settings, email: str, environment: str, name: str) -> dict[str, str]:
+    from payreq.account.service import hash_password, new_password
+    from payreq.db import connect
+    from payreq.services import Services
+
+    db = connect(settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous)
+    await db.open()
+    try:
+        services = Services.build(settings, db)
+        password = new_password()
+        password_hash = hash_password(password)
+        async with db.transaction() as conn:
+            result = await services.accounts.bootstrap(
+                conn,
+                email=email,
+                password=password,
+                password_hash=password_hash,
+                environment=environment,
+                name=name,
+            )
+        return result.as_dict()
+    finally:
+        await db.close()
+
+
+@app.command()
+def bootstrap(
+    email: Annotated[str, typer.Option(help="The dashboard user's email.")] = "",
+    environment: Annotated[str, typer.Option(help="sandbox or production.")] = "sandbox",
+    name: Annotated[str, typer.Option(help="The merchant's name.")] = "Demo merchant",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an account with a dashboard user, an API key, a default application and a `*` client token."""
+    from payreq.errors import PayreqError
+    from payreq.kit.crypto import random_string
+
+    if environment not in ("sandbox", "production"):
+        typer.echo("--environment must be sandbox or production", err=True)
+        raise typer.Exit(2)
+    chosen = email or f"merchant-{random_string(8).lower()}@example.com"
+    try:
+        result = _run(lambda s: _bootstrap(s, chosen, environment, name))
+    except PayreqError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:24} {value}")
+
+
+@app.command()
+def demo(
+    credentials_file: Annotated[Path, typer.Option(help="Where the demo's secrets are kept.")] = Path(
+        "var/demo-credentials.json"
+    ),
+) -> None:
+    """Create the demo sandbox account on first start; print its credentials every time."""
+    if credentials_file.exists():
+        result = json.loads(credentials_file.read_text())
+    else:
+        result = _run(lambda s: _bootstrap(s, "demo@payreq.local", "sandbox", "Demo merchant"))
+        credentials_file.parent.mkdir(parents=True, exist_ok=True)
+        credentials_file.touch(mode=0o600)
+        credentials_file.write_text(json.dumps(result, indent=2) + "\n")
+    settings = get_settings()
+    typer.echo("")
+    typer.echo("payreq demo sandbox account (kept in " + str(credentials_file) + "):")
+    for key in ("client_id", "client_secret", "client_token", "application_client_id", "webhook_secret"):
+        typer.echo(f"  {key:22} {result[key]}")
+    typer.echo(f"  {'dashboard':22} {result['dashboard_email']} / {result['dashboard_password']}")
+    typer.echo("")
+    typer.echo("Try:")
+    typer.echo(
+        f"  curl -s -u '{result['client_id']}:{result['client_secret']}' "
+        f"-d grant_type=client_credentials {settings.base_url}/oauth/token"
+    )
+    typer.echo("")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.", min=1)] = 1,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the background worker here.")] = False,
+) -> None:
+    """Serve the API, checkout and docs over HTTP (uvicorn, uvloop, httptools)."""
+    import uvicorn
+
+    if no_worker:
+        os.environ["PAYREQ_EMBEDDED_WORKER"] = "false"
+        get_settings.cache_clear()
+    typer.echo(f"payreq serving on http://{host}:{port} (docs at /docs)", err=True)
+    uvicorn.run(
+        "payreq.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker alone (expiry sweep; later webhook deliveries)."""
+    from payreq import logs
+    from payreq.db import connect
+    from payreq.services import Services
+    from payreq.worker.runner import Worker
+
+    async def main(settings: Settings) -> None:
+        logs.configure(settings.log_level, json=settings.log_json)
+        db = connect(settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous)
+        await db.open()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Worker(Services.build(settings, db)).run(stop)
+        finally:
+            await db.close()
+
+    _run(main)
+
+
+@admin.command("rate-limit")
+def rate_limit(
+    client_id: Annotated[str, typer.Argument(help="The API key's client_id.")],
+    limit: Annotated[int, typer.Argument(help="Requests per second; 0 restores the default.", min=0)],
+) -> None:
+    """Set one API key's rate limit."""
+    from payreq.account import repository
+    from payreq.db import connect
+
+    async def main(settings: Settings) -> bool:
+        db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+        await db.open()
+        try:
+            async with db.transaction() as conn:
+                return await repository.set_api_key_rate_limit(conn, client_id, limit or None)
+        finally:
+            await db.close()
+
+    if not _run(main):
+        typer.echo(f"no API key with client_id {client_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{client_id}: {limit or 'default'} requests per second")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

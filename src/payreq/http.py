@@ -1,0 +1,176 @@
+"""The JSON surface's plumbing: the error envelope, its renderers, the request id.
+
+Error body everywhere but ``/oauth/*``:
+``{"error": {"type", "code", "message", "param"?, "request_id"}}``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from payreq.errors import PayreqError
+
+log = structlog.get_logger("payreq.http")
+
+REQUEST_ID_KEY = "payreq.request_id"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+class ErrorDetail(msgspec.Struct, omit_defaults=True):
+    type: str
+    code: str
+    message: str
+    request_id: str
+    param: str | None = None
+
+
+class ErrorEnvelope(msgspec.Struct):
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "The body is not JSON, not an object, or a required field is missing.",
+    401: "No token, or an unknown, expired or revoked one (WWW-Authenticate: Bearer).",
+    403: "The token lacks the scope this operation needs, or names another application.",
+    404: "No such resource in this account and environment.",
+    409: "The resource's state does not allow this.",
+    413: "The body is larger than 64 KiB.",
+    422: "A field is present but breaks a rule.",
+    429: "Too many requests for this key (Retry-After).",
+    500: "Unexpected; the body carries the request id.",
+    503: "A dependency (the database) is unavailable; retry with back-off.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """``responses=`` for a route: the documented error answers, in the envelope."""
+    chosen = sorted(set(statuses) | {500, 503})
+    return {
+        s: ResponseSpec(ErrorEnvelope, description=_DESCRIPTIONS[s], generate_examples=False) for s in chosen
+    }
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def request_id(request: Request[Any, Any, Any]) -> str:
+    """The request's id; answers the framework gives before routing (404, 405) pass
+    no middleware, so they get theirs here."""
+    rid = request.scope.get(REQUEST_ID_KEY)  # type: ignore[call-overload]
+    if rid is None:
+        rid = request.scope[REQUEST_ID_KEY] = new_request_id()  # type: ignore[typeddict-unknown-key]
+    return str(rid)
+
+
+def envelope(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    type: str,
+    code: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    rid = request_id(request)
+    body = ErrorEnvelope(ErrorDetail(type=type, code=code, message=message, request_id=rid, param=param))
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", "X-Request-ID": rid, **(headers or {})},
+    )
+
+
+def render_payreq_error(request: Request[Any, Any, Any], exc: PayreqError) -> Response[bytes]:
+    return envelope(
+        request,
+        status=exc.status,
+        type=exc.type,
+        code=exc.code,
+        message=exc.message,
+        param=exc.param,
+        headers=exc.headers,
+    )
+
+
+_HTTP_TYPES = {
+    400: ("invalid_request", "invalid_request"),
+    401: ("authentication_error", "unauthenticated"),
+    403: ("permission_error", "insufficient_permissions"),
+    404: ("not_found", "route_not_found"),
+    405: ("invalid_request", "method_not_allowed"),
+    413: ("payload_too_large", "payload_too_large"),
+    415: ("invalid_request", "unsupported_media_type"),
+}
+
+
+def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """The framework's own answers (unknown route, wrong method, bad query parameter)."""
+    status = exc.status_code
+    if status >= 500:
+        return render_unexpected(request, exc)
+    type_, code = _HTTP_TYPES.get(status, ("invalid_request", "invalid_request"))
+    message = exc.detail
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        first = exc.extra[0]
+        if isinstance(first, dict) and first.get("key"):
+            message = f"Invalid parameter {first['key']}: {first.get('message', 'invalid value')}."
+    if status == 404:
+        message = "No such route."
+    elif status == 413:
+        message = "The request body is larger than 64 KiB."
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    return envelope(request, status=status, type=type_, code=code, message=message, headers=headers)
+
+
+def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unhandled_error", request_id=request_id(request), path=request.url.path, exc_info=exc)
+    return envelope(
+        request,
+        status=500,
+        type="api_error",
+        code="internal_error",
+        message="An unexpected error occurred. Retry with back-off; quote the request id to support.",
+    )
+
+
+class RequestIdMiddleware:
+    """Pure ASGI: every response carries ``X-Request-ID`` (the caller's if it sent a
+    sane one, otherwise a new one), and the id is in the scope for logs and errors."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if incoming and _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        scope[REQUEST_ID_KEY] = rid  # type: ignore[typeddict-unknown-key]
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append(header)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

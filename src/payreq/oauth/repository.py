@@ -1,0 +1,48 @@
+"""SQL for access tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from payreq.db import Connection
+
+
+async def insert_access_token(
+    conn: Connection,
+    *,
+    id: UUID,
+    api_key_id: UUID,
+    token_digest: str,
+    scope: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO access_tokens (id, api_key_id, token_digest, scope, created_at, expires_at)
+        VALUES (:id, :api_key_id, :token_digest, :scope, :created_at, :expires_at)
+        """,
+        {
+            "id": id,
+            "api_key_id": api_key_id,
+            "token_digest": token_digest,
+            "scope": scope,
+            "created_at": created_at,
+            "expires_at": expires_at,
+        },
+    )
+
+
+async def revoke_access_token(conn: Connection, *, api_key_id: UUID, token_digest: str, at: datetime) -> None:
+    await conn.execute(
+        """
+        UPDATE access_tokens SET revoked_at = :at
+        WHERE token_digest = :digest AND api_key_id = :api_key_id AND revoked_at IS NULL
+        """,
+        {"at": at, "digest": token_digest, "api_key_id": api_key_id},
+    )
+
+
+async def delete_expired_access_tokens(conn: Connection, *, before: datetime) -> int:
+    return await conn.execute("DELETE FROM access_tokens WHERE expires_at < :before", {"before": before})

@@ -1,0 +1,88 @@
+"""``POST /oauth/token`` and ``POST /oauth/revoke``: RFC 6749 bodies, seeds' status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, Router, post
+from litestar.openapi.datastructures import ResponseSpec
+
+from payreq.oauth.errors import OAuthError
+from payreq.oauth.service import parse_form
+from payreq.services import Services
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+
+
+class OAuthErrorBody(msgspec.Struct):
+    """RFC 6749 §5.2."""
+
+    error: str
+    error_description: str
+
+
+class TokenRequest(msgspec.Struct):
+    """Form fields of ``POST /oauth/token`` (application/x-www-form-urlencoded)."""
+
+    grant_type: str
+    scope: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class RevokeRequest(msgspec.Struct):
+    """Form fields of ``POST /oauth/revoke`` (RFC 7009)."""
+
+    token: str
+    token_type_hint: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+_OAUTH_ERRORS = {
+    400: ResponseSpec(OAuthErrorBody, description="invalid_request, unsupported_grant_type or invalid_scope"),
+    403: ResponseSpec(OAuthErrorBody, description="invalid_client: wrong id or secret, or a bad Basic header"),
+}
+
+
+def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
+    body = msgspec.json.encode(OAuthErrorBody(error=exc.error, error_description=exc.description))
+    headers = dict(NO_STORE)
+    return Response(body, status_code=exc.status, media_type="application/json", headers=headers)
+
+
+@post("/token", status_code=200, responses=_OAUTH_ERRORS, opt={"form": TokenRequest}, security=[{"basicAuth": []}])
+async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
+    """Exchange an API key (client_id + client_secret) for a 3600-second access token."""
+    services: Services = request.app.state.services
+    form = parse_form(await request.body(), request.headers.get("content-type"))
+    async with services.db.transaction() as conn:
+        issued = await services.oauth.issue(conn, authorization=request.headers.get("authorization"), form=form)
+    body = TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope)
+    return Response(body, headers=NO_STORE)
+
+
+@post("/revoke", status_code=200, responses=_OAUTH_ERRORS, opt={"form": RevokeRequest}, security=[{"basicAuth": []}])
+async def revoke(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    """Revoke an access token at once (RFC 7009); answers 200 even for an unknown token."""
+    services: Services = request.app.state.services
+    form = parse_form(await request.body(), request.headers.get("content-type"))
+    async with services.db.transaction() as conn:
+        await services.oauth.revoke(conn, authorization=request.headers.get("authorization"), form=form)
+    return Response({}, headers=NO_STORE)
+
+
+router = Router(
+    path="/oauth",
+    route_handlers=[token, revoke],
+    exception_handlers={OAuthError: oauth_error},
+    tags=["OAuth"],
+)

@@ -1,0 +1,125 @@
+"""The client_credentials grant (RFC 6749 §4.4) and token revocation (RFC 7009)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import parse_qs, unquote_plus
+
+from payreq.account import repository as accounts
+from payreq.auth.subject import KNOWN_SCOPES, Scope
+from payreq.db import Connection, Row
+from payreq.kit.clock import Clock, utc_now
+from payreq.kit.crypto import SecretKind, digest, digests_match, new_secret
+from payreq.oauth import repository
+from payreq.oauth.errors import InvalidClient, InvalidRequest, InvalidScope, UnsupportedGrantType
+
+_NO_MATCH = digest("no client has this secret")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+def parse_form(body: bytes, content_type: str | None) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body; a repeated parameter is an error."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded":
+        raise InvalidRequest("The body must be application/x-www-form-urlencoded.")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("The body is not a valid form.") from None
+    repeated = sorted(name for name, values in fields.items() if len(values) > 1)
+    if repeated:
+        raise InvalidRequest(f"Parameters must not repeat: {', '.join(repeated)}.")
+    return {name: values[0] for name, values in fields.items()}
+
+
+def client_credentials(authorization: str | None, form: Mapping[str, str]) -> ClientCredentials:
+    """HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret) or the form fields; never both."""
+    in_form = "client_secret" in form
+    if authorization:
+        scheme, _, encoded = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            raise InvalidClient("Unsupported client authentication scheme.")
+        if in_form:
+            raise InvalidRequest("Use one client authentication method, not two.")
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidClient("The Basic authorization header is malformed.") from None
+        client_id, colon, secret = decoded.partition(":")
+        if not colon:
+            raise InvalidClient("The Basic authorization header is malformed.")
+        return ClientCredentials(unquote_plus(client_id), unquote_plus(secret))
+    if in_form and form.get("client_id"):
+        return ClientCredentials(form["client_id"], form["client_secret"])
+    raise InvalidClient("Client authentication is required.")
+
+
+def parse_scope(requested: str | None) -> str:
+    if requested is None or not requested.strip():
+        return Scope.ALL.value
+    scopes = requested.split()
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if unknown:
+        raise InvalidScope(f"Unknown scope: {' '.join(unknown)}.")
+    return " ".join(dict.fromkeys(scopes))
+
+
+class OAuthService:
+    def __init__(self, *, token_ttl: int = 3600, clock: Clock = utc_now) -> None:
+        self.token_ttl = token_ttl
+        self.clock = clock
+
+    async def authenticate_client(self, conn: Connection, credentials: ClientCredentials) -> Row:
+        key = await accounts.api_key_by_client_id(conn, credentials.client_id)
+        presented = digest(credentials.client_secret)
+        # compare even for an unknown client so both failures take the same time
+        matches = digests_match(presented, key["secret_digest"] if key else _NO_MATCH)
+        if key is None or not matches or key["revoked_at"] is not None or key["disabled_at"] is not None:
+            raise InvalidClient()
+        return key
+
+    async def issue(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> IssuedToken:
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise InvalidRequest("grant_type is required.")
+        key = await self.authenticate_client(conn, client_credentials(authorization, form))
+        if grant_type != "client_credentials":
+            raise UnsupportedGrantType("Only the client_credentials grant is supported.")
+        scope = parse_scope(form.get("scope"))
+        now = self.clock()
+        token = new_secret(SecretKind.ACCESS_TOKEN, key["environment"])
+        await repository.insert_access_token(
+            conn,
+            id=uuid.uuid4(),
+            api_key_id=key["id"],
+            token_digest=digest(token),
+            scope=scope,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.token_ttl),
+        )
+        return IssuedToken(access_token=token, expires_in=self.token_ttl, scope=scope)
+
+    async def revoke(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> None:
+        """RFC 7009: revoke the client's own access token; unknown tokens are fine."""
+        key = await self.authenticate_client(conn, client_credentials(authorization, form))
+        token = form.get("token")
+        if not token:
+            raise InvalidRequest("token is required.")
+        await repository.revoke_access_token(conn, api_key_id=key["id"], token_digest=digest(token), at=self.clock())

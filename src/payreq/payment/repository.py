@@ -1,0 +1,178 @@
+"""All SQL for payments. Every read goes through ``_tenant`` so no query forgets the
+account and environment scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from payreq.auth.subject import Tenant
+from payreq.db import Connection, Row
+from payreq.payment.lifecycle import REACHED_AT, Status
+from payreq.payment.models import Payment, PaymentQuery
+
+_SELECT = """
+SELECT p.id, p.account_id, p.environment, p.application_id, a.client_id AS application_client_id,
+       p.status, p.amount, p.currency, p.redirect_url, p.reference_id, p.reference_label, p.metadata,
+       p.created_at, p.expires_at, p.paid_at, p.cancelled_at, p.expired_at
+FROM payments p JOIN applications a ON a.id = p.application_id
+"""
+_TENANT = "p.account_id = :account_id AND p.environment = :environment"
+
+
+def _tenant(tenant: Tenant) -> dict[str, Any]:
+    return {"account_id": tenant.account_id, "environment": tenant.environment}
+
+
+def _payment(row: Row) -> Payment:
+    raw_metadata = row["metadata"]
+    return Payment(
+        id=row["id"],
+        account_id=row["account_id"],
+        environment=row["environment"],
+        application_id=row["application_id"],
+        application_client_id=row["application_client_id"],
+        status=Status(row["status"]),
+        amount=int(row["amount"]),
+        currency=row["currency"],
+        redirect_url=row["redirect_url"],
+        reference_id=row["reference_id"],
+        reference_label=row["reference_label"],
+        metadata=msgspec.json.decode(raw_metadata) if raw_metadata else None,
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        paid_at=row["paid_at"],
+        cancelled_at=row["cancelled_at"],
+        expired_at=row["expired_at"],
+    )
+
+
+async def insert(conn: Connection, payment: Payment) -> None:
+    await conn.execute(
+        """
+        INSERT INTO payments (id, account_id, environment, application_id, status, amount, currency,
+                              redirect_url, reference_id, reference_label, metadata, created_at, expires_at)
+        VALUES (:id, :account_id, :environment, :application_id, :status, :amount, :currency,
+                :redirect_url, :reference_id, :reference_label, :metadata, :created_at, :expires_at)
+        """,
+        {
+            "id": payment.id,
+            "account_id": payment.account_id,
+            "environment": payment.environment,
+            "application_id": payment.application_id,
+            "status": payment.status.value,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "redirect_url": payment.redirect_url,
+            "reference_id": payment.reference_id,
+            "reference_label": payment.reference_label,
+            "metadata": msgspec.json.encode(payment.metadata).decode() if payment.metadata else None,
+            "created_at": payment.created_at,
+            "expires_at": payment.expires_at,
+        },
+    )
+
+
+async def get(conn: Connection, tenant: Tenant, payment_id: UUID) -> Payment | None:
+    row = await conn.fetch_one(f"{_SELECT} WHERE p.id = :id AND {_TENANT}", {"id": payment_id, **_tenant(tenant)})
+    return None if row is None else _payment(row)
+
+
+async def get_by_ids(conn: Connection, ids: list[UUID]) -> list[Payment]:
+    """Unscoped: for the worker, which acts for every tenant."""
+    if not ids:
+        return []
+    names = {f"id{i}": value for i, value in enumerate(ids)}
+    marks = ", ".join(f":{name}" for name in names)
+    rows = await conn.fetch_all(f"{_SELECT} WHERE p.id IN ({marks})", names)
+    return [_payment(row) for row in rows]
+
+
+async def cursor(conn: Connection, tenant: Tenant, payment_id: UUID) -> tuple[datetime, UUID] | None:
+    row = await conn.fetch_one(
+        f"SELECT p.created_at, p.id FROM payments p WHERE p.id = :id AND {_TENANT}",
+        {"id": payment_id, **_tenant(tenant)},
+    )
+    return None if row is None else (row["created_at"], row["id"])
+
+
+async def page(
+    conn: Connection,
+    tenant: Tenant,
+    query: PaymentQuery,
+    *,
+    now: datetime,
+    after: tuple[datetime, UUID] | None,
+) -> list[Payment]:
+    """Newest first, ``query.limit + 1`` rows so the caller can tell if more follow.
+
+    A pending payment past its deadline counts as expired in the status filter, as it
+    reads everywhere else.
+    """
+    where = [_TENANT]
+    params: dict[str, Any] = {**_tenant(tenant), "limit": query.limit + 1}
+    if query.status is Status.PENDING:
+        where.append("p.status = 'pending' AND p.expires_at > :now")
+        params["now"] = now
+    elif query.status is Status.EXPIRED:
+        where.append("(p.status = 'expired' OR (p.status = 'pending' AND p.expires_at <= :now))")
+        params["now"] = now
+    elif query.status is not None:
+        where.append("p.status = :status")
+        params["status"] = query.status.value
+    if query.reference_id is not None:
+        where.append("p.reference_id = :reference_id")
+        params["reference_id"] = query.reference_id
+    if query.application_client_id is not None:
+        where.append("a.client_id = :client_id")
+        params["client_id"] = query.application_client_id
+    if query.created_gte is not None:
+        where.append("p.created_at >= :created_gte")
+        params["created_gte"] = query.created_gte
+    if query.created_lt is not None:
+        where.append("p.created_at < :created_lt")
+        params["created_lt"] = query.created_lt
+    if after is not None:
+        where.append("(p.created_at < :after_created OR (p.created_at = :after_created AND p.id < :after_id))")
+        params["after_created"], params["after_id"] = after
+    sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit"
+    return [_payment(row) for row in await conn.fetch_all(sql, params)]
+
+
+async def settle(conn: Connection, payment_id: UUID, target: Status, *, at: datetime) -> bool:
+    """pending -> paid | cancelled, only while the deadline has not passed. One winner."""
+    column = REACHED_AT[target]
+    changed = await conn.execute(
+        f"""
+        UPDATE payments SET status = :target, {column} = :at
+        WHERE id = :id AND status = 'pending' AND expires_at > :at
+        """,
+        {"target": target.value, "at": at, "id": payment_id},
+    )
+    return changed == 1
+
+
+async def expire(conn: Connection, payment_id: UUID, *, now: datetime) -> bool:
+    """pending -> expired once the deadline has passed; expired_at is the deadline."""
+    changed = await conn.execute(
+        """
+        UPDATE payments SET status = 'expired', expired_at = expires_at
+        WHERE id = :id AND status = 'pending' AND expires_at <= :now
+        """,
+        {"id": payment_id, "now": now},
+    )
+    return changed == 1
+
+
+async def overdue_ids(conn: Connection, *, now: datetime, limit: int) -> list[UUID]:
+    rows = await conn.fetch_all(
+        """
+        SELECT id FROM payments WHERE status = 'pending' AND expires_at <= :now
+        ORDER BY expires_at LIMIT :limit
+        """,
+        {"now": now, "limit": limit},
+    )
+    return [row["id"] for row in rows]

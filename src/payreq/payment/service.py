@@ -1,0 +1,251 @@
+"""The payment rules, shared by both contracts: create, read, list, settle, expire.
+
+Services never commit: the caller (a request handler or the worker) passes the
+connection of its unit of work, and every status change writes its event in that
+same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import msgspec
+
+from payreq.application import repository as applications
+from payreq.auth.subject import AuthSubject, Tenant
+from payreq.db import Connection, Row
+from payreq.errors import Forbidden, NotFound, ValidationFailed
+from payreq.kit import money
+from payreq.kit.clock import Clock, utc_now
+from payreq.kit.jsonbody import check_text
+from payreq.kit.pagination import clamp_limit
+from payreq.kit.urls import redirect_url_problem
+from payreq.payment import repository
+from payreq.payment.lifecycle import EVENT_TYPE, InvalidTransition, Status, transition
+from payreq.payment.models import Page, Payment, PaymentDraft, PaymentQuery
+from payreq.payment.schemas_b import PaymentB
+from payreq.webhook import outbox
+
+MIN_EXPIRES_IN = 60
+MAX_EXPIRES_IN = 30 * 24 * 3600
+
+
+class PaymentNotFound(NotFound):
+    default_message = "No such payment request."
+
+
+def parse_id(value: str) -> uuid.UUID:
+    """A payment id from a URL; anything malformed is simply not found."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise PaymentNotFound() from None
+
+
+class PaymentService:
+    def __init__(self, *, base_url: str, default_expires_in: int = 86400, clock: Clock = utc_now) -> None:
+        self.base_url = base_url
+        self.default_expires_in = default_expires_in
+        self.clock = clock
+
+    # -- create -----------------------------------------------------------------
+
+    async def create(self, conn: Connection, subject: AuthSubject, draft: PaymentDraft) -> Payment:
+        application = await self._application(conn, subject, draft.application_client_id)
+        now = self.clock()
+        payment = Payment(
+            id=uuid.uuid4(),
+            account_id=subject.tenant.account_id,
+            environment=subject.tenant.environment,
+            application_id=application["id"],
+            application_client_id=application["client_id"],
+            status=Status.PENDING,
+            amount=self._amount(draft),
+            currency=self._currency(draft, application),
+            redirect_url=self._redirect_url(draft, application, sandbox=subject.sandbox),
+            reference_id=self._text(draft, "reference_id", draft.reference_id),
+            reference_label=self._text(draft, "reference_label", draft.reference_label),
+            metadata=self._metadata(draft),
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._expires_in(draft, application)),
+        )
+        await repository.insert(conn, payment)
+        await self._record(conn, payment, Status.PENDING, now)
+        return payment
+
+    async def _application(self, conn: Connection, subject: AuthSubject, client_id: str | None) -> Row:
+        if subject.application_id is not None:
+            row = await applications.application_by_id(conn, subject.tenant, subject.application_id)
+            if row is None or (client_id is not None and row["client_id"] != client_id):
+                raise Forbidden(code="application_mismatch")
+        elif client_id is not None:
+            row = await applications.application_by_client_id(conn, subject.tenant, client_id)
+            if row is None:
+                raise NotFound("No such payment application.", param="clientId")
+        else:
+            row = await applications.default_application(conn, subject.tenant)
+            if row is None:
+                raise NotFound("This account has no default payment application.")
+        if row["archived_at"] is not None:
+            raise NotFound("No such payment application.")
+        return row
+
+    def _amount(self, draft: PaymentDraft) -> int:
+        amount = money.parse_amount(draft.amount)
+        if amount is None:
+            raise ValidationFailed(
+                f"amount must be a positive integer in the currency's minor unit, "
+                f"from {money.MIN_AMOUNT} to {money.MAX_AMOUNT}.",
+                code="invalid_amount",
+                param=draft.param("amount"),
+            )
+        return amount
+
+    def _currency(self, draft: PaymentDraft, application: Row) -> str:
+        code = money.normalise_currency(draft.currency)
+        if code is None:
+            raise ValidationFailed(
+                f"{draft.param('currency')} must be an active ISO 4217 currency code.",
+                code="unsupported_currency",
+                param=draft.param("currency"),
+            )
+        allowed = msgspec.json.decode(application["currencies"]) if application["currencies"] else None
+        if allowed and code not in allowed:
+            raise ValidationFailed(
+                f"This payment application does not accept {code}.",
+                code="unsupported_currency",
+                param=draft.param("currency"),
+            )
+        return code
+
+    def _redirect_url(self, draft: PaymentDraft, application: Row, *, sandbox: bool) -> str:
+        url = draft.redirect_url or application["default_redirect_url"]
+        param = draft.param("redirect_url")
+        if not url:
+            raise ValidationFailed(
+                f"{param} is required when the application has no default redirect URL.",
+                code="missing_redirect_url",
+                param=param,
+            )
+        check_text(url, param)
+        problem = redirect_url_problem(url, sandbox=sandbox)
+        if problem:
+            raise ValidationFailed(f"{param} {problem}.", code="invalid_redirect_url", param=param)
+        return url
+
+    def _text(self, draft: PaymentDraft, name: str, value: str | None) -> str | None:
+        if value is not None:
+            check_text(value, draft.param(name))
+        return value
+
+    def _metadata(self, draft: PaymentDraft) -> dict[str, str] | None:
+        if not draft.metadata:
+            return None
+        for key, value in draft.metadata.items():
+            check_text(key, "metadata")
+            check_text(value, f"metadata.{key}")
+        return draft.metadata
+
+    def _expires_in(self, draft: PaymentDraft, application: Row) -> int:
+        seconds = draft.expires_in or application["default_expires_in"] or self.default_expires_in
+        if not MIN_EXPIRES_IN <= seconds <= MAX_EXPIRES_IN:
+            raise ValidationFailed(
+                f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds.",
+                param=draft.param("expires_in"),
+            )
+        return int(seconds)
+
+    # -- read -------------------------------------------------------------------
+
+    async def get(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Payment:
+        """The payment as it stands now; one found overdue is persisted as expired."""
+        payment = await self._load(conn, subject.tenant, parse_id(payment_id))
+        now = self.clock()
+        if payment.overdue(now):
+            return await self._expire(conn, payment, now)
+        return payment
+
+    async def list(self, conn: Connection, subject: AuthSubject, query: PaymentQuery) -> Page:
+        after = None
+        if query.starting_after is not None:
+            try:
+                after = await repository.cursor(conn, subject.tenant, uuid.UUID(query.starting_after))
+            except ValueError:
+                after = None
+            if after is None:
+                raise ValidationFailed(
+                    "starting_after must be the id of a payment request in this account.",
+                    code="invalid_cursor",
+                    param="starting_after",
+                )
+        limit = clamp_limit(query.limit)
+        now = self.clock()
+        rows = await repository.page(conn, subject.tenant, replace(query, limit=limit), now=now, after=after)
+        return Page(items=[p.as_seen(now) for p in rows[:limit]], has_more=len(rows) > limit)
+
+    # -- change -----------------------------------------------------------------
+
+    async def cancel(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Payment:
+        return await self.settle(conn, subject.tenant, parse_id(payment_id), Status.CANCELLED)
+
+    async def settle(self, conn: Connection, tenant: Tenant, payment_id: uuid.UUID, target: Status) -> Payment:
+        """Move a pending payment to ``target`` (paid, cancelled or expired).
+
+        Exactly one of any number of concurrent changes wins; the others get 409 and
+        the payment is left as the winner made it.
+        """
+        payment = await self._load(conn, tenant, payment_id)
+        now = self.clock()
+        if payment.overdue(now):
+            payment = await self._expire(conn, payment, now)
+            if target is Status.EXPIRED:
+                return payment
+        transition(payment.status, target)
+        if target is Status.EXPIRED:
+            raise InvalidTransition("The payment request has not reached its deadline yet.")
+        if not await repository.settle(conn, payment.id, target, at=now):
+            current = await self._load(conn, tenant, payment_id)
+            transition(current.as_seen(now).status, target)
+            raise InvalidTransition()  # unreachable unless the row changed twice underneath us
+        changed = replace(payment, status=target, **{f"{target.value}_at": now})
+        await self._record(conn, changed, target, now)
+        return changed
+
+    async def expire_due(self, conn: Connection, *, limit: int = 500) -> int:
+        """The worker's sweep: persist every overdue payment as expired, with its event."""
+        now = self.clock()
+        ids = await repository.overdue_ids(conn, now=now, limit=limit)
+        expired = 0
+        for payment in await repository.get_by_ids(conn, ids):
+            if await repository.expire(conn, payment.id, now=now):
+                await self._record(conn, payment.as_seen(now), Status.EXPIRED, now)
+                expired += 1
+        return expired
+
+    async def _expire(self, conn: Connection, payment: Payment, now: datetime) -> Payment:
+        if await repository.expire(conn, payment.id, now=now):
+            expired = payment.as_seen(now)
+            await self._record(conn, expired, Status.EXPIRED, now)
+            return expired
+        return await self._load(conn, Tenant(payment.account_id, payment.environment), payment.id)
+
+    async def _load(self, conn: Connection, tenant: Tenant, payment_id: uuid.UUID) -> Payment:
+        payment = await repository.get(conn, tenant, payment_id)
+        if payment is None:
+            raise PaymentNotFound()
+        return payment
+
+    async def _record(self, conn: Connection, payment: Payment, status: Status, at: datetime) -> None:
+        data = msgspec.json.encode(PaymentB.of(payment, base_url=self.base_url)).decode()
+        await outbox.record(
+            conn,
+            type=EVENT_TYPE[status],
+            account_id=payment.account_id,
+            environment=payment.environment,
+            application_id=payment.application_id,
+            payment_id=payment.id,
+            data=data,
+            at=at,
+        )

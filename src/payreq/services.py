@@ -1,0 +1,39 @@
+"""The service container: one of each, built once per process by ``create_app`` or
+the CLI, so that the outside world (database, clock) is injected, not imported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from payreq.account.service import AccountService
+from payreq.auth.service import Authenticator
+from payreq.config import Settings
+from payreq.db import Database
+from payreq.kit.clock import Clock, utc_now
+from payreq.oauth.service import OAuthService
+from payreq.payment.service import PaymentService
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    authenticator: Authenticator
+    accounts: AccountService
+    oauth: OAuthService
+    payments: PaymentService
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
+        return cls(
+            settings=settings,
+            db=db,
+            clock=clock,
+            authenticator=Authenticator(db, clock=clock),
+            accounts=AccountService(clock=clock),
+            oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock),
+            payments=PaymentService(
+                base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
+            ),
+        )
