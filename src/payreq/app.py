@@ -70,7 +70,6 @@ def create_app(
             description="A self-hostable payment-request gateway.",
             path="/_litestar",
             render_plugins=[],
-            enabled_endpoints=set(),
         ),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     # the public face
     base_url: str = "http://127.0.0.1:8000"
-    secret_key: str = "dev-only-insecure-secret-key-change-me"
+    secret_key: str = "dev-only-insecure-secret-key-change-me"  # noqa: S105 (set it in production)
     environment_label: str = "development"
 
     # auth

@@ -4,7 +4,7 @@ into responses (``payreq.app``: the JSON envelope; ``payreq.oauth``: RFC 6749).
     PayreqError(status, type, code, message, param)
     ├── BadRequest           400 invalid_request
     ├── Unauthenticated      401 authentication_error   (+ WWW-Authenticate: Bearer)
-    ├── Forbidden            403 permission_error       (+ WWW-Authenticate: Bearer error="insufficient_scope")
+    ├── Forbidden            403 permission_error       (+ Bearer error="insufficient_scope")
     ├── NotFound             404 not_found
     ├── Conflict             409 invalid_state / idempotency_conflict
     ├── PayloadTooLarge      413 payload_too_large

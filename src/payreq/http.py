@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import structlog
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,9 +67,10 @@ def new_request_id() -> str:
 def request_id(request: Request[Any, Any, Any]) -> str:
     """The request's id; answers the framework gives before routing (404, 405) pass
     no middleware, so they get theirs here."""
-    rid = request.scope.get(REQUEST_ID_KEY)  # type: ignore[call-overload]
+    scope = cast("dict[str, Any]", request.scope)
+    rid = scope.get(REQUEST_ID_KEY)
     if rid is None:
-        rid = request.scope[REQUEST_ID_KEY] = new_request_id()  # type: ignore[typeddict-unknown-key]
+        rid = scope[REQUEST_ID_KEY] = new_request_id()
     return str(rid)
 
 
@@ -153,7 +155,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         incoming = None
@@ -162,7 +164,7 @@ class RequestIdMiddleware:
                 incoming = value.decode("latin-1")
                 break
         rid = incoming if incoming and _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
-        scope[REQUEST_ID_KEY] = rid  # type: ignore[typeddict-unknown-key]
+        cast("dict[str, Any]", scope)[REQUEST_ID_KEY] = rid
         header = (b"x-request-id", rid.encode())
 
         async def send_with_id(message: Message) -> None:

@@ -34,7 +34,9 @@ async def insert_user(
 
 
 async def user_exists(conn: Connection, email: str) -> bool:
-    return await conn.fetch_one("SELECT 1 AS one FROM users WHERE email = :email", {"email": email}) is not None
+    return (
+        await conn.fetch_one("SELECT 1 AS one FROM users WHERE email = :email", {"email": email}) is not None
+    )
 
 
 async def insert_api_key(

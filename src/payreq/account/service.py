@@ -92,11 +92,20 @@ class AccountService:
         account_id = uuid.uuid4()
         await repository.insert_account(conn, id=account_id, name=name, created_at=now)
         await repository.insert_user(
-            conn, id=uuid.uuid4(), account_id=account_id, email=email, password_hash=password_hash, created_at=now
+            conn,
+            id=uuid.uuid4(),
+            account_id=account_id,
+            email=email,
+            password_hash=password_hash,
+            created_at=now,
         )
         chosen: tuple[uuid.UUID, str, str] | None = None
         for env in ENVIRONMENTS:
-            app_id, app_client_id, webhook_secret = uuid.uuid4(), new_application_client_id(), new_webhook_secret()
+            app_id, app_client_id, webhook_secret = (
+                uuid.uuid4(),
+                new_application_client_id(),
+                new_webhook_secret(),
+            )
             await applications.insert_application(
                 conn,
                 id=app_id,
@@ -110,7 +119,10 @@ class AccountService:
             if env == environment:
                 chosen = (app_id, app_client_id, webhook_secret)
         assert chosen is not None
-        client_id, client_secret = new_client_id(environment), new_secret(SecretKind.CLIENT_SECRET, environment)
+        client_id, client_secret = (
+            new_client_id(environment),
+            new_secret(SecretKind.CLIENT_SECRET, environment),
+        )
         await repository.insert_api_key(
             conn,
             id=uuid.uuid4(),

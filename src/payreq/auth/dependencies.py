@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from payreq.auth.subject import AuthSubject, Scope
 from payreq.services import Services
+
+SUBJECT_KEY = "payreq.auth_subject"
+Subject = NamedDependency[AuthSubject]
+"""A handler parameter ``subject: Subject`` receives what ``requires`` resolved."""
 
 
 def requires(scope: Scope) -> Provide:
@@ -22,7 +26,7 @@ def requires(scope: Scope) -> Provide:
             scope,
             query_token="access_token" in request.query_params,
         )
-        request.scope["auth_subject"] = found  # type: ignore[typeddict-unknown-key]
+        cast("dict[str, Any]", request.scope)[SUBJECT_KEY] = found
         return found
 
     return Provide(subject)

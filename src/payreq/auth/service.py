@@ -40,7 +40,9 @@ class Authenticator:
             raise Unauthenticated(token_sent=True)
         return subject
 
-    async def require(self, authorization: str | None, scope: Scope, *, query_token: bool = False) -> AuthSubject:
+    async def require(
+        self, authorization: str | None, scope: Scope, *, query_token: bool = False
+    ) -> AuthSubject:
         subject = await self.authenticate(authorization, query_token=query_token)
         if not subject.allows(scope):
             raise Forbidden(scope=scope)

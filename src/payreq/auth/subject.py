@@ -17,9 +17,9 @@ class Scope(StrEnum):
 KNOWN_SCOPES = frozenset(s.value for s in Scope)
 
 
-class CredentialKind(StrEnum):
-    ACCESS_TOKEN = "access_token"
-    CLIENT_TOKEN = "client_token"
+class CredentialKind(StrEnum):  # names of kinds, not secrets
+    ACCESS_TOKEN = "access_token"  # noqa: S105
+    CLIENT_TOKEN = "client_token"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True)

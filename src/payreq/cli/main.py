@@ -7,22 +7,24 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from payreq.config import Settings, get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="payreq: a self-hostable payment-request gateway.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="payreq: a self-hostable payment-request gateway."
+)
 admin = typer.Typer(no_args_is_help=True, help="Operator actions on accounts and keys.")
 app.add_typer(admin, name="admin")
 
 T = TypeVar("T")
 
 
-def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     """Open the database, run ``work``, close it."""
     settings = get_settings()
     return asyncio.run(work(settings))
@@ -43,7 +45,9 @@ async def _bootstrap(settings: Settings, email: str, environment: str, name: str
     from payreq.db import connect
     from payreq.services import Services
 
-    db = connect(settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous)
+    db = connect(
+        settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
+    )
     await db.open()
     try:
         services = Services.build(settings, db)
@@ -124,7 +128,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes.", min=1)] = 1,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the background worker here.")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the background worker here.")
+    ] = False,
 ) -> None:
     """Serve the API, checkout and docs over HTTP (uvicorn, uvloop, httptools)."""
     import uvicorn
@@ -156,7 +162,9 @@ def worker() -> None:
 
     async def main(settings: Settings) -> None:
         logs.configure(settings.log_level, json=settings.log_json)
-        db = connect(settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous)
+        db = connect(
+            settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
+        )
         await db.open()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

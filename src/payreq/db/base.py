@@ -68,7 +68,9 @@ def connect(url: str, *, timeout: float = 5.0, pool_size: int = 10, synchronous:
         from payreq.db.postgres import PostgresDatabase
 
         return PostgresDatabase(postgres_dsn(url), timeout=timeout, pool_size=pool_size)
-    raise ValueError(f"PAYREQ_DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]!r}")
+    raise ValueError(
+        f"PAYREQ_DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]!r}"
+    )
 
 
 def sqlite_path(url: str) -> str:

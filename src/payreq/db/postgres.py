@@ -9,6 +9,7 @@ configured timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -149,10 +150,8 @@ class PostgresDatabase:
                 yield PostgresConnection(conn)
             except BaseException:
                 if not conn.is_closed():
-                    try:
+                    with contextlib.suppress(*_CONNECTION_ERRORS):
                         await tx.rollback()
-                    except _CONNECTION_ERRORS:
-                        pass
                 raise
             else:
                 try:

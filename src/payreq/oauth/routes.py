@@ -49,7 +49,9 @@ class RevokeRequest(msgspec.Struct):
 
 _OAUTH_ERRORS = {
     400: ResponseSpec(OAuthErrorBody, description="invalid_request, unsupported_grant_type or invalid_scope"),
-    403: ResponseSpec(OAuthErrorBody, description="invalid_client: wrong id or secret, or a bad Basic header"),
+    403: ResponseSpec(
+        OAuthErrorBody, description="invalid_client: wrong id or secret, or a bad Basic header"
+    ),
 }
 
 
@@ -59,18 +61,32 @@ def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
     return Response(body, status_code=exc.status, media_type="application/json", headers=headers)
 
 
-@post("/token", status_code=200, responses=_OAUTH_ERRORS, opt={"form": TokenRequest}, security=[{"basicAuth": []}])
+@post(
+    "/token",
+    status_code=200,
+    responses=_OAUTH_ERRORS,
+    opt={"form": TokenRequest},
+    security=[{"basicAuth": []}],
+)
 async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     """Exchange an API key (client_id + client_secret) for a 3600-second access token."""
     services: Services = request.app.state.services
     form = parse_form(await request.body(), request.headers.get("content-type"))
     async with services.db.transaction() as conn:
-        issued = await services.oauth.issue(conn, authorization=request.headers.get("authorization"), form=form)
+        issued = await services.oauth.issue(
+            conn, authorization=request.headers.get("authorization"), form=form
+        )
     body = TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope)
     return Response(body, headers=NO_STORE)
 
 
-@post("/revoke", status_code=200, responses=_OAUTH_ERRORS, opt={"form": RevokeRequest}, security=[{"basicAuth": []}])
+@post(
+    "/revoke",
+    status_code=200,
+    responses=_OAUTH_ERRORS,
+    opt={"form": RevokeRequest},
+    security=[{"basicAuth": []}],
+)
 async def revoke(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """Revoke an access token at once (RFC 7009); answers 200 even for an unknown token."""
     services: Services = request.app.state.services

@@ -95,7 +95,9 @@ class OAuthService:
             raise InvalidClient()
         return key
 
-    async def issue(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> IssuedToken:
+    async def issue(
+        self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]
+    ) -> IssuedToken:
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequest("grant_type is required.")
@@ -122,4 +124,6 @@ class OAuthService:
         token = form.get("token")
         if not token:
             raise InvalidRequest("token is required.")
-        await repository.revoke_access_token(conn, api_key_id=key["id"], token_digest=digest(token), at=self.clock())
+        await repository.revoke_access_token(
+            conn, api_key_id=key["id"], token_digest=digest(token), at=self.clock()
+        )

@@ -77,7 +77,9 @@ async def insert(conn: Connection, payment: Payment) -> None:
 
 
 async def get(conn: Connection, tenant: Tenant, payment_id: UUID) -> Payment | None:
-    row = await conn.fetch_one(f"{_SELECT} WHERE p.id = :id AND {_TENANT}", {"id": payment_id, **_tenant(tenant)})
+    row = await conn.fetch_one(
+        f"{_SELECT} WHERE p.id = :id AND {_TENANT}", {"id": payment_id, **_tenant(tenant)}
+    )
     return None if row is None else _payment(row)
 
 
@@ -136,7 +138,9 @@ async def page(
         where.append("p.created_at < :created_lt")
         params["created_lt"] = query.created_lt
     if after is not None:
-        where.append("(p.created_at < :after_created OR (p.created_at = :after_created AND p.id < :after_id))")
+        where.append(
+            "(p.created_at < :after_created OR (p.created_at = :after_created AND p.id < :after_id))"
+        )
         params["after_created"], params["after_id"] = after
     sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit"
     return [_payment(row) for row in await conn.fetch_all(sql, params)]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
-from payreq.auth.dependencies import requires
-from payreq.auth.subject import AuthSubject, Scope
+from payreq.auth.dependencies import Subject, requires
+from payreq.auth.subject import Scope
 from payreq.errors import ValidationFailed
 from payreq.http import error_responses
 from payreq.kit.jsonbody import decode
@@ -26,7 +26,7 @@ from payreq.services import Services
     responses=error_responses(400, 401, 403, 404, 413, 422, 429),
     opt={"body": PaymentRequestCreate},
 )
-async def create_payment_request(request: Request[Any, Any, Any], subject: AuthSubject) -> PaymentRequestView:
+async def create_payment_request(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequestView:
     """Create a payment request and get the checkout URL to send the payer to."""
     services: Services = request.app.state.services
     data = decode(await request.body(), PaymentRequestCreate)
@@ -40,7 +40,9 @@ async def create_payment_request(request: Request[Any, Any, Any], subject: AuthS
     dependencies={"subject": requires(Scope.PAYMENTS_GET)},
     responses=error_responses(401, 403, 404, 429),
 )
-async def get_payment_request(request: Request[Any, Any, Any], subject: AuthSubject, payment_id: str) -> PaymentRequestView:
+async def get_payment_request(
+    request: Request[Any, Any, Any], subject: Subject, payment_id: FromPath[str]
+) -> PaymentRequestView:
     """Read a payment request; poll until ``status`` is ``paid``."""
     services: Services = request.app.state.services
     async with services.db.transaction() as conn:
@@ -54,7 +56,9 @@ async def get_payment_request(request: Request[Any, Any, Any], subject: AuthSubj
     dependencies={"subject": requires(Scope.PAYMENTS_CREATE)},
     responses=error_responses(401, 403, 404, 409, 429),
 )
-async def cancel_payment_request(request: Request[Any, Any, Any], subject: AuthSubject, payment_id: str) -> PaymentRequestView:
+async def cancel_payment_request(
+    request: Request[Any, Any, Any], subject: Subject, payment_id: FromPath[str]
+) -> PaymentRequestView:
     """Cancel a pending payment request; a terminal one answers 409 ``invalid_state``."""
     services: Services = request.app.state.services
     async with services.db.transaction() as conn:
@@ -69,16 +73,21 @@ async def cancel_payment_request(request: Request[Any, Any, Any], subject: AuthS
 )
 async def list_payment_requests(
     request: Request[Any, Any, Any],
-    subject: AuthSubject,
-    status: str | None = None,
-    reference_id: str | None = None,
-    limit: Annotated[int | None, Parameter(description="1 to 100; larger values are clamped.")] = None,
-    starting_after: Annotated[str | None, Parameter(description="The id of the last item of the previous page.")] = None,
+    subject: Subject,
+    status: Annotated[str | None, QueryParameter(description="pending, paid, expired or cancelled.")] = None,
+    reference_id: FromQuery[str | None] = None,
+    limit: Annotated[int | None, QueryParameter(description="1 to 100; larger values are clamped.")] = None,
+    starting_after: Annotated[
+        str | None, QueryParameter(description="The id of the last item of the previous page.")
+    ] = None,
 ) -> PaymentRequestList:
     """List payment requests, newest first, with cursor pagination."""
     services: Services = request.app.state.services
     query = PaymentQuery(
-        status=_status(status), reference_id=reference_id, limit=limit if limit is not None else 10, starting_after=starting_after
+        status=_status(status),
+        reference_id=reference_id,
+        limit=limit if limit is not None else 10,
+        starting_after=starting_after,
     )
     async with services.db.read() as conn:
         page = await services.payments.list(conn, subject, query)
@@ -97,6 +106,11 @@ def _status(value: str | None) -> Status | None:
 
 router = Router(
     path="/payment/request",
-    route_handlers=[create_payment_request, get_payment_request, cancel_payment_request, list_payment_requests],
+    route_handlers=[
+        create_payment_request,
+        get_payment_request,
+        cancel_payment_request,
+        list_payment_requests,
+    ],
     tags=["Payment requests (contract A)"],
 )

@@ -190,7 +190,9 @@ class PaymentService:
     async def cancel(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Payment:
         return await self.settle(conn, subject.tenant, parse_id(payment_id), Status.CANCELLED)
 
-    async def settle(self, conn: Connection, tenant: Tenant, payment_id: uuid.UUID, target: Status) -> Payment:
+    async def settle(
+        self, conn: Connection, tenant: Tenant, payment_id: uuid.UUID, target: Status
+    ) -> Payment:
         """Move a pending payment to ``target`` (paid, cancelled or expired).
 
         Exactly one of any number of concurrent changes wins; the others get 409 and
@@ -209,7 +211,10 @@ class PaymentService:
             current = await self._load(conn, tenant, payment_id)
             transition(current.as_seen(now).status, target)
             raise InvalidTransition()  # unreachable unless the row changed twice underneath us
-        changed = replace(payment, status=target, **{f"{target.value}_at": now})
+        if target is Status.PAID:
+            changed = replace(payment, status=target, paid_at=now)
+        else:
+            changed = replace(payment, status=target, cancelled_at=now)
         await self._record(conn, changed, target, now)
         return changed
 

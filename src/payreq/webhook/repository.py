@@ -40,7 +40,10 @@ async def insert_event(
 
 async def events_for_payment(conn: Connection, payment_id: UUID) -> list[Row]:
     rows = await conn.fetch_all(
-        "SELECT id, type, data, created_at FROM events WHERE payment_id = :payment_id ORDER BY created_at, id",
+        """
+        SELECT id, type, data, created_at FROM events
+        WHERE payment_id = :payment_id ORDER BY created_at, id
+        """,
         {"payment_id": payment_id},
     )
     return list(rows)

@@ -33,7 +33,9 @@ class Worker:
         self._ticks += 1
         if self._ticks % 600 == 1:
             async with services.db.transaction() as conn:
-                await oauth_repository.delete_expired_access_tokens(conn, before=services.clock() - TOKEN_RETENTION)
+                await oauth_repository.delete_expired_access_tokens(
+                    conn, before=services.clock() - TOKEN_RETENTION
+                )
         if expired:
             log.info("payments_expired", count=expired)
         return expired
