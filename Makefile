@@ -4,7 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
 export PAYREQ_DATABASE_URL ?= sqlite:///var/payreq.db
+export PAYREQ_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test install lint typecheck bench clean
 
@@ -22,7 +26,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/payreq migrate
 	$(BIN)/payreq demo
-	$(BIN)/payreq serve --host 127.0.0.1 --port 8000
+	$(BIN)/payreq serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

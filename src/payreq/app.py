@@ -70,6 +70,7 @@ def create_app(
             description="A self-hostable payment-request gateway.",
             path="/_litestar",
             render_plugins=[],
+            use_handler_docstrings=True,
         ),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        from payreq.db.base import check_url
+
+        return check_url(value)
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

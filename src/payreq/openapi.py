@@ -18,7 +18,8 @@ REF = "#/components/schemas/{name}"
 
 
 def build(app: Litestar) -> dict[str, Any]:
-    document: dict[str, Any] = app.openapi_schema.to_schema()
+    # round-trip so that examples Litestar left as Structs become plain JSON values
+    document: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(app.openapi_schema.to_schema()))
     components = document.setdefault("components", {}).setdefault("schemas", {})
     bodies: list[tuple[dict[str, Any], type, str]] = []
     for route in app.routes:

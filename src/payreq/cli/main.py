@@ -203,6 +203,15 @@ def rate_limit(
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "PAYREQ_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
+        sys.exit(2)
     try:
         app()
     except KeyboardInterrupt:

@@ -68,9 +68,8 @@ def connect(url: str, *, timeout: float = 5.0, pool_size: int = 10, synchronous:
         from payreq.db.postgres import PostgresDatabase
 
         return PostgresDatabase(postgres_dsn(url), timeout=timeout, pool_size=pool_size)
-    raise ValueError(
-        f"PAYREQ_DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]!r}"
-    )
+    check_url(url)
+    raise AssertionError("unreachable")
 
 
 def sqlite_path(url: str) -> str:
@@ -86,9 +85,18 @@ def postgres_dsn(url: str) -> str:
     return f"postgresql://{rest}"
 
 
+def check_url(url: str) -> str:
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://", "postgresql+asyncpg://")):
+        raise ValueError(
+            "PAYREQ_DATABASE_URL must look like sqlite:///path/to.db or postgresql://user@host/db, "
+            f"not {url.split(':')[0]}:..."
+        )
+    return url
+
+
 def sqlalchemy_url(url: str) -> str:
     """The URL SQLAlchemy (Alembic) should use for the same database."""
-    if url.startswith("sqlite:"):
+    if check_url(url).startswith("sqlite:"):
         return url
     return f"postgresql+asyncpg://{url.split('://', 1)[1]}"
 

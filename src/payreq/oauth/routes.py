@@ -48,9 +48,15 @@ class RevokeRequest(msgspec.Struct):
 
 
 _OAUTH_ERRORS = {
-    400: ResponseSpec(OAuthErrorBody, description="invalid_request, unsupported_grant_type or invalid_scope"),
+    400: ResponseSpec(
+        OAuthErrorBody,
+        description="invalid_request, unsupported_grant_type or invalid_scope",
+        generate_examples=False,
+    ),
     403: ResponseSpec(
-        OAuthErrorBody, description="invalid_client: wrong id or secret, or a bad Basic header"
+        OAuthErrorBody,
+        description="invalid_client: wrong id or secret, or a bad Basic header",
+        generate_examples=False,
     ),
 }
 

@@ -1,0 +1,100 @@
+"""The operator CLI, run as a real subprocess against a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PAYREQ = str(Path(sys.executable).with_name("payreq"))
+BOOTSTRAP_KEYS = {
+    "account_id",
+    "environment",
+    "client_id",
+    "client_secret",
+    "application_client_id",
+    "client_token",
+    "webhook_secret",
+    "dashboard_email",
+    "dashboard_password",
+}
+
+
+def run(*args: str, cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PAYREQ_DATABASE_URL": url, "PAYREQ_LOG_LEVEL": "WARNING"}
+    return subprocess.run([PAYREQ, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'var' / 'cli.db'}"
+    assert run("migrate", cwd=tmp_path, url=url).returncode == 0
+    return url
+
+
+def test_bootstrap_json_prints_the_documented_keys(tmp_path: Path, database: str) -> None:
+    done = run("bootstrap", "--json", "--email", "Shop@Example.com", cwd=tmp_path, url=database)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) >= BOOTSTRAP_KEYS
+    assert result["environment"] == "sandbox"
+    assert result["dashboard_email"] == "shop@example.com"
+    assert result["client_secret"].startswith("prq_cs_sbx_")
+    assert result["client_token"].startswith("prq_ct_sbx_")
+    assert result["webhook_secret"].startswith("whsec_")
+    assert len(result["application_client_id"]) == 32
+
+
+def test_bootstrap_production_and_duplicate_email(tmp_path: Path, database: str) -> None:
+    done = run("bootstrap", "--json", "--email", "a@b.example", "--environment", "production", cwd=tmp_path, url=database)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["client_secret"].startswith("prq_cs_live_")
+    again = run("bootstrap", "--json", "--email", "a@b.example", cwd=tmp_path, url=database)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    wrong = run("bootstrap", "--environment", "staging", cwd=tmp_path, url=database)
+    assert wrong.returncode == 2
+
+
+def test_secrets_are_stored_only_as_digests(tmp_path: Path, database: str) -> None:
+    result = json.loads(run("bootstrap", "--json", cwd=tmp_path, url=database).stdout)
+    raw = Path(database.removeprefix("sqlite:///")).read_bytes()
+    for name in ("client_secret", "client_token", "dashboard_password"):
+        assert result[name].encode() not in raw, name
+
+
+def test_demo_creates_once_and_prints_the_same_credentials(tmp_path: Path, database: str) -> None:
+    first = run("demo", cwd=tmp_path, url=database)
+    second = run("demo", cwd=tmp_path, url=database)
+    assert first.returncode == second.returncode == 0
+    saved = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())
+    assert saved["client_secret"] in first.stdout
+    assert saved["client_secret"] in second.stdout
+    path = Path(database.removeprefix("sqlite:///"))
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM accounts").fetchone() == (1,)
+    assert oct((tmp_path / "var" / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_admin_rate_limit_sets_and_resets(tmp_path: Path, database: str) -> None:
+    client_id = json.loads(run("bootstrap", "--json", cwd=tmp_path, url=database).stdout)["client_id"]
+    done = run("admin", "rate-limit", client_id, "50", cwd=tmp_path, url=database)
+    assert done.returncode == 0, done.stderr
+    path = Path(database.removeprefix("sqlite:///"))
+    row = sqlite3.connect(path).execute("SELECT rate_limit FROM api_keys WHERE client_id = ?", (client_id,)).fetchone()
+    assert row == (50,)
+    assert run("admin", "rate-limit", client_id, "0", cwd=tmp_path, url=database).returncode == 0
+    row = sqlite3.connect(path).execute("SELECT rate_limit FROM api_keys WHERE client_id = ?", (client_id,)).fetchone()
+    assert row == (None,)
+    unknown = run("admin", "rate-limit", "prq_id_sbx_nope", "5", cwd=tmp_path, url=database)
+    assert unknown.returncode == 1
+
+
+def test_migrate_refuses_an_unknown_database_scheme(tmp_path: Path) -> None:
+    done = run("migrate", cwd=tmp_path, url="mysql://x@y/z")
+    assert done.returncode != 0
+    assert "sqlite:///" in done.stderr
