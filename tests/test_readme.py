@@ -57,14 +57,21 @@ def test_make_run_from_a_fresh_clone_answers_the_readme_walkthrough(repo_root: P
     log = tmp_path / "make-run.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            ["make", "run", f"PORT={port}"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            ["make", "run", f"PORT={port}"],
+            cwd=clone,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc, log, seconds=600)
         printed = log.read_text()
         credentials = (clone / "var" / "demo-credentials.json").read_text()
         assert '"client_secret"' in credentials
-        assert "client_secret" in printed and "prq_cs_sbx_" in printed, "make run did not print the credentials"
+        assert "client_secret" in printed and "prq_cs_sbx_" in printed, (
+            "make run did not print the credentials"
+        )
         done = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", walkthrough(clone / "README.md")],
             cwd=clone,

@@ -51,7 +51,16 @@ def test_bootstrap_json_prints_the_documented_keys(tmp_path: Path, database: str
 
 
 def test_bootstrap_production_and_duplicate_email(tmp_path: Path, database: str) -> None:
-    done = run("bootstrap", "--json", "--email", "a@b.example", "--environment", "production", cwd=tmp_path, url=database)
+    done = run(
+        "bootstrap",
+        "--json",
+        "--email",
+        "a@b.example",
+        "--environment",
+        "production",
+        cwd=tmp_path,
+        url=database,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["client_secret"].startswith("prq_cs_live_")
     again = run("bootstrap", "--json", "--email", "a@b.example", cwd=tmp_path, url=database)
@@ -85,10 +94,18 @@ def test_admin_rate_limit_sets_and_resets(tmp_path: Path, database: str) -> None
     done = run("admin", "rate-limit", client_id, "50", cwd=tmp_path, url=database)
     assert done.returncode == 0, done.stderr
     path = Path(database.removeprefix("sqlite:///"))
-    row = sqlite3.connect(path).execute("SELECT rate_limit FROM api_keys WHERE client_id = ?", (client_id,)).fetchone()
+    row = (
+        sqlite3.connect(path)
+        .execute("SELECT rate_limit FROM api_keys WHERE client_id = ?", (client_id,))
+        .fetchone()
+    )
     assert row == (50,)
     assert run("admin", "rate-limit", client_id, "0", cwd=tmp_path, url=database).returncode == 0
-    row = sqlite3.connect(path).execute("SELECT rate_limit FROM api_keys WHERE client_id = ?", (client_id,)).fetchone()
+    row = (
+        sqlite3.connect(path)
+        .execute("SELECT rate_limit FROM api_keys WHERE client_id = ?", (client_id,))
+        .fetchone()
+    )
     assert row == (None,)
     unknown = run("admin", "rate-limit", "prq_id_sbx_nope", "5", cwd=tmp_path, url=database)
     assert unknown.returncode == 1

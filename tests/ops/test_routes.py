@@ -19,7 +19,16 @@ DOCUMENTED = {
     ("/payment/request", "post"): {"201", "400", "401", "403", "404", "413", "422", "429", "500", "503"},
     ("/payment/request", "get"): {"200", "400", "401", "403", "422", "429", "500", "503"},
     ("/payment/request/{payment_id}", "get"): {"200", "401", "403", "404", "429", "500", "503"},
-    ("/payment/request/{payment_id}/cancel", "post"): {"200", "401", "403", "404", "409", "429", "500", "503"},
+    ("/payment/request/{payment_id}/cancel", "post"): {
+        "200",
+        "401",
+        "403",
+        "404",
+        "409",
+        "429",
+        "500",
+        "503",
+    },
 }
 
 
@@ -76,12 +85,16 @@ async def test_openapi_error_answers_use_the_envelope(http: httpx.AsyncClient) -
         schema = operation["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}
     token_errors = document["paths"]["/oauth/token"]["post"]["responses"]["403"]
-    assert token_errors["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OAuthErrorBody"}
+    assert token_errors["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OAuthErrorBody"
+    }
 
 
 async def test_openapi_describes_request_bodies(http: httpx.AsyncClient) -> None:
     document = (await http.get("/openapi.json")).json()
-    create = document["paths"]["/payment/request"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    create = document["paths"]["/payment/request"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     assert create == {"$ref": "#/components/schemas/PaymentRequestCreate"}
     schema = document["components"]["schemas"]["PaymentRequestCreate"]
     assert set(schema["required"]) == {"amount", "currency", "redirect_url"}
