@@ -50,8 +50,12 @@ def parse_form(body: bytes, content_type: str | None) -> dict[str, str]:
 
 
 def client_credentials(authorization: str | None, form: Mapping[str, str]) -> ClientCredentials:
-    """HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret) or the form fields; never both."""
-    in_form = "client_secret" in form
+    """HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret) or the form fields; never both.
+
+    An empty parameter counts as omitted (RFC 6749 §3.2); a form ``client_id`` next to
+    Basic must name the same client.
+    """
+    in_form = bool(form.get("client_secret"))
     if authorization:
         scheme, _, encoded = authorization.partition(" ")
         if scheme.lower() != "basic":
@@ -65,7 +69,10 @@ def client_credentials(authorization: str | None, form: Mapping[str, str]) -> Cl
         client_id, colon, secret = decoded.partition(":")
         if not colon:
             raise InvalidClient("The Basic authorization header is malformed.")
-        return ClientCredentials(unquote_plus(client_id), unquote_plus(secret))
+        client_id = unquote_plus(client_id)
+        if form.get("client_id") and form["client_id"] != client_id:
+            raise InvalidRequest("client_id does not match the authenticated client.")
+        return ClientCredentials(client_id, unquote_plus(secret))
     if in_form and form.get("client_id"):
         return ClientCredentials(form["client_id"], form["client_secret"])
     raise InvalidClient("Client authentication is required.")
