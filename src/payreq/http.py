@@ -64,13 +64,24 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
+def choose_request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-ID`` if it is sane, otherwise a new one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            if _VALID_REQUEST_ID.fullmatch(incoming):
+                return incoming
+            break
+    return new_request_id()
+
+
 def request_id(request: Request[Any, Any, Any]) -> str:
     """The request's id; answers the framework gives before routing (404, 405) pass
-    no middleware, so they get theirs here."""
+    no middleware, so they choose theirs here."""
     scope = cast("dict[str, Any]", request.scope)
     rid = scope.get(REQUEST_ID_KEY)
     if rid is None:
-        rid = scope[REQUEST_ID_KEY] = new_request_id()
+        rid = scope[REQUEST_ID_KEY] = choose_request_id(scope["headers"])
     return str(rid)
 
 
@@ -158,12 +169,7 @@ class RequestIdMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        rid = incoming if incoming and _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        rid = choose_request_id(scope["headers"])
         cast("dict[str, Any]", scope)[REQUEST_ID_KEY] = rid
         header = (b"x-request-id", rid.encode())
 

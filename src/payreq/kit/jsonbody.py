@@ -16,7 +16,7 @@ from payreq.errors import BadRequest, ValidationFailed
 T = TypeVar("T")
 
 _MISSING = re.compile(r"Object missing required field `([^`]+)`(?: - at `\$(.*)`)?")
-_PATH = re.compile(r" - at `\$(.*)`$")
+_PATH = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
 _decoders: dict[type, msgspec.json.Decoder[object]] = {}
 
 
@@ -29,8 +29,8 @@ def decode(body: bytes, into: type[T]) -> T:
         return result
     except msgspec.ValidationError as exc:
         raise _classify(str(exc)) from None
-    except msgspec.DecodeError:
-        raise BadRequest("The request body is not valid JSON.", code="invalid_json") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid UTF-8 JSON.", code="invalid_json") from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.", code="invalid_json") from None
 
@@ -47,7 +47,7 @@ def _classify(text: str) -> BadRequest | ValidationFailed:
     message = _PATH.sub("", text)
     if not path:
         return BadRequest("The request body must be a JSON object.", code="invalid_body")
-    param = path.lstrip(".")
+    param = path.lstrip(".").replace("[...]", "")
     return ValidationFailed(f"Invalid value for {param}: {message}.", code="invalid_value", param=param)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
@@ -18,8 +19,8 @@ def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
     """
     if len(url) > MAX_URL_LENGTH:
         return f"must be at most {MAX_URL_LENGTH} characters"
-    if any(ord(ch) < 0x21 or ch in "\\\x7f" for ch in url):
-        return "must not contain whitespace, control characters or backslashes"
+    if any(ch == "\\" or unicodedata.category(ch)[0] in "CZ" for ch in url):
+        return "must not contain whitespace, control, format or invisible characters, or backslashes"
     try:
         parts = urlsplit(url)
         port = parts.port
