@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any, cast
 
 import msgspec
@@ -64,7 +65,7 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
-def choose_request_id(headers: list[tuple[bytes, bytes]]) -> str:
+def choose_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The caller's ``X-Request-ID`` if it is sane, otherwise a new one."""
     for name, value in headers:
         if name == b"x-request-id":
