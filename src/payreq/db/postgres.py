@@ -13,6 +13,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -53,7 +54,12 @@ def translate(sql: str) -> tuple[str, tuple[str, ...]]:
 def _args(sql: str, params: Params | None) -> tuple[str, list[Any]]:
     query, names = translate(sql)
     values = params or {}
-    return query, [values[name] for name in names]
+    args = [values[name] for name in names]
+    for value in args:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            # asyncpg would read it as the process's local time; SQLite refuses it too
+            raise ValueError("naive datetimes are not stored; use UTC-aware ones")
+    return query, args
 
 
 class PostgresConnection:
@@ -76,6 +82,8 @@ class PostgresConnection:
         query, args = _args(sql, params)
         try:
             rows: list[Row] = await self._conn.fetch(query, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc)) from exc
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable() from exc
         return rows

@@ -34,8 +34,17 @@ def normalise_currency(value: str) -> str | None:
     return code if code in active_currencies() else None
 
 
+# Where CLDR's practical precision (what babel reports) differs from the ISO 4217
+# minor unit, which is what amounts are counted in.
+_ISO_EXPONENT_OVERRIDES = {
+    "AFN": 2, "ALL": 2, "IQD": 3, "IRR": 2, "KPW": 2, "LAK": 2, "LBP": 2,
+    "MGA": 2, "MMK": 2, "RSD": 2, "SOS": 2, "SYP": 2, "YER": 2,
+}  # fmt: skip
+
+
 def minor_unit_digits(code: str) -> int:
-    return int(get_currency_precision(code))
+    """The ISO 4217 exponent: USD 2, JPY 0, KWD 3."""
+    return _ISO_EXPONENT_OVERRIDES.get(code) or int(get_currency_precision(code))
 
 
 def parse_amount(value: object) -> int | None:

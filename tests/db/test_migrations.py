@@ -1,0 +1,165 @@
+"""Alembic migrations: a fresh database reaches head, goes back to base and up again,
+and the migrated schema is the one ``payreq.db.tables`` describes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from payreq.account.repository import insert_account
+from payreq.db import connect
+from payreq.db.base import sqlalchemy_url, sqlite_path
+from payreq.db.migrate import current_revision, downgrade, head_revision, upgrade
+from payreq.db.tables import metadata
+from tests.fixtures.backends import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_url,
+    require_postgres,
+)
+
+APP_TABLES = set(metadata.tables)
+
+
+@pytest.fixture
+async def fresh_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of the backend under test, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    await require_postgres()
+    name = await create_postgres_database()
+    try:
+        yield postgres_url(name)
+    finally:
+        await drop_postgres_database(name)
+
+
+async def _tables(url: str) -> set[str]:
+    if url.startswith("sqlite:"):
+        conn = sqlite3.connect(sqlite_path(url))
+        try:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        finally:
+            conn.close()
+        return {row[0] for row in rows}
+    pg = await asyncpg.connect(url)
+    try:
+        rows = await pg.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    finally:
+        await pg.close()
+    return {row["table_name"] for row in rows}
+
+
+async def _revision(url: str) -> str | None:
+    database = connect(url)
+    await database.open()
+    try:
+        async with database.read() as conn:
+            return await current_revision(conn)
+    finally:
+        await database.close()
+
+
+async def _can_store_an_account(url: str) -> bool:
+    database = connect(url)
+    await database.open()
+    account_id = uuid.uuid4()
+    try:
+        async with database.transaction() as conn:
+            await insert_account(conn, id=account_id, name="migrated", created_at=datetime.now(UTC))
+        async with database.read() as conn:
+            row = await conn.fetch_one("SELECT id FROM accounts WHERE id = :id", {"id": account_id})
+    finally:
+        await database.close()
+    return row is not None and row["id"] == account_id
+
+
+def test_there_is_exactly_one_head() -> None:
+    assert head_revision() == "0001"
+
+
+async def test_upgrade_to_head_on_a_fresh_database(fresh_url: str) -> None:
+    assert await _revision(fresh_url) is None
+    await asyncio.to_thread(upgrade, fresh_url)
+    assert await _tables(fresh_url) == APP_TABLES | {"alembic_version"}
+    assert await _revision(fresh_url) == head_revision()
+    assert await _can_store_an_account(fresh_url)
+
+
+async def test_upgrade_twice_is_a_no_op(fresh_url: str) -> None:
+    await asyncio.to_thread(upgrade, fresh_url)
+    await asyncio.to_thread(upgrade, fresh_url)
+    assert await _tables(fresh_url) == APP_TABLES | {"alembic_version"}
+    assert await _revision(fresh_url) == head_revision()
+
+
+async def test_downgrade_to_base_and_upgrade_again(fresh_url: str) -> None:
+    await asyncio.to_thread(upgrade, fresh_url)
+    assert await _can_store_an_account(fresh_url)
+
+    await asyncio.to_thread(downgrade, fresh_url, "base")
+    assert await _tables(fresh_url) == {"alembic_version"}
+    assert await _revision(fresh_url) is None
+
+    await asyncio.to_thread(upgrade, fresh_url)
+    assert await _tables(fresh_url) == APP_TABLES | {"alembic_version"}
+    assert await _revision(fresh_url) == head_revision()
+    assert await _can_store_an_account(fresh_url)
+
+
+def _differences(connection: sa.Connection, **opts: Any) -> list[Any]:
+    context = MigrationContext.configure(connection, opts=opts)
+    return list(compare_metadata(context, metadata))
+
+
+async def test_schema_matches_table_metadata(backend: str, fresh_url: str) -> None:
+    """Tables, columns, nullability, indexes and constraints match the metadata. On
+    PostgreSQL types are compared too; on SQLite they reflect as TEXT, so their declared
+    names (which drive the UUID/timestamp converters) are compared instead."""
+    await asyncio.to_thread(upgrade, fresh_url)
+    if backend == "postgres":
+        engine = create_async_engine(sqlalchemy_url(fresh_url), poolclass=sa.pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                found = await connection.run_sync(
+                    _differences, compare_type=True, compare_server_default=True
+                )
+        finally:
+            await engine.dispose()
+        assert found == []
+        return
+    sync_engine = sa.create_engine(fresh_url, poolclass=sa.pool.NullPool)
+    try:
+        with sync_engine.connect() as connection:
+            found = _differences(connection, compare_type=False, compare_server_default=True)
+    finally:
+        sync_engine.dispose()
+    assert found == []
+
+    dialect = sqlite_dialect.dialect()
+    conn = sqlite3.connect(sqlite_path(fresh_url))
+    try:
+        for table in metadata.sorted_tables:
+            declared = {row[1]: row[2] for row in conn.execute(f'PRAGMA table_info("{table.name}")')}
+            expected = {column.name: column.type.compile(dialect=dialect) for column in table.columns}
+            assert declared == expected, table.name
+    finally:
+        conn.close()

@@ -1,0 +1,121 @@
+"""Prefixed secrets, their SHA-256 digests and application client ids (SPEC §1)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+
+import pytest
+
+from payreq.kit.crypto import (
+    SecretKind,
+    digest,
+    digests_match,
+    new_application_client_id,
+    new_secret,
+    secret_kind,
+)
+
+BASE62 = re.compile(r"[0-9A-Za-z]{32}")
+ENV_TAGS = {"sandbox": "sbx", "production": "live"}
+
+
+@pytest.mark.parametrize("kind", list(SecretKind))
+@pytest.mark.parametrize("environment", ["sandbox", "production"])
+def test_new_secret_has_kind_and_environment_prefix_and_32_base62_characters(
+    kind: SecretKind, environment: str
+) -> None:
+    secret = new_secret(kind, environment)
+    prefix = f"prq_{kind.value}_{ENV_TAGS[environment]}_"
+    assert secret.startswith(prefix)
+    assert BASE62.fullmatch(secret[len(prefix) :])
+    assert secret_kind(secret) is kind
+
+
+def test_secret_kind_tags_are_the_documented_ones() -> None:
+    assert {k.value for k in SecretKind} == {"cs", "at", "ct"}
+    assert new_secret(SecretKind.CLIENT_SECRET, "sandbox").startswith("prq_cs_sbx_")
+    assert new_secret(SecretKind.ACCESS_TOKEN, "production").startswith("prq_at_live_")
+    assert new_secret(SecretKind.CLIENT_TOKEN, "sandbox").startswith("prq_ct_sbx_")
+
+
+def test_new_secret_differs_on_every_call() -> None:
+    secrets = {new_secret(SecretKind.ACCESS_TOKEN, "sandbox") for _ in range(500)}
+    assert len(secrets) == 500
+
+
+def test_new_secret_random_part_uses_the_whole_base62_alphabet() -> None:
+    seen: set[str] = set()
+    for _ in range(200):
+        seen.update(new_secret(SecretKind.CLIENT_TOKEN, "production").rsplit("_", 1)[1])
+    assert seen == set(string.digits + string.ascii_letters)
+
+
+def test_new_secret_refuses_an_unknown_environment() -> None:
+    with pytest.raises(KeyError):
+        new_secret(SecretKind.ACCESS_TOKEN, "staging")
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        ("prq_cs_sbx_" + "a" * 32, SecretKind.CLIENT_SECRET),
+        ("prq_at_live_" + "Z9" * 16, SecretKind.ACCESS_TOKEN),
+        ("prq_ct_sbx_" + "0" * 32, SecretKind.CLIENT_TOKEN),
+    ],
+)
+def test_secret_kind_reads_the_prefix(token: str, kind: SecretKind) -> None:
+    assert secret_kind(token) is kind
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "prq",
+        "prq_at_live",
+        "prq_at",
+        "prq_xx_live_abc",
+        "prq_id_sbx_abc",  # a client id is public, not a secret
+        "prq_AT_live_abc",
+        "prq_at_prod_abc",
+        "prq_at_production_abc",
+        "prq_at_LIVE_abc",
+        "PRQ_at_live_abc",
+        "xprq_at_live_abc",
+        "sk_live_abc",
+        "prq-at-live-abc",
+        "prq__live_abc",
+        "Bearer prq_at_live_abc",
+    ],
+)
+def test_secret_kind_refuses_wrong_prefixes(token: str) -> None:
+    assert secret_kind(token) is None
+
+
+@pytest.mark.parametrize("text", ["", "abc", "prq_at_sbx_x", "naïve ✓"])
+def test_digest_is_sha256_hex(text: str) -> None:
+    value = digest(text)
+    assert value == hashlib.sha256(text.encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", value)
+
+
+def test_digest_known_vector() -> None:
+    assert digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_digests_match_compares_exactly() -> None:
+    secret = new_secret(SecretKind.CLIENT_SECRET, "sandbox")
+    assert digests_match(digest(secret), digest(secret))
+    assert not digests_match(digest(secret), digest(secret + "x"))
+    assert not digests_match(digest(secret), digest(secret).upper())
+    assert not digests_match(digest(secret), digest(secret)[:-1])
+    assert not digests_match(digest(secret), "")
+
+
+def test_new_application_client_id_is_32_lower_alphanumerics() -> None:
+    ids = [new_application_client_id() for _ in range(300)]
+    for value in ids:
+        assert re.fullmatch(r"[a-z0-9]{32}", value)
+    assert len(set(ids)) == len(ids)
