@@ -136,16 +136,23 @@ def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         return render_unexpected(request, exc)
     type_, code = _HTTP_TYPES.get(status, ("invalid_request", "invalid_request"))
     message = exc.detail
+    param = None
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
         first = exc.extra[0]
         if isinstance(first, dict) and first.get("key"):
-            message = f"Invalid parameter {first['key']}: {first.get('message', 'invalid value')}."
+            param = str(first["key"])
+            message = f"Invalid value for {param}: {first.get('message', 'invalid value')}."
+            if first.get("source") == "query":
+                # present but breaking a rule (limit=abc): 422, as for body fields
+                status, type_, code = 422, "validation_error", "invalid_value"
     if status == 404:
         message = "No such route."
     elif status == 413:
         message = "The request body is larger than 64 KiB."
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
-    return envelope(request, status=status, type=type_, code=code, message=message, headers=headers)
+    return envelope(
+        request, status=status, type=type_, code=code, message=message, param=param, headers=headers
+    )
 
 
 def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -164,7 +164,7 @@ class PaymentService:
         payment = await self._load(conn, subject.tenant, parse_id(payment_id))
         now = self.clock()
         if payment.overdue(now):
-            return await self._expire(conn, payment, now)
+            return (await self._expire(conn, payment, now))[0]
         return payment
 
     async def list(self, conn: Connection, subject: AuthSubject, query: PaymentQuery) -> Page:
@@ -201,8 +201,8 @@ class PaymentService:
         payment = await self._load(conn, tenant, payment_id)
         now = self.clock()
         if payment.overdue(now):
-            payment = await self._expire(conn, payment, now)
-            if target is Status.EXPIRED:
+            payment, won = await self._expire(conn, payment, now)
+            if target is Status.EXPIRED and won:
                 return payment
         transition(payment.status, target)
         if target is Status.EXPIRED:
@@ -229,12 +229,14 @@ class PaymentService:
                 expired += 1
         return expired
 
-    async def _expire(self, conn: Connection, payment: Payment, now: datetime) -> Payment:
+    async def _expire(self, conn: Connection, payment: Payment, now: datetime) -> tuple[Payment, bool]:
+        """Persist an overdue payment as expired: the payment as it now stands, and
+        whether this call made the change (a concurrent one may have won)."""
         if await repository.expire(conn, payment.id, now=now):
             expired = payment.as_seen(now)
             await self._record(conn, expired, Status.EXPIRED, now)
-            return expired
-        return await self._load(conn, Tenant(payment.account_id, payment.environment), payment.id)
+            return expired, True
+        return await self._load(conn, Tenant(payment.account_id, payment.environment), payment.id), False
 
     async def _load(self, conn: Connection, tenant: Tenant, payment_id: uuid.UUID) -> Payment:
         payment = await repository.get(conn, tenant, payment_id)

@@ -1,0 +1,188 @@
+"""Expiry (SPEC §1-2): a pending request past its deadline reads as expired at once,
+is persisted as expired (by the read that finds it, or by the worker's sweep) with
+exactly one ``payment.expired`` event, and can no longer be cancelled."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from payreq.services import Services
+from payreq.worker.runner import Worker
+from tests.fixtures.factories import Merchant
+from tests.payment.conftest import error_of, event_data, event_types, events, stored, ts
+
+if TYPE_CHECKING:
+    from tests.conftest import TestClock
+
+
+async def sweep(services: Services) -> None:
+    """Run the worker until it finds nothing more to expire (other tests' rows included)."""
+    worker = Worker(services)
+    while await worker.run_once():
+        pass
+
+
+async def test_overdue_request_reads_expired_and_is_persisted_once(
+    merchant: Merchant, services: Services, clock: TestClock
+) -> None:
+    created = await merchant.create_payment(expires_in=60)
+    headers = await merchant.headers()
+    url = f"/payment/request/{created['id']}"
+    clock.advance(61)
+    assert (await stored(services, created["id"]))["status"] == "pending"
+
+    first = await merchant.http.get(url, headers=headers)
+
+    assert first.status_code == 200
+    body = first.json()
+    assert body["status"] == "expired"
+    assert body["expired_at"] == body["expires_at"] == created["expires_at"]
+    assert body["paid_at"] is None and body["cancelled_at"] is None
+    row = await stored(services, created["id"])
+    assert row["status"] == "expired"
+    assert row["expired_at"] == row["expires_at"]
+    rows = await events(services, created["id"])
+    assert [r["type"] for r in rows] == ["payment.created", "payment.expired"]
+    data = event_data(rows[1])
+    assert data["status"] == "expired"
+    assert data["expiredAt"] == created["expires_at"]
+
+    second = await merchant.http.get(url, headers=headers)
+    assert second.json() == body
+    assert [r["id"] for r in await events(services, created["id"])] == [r["id"] for r in rows]
+
+
+async def test_request_stays_pending_before_its_deadline(
+    merchant: Merchant, services: Services, clock: TestClock
+) -> None:
+    created = await merchant.create_payment(expires_in=60)
+    clock.advance(55)
+
+    answer = await merchant.http.get(f"/payment/request/{created['id']}", headers=await merchant.headers())
+    await sweep(services)
+
+    assert answer.json()["status"] == "pending"
+    assert answer.json()["expired_at"] is None
+    assert (await stored(services, created["id"]))["status"] == "pending"
+    assert await event_types(services, created["id"]) == ["payment.created"]
+
+
+async def test_cancel_overdue_request_returns_409_and_it_ends_expired(
+    merchant: Merchant, services: Services, clock: TestClock
+) -> None:
+    created = await merchant.create_payment(expires_in=60)
+    headers = await merchant.headers()
+    clock.advance(61)
+
+    answer = await merchant.http.post(f"/payment/request/{created['id']}/cancel", headers=headers)
+
+    error = error_of(answer, 409, "invalid_state")
+    assert error["code"] == "invalid_state"
+    assert "expired" in error["message"]
+    assert await event_types(services, created["id"]) in (
+        ["payment.created"],  # the refused cancel rolled its work back; a read persists it
+        ["payment.created", "payment.expired"],
+    )
+    read = (await merchant.http.get(f"/payment/request/{created['id']}", headers=headers)).json()
+    assert read["status"] == "expired"
+    assert read["cancelled_at"] is None
+    assert read["expired_at"] == created["expires_at"]
+    row = await stored(services, created["id"])
+    assert (row["status"], row["cancelled_at"]) == ("expired", None)
+    assert await event_types(services, created["id"]) == ["payment.created", "payment.expired"]
+
+
+async def test_status_filter_counts_an_overdue_unswept_request_as_expired(
+    merchant: Merchant, services: Services, clock: TestClock
+) -> None:
+    overdue = await merchant.create_payment(expires_in=60)
+    fresh = await merchant.create_payment()
+    headers = await merchant.headers()
+    clock.advance(61)
+    assert (await stored(services, overdue["id"]))["status"] == "pending"  # nothing swept it
+
+    expired = await merchant.http.get("/payment/request", params={"status": "expired"}, headers=headers)
+    pending = await merchant.http.get("/payment/request", params={"status": "pending"}, headers=headers)
+    everything = await merchant.http.get("/payment/request", headers=headers)
+
+    assert [p["id"] for p in expired.json()["data"]] == [overdue["id"]]
+    assert expired.json()["data"][0]["status"] == "expired"
+    assert expired.json()["data"][0]["expired_at"] == overdue["expires_at"]
+    assert [p["id"] for p in pending.json()["data"]] == [fresh["id"]]
+    assert {p["id"]: p["status"] for p in everything.json()["data"]} == {
+        overdue["id"]: "expired",
+        fresh["id"]: "pending",
+    }
+
+
+async def test_worker_sweep_persists_overdue_requests_with_one_event_each(
+    merchant: Merchant, services: Services, clock: TestClock
+) -> None:
+    overdue = [await merchant.create_payment(expires_in=60) for _ in range(3)]
+    later = await merchant.create_payment(expires_in=3600)
+    clock.advance(61)
+
+    await sweep(services)
+
+    for created in overdue:
+        row = await stored(services, created["id"])
+        assert row["status"] == "expired"
+        assert row["expired_at"] == row["expires_at"]
+        assert await event_types(services, created["id"]) == ["payment.created", "payment.expired"]
+    assert (await stored(services, later["id"]))["status"] == "pending"
+    assert await event_types(services, later["id"]) == ["payment.created"]
+
+    await sweep(services)
+    headers = await merchant.headers()
+    for created in overdue:
+        read = (await merchant.http.get(f"/payment/request/{created['id']}", headers=headers)).json()
+        assert read["status"] == "expired"
+        assert read["expired_at"] == created["expires_at"]
+        assert await event_types(services, created["id"]) == ["payment.created", "payment.expired"]
+
+
+async def test_worker_sweep_reports_how_many_it_expired(
+    merchant: Merchant, services: Services, clock: TestClock
+) -> None:
+    await sweep(services)  # whatever earlier tests left overdue at this time
+    created = [await merchant.create_payment(expires_in=60) for _ in range(2)]
+    clock.advance(61)
+    worker = Worker(services)
+
+    first = await worker.run_once()
+
+    assert first >= len(created)
+    assert [(await stored(services, c["id"]))["status"] for c in created] == ["expired", "expired"]
+    await sweep(services)
+    assert await worker.run_once() == 0
+
+
+@pytest.mark.parametrize("expires_in", [0, 59, 2_592_001, -1, 10**12])
+async def test_expires_in_outside_60_to_2592000_returns_422(merchant: Merchant, expires_in: int) -> None:
+    body = {
+        "amount": "1000",
+        "currency": "USD",
+        "redirect_url": "https://shop.example/r",
+        "expires_in": expires_in,
+    }
+
+    answer = await merchant.http.post("/payment/request", json=body, headers=await merchant.headers())
+
+    error = error_of(answer, 422, "validation_error")
+    assert error["param"] == "expires_in"
+
+
+@pytest.mark.parametrize("expires_in", [60, 2_592_000])
+async def test_expires_in_at_the_bounds_sets_the_deadline(merchant: Merchant, expires_in: int) -> None:
+    created = await merchant.create_payment(expires_in=expires_in)
+
+    assert ts(created["expires_at"]) - ts(created["created_at"]) == timedelta(seconds=expires_in)
+
+
+async def test_default_expiry_is_24_hours(merchant: Merchant) -> None:
+    created = await merchant.create_payment()
+
+    assert ts(created["expires_at"]) - ts(created["created_at"]) == timedelta(hours=24)
