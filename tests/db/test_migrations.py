@@ -92,8 +92,22 @@ async def _can_store_an_account(url: str) -> bool:
     return row is not None and row["id"] == account_id
 
 
-def test_there_is_exactly_one_head() -> None:
-    assert head_revision() == "0001"
+def test_migrations_form_one_line_with_one_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from payreq.db.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    assert script.get_heads() == [head_revision()]
+    chain = [rev.revision for rev in script.walk_revisions()]  # newest first
+    assert chain[-1] == "0001"
+    assert all(
+        script.get_revision(r).down_revision == (chain[i + 1] if i + 1 < len(chain) else None)
+        for i, r in enumerate(chain)
+    )
 
 
 async def test_upgrade_to_head_on_a_fresh_database(fresh_url: str) -> None:

@@ -85,6 +85,9 @@ applications = sa.Table(
     sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("webhook_url", sa.String(2048), nullable=True),
     sa.Column("webhook_secret", sa.String(200), nullable=True),
+    # after a rotation the old secret keeps signing (beside the new one) until then
+    sa.Column("previous_webhook_secret", sa.String(200), nullable=True),
+    sa.Column("previous_webhook_secret_expires_at", Timestamp, nullable=True),
     sa.Column("default_redirect_url", sa.String(2048), nullable=True),
     sa.Column("default_expires_in", sa.Integer, nullable=True),
     sa.Column("currencies", sa.Text, nullable=True),
