@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench/*.py
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,266 @@
+"""A load generator in Python, for machines without wrk.
+
+Closed loop like ``wrk``: each keep-alive HTTP/1.1 connection sends one request,
+reads the whole response, records its latency and sends the next. Raw asyncio
+protocols on uvloop (no HTTP client library), one event loop per process, so that on
+a free core it outruns the server it measures. Configured by the ``BENCH_*``
+environment variables (bench/scenarios.py); prints one ``BENCH_RESULT {json}`` line.
+
+    python bench/loadgen.py --connections 64 --duration 5 --processes 1 http://127.0.0.1:8000/path
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import cast
+from urllib.parse import urlsplit
+
+import uvloop
+
+MAX_ERRORS = 10_000
+"""Stop reconnecting after this many broken connections (a server that hangs up on every request)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    host: str
+    port: int
+    requests: list[bytes]
+    connections: int
+    duration: float
+    timeout: float
+    offset: int = 0
+
+
+@dataclass
+class Outcome:
+    latencies: array[float] = field(default_factory=lambda: array("d"))
+    http_errors: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+
+
+def build_requests(url: str, env: dict[str, str]) -> list[bytes]:
+    """The raw requests of one scenario, as wrk would send them (bench/request.lua)."""
+    parts = urlsplit(url)
+    method = env.get("BENCH_METHOD") or "GET"
+    body = (env.get("BENCH_BODY") or "").encode()
+    headers = [f"Host: {parts.netloc}"]
+    if env.get("BENCH_CONTENT_TYPE"):
+        headers.append(f"Content-Type: {env['BENCH_CONTENT_TYPE']}")
+    if env.get("BENCH_AUTHORIZATION"):
+        headers.append(f"Authorization: {env['BENCH_AUTHORIZATION']}")
+    if body:
+        headers.append(f"Content-Length: {len(body)}")
+    paths_file = env.get("BENCH_PATHS")
+    if paths_file:
+        with open(paths_file) as lines:
+            paths = [line.strip() for line in lines if line.strip()]
+    else:
+        paths = [parts.path or "/"]
+    head = "\r\n".join(headers)
+    return [f"{method} {path} HTTP/1.1\r\n{head}\r\n\r\n".encode() + body for path in paths]
+
+
+def _content_length(head: bytes) -> int:
+    lowered = head.lower()
+    start = lowered.find(b"\r\ncontent-length:")
+    if start < 0:
+        if b"chunked" in lowered:
+            raise RuntimeError("chunked responses are not supported by the bench's load generator")
+        return 0
+    start += len(b"\r\ncontent-length:")
+    end = lowered.find(b"\r\n", start)
+    return int(head[start : end if end >= 0 else None])
+
+
+class _Run:
+    """One process's share of the connections and what they measured."""
+
+    def __init__(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+        self.job = job
+        self.loop = loop
+        self.outcome = Outcome()
+        self.deadline = math.inf
+        self.next_index = job.offset
+        self.open: set[_Connection] = set()
+        self.all_closed = asyncio.Event()
+        self.connecting: set[asyncio.Task[None]] = set()
+
+    def next_request(self) -> bytes:
+        requests = self.job.requests
+        self.next_index = (self.next_index + 1) % len(requests)
+        return requests[self.next_index]
+
+    async def connect(self) -> None:
+        await self.loop.create_connection(lambda: _Connection(self), self.job.host, self.job.port)
+
+    def reconnect(self) -> None:
+        task = self.loop.create_task(self.connect())
+        self.connecting.add(task)
+        task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[None]) -> None:
+        self.connecting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.outcome.errors += 1
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.need = -1
+        self.status = 0
+        self.sent_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
+        self.run.open.add(self)
+        if self.run.deadline != math.inf:  # a reconnection during the measurement
+            self.send()
+
+    def send(self) -> None:
+        assert self.transport is not None
+        self.sent_at = time.perf_counter()
+        self.transport.write(self.run.next_request())
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        if self.need < 0:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            self.status = int(buffer[9:12])
+            self.need = end + 4 + _content_length(buffer[:end])
+        if len(buffer) < self.need:
+            self.buffer = buffer
+            return
+        now = time.perf_counter()
+        self.buffer = buffer[self.need :]
+        self.need = -1
+        run = self.run
+        if now > run.deadline:
+            assert self.transport is not None
+            self.transport.close()
+            return
+        run.outcome.latencies.append(now - self.sent_at)
+        if self.status >= 400:
+            run.outcome.http_errors += 1
+        self.send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        run = self.run
+        run.open.discard(self)
+        if not run.open:
+            run.all_closed.set()
+        if time.perf_counter() < run.deadline:
+            run.outcome.errors += 1
+            if run.outcome.errors < MAX_ERRORS:
+                run.reconnect()
+
+
+async def _measure(job: Job) -> Outcome:
+    loop = asyncio.get_running_loop()
+    run = _Run(job, loop)
+    await asyncio.gather(*(run.connect() for _ in range(job.connections)))
+    start = time.perf_counter()
+    run.deadline = start + job.duration
+    for conn in list(run.open):
+        conn.send()
+    await asyncio.sleep(job.duration)
+    end = time.perf_counter()
+    # requests still unanswered after the timeout count as errors, as in wrk
+    run.outcome.errors += sum(1 for c in run.open if end - c.sent_at > job.timeout)
+    run.all_closed.clear()
+    if run.open:  # the requests in flight at the deadline are answered, not counted
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run.all_closed.wait(), job.timeout)
+    for conn in list(run.open):
+        if conn.transport is not None:
+            conn.transport.abort()
+    run.outcome.elapsed = end - start
+    return run.outcome
+
+
+def _process(job: Job) -> tuple[bytes, int, int, float]:
+    gc.disable()
+    loop = uvloop.new_event_loop()
+    try:
+        outcome = loop.run_until_complete(_measure(job))
+    finally:
+        loop.close()
+    return outcome.latencies.tobytes(), outcome.http_errors, outcome.errors, outcome.elapsed
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def run(
+    url: str, *, env: dict[str, str], connections: int, duration: float, processes: int
+) -> dict[str, float]:
+    parts = urlsplit(url)
+    requests = build_requests(url, env)
+    processes = max(1, min(processes, connections))
+    shares = [connections // processes + (i < connections % processes) for i in range(processes)]
+    jobs = [
+        Job(parts.hostname or "127.0.0.1", parts.port or 80, requests, share, duration, 5.0, offset=i * 997)
+        for i, share in enumerate(shares)
+    ]
+    if processes == 1:
+        results = [_process(jobs[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            results = pool.map(_process, jobs)
+    latencies: list[float] = []
+    for raw, *_ in results:
+        latencies.extend(array("d", raw))
+    latencies.sort()
+    elapsed = max(r[3] for r in results)
+    return {
+        "requests": len(latencies),
+        "duration_s": elapsed,
+        "p50_us": _percentile(latencies, 0.50) * 1e6,
+        "p99_us": _percentile(latencies, 0.99) * 1e6,
+        "mean_us": (sum(latencies) / len(latencies) * 1e6) if latencies else 0.0,
+        "max_us": (latencies[-1] * 1e6) if latencies else 0.0,
+        "http_errors": sum(r[1] for r in results),
+        "errors": sum(r[2] for r in results),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("url")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    result = run(
+        args.url,
+        env=dict(os.environ),
+        connections=args.connections,
+        duration=args.duration,
+        processes=args.processes,
+    )
+    sys.stdout.write("BENCH_RESULT " + json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

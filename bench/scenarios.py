@@ -1,0 +1,96 @@
+"""What is measured: one request shape per scenario, handed to either load generator
+through the same ``BENCH_*`` environment variables (bench/request.lua reads them too)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    port: int
+    path: str
+    method: str = "GET"
+    body: str = ""
+    content_type: str = ""
+    authorization: str = ""
+    paths_file: Path | None = None
+    """Cycle through the paths in this file (one a line) instead of ``path``."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}{self.path}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "BENCH_METHOD": self.method,
+            "BENCH_BODY": self.body,
+            "BENCH_CONTENT_TYPE": self.content_type,
+            "BENCH_AUTHORIZATION": self.authorization,
+            "BENCH_PATHS": str(self.paths_file or ""),
+        }
+
+
+BARE = "bare Starlette GET (ceiling)"
+
+PAYMENT_BODY = json.dumps(
+    {
+        "amount": "1250",
+        "currency": "EUR",
+        "redirect_url": "https://shop.example.com/return",
+        "reference_id": "bench-order",
+    },
+    separators=(",", ":"),
+)
+
+
+def basic(client_id: str, client_secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+
+
+def all_scenarios(
+    *,
+    bare_port: int,
+    bare_path: str,
+    port: int,
+    access_token: str,
+    client_id: str,
+    client_secret: str,
+    get_paths: Path,
+) -> list[Scenario]:
+    """The ceiling first; ratios are taken against it."""
+    bearer = f"Bearer {access_token}"
+    return [
+        Scenario(BARE, bare_port, bare_path),
+        Scenario(
+            "GET /payment/request/{id}",
+            port,
+            get_paths.read_text().split()[0],
+            authorization=bearer,
+            paths_file=get_paths,
+        ),
+        Scenario(
+            "POST /payment/request",
+            port,
+            "/payment/request",
+            method="POST",
+            body=PAYMENT_BODY,
+            content_type="application/json",
+            authorization=bearer,
+        ),
+        Scenario(
+            "POST /oauth/token",
+            port,
+            "/oauth/token",
+            method="POST",
+            body="grant_type=client_credentials",
+            content_type="application/x-www-form-urlencoded",
+            authorization=basic(client_id, client_secret),
+        ),
+    ]
