@@ -24,7 +24,7 @@ from tests.fixtures.factories import Merchant, new_merchant
 BASE_URL = "http://testserver"
 
 
-class TestClock:
+class MovableClock:
     """Real time plus an offset that a test may move forward; reset after each test."""
 
     def __init__(self) -> None:
@@ -38,12 +38,12 @@ class TestClock:
 
 
 @pytest.fixture(scope="session")
-def clock() -> TestClock:
-    return TestClock()
+def clock() -> MovableClock:
+    return MovableClock()
 
 
 @pytest.fixture(autouse=True)
-def _reset_clock(clock: TestClock) -> None:
+def _reset_clock(clock: MovableClock) -> None:
     clock.offset = timedelta()
 
 
@@ -68,6 +68,7 @@ def settings(database_url: str) -> Settings:
         database_timeout=5.0,
         # tests send bursts with one key; the limiter's own tests set their limits
         default_rate_limit=1_000_000,
+        auth_failure_limit=1_000_000,
     )
 
 
@@ -80,7 +81,7 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings, db: Database, clock: TestClock) -> Litestar:
+def app(settings: Settings, db: Database, clock: MovableClock) -> Litestar:
     return create_app(settings, db=db, clock=clock, run_worker=False)
 
 

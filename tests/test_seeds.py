@@ -434,7 +434,6 @@ async def test_500_echoes_the_callers_request_id(broken_http: httpx.AsyncClient)
 # "more than 5 requests per second per API key"
 
 
-@pytest.mark.xfail(strict=True, reason="rate limiter: issue 3")
 async def test_sixth_request_within_one_second_returns_429_with_retry_after(
     merchant: Merchant, services: Services
 ) -> None:

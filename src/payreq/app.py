@@ -52,6 +52,7 @@ def create_app(
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await services.limiter.close()
             await database.close()
 
     return Litestar(

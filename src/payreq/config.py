@@ -36,7 +36,12 @@ class Settings(BaseSettings):
 
     # limits
     redis_url: str | None = None
+    redis_prefix: str = "payreq:"
+    rate_limit_enabled: bool = True
     default_rate_limit: int = Field(default=5, ge=1)
+    auth_failure_limit: int = Field(default=10, ge=1)
+    auth_failure_window: float = Field(default=10.0, gt=0)
+    forwarded_allow_ips: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # worker

@@ -24,6 +24,7 @@ from payreq.errors import PayreqError
 log = structlog.get_logger("payreq.http")
 
 REQUEST_ID_KEY = "payreq.request_id"
+HEADERS_KEY = "payreq.response_headers"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
@@ -59,6 +60,12 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         s: ResponseSpec(ErrorEnvelope, description=_DESCRIPTIONS[s], generate_examples=False) for s in chosen
     }
+
+
+def add_response_headers(request: Request[Any, Any, Any], headers: dict[str, str]) -> None:
+    """Headers for whatever answer this request gets, success or error (rate limits)."""
+    scope = cast("dict[str, Any]", request.scope)
+    scope.setdefault(HEADERS_KEY, []).extend((k.lower().encode(), v.encode()) for k, v in headers.items())
 
 
 def new_request_id() -> str:
@@ -168,7 +175,8 @@ def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 class RequestIdMiddleware:
     """Pure ASGI: every response carries ``X-Request-ID`` (the caller's if it sent a
-    sane one, otherwise a new one), and the id is in the scope for logs and errors."""
+    sane one, otherwise a new one), and the id is in the scope for logs and errors.
+    Headers that a dependency added with ``add_response_headers`` join the answer here."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -186,6 +194,9 @@ class RequestIdMiddleware:
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append(header)
+                extra = cast("dict[str, Any]", scope).get(HEADERS_KEY)
+                if extra:
+                    headers.extend(extra)
                 message["headers"] = headers
             await send(message)
 

@@ -12,6 +12,7 @@ from payreq.db import Database
 from payreq.kit.clock import Clock, utc_now
 from payreq.oauth.service import OAuthService
 from payreq.payment.service import PaymentService
+from payreq.ratelimit.limiter import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Services:
     accounts: AccountService
     oauth: OAuthService
     payments: PaymentService
+    limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
@@ -35,5 +37,13 @@ class Services:
             oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock),
             payments=PaymentService(
                 base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
+            ),
+            limiter=RateLimiter(
+                default_limit=settings.default_rate_limit,
+                redis_url=settings.redis_url,
+                redis_prefix=f"{settings.redis_prefix}rl:",
+                failure_limit=settings.auth_failure_limit,
+                failure_window=settings.auth_failure_window,
+                enabled=settings.rate_limit_enabled,
             ),
         )

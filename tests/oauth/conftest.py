@@ -40,6 +40,7 @@ def _environment(database_url: str, base_url: str) -> dict[str, str]:
         PAYREQ_BASE_URL=base_url,
         PAYREQ_LOG_LEVEL="WARNING",
         PAYREQ_EMBEDDED_WORKER="false",
+        PAYREQ_DEFAULT_RATE_LIMIT="1000000",  # these tests are about OAuth, not the limiter
     )
     return env
 

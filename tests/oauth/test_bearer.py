@@ -29,7 +29,7 @@ def assert_unauthenticated(answer: httpx.Response, *, token_sent: bool) -> str:
 
 
 async def test_token_works_one_second_before_it_expires(
-    http: httpx.AsyncClient, merchant: Merchant, clock: conftest.TestClock
+    http: httpx.AsyncClient, merchant: Merchant, clock: conftest.MovableClock
 ) -> None:
     headers = await merchant.headers()
     clock.advance(3599)
@@ -39,7 +39,7 @@ async def test_token_works_one_second_before_it_expires(
 
 
 async def test_expired_token_returns_401_invalid_token(
-    http: httpx.AsyncClient, merchant: Merchant, clock: conftest.TestClock
+    http: httpx.AsyncClient, merchant: Merchant, clock: conftest.MovableClock
 ) -> None:
     headers = await merchant.headers()
     clock.advance(3601)
@@ -50,7 +50,7 @@ async def test_expired_token_returns_401_invalid_token(
 
 
 async def test_new_token_works_after_the_old_one_expired(
-    http: httpx.AsyncClient, merchant: Merchant, clock: conftest.TestClock
+    http: httpx.AsyncClient, merchant: Merchant, clock: conftest.MovableClock
 ) -> None:
     old = await merchant.headers()
     clock.advance(3601)

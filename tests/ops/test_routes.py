@@ -41,7 +41,10 @@ async def test_healthz_answers_ok(http: httpx.AsyncClient) -> None:
 async def test_readyz_reports_database_and_schema(http: httpx.AsyncClient) -> None:
     answer = await http.get("/readyz")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ready", "checks": {"database": "ok", "schema": "ok"}}
+    assert answer.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "schema": "ok", "rate_limiter": "ok (memory, one process)"},
+    }
 
 
 async def test_readyz_is_503_on_an_unmigrated_database(tmp_path: Path) -> None:

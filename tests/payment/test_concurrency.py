@@ -32,7 +32,7 @@ from tests.payment.conftest import (
 )
 
 if TYPE_CHECKING:
-    from tests.conftest import TestClock
+    from tests.conftest import MovableClock
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ async def test_cancel_waiting_on_an_uncommitted_payment_gets_409(
 
 
 async def test_concurrent_reads_and_sweeps_of_an_overdue_request_record_one_expiry(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     created = await merchant.create_payment(expires_in=60)
     headers = await merchant.headers()
@@ -128,7 +128,7 @@ async def test_concurrent_reads_and_sweeps_of_an_overdue_request_record_one_expi
 
 @pytest.mark.parametrize("timing", ["before_deadline", "after_deadline", "at_deadline"])
 async def test_pay_cancel_and_expire_race_settles_once(
-    merchant: Merchant, services: Services, clock: TestClock, timing: str
+    merchant: Merchant, services: Services, clock: MovableClock, timing: str
 ) -> None:
     headers = await merchant.headers()
     tenant = tenant_of(merchant)
@@ -207,7 +207,7 @@ async def test_pay_cancel_and_expire_race_settles_once(
 
 
 async def test_losing_expiry_does_not_report_success_for_a_payment_paid_meanwhile(
-    merchant: Merchant, services: Services, clock: TestClock, backend: str
+    merchant: Merchant, services: Services, clock: MovableClock, backend: str
 ) -> None:
     """settle(EXPIRED) promises 409 to every loser; here the payer commits first while
     the expiry waits on the row, and the expiry must not return the paid payment."""

@@ -15,7 +15,7 @@ from tests.fixtures.factories import Merchant
 from tests.payment.conftest import error_of, event_data, event_types, events, stored, ts
 
 if TYPE_CHECKING:
-    from tests.conftest import TestClock
+    from tests.conftest import MovableClock
 
 
 async def sweep(services: Services) -> None:
@@ -26,7 +26,7 @@ async def sweep(services: Services) -> None:
 
 
 async def test_overdue_request_reads_expired_and_is_persisted_once(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     created = await merchant.create_payment(expires_in=60)
     headers = await merchant.headers()
@@ -56,7 +56,7 @@ async def test_overdue_request_reads_expired_and_is_persisted_once(
 
 
 async def test_request_stays_pending_before_its_deadline(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     created = await merchant.create_payment(expires_in=60)
     clock.advance(55)
@@ -71,7 +71,7 @@ async def test_request_stays_pending_before_its_deadline(
 
 
 async def test_cancel_overdue_request_returns_409_and_it_ends_expired(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     created = await merchant.create_payment(expires_in=60)
     headers = await merchant.headers()
@@ -96,7 +96,7 @@ async def test_cancel_overdue_request_returns_409_and_it_ends_expired(
 
 
 async def test_status_filter_counts_an_overdue_unswept_request_as_expired(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     overdue = await merchant.create_payment(expires_in=60)
     fresh = await merchant.create_payment()
@@ -119,7 +119,7 @@ async def test_status_filter_counts_an_overdue_unswept_request_as_expired(
 
 
 async def test_worker_sweep_persists_overdue_requests_with_one_event_each(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     overdue = [await merchant.create_payment(expires_in=60) for _ in range(3)]
     later = await merchant.create_payment(expires_in=3600)
@@ -145,7 +145,7 @@ async def test_worker_sweep_persists_overdue_requests_with_one_event_each(
 
 
 async def test_worker_sweep_reports_how_many_it_expired(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     await sweep(services)  # whatever earlier tests left overdue at this time
     created = [await merchant.create_payment(expires_in=60) for _ in range(2)]

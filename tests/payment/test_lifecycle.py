@@ -16,7 +16,7 @@ from tests.fixtures.factories import Merchant
 from tests.payment.conftest import error_of, event_data, event_types, events, pay, stored, ts
 
 if TYPE_CHECKING:
-    from tests.conftest import TestClock
+    from tests.conftest import MovableClock
 
 # written out, not derived from lifecycle.ALLOWED, so that a change to the table fails here
 ALLOWED_PAIRS = {
@@ -135,7 +135,7 @@ async def test_paying_twice_or_paying_a_cancelled_request_is_refused(
 
 
 async def test_terminal_request_stays_terminal_after_its_deadline(
-    merchant: Merchant, services: Services, clock: TestClock
+    merchant: Merchant, services: Services, clock: MovableClock
 ) -> None:
     cancelled = await merchant.create_payment(expires_in=60)
     paid = await merchant.create_payment(expires_in=60)

@@ -1,4 +1,9 @@
-"""Litestar dependencies that declare a route's credential and scope."""
+"""Litestar dependencies that declare a route's credential and scope.
+
+Order on every authenticated request: refuse an address that failed too often,
+authenticate (a failure counts against the address), spend one request of the
+credential's rate budget (429 past it), then check the scope (403).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,39 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope
-from payreq.errors import Forbidden
+from payreq.errors import Forbidden, RateLimited, Unauthenticated
+from payreq.http import add_response_headers
+from payreq.ratelimit.backend import Decision
+from payreq.ratelimit.limiter import RateLimiter
 from payreq.services import Services
 
 SUBJECT_KEY = "payreq.auth_subject"
 Subject = NamedDependency[AuthSubject]
 """A handler parameter ``subject: Subject`` receives what ``requires`` resolved."""
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    client = request.scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def refuse_if_blocked(limiter: RateLimiter, address: str) -> None:
+    wait = limiter.blocked(address)
+    if wait is not None:
+        raise RateLimited(
+            "Too many failed authentication attempts from this address; retry later.",
+            code="too_many_failed_attempts",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def rate_headers(decision: Decision) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_seconds),
+        "RateLimit-Policy": f"{decision.limit};w=1",
+    }
 
 
 def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
@@ -26,12 +58,29 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
 
     async def subject(request: Request[Any, Any, Any]) -> AuthSubject:
         services: Services = request.app.state.services
-        found = await services.authenticator.require(
-            request.headers.get("authorization"),
-            scope,
-            query_token="access_token" in request.query_params,
-        )
+        limiter = services.limiter
+        address = client_address(request)
+        refuse_if_blocked(limiter, address)
+        try:
+            found = await services.authenticator.authenticate(
+                request.headers.get("authorization"),
+                query_token="access_token" in request.query_params,
+            )
+        except Unauthenticated:
+            await limiter.record_failure(address)
+            raise
         cast("dict[str, Any]", request.scope)[SUBJECT_KEY] = found
+        decision = await limiter.hit(found.rate_key, found.rate_limit)
+        if decision is not None:
+            headers = rate_headers(decision)
+            add_response_headers(request, headers)
+            if not decision.allowed:
+                raise RateLimited(
+                    f"More than {decision.limit} requests per second for this key; retry after the delay.",
+                    headers={"Retry-After": str(decision.retry_after)},
+                )
+        if not found.allows(scope):
+            raise Forbidden(scope=scope)
         if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:
             raise Forbidden(code="access_token_required")
         return found

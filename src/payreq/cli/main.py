@@ -135,6 +135,15 @@ def serve(
     """Serve the API, checkout and docs over HTTP (uvicorn, uvloop, httptools)."""
     import uvicorn
 
+    settings = get_settings()
+    if workers > 1 and settings.rate_limit_enabled and not settings.redis_url:
+        typer.echo(
+            f"refusing to start {workers} server processes without PAYREQ_REDIS_URL: each process would "
+            f"keep its own rate-limit budget and multiply every key's limit by {workers}. Set "
+            "PAYREQ_REDIS_URL=redis://host:6379/0, or run one process.",
+            err=True,
+        )
+        raise typer.Exit(2)
     if no_worker:
         os.environ["PAYREQ_EMBEDDED_WORKER"] = "false"
         get_settings.cache_clear()
@@ -147,7 +156,8 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="warning",
-        proxy_headers=False,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
     )
 

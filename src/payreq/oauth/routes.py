@@ -8,7 +8,8 @@ import msgspec
 from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from payreq.oauth.errors import OAuthError
+from payreq.auth.dependencies import client_address
+from payreq.oauth.errors import InvalidClient, OAuthError
 from payreq.oauth.service import parse_form
 from payreq.services import Services
 
@@ -58,12 +59,39 @@ _OAUTH_ERRORS = {
         description="invalid_client: wrong id or secret, or a bad Basic header",
         generate_examples=False,
     ),
+    429: ResponseSpec(
+        OAuthErrorBody,
+        description="slow_down: too many failed client authentications from this address (Retry-After)",
+        generate_examples=False,
+    ),
 }
+
+
+class TooManyAttempts(OAuthError):
+    """RFC 6749 has no code for this; 429 with ``Retry-After`` tells clients what to do."""
+
+    status = 429
+    error = "slow_down"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many failed client authentications from this address; retry later.")
+        self.retry_after = retry_after
+
+
+def guard(request: Request[Any, Any, Any], services: Services) -> str:
+    """Refuse an address that failed client authentication too often (RFC 6749 §2.3.1)."""
+    address = client_address(request)
+    wait = services.limiter.blocked(address)
+    if wait is not None:
+        raise TooManyAttempts(wait)
+    return address
 
 
 def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
     body = msgspec.json.encode(OAuthErrorBody(error=exc.error, error_description=exc.description))
     headers = dict(NO_STORE)
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
     return Response(body, status_code=exc.status, media_type="application/json", headers=headers)
 
 
@@ -77,11 +105,16 @@ def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
 async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     """Exchange an API key (client_id + client_secret) for a 3600-second access token."""
     services: Services = request.app.state.services
+    address = guard(request, services)
     form = parse_form(await request.body(), request.headers.get("content-type"))
-    async with services.db.transaction() as conn:
-        issued = await services.oauth.issue(
-            conn, authorization=request.headers.get("authorization"), form=form
-        )
+    try:
+        async with services.db.transaction() as conn:
+            issued = await services.oauth.issue(
+                conn, authorization=request.headers.get("authorization"), form=form
+            )
+    except InvalidClient:
+        await services.limiter.record_failure(address)
+        raise
     body = TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope)
     return Response(body, headers=NO_STORE)
 
@@ -96,9 +129,14 @@ async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
 async def revoke(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """Revoke an access token at once (RFC 7009); answers 200 even for an unknown token."""
     services: Services = request.app.state.services
+    address = guard(request, services)
     form = parse_form(await request.body(), request.headers.get("content-type"))
-    async with services.db.transaction() as conn:
-        await services.oauth.revoke(conn, authorization=request.headers.get("authorization"), form=form)
+    try:
+        async with services.db.transaction() as conn:
+            await services.oauth.revoke(conn, authorization=request.headers.get("authorization"), form=form)
+    except InvalidClient:
+        await services.limiter.record_failure(address)
+        raise
     return Response({}, headers=NO_STORE)
 
 

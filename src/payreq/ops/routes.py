@@ -34,7 +34,8 @@ async def healthz() -> Health:
 
 @get("/readyz", responses=None)
 async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
-    """Readiness: the database answers and its schema is at the newest migration."""
+    """Readiness: the database answers and its schema is at the newest migration; the
+    rate limiter's state is reported beside them (degraded is still ready)."""
     services: Services = request.app.state.services
     checks: dict[str, str] = {}
     try:
@@ -45,7 +46,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
         checks["schema"] = "ok" if revision == head else f"at {revision or 'nothing'}, expected {head}"
     except DatabaseUnavailable:
         checks["database"] = "unreachable"
-    ready = all(v == "ok" for v in checks.values())
+    ready = checks.get("database") == "ok" and checks.get("schema") == "ok"
+    # a degraded limiter is reported but does not make the server unready
+    checks["rate_limiter"] = (await services.limiter.probe()).detail
     return Response(Readiness("ready" if ready else "not_ready", checks), status_code=200 if ready else 503)
 
 

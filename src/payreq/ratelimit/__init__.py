@@ -1,0 +1,1 @@
+"""Rate limits: a sliding-window log per key, in process memory or in Redis."""

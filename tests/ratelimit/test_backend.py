@@ -1,0 +1,114 @@
+"""The sliding-window log: exact in every window, bursts up to the limit, in memory
+and in Redis."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from payreq.ratelimit.backend import MemoryBackend, RedisBackend
+from tests.ratelimit.conftest import REDIS_URL
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_up_to_the_limit_is_admitted_then_refused_until_a_slot_frees() -> None:
+    clock = FakeMonotonic()
+    backend = MemoryBackend(clock=clock)
+    decisions = [backend.hit_now("k", limit=5, window=1.0) for _ in range(6)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False]
+    assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0]
+    assert decisions[5].retry_after == 1
+    clock.now += 0.999
+    assert not backend.hit_now("k", limit=5, window=1.0).allowed
+    clock.now += 0.002
+    assert backend.hit_now("k", limit=5, window=1.0).allowed
+
+
+def test_keys_do_not_share_budgets() -> None:
+    backend = MemoryBackend(clock=FakeMonotonic())
+    for _ in range(5):
+        assert backend.hit_now("a", limit=5, window=1.0).allowed
+    assert not backend.hit_now("a", limit=5, window=1.0).allowed
+    assert backend.hit_now("b", limit=5, window=1.0).allowed
+
+
+def test_a_client_pacing_itself_below_the_limit_is_never_refused() -> None:
+    clock = FakeMonotonic()
+    backend = MemoryBackend(clock=clock)
+    for _ in range(200):  # 4 per second, 50 seconds
+        assert backend.hit_now("k", limit=5, window=1.0).allowed
+        clock.now += 0.25
+
+
+def test_the_reset_counts_down_to_the_oldest_admission_leaving() -> None:
+    clock = FakeMonotonic()
+    backend = MemoryBackend(clock=clock)
+    backend.hit_now("k", limit=2, window=1.0)
+    clock.now += 0.6
+    decision = backend.hit_now("k", limit=2, window=1.0)
+    assert abs(decision.reset - 0.4) < 1e-9
+    assert decision.reset_seconds == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    gaps=st.lists(st.floats(min_value=0.0, max_value=0.6), min_size=1, max_size=80),
+    limit=st.integers(min_value=1, max_value=8),
+)
+def test_no_one_second_window_ever_holds_more_than_the_limit(gaps: list[float], limit: int) -> None:
+    clock = FakeMonotonic()
+    backend = MemoryBackend(clock=clock)
+    admitted: list[float] = []
+    for gap in gaps:
+        clock.now += gap
+        if backend.hit_now("k", limit=limit, window=1.0).allowed:
+            admitted.append(clock.now)
+    for i, start in enumerate(admitted):
+        inside = [t for t in admitted[i:] if t < start + 1.0]
+        assert len(inside) <= limit
+    # and it is not stingier than it must be: a refusal means the window was full
+    clock.now += 10
+    assert backend.hit_now("k", limit=limit, window=1.0).allowed
+
+
+def test_memory_is_bounded_by_evicting_idle_keys() -> None:
+    clock = FakeMonotonic()
+    backend = MemoryBackend(clock=clock, max_keys=100)
+    for i in range(100):
+        backend.hit_now(f"k{i}", limit=1, window=1.0)
+    clock.now += 2
+    backend.hit_now("new", limit=1, window=1.0)
+    assert len(backend._log) == 1
+
+
+async def test_redis_backend_has_the_same_semantics(redis_prefix: str) -> None:
+    backend = RedisBackend(REDIS_URL, prefix=redis_prefix)
+    try:
+        decisions = [await backend.hit("k", limit=5, window=1.0) for _ in range(7)]
+        assert [d.allowed for d in decisions] == [True] * 5 + [False, False]
+        assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0]
+        assert all(0 < d.reset <= 1.0 for d in decisions)
+        assert decisions[-1].retry_after == 1
+        assert (await backend.hit("other", limit=5, window=1.0)).allowed
+    finally:
+        await backend.close()
+
+
+async def test_redis_backend_frees_a_slot_after_the_window(redis_prefix: str) -> None:
+    import asyncio
+
+    backend = RedisBackend(REDIS_URL, prefix=redis_prefix)
+    try:
+        assert (await backend.hit("k", limit=1, window=0.2)).allowed
+        assert not (await backend.hit("k", limit=1, window=0.2)).allowed
+        await asyncio.sleep(0.25)
+        assert (await backend.hit("k", limit=1, window=0.2)).allowed
+    finally:
+        await backend.close()
