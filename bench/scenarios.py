@@ -38,6 +38,12 @@ class Scenario:
 
 
 BARE = "bare Starlette GET (ceiling)"
+GET_PAYMENT = "GET /payment/request/{id}"
+
+
+def limiter_scenario_name(limiter: str) -> str:
+    return f"{GET_PAYMENT} limiter={limiter}"
+
 
 PAYMENT_BODY = json.dumps(
     {
@@ -68,13 +74,7 @@ def all_scenarios(
     bearer = f"Bearer {access_token}"
     return [
         Scenario(BARE, bare_port, bare_path),
-        Scenario(
-            "GET /payment/request/{id}",
-            port,
-            get_paths.read_text().split()[0],
-            authorization=bearer,
-            paths_file=get_paths,
-        ),
+        get_payment(GET_PAYMENT, port, access_token=access_token, get_paths=get_paths),
         Scenario(
             "POST /payment/request",
             port,
@@ -93,4 +93,23 @@ def all_scenarios(
             content_type="application/x-www-form-urlencoded",
             authorization=basic(client_id, client_secret),
         ),
+    ]
+
+
+def get_payment(name: str, port: int, *, access_token: str, get_paths: Path) -> Scenario:
+    """Bearer token lookup + one read, cycling over the seeded payment requests."""
+    return Scenario(
+        name,
+        port,
+        get_paths.read_text().split()[0],
+        authorization=f"Bearer {access_token}",
+        paths_file=get_paths,
+    )
+
+
+def limiter_scenarios(ports: dict[str, int], *, access_token: str, get_paths: Path) -> list[Scenario]:
+    """``GET /payment/request/{id}`` once per limiter configuration (name: its server's port)."""
+    return [
+        get_payment(limiter_scenario_name(limiter), port, access_token=access_token, get_paths=get_paths)
+        for limiter, port in ports.items()
     ]

@@ -20,7 +20,8 @@ from scenarios import HOST, PAYMENT_BODY, basic
 
 HERE = Path(__file__).resolve().parent
 UNLIMITED = 1_000_000_000
-"""Requests per second for the bench's API key: the bench measures the server, not its limiter."""
+"""Requests per second for the bench's API key, and failed authentications per client
+address: the bench measures the server, not its limiter's refusals (no 429)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def server_env(base: Mapping[str, str], workdir: Path, port: int) -> dict[str, s
         "PAYREQ_BASE_URL": f"http://{HOST}:{port}",
         "PAYREQ_EMBEDDED_WORKER": "false",
         "PAYREQ_DEFAULT_RATE_LIMIT": str(UNLIMITED),
+        "PAYREQ_AUTH_FAILURE_LIMIT": str(UNLIMITED),
     }
 
 
@@ -79,33 +81,63 @@ def prepare_database(env: Mapping[str, str]) -> dict[str, str]:
     return credentials
 
 
+def start_payreq(
+    procs: Processes, name: str, *, env: Mapping[str, str], port: int, workdir: Path, pinning: Pinning
+) -> Server:
+    """``payreq serve --no-worker`` on ``port``; not waited for (see ``wait_ready``)."""
+    log = workdir / f"{name.replace('=', '-')}.log"
+    cmd = [sys.executable, "-m", "payreq", "serve", "--host", HOST, "--port", str(port), "--no-worker"]
+    env = {**env, "PAYREQ_BASE_URL": f"http://{HOST}:{port}"}
+    return Server(name, port, procs.start(pinned(cmd, pinning.server), env=env, stdout=log, stderr=log), log)
+
+
 def start_servers(
-    procs: Processes, *, env: Mapping[str, str], port: int, workdir: Path, pinning: Pinning
-) -> tuple[Server, Server]:
-    """payreq (``payreq serve --no-worker``) and the bare app, served the same way."""
-    payreq_log, bare_log = workdir / "payreq.log", workdir / "bare.log"
-    payreq_cmd = [sys.executable, "-m", "payreq", "serve", "--host", HOST, "--port", str(port), "--no-worker"]
+    procs: Processes,
+    *,
+    env: Mapping[str, str],
+    port: int,
+    workdir: Path,
+    pinning: Pinning,
+    limiters: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[Server, Server, dict[str, Server]]:
+    """payreq (``payreq serve --no-worker``), the bare app served the same way, and one
+    more payreq per entry of ``limiters`` (name: its environment); all started at once."""
+    payreq = start_payreq(procs, "payreq", env=env, port=port, workdir=workdir, pinning=pinning)
+    bare_log = workdir / "bare.log"
     bare_port = free_port()
     bare_cmd = [
         *(sys.executable, "-m", "uvicorn", "bare:app", "--app-dir", str(HERE)),
         *("--host", HOST, "--port", str(bare_port), "--loop", "uvloop", "--http", "httptools"),
         *("--no-access-log", "--no-server-header", "--log-level", "warning"),
     ]
-    payreq = Server(
-        "payreq",
-        port,
-        procs.start(pinned(payreq_cmd, pinning.server), env=env, stdout=payreq_log, stderr=payreq_log),
-        payreq_log,
-    )
     ceiling = Server(
         "bare",
         bare_port,
         procs.start(pinned(bare_cmd, pinning.server), env=env, stdout=bare_log, stderr=bare_log),
         bare_log,
     )
-    wait_ready(payreq, "/readyz")
+    others = {
+        name: start_payreq(
+            procs,
+            f"payreq-limiter={name}",
+            env=limiter_env,
+            port=free_port(),
+            workdir=workdir,
+            pinning=pinning,
+        )
+        for name, limiter_env in (limiters or {}).items()
+    }
+    for server in (payreq, *others.values()):
+        wait_ready(server, "/readyz")
     wait_ready(ceiling, bare.PATH)
-    return payreq, ceiling
+    return payreq, ceiling, others
+
+
+def readiness(server: Server) -> dict[str, str]:
+    """The ``checks`` of the server's /readyz (database, schema, rate_limiter)."""
+    answer = httpx.get(f"http://{HOST}:{server.port}/readyz", timeout=5.0)
+    checks: dict[str, str] = answer.json()["checks"]
+    return checks
 
 
 def wait_ready(server: Server, path: str, *, timeout: float = 30.0) -> None:
