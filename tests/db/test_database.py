@@ -538,3 +538,36 @@ async def test_sqlite_enforces_foreign_keys(scratch_sqlite: tuple[SQLiteDatabase
                 password_hash="h",
                 created_at=NOW,
             )
+
+
+async def test_a_read_unit_that_begins_commits_its_writes_on_exit(db: Database) -> None:
+    account_id = uuid.uuid4()
+    async with db.read() as conn:
+        assert await conn.fetch_one("SELECT id FROM accounts WHERE id = :id", {"id": account_id}) is None
+        await conn.begin()
+        await conn.begin()  # a no-op inside a transaction
+        await insert_account(conn, id=account_id, name="begun", created_at=NOW)
+    assert await _account_name(db, account_id) == "begun"
+
+
+async def test_a_read_unit_that_begins_rolls_back_on_error(db: Database) -> None:
+    account_id = uuid.uuid4()
+    with pytest.raises(RuntimeError):
+        async with db.read() as conn:
+            await conn.begin()
+            await insert_account(conn, id=account_id, name="lost", created_at=NOW)
+            raise RuntimeError("boom")
+    assert await _account_name(db, account_id) is None
+
+
+def test_the_sqlite_uuid_converter_builds_ordinary_uuids() -> None:
+    from payreq.db.sqlite import _convert_uuid
+
+    for _ in range(100):
+        original = uuid.uuid4()
+        converted = _convert_uuid(str(original).encode())
+        assert converted == original
+        assert hash(converted) == hash(original)
+        assert str(converted) == str(original)
+        assert converted.version == 4
+        assert {converted: 1}[original] == 1

@@ -29,6 +29,15 @@ class UniqueViolation(Exception):
 class Connection(Protocol):
     dialect: Dialect
 
+    async def begin(self) -> None:
+        """Make the rest of this unit one write transaction (a no-op inside one).
+
+        A unit opened with ``read()`` calls this only when it finds it must write (a
+        payment read past its deadline); every write is a conditional update, so what
+        was read before the transaction began cannot be overwritten blindly.
+        """
+        ...
+
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...
 
     async def fetch_all(self, sql: str, params: Params | None = None) -> Sequence[Row]: ...
@@ -46,7 +55,8 @@ class Database(Protocol):
         ...
 
     def read(self) -> AbstractAsyncContextManager[Connection]:
-        """Statements that only read, each seeing committed data."""
+        """Statements that read, each seeing committed data; ``begin()`` turns the rest
+        of the unit into a write transaction, committed on exit."""
         ...
 
     async def open(self) -> None: ...

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +67,16 @@ class PostgresConnection:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        self.tx: Any = None
+
+    async def begin(self) -> None:
+        if self.tx is None:
+            tx = self._conn.transaction()
+            try:
+                await tx.start()
+            except _CONNECTION_ERRORS as exc:
+                raise DatabaseUnavailable() from exc
+            self.tx = tx
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         query, args = _args(sql, params)
@@ -147,30 +157,30 @@ class PostgresDatabase:
                 conn.terminate()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresConnection]:
+    async def _unit(self, *, write: bool) -> AsyncIterator[PostgresConnection]:
         async with self._acquire() as conn:
-            tx = conn.transaction()
+            wrapped = PostgresConnection(conn)
+            if write:
+                await wrapped.begin()
             try:
-                await tx.start()
-            except _CONNECTION_ERRORS as exc:
-                raise DatabaseUnavailable() from exc
-            try:
-                yield PostgresConnection(conn)
+                yield wrapped
             except BaseException:
-                if not conn.is_closed():
+                if wrapped.tx is not None and not conn.is_closed():
                     with contextlib.suppress(*_CONNECTION_ERRORS):
-                        await tx.rollback()
+                        await wrapped.tx.rollback()
                 raise
             else:
-                try:
-                    await tx.commit()
-                except _CONNECTION_ERRORS as exc:
-                    raise DatabaseUnavailable() from exc
+                if wrapped.tx is not None:
+                    try:
+                        await wrapped.tx.commit()
+                    except _CONNECTION_ERRORS as exc:
+                        raise DatabaseUnavailable() from exc
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[PostgresConnection]:
-        async with self._acquire() as conn:
-            yield PostgresConnection(conn)
+    def transaction(self) -> AbstractAsyncContextManager[PostgresConnection]:
+        return self._unit(write=True)
+
+    def read(self) -> AbstractAsyncContextManager[PostgresConnection]:
+        return self._unit(write=False)
 
     async def ping(self) -> None:
         async with self.read() as conn:

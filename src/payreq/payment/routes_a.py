@@ -45,7 +45,7 @@ async def get_payment_request(
 ) -> PaymentRequestView:
     """Read a payment request; poll until ``status`` is ``paid``."""
     services: Services = request.app.state.services
-    async with services.db.transaction() as conn:
+    async with services.db.read() as conn:
         payment = await services.payments.get(conn, subject, payment_id)
     return PaymentRequestView.of(payment, base_url=services.settings.base_url)
 

@@ -160,10 +160,14 @@ class PaymentService:
     # -- read -------------------------------------------------------------------
 
     async def get(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Payment:
-        """The payment as it stands now; one found overdue is persisted as expired."""
+        """The payment as it stands now; one found overdue is persisted as expired.
+
+        Call it in a ``read()`` unit: it begins a write transaction only in that case.
+        """
         payment = await self._load(conn, subject.tenant, parse_id(payment_id))
         now = self.clock()
         if payment.overdue(now):
+            await conn.begin()
             return (await self._expire(conn, payment, now))[0]
         return payment
 
@@ -176,9 +180,9 @@ class PaymentService:
                 after = None
             if after is None:
                 raise ValidationFailed(
-                    "starting_after must be the id of a payment request in this account.",
+                    f"{query.param('starting_after')} must be the id of a payment request in this account.",
                     code="invalid_cursor",
-                    param="starting_after",
+                    param=query.param("starting_after"),
                 )
         limit = clamp_limit(query.limit)
         now = self.clock()
