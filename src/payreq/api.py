@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from litestar import Router
 
+from payreq.application.routes import router as payment_applications
 from payreq.oauth.routes import router as oauth
 from payreq.ops.routes import router as ops
 from payreq.payment.routes_a import router as payment_requests
+from payreq.payment.routes_b import router as payments_b
 
 
 def routers() -> list[Router]:
     return [
         oauth,  # POST /oauth/token, /oauth/revoke
         payment_requests,  # contract A: /payment/request
+        payments_b,  # contract B: /api/payment/checkout, /api/payment/{id}, /api/payments
+        payment_applications,  # contract B: /api/payment-applications, client tokens
         ops,  # /healthz, /readyz, /openapi.json, /docs
     ]

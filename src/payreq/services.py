@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payreq.account.service import AccountService
+from payreq.application.service import ApplicationService
+from payreq.application.tokens import ClientTokenService
 from payreq.auth.service import Authenticator
 from payreq.config import Settings
 from payreq.db import Database
 from payreq.kit.clock import Clock, utc_now
 from payreq.oauth.service import OAuthService
+from payreq.payment.instructions import InstructionsService
 from payreq.payment.service import PaymentService
 from payreq.ratelimit.limiter import RateLimiter
 
@@ -24,10 +27,16 @@ class Services:
     accounts: AccountService
     oauth: OAuthService
     payments: PaymentService
+    applications: ApplicationService
+    client_tokens: ClientTokenService
+    instructions: InstructionsService
     limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
+        payments = PaymentService(
+            base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
+        )
         return cls(
             settings=settings,
             db=db,
@@ -35,9 +44,10 @@ class Services:
             authenticator=Authenticator(db, clock=clock),
             accounts=AccountService(clock=clock),
             oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock),
-            payments=PaymentService(
-                base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
-            ),
+            payments=payments,
+            applications=ApplicationService(clock=clock),
+            client_tokens=ClientTokenService(clock=clock),
+            instructions=InstructionsService(payments, base_url=settings.base_url),
             limiter=RateLimiter(
                 default_limit=settings.default_rate_limit,
                 redis_url=settings.redis_url,

@@ -1,8 +1,14 @@
-"""SQL for payment applications and their client tokens."""
+"""SQL for payment applications and their client tokens.
+
+Every read and write takes a ``Tenant`` (account and environment): a client token is
+reached only through its application, and the application only within its tenant.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from payreq.auth.subject import Tenant
@@ -10,6 +16,31 @@ from payreq.db import Connection, Row
 
 _COLUMNS = """id, client_id, account_id, environment, name, is_default, webhook_url,
     default_redirect_url, default_expires_in, currencies, methods, bank_details, created_at, archived_at"""
+_TENANT = "account_id = :account_id AND environment = :environment"
+_CT_COLUMNS = "t.id, t.application_id, t.label, t.scopes, t.created_at, t.expires_at, t.last_used_at"
+_IN_TENANT_APPLICATION = (
+    f"application_id IN (SELECT id FROM applications WHERE id = :application_id AND {_TENANT})"
+)
+
+UPDATABLE = frozenset(
+    {
+        "name",
+        "webhook_url",
+        "default_redirect_url",
+        "default_expires_in",
+        "currencies",
+        "methods",
+        "bank_details",
+    }
+)
+"""The columns ``update_application`` may set."""
+
+
+def _tenant(tenant: Tenant) -> dict[str, Any]:
+    return {"account_id": tenant.account_id, "environment": tenant.environment}
+
+
+# -- applications ---------------------------------------------------------------
 
 
 async def insert_application(
@@ -23,46 +54,119 @@ async def insert_application(
     webhook_secret: str,
     created_at: datetime,
     methods: str = '["sandbox"]',
+    webhook_url: str | None = None,
+    default_redirect_url: str | None = None,
+    default_expires_in: int | None = None,
+    currencies: str | None = None,
+    bank_details: str | None = None,
 ) -> None:
     await conn.execute(
         """
         INSERT INTO applications
-            (id, client_id, account_id, environment, name, is_default, webhook_secret, methods, created_at)
+            (id, client_id, account_id, environment, name, is_default, webhook_secret, methods, created_at,
+             webhook_url, default_redirect_url, default_expires_in, currencies, bank_details)
         VALUES (:id, :client_id, :account_id, :environment, :name, :is_default, :webhook_secret, :methods,
-                :created_at)
+                :created_at, :webhook_url, :default_redirect_url, :default_expires_in, :currencies,
+                :bank_details)
         """,
         {
             "id": id,
             "client_id": client_id,
-            "account_id": tenant.account_id,
-            "environment": tenant.environment,
+            **_tenant(tenant),
             "name": name,
             "is_default": is_default,
             "webhook_secret": webhook_secret,
             "methods": methods,
             "created_at": created_at,
+            "webhook_url": webhook_url,
+            "default_redirect_url": default_redirect_url,
+            "default_expires_in": default_expires_in,
+            "currencies": currencies,
+            "bank_details": bank_details,
         },
     )
 
 
 async def default_application(conn: Connection, tenant: Tenant) -> Row | None:
     return await conn.fetch_one(
-        f"""
-        SELECT {_COLUMNS} FROM applications
-        WHERE account_id = :account_id AND environment = :environment AND is_default AND archived_at IS NULL
-        """,
-        {"account_id": tenant.account_id, "environment": tenant.environment},
+        f"SELECT {_COLUMNS} FROM applications WHERE {_TENANT} AND is_default AND archived_at IS NULL",
+        _tenant(tenant),
     )
 
 
 async def application_by_id(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:
+    """Archived ones too (their payments still name them)."""
     return await conn.fetch_one(
-        f"""
-        SELECT {_COLUMNS} FROM applications
-        WHERE id = :id AND account_id = :account_id AND environment = :environment
-        """,
-        {"id": id, "account_id": tenant.account_id, "environment": tenant.environment},
+        f"SELECT {_COLUMNS} FROM applications WHERE id = :id AND {_TENANT}", {"id": id, **_tenant(tenant)}
     )
+
+
+async def application_by_client_id(conn: Connection, tenant: Tenant, client_id: str) -> Row | None:
+    """Archived ones too; callers that act on an application refuse those."""
+    return await conn.fetch_one(
+        f"SELECT {_COLUMNS} FROM applications WHERE client_id = :client_id AND {_TENANT}",
+        {"client_id": client_id, **_tenant(tenant)},
+    )
+
+
+async def active_applications(conn: Connection, tenant: Tenant) -> list[Row]:
+    """The tenant's applications that are not archived: the default first, then oldest first."""
+    rows = await conn.fetch_all(
+        f"""
+        SELECT {_COLUMNS} FROM applications WHERE {_TENANT} AND archived_at IS NULL
+        ORDER BY is_default DESC, created_at, id
+        """,
+        _tenant(tenant),
+    )
+    return list(rows)
+
+
+async def update_application(
+    conn: Connection, tenant: Tenant, id: UUID, changes: Mapping[str, object]
+) -> bool:
+    """Set ``changes`` (columns from ``UPDATABLE``) on an active application."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {', '.join(sorted(unknown))}")
+    if not changes:
+        return True
+    assignments = ", ".join(f"{column} = :{column}" for column in sorted(changes))
+    changed = await conn.execute(
+        f"UPDATE applications SET {assignments} WHERE id = :id AND {_TENANT} AND archived_at IS NULL",
+        {**changes, "id": id, **_tenant(tenant)},
+    )
+    return changed == 1
+
+
+async def archive_application(conn: Connection, tenant: Tenant, id: UUID, *, at: datetime) -> bool:
+    changed = await conn.execute(
+        f"""
+        UPDATE applications SET archived_at = :at
+        WHERE id = :id AND {_TENANT} AND archived_at IS NULL AND NOT is_default
+        """,
+        {"at": at, "id": id, **_tenant(tenant)},
+    )
+    return changed == 1
+
+
+async def rotate_webhook_secret(
+    conn: Connection, tenant: Tenant, id: UUID, *, secret: str, previous_expires_at: datetime
+) -> bool:
+    """The new secret signs from now on; the old one also signs until ``previous_expires_at``."""
+    changed = await conn.execute(
+        f"""
+        UPDATE applications
+        SET previous_webhook_secret = webhook_secret,
+            previous_webhook_secret_expires_at = :previous_expires_at,
+            webhook_secret = :secret
+        WHERE id = :id AND {_TENANT} AND archived_at IS NULL
+        """,
+        {"secret": secret, "previous_expires_at": previous_expires_at, "id": id, **_tenant(tenant)},
+    )
+    return changed == 1
+
+
+# -- client tokens --------------------------------------------------------------
 
 
 async def insert_client_token(
@@ -93,11 +197,29 @@ async def insert_client_token(
     )
 
 
-async def application_by_client_id(conn: Connection, tenant: Tenant, client_id: str) -> Row | None:
-    return await conn.fetch_one(
+async def client_tokens(conn: Connection, tenant: Tenant, application_id: UUID) -> list[Row]:
+    """An application's tokens that are not revoked (expired ones too), newest first."""
+    rows = await conn.fetch_all(
         f"""
-        SELECT {_COLUMNS} FROM applications
-        WHERE client_id = :client_id AND account_id = :account_id AND environment = :environment
+        SELECT {_CT_COLUMNS} FROM client_tokens t
+        JOIN applications a ON a.id = t.application_id
+        WHERE t.application_id = :application_id AND a.account_id = :account_id
+          AND a.environment = :environment AND t.revoked_at IS NULL
+        ORDER BY t.created_at DESC, t.id DESC
         """,
-        {"client_id": client_id, "account_id": tenant.account_id, "environment": tenant.environment},
+        {"application_id": application_id, **_tenant(tenant)},
     )
+    return list(rows)
+
+
+async def revoke_client_token(
+    conn: Connection, tenant: Tenant, application_id: UUID, token_id: UUID, *, at: datetime
+) -> bool:
+    changed = await conn.execute(
+        f"""
+        UPDATE client_tokens SET revoked_at = :at
+        WHERE id = :id AND revoked_at IS NULL AND {_IN_TENANT_APPLICATION}
+        """,
+        {"at": at, "id": token_id, "application_id": application_id, **_tenant(tenant)},
+    )
+    return changed == 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from uuid import UUID
+
 from payreq.db import Connection, Row
 
 
@@ -23,7 +26,7 @@ async def access_token_by_digest(conn: Connection, token_digest: str) -> Row | N
 async def client_token_by_digest(conn: Connection, token_digest: str) -> Row | None:
     return await conn.fetch_one(
         """
-        SELECT t.id, t.scopes, t.expires_at, t.revoked_at, t.rate_limit,
+        SELECT t.id, t.scopes, t.expires_at, t.revoked_at, t.rate_limit, t.last_used_at,
                p.id AS application_id, p.account_id, p.environment, p.archived_at, a.disabled_at
         FROM client_tokens t
         JOIN applications p ON p.id = t.application_id
@@ -32,3 +35,18 @@ async def client_token_by_digest(conn: Connection, token_digest: str) -> Row | N
         """,
         {"digest": token_digest},
     )
+
+
+async def touch_client_token(
+    conn: Connection, token_id: UUID, *, at: datetime, unless_since: datetime
+) -> bool:
+    """Record a use, unless one was recorded after ``unless_since`` (another process
+    may have just done it): at most one write per token per interval."""
+    changed = await conn.execute(
+        """
+        UPDATE client_tokens SET last_used_at = :at
+        WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :since)
+        """,
+        {"at": at, "id": token_id, "since": unless_since},
+    )
+    return changed == 1

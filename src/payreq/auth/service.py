@@ -7,12 +7,19 @@ query string), the scheme case-insensitively. Every failure is one 401 with
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from uuid import UUID
+
 from payreq.auth import repository
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope, Tenant
-from payreq.db import Database
+from payreq.db import Database, DatabaseUnavailable
 from payreq.errors import Forbidden, Unauthenticated
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import SecretKind, digest, secret_kind
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""A client token's ``last_used_at`` is written at most this often, so that the hot
+path reads without writing on nearly every request."""
 
 
 class Authenticator:
@@ -72,14 +79,17 @@ class Authenticator:
     async def _client_token(self, token: str) -> AuthSubject | None:
         async with self.db.read() as conn:
             row = await repository.client_token_by_digest(conn, digest(token))
+        now = self.clock()
         if (
             row is None
             or row["revoked_at"] is not None
             or row["archived_at"] is not None
             or row["disabled_at"] is not None
-            or (row["expires_at"] is not None and row["expires_at"] <= self.clock())
+            or (row["expires_at"] is not None and row["expires_at"] <= now)
         ):
             return None
+        if row["last_used_at"] is None or row["last_used_at"] <= now - LAST_USED_RESOLUTION:
+            await self._record_use(row["id"], now)
         return AuthSubject(
             kind=CredentialKind.CLIENT_TOKEN,
             credential_id=row["id"],
@@ -89,3 +99,13 @@ class Authenticator:
             rate_key=f"ct:{row['id']}",
             rate_limit=row["rate_limit"],
         )
+
+    async def _record_use(self, token_id: UUID, now: datetime) -> None:
+        """Bookkeeping only: a busy database skips it rather than fail the request."""
+        try:
+            async with self.db.transaction() as conn:
+                await repository.touch_client_token(
+                    conn, token_id, at=now, unless_since=now - LAST_USED_RESOLUTION
+                )
+        except DatabaseUnavailable:
+            return

@@ -71,6 +71,11 @@ class PaymentQuery:
     created_lt: datetime | None = None
     limit: int = 10
     starting_after: str | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+    """Domain field -> the contract's own (``starting_after`` -> ``cursor``) for errors."""
+
+    def param(self, name: str) -> str:
+        return self.names.get(name, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,84 @@
-"""Contract B's view of a payment (camelCase). The ``/api/payment`` routes come with
-contract B; events already carry this shape (SPEC §6)."""
+"""Contract B's view of a payment (camelCase), its checkout body and its list page.
+Events carry ``PaymentB`` too (SPEC §6)."""
 
 from __future__ import annotations
 
-import msgspec
+from datetime import datetime
+from typing import Annotated
 
+import msgspec
+from msgspec import Meta
+
+from payreq.errors import ValidationFailed
 from payreq.kit.clock import rfc3339
-from payreq.payment.models import Payment
+from payreq.payment.lifecycle import Status
+from payreq.payment.models import Page, Payment, PaymentDraft
+
+CLIENT_ID_PATTERN = "^[a-z0-9]{32}$"
+MetadataKey = Annotated[str, Meta(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, Meta(max_length=500)]
+
+DRAFT_NAMES = {
+    "amount": "amount",
+    "currency": "currencyCode",
+    "reference_id": "reference",
+    "reference_label": "referenceLabel",
+    "redirect_url": "redirectUrl",
+    "expires_in": "expiresIn",
+}
+"""Domain field -> contract-B field, so that errors name what the client sent."""
+
+
+class PaymentCheckout(msgspec.Struct, kw_only=True, rename="camel"):
+    """Body of ``POST /api/payment/checkout``."""
+
+    amount: Annotated[
+        int | str,
+        Meta(description="Integer in minor units (10000 USD is $100.00), or a digit string."),
+    ]
+    currency_code: Annotated[str, Meta(max_length=8, description="Active ISO 4217 code; case-insensitive.")]
+    reference: Annotated[
+        str, Meta(min_length=1, max_length=255, description="Your order reference, returned unchanged.")
+    ]
+    reference_label: Annotated[
+        str, Meta(min_length=1, max_length=255, description="What the payer sees, such as 'Order #123'.")
+    ]
+    client_id: Annotated[
+        str,
+        Meta(pattern=CLIENT_ID_PATTERN, description="The payment application's 32-character Client ID."),
+    ]
+    redirect_url: (
+        Annotated[
+            str,
+            Meta(max_length=2048, description="https URL the payer returns to; default: the application's."),
+        ]
+        | None
+    ) = None
+    expires_in: (
+        Annotated[
+            int,
+            Meta(
+                ge=60,
+                le=2_592_000,
+                description="Seconds until it expires; default: the application's, else 24 h.",
+            ),
+        ]
+        | None
+    ) = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Meta(max_length=20)] | None = None
+
+    def draft(self) -> PaymentDraft:
+        return PaymentDraft(
+            amount=self.amount,
+            currency=self.currency_code,
+            redirect_url=self.redirect_url,
+            reference_id=self.reference,
+            reference_label=self.reference_label,
+            expires_in=self.expires_in,
+            metadata=self.metadata,
+            application_client_id=self.client_id,
+            names=DRAFT_NAMES,
+        )
 
 
 class PaymentB(msgspec.Struct, rename="camel"):
@@ -47,3 +119,45 @@ class PaymentB(msgspec.Struct, rename="camel"):
             expired_at=rfc3339(payment.expired_at),
             metadata=payment.metadata,
         )
+
+
+class PaymentListB(msgspec.Struct, rename="camel"):
+    """One page, newest first. Pass ``nextCursor`` as ``cursor`` for the next one."""
+
+    data: list[PaymentB]
+    has_more: bool
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page, *, base_url: str) -> PaymentListB:
+        return cls(
+            data=[PaymentB.of(p, base_url=base_url) for p in page.items],
+            has_more=page.has_more,
+            next_cursor=page.next_cursor,
+        )
+
+
+def parse_status(value: str | None) -> Status | None:
+    if value is None:
+        return None
+    try:
+        return Status(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Status)
+        raise ValidationFailed(f"status must be one of {allowed}.", param="status") from None
+
+
+def parse_instant(value: str | None, param: str) -> datetime | None:
+    """An RFC 3339 timestamp with an offset (``2026-01-31T00:00:00Z``) from a query parameter."""
+    if value is None:
+        return None
+    try:
+        instant = msgspec.convert(value, datetime)
+    except msgspec.ValidationError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise ValidationFailed(
+            f"{param} must be an RFC 3339 timestamp with an offset, such as 2026-01-31T00:00:00Z.",
+            param=param,
+        )
+    return instant

@@ -1,0 +1,165 @@
+"""Payment applications: create, read, change, archive, rotate the webhook secret.
+
+Dashboard operations: only an access token of the account acts here (the routes
+refuse client tokens with 403, and so does ``tenant_of``). Services never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from msgspec import UNSET
+
+from payreq.account.service import new_webhook_secret
+from payreq.application import repository, rules
+from payreq.application.models import Application
+from payreq.application.schemas import ApplicationCreate, ApplicationUpdate
+from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
+from payreq.db import Connection
+from payreq.errors import Conflict, Forbidden, NotFound
+from payreq.kit.clock import Clock, utc_now
+from payreq.kit.crypto import new_application_client_id
+
+log = structlog.get_logger("payreq.application")
+
+PREVIOUS_SECRET_TTL = timedelta(hours=24)
+"""After a rotation the old webhook secret keeps signing, beside the new one, this long."""
+
+
+class ApplicationNotFound(NotFound):
+    default_message = "No such payment application."
+
+
+@dataclass(frozen=True, slots=True)
+class WithSecret:
+    """An application and its webhook secret, at the two moments the secret is shown."""
+
+    application: Application
+    webhook_secret: str
+    previous_expires_at: datetime | None = None
+
+
+def tenant_of(subject: AuthSubject) -> Tenant:
+    """The tenant a dashboard operation acts in; client tokens have no say here."""
+    if subject.kind is not CredentialKind.ACCESS_TOKEN:
+        raise Forbidden(code="access_token_required")
+    return subject.tenant
+
+
+async def find(conn: Connection, tenant: Tenant, client_id: str) -> Application:
+    """An active application of ``tenant`` by its Client ID; archived ones are gone (404)."""
+    row = await repository.application_by_client_id(conn, tenant, client_id)
+    if row is None or row["archived_at"] is not None:
+        raise ApplicationNotFound()
+    return Application.of(row)
+
+
+class ApplicationService:
+    def __init__(self, *, clock: Clock = utc_now) -> None:
+        self.clock = clock
+
+    async def list(self, conn: Connection, subject: AuthSubject) -> list[Application]:
+        rows = await repository.active_applications(conn, tenant_of(subject))
+        return [Application.of(row) for row in rows]
+
+    async def get(self, conn: Connection, subject: AuthSubject, client_id: str) -> Application:
+        return await find(conn, tenant_of(subject), client_id)
+
+    async def create(self, conn: Connection, subject: AuthSubject, data: ApplicationCreate) -> WithSecret:
+        tenant, sandbox = tenant_of(subject), subject.sandbox
+        name = rules.name(data.name)
+        webhook_url = rules.webhook_url(data.webhook_url, sandbox=sandbox)
+        redirect_url = rules.default_redirect_url(data.default_redirect_url, sandbox=sandbox)
+        currencies = rules.currencies(data.currencies)
+        methods = (
+            rules.default_methods(sandbox=sandbox)
+            if data.methods is None
+            else rules.methods(data.methods, sandbox=sandbox)
+        )
+        bank_details = rules.bank_details(data.bank_details)
+        expires_in = rules.expires_in(data.default_expires_in)
+        rules.require_bank_details(methods, bank_details)
+        client_id, secret = new_application_client_id(), new_webhook_secret()
+        await repository.insert_application(
+            conn,
+            id=uuid.uuid4(),
+            client_id=client_id,
+            tenant=tenant,
+            name=name,
+            is_default=False,
+            webhook_secret=secret,
+            created_at=self.clock(),
+            methods=rules.encode(methods) or "[]",
+            webhook_url=webhook_url,
+            default_redirect_url=redirect_url,
+            default_expires_in=expires_in,
+            currencies=rules.encode(currencies),
+            bank_details=rules.encode(bank_details),
+        )
+        log.info("application_created", client_id=client_id, environment=tenant.environment)
+        return WithSecret(await find(conn, tenant, client_id), secret)
+
+    async def update(
+        self, conn: Connection, subject: AuthSubject, client_id: str, data: ApplicationUpdate
+    ) -> Application:
+        """Change the fields sent; ``null`` clears an optional one. The result must still
+        hold together (bank transfers need bank details)."""
+        tenant, sandbox = tenant_of(subject), subject.sandbox
+        app = await find(conn, tenant, client_id)
+        changes: dict[str, object] = {}
+        if data.name is not UNSET:
+            changes["name"] = rules.name(data.name)
+        if data.webhook_url is not UNSET:
+            changes["webhook_url"] = rules.webhook_url(data.webhook_url, sandbox=sandbox)
+        if data.default_redirect_url is not UNSET:
+            changes["default_redirect_url"] = rules.default_redirect_url(
+                data.default_redirect_url, sandbox=sandbox
+            )
+        if data.currencies is not UNSET:
+            changes["currencies"] = rules.encode(rules.currencies(data.currencies))
+        methods = app.methods
+        if data.methods is not UNSET:
+            methods = rules.methods(data.methods, sandbox=sandbox)
+            changes["methods"] = rules.encode(methods)
+        bank_details = app.bank_details
+        if data.bank_details is not UNSET:
+            bank_details = rules.bank_details(data.bank_details)
+            changes["bank_details"] = rules.encode(bank_details)
+        if data.default_expires_in is not UNSET:
+            changes["default_expires_in"] = rules.expires_in(data.default_expires_in)
+        rules.require_bank_details(methods, bank_details)
+        if not await repository.update_application(conn, tenant, app.id, changes):
+            raise ApplicationNotFound()
+        return await find(conn, tenant, client_id)
+
+    async def archive(self, conn: Connection, subject: AuthSubject, client_id: str) -> None:
+        """``DELETE``: the application is archived, never erased, so that its payments and
+        events keep their application. It leaves every list, its Client ID answers 404
+        and its client tokens 401; the default application stays (409)."""
+        tenant = tenant_of(subject)
+        app = await find(conn, tenant, client_id)
+        if app.is_default:
+            raise Conflict(
+                "The default application cannot be deleted: requests that name no application land there.",
+                code="default_application",
+            )
+        if not await repository.archive_application(conn, tenant, app.id, at=self.clock()):
+            raise ApplicationNotFound()
+        log.info("application_archived", client_id=client_id, environment=tenant.environment)
+
+    async def rotate_webhook_secret(
+        self, conn: Connection, subject: AuthSubject, client_id: str
+    ) -> WithSecret:
+        """A new webhook secret; the old one keeps signing beside it for 24 hours."""
+        tenant = tenant_of(subject)
+        app = await find(conn, tenant, client_id)
+        secret, previous_expires_at = new_webhook_secret(), self.clock() + PREVIOUS_SECRET_TTL
+        if not await repository.rotate_webhook_secret(
+            conn, tenant, app.id, secret=secret, previous_expires_at=previous_expires_at
+        ):
+            raise ApplicationNotFound()
+        log.info("webhook_secret_rotated", client_id=client_id, environment=tenant.environment)
+        return WithSecret(app, secret, previous_expires_at)

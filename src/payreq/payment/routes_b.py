@@ -1,0 +1,126 @@
+"""Contract B: ``/api/payment/...`` and ``/api/payments`` (seeds/api-authentication.txt,
+SPEC §3). The same payment service as contract A, camelCase bodies. Thin: parse, call
+the service in one unit of work, present."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Router, get, post
+from litestar.openapi.spec import SecurityRequirement
+from litestar.params import FromPath, QueryParameter
+
+from payreq.auth.dependencies import Subject, requires
+from payreq.auth.subject import Scope
+from payreq.http import error_responses
+from payreq.kit.jsonbody import decode
+from payreq.payment.instructions import PaymentInstructions
+from payreq.payment.models import PaymentQuery
+from payreq.payment.schemas_b import PaymentB, PaymentCheckout, PaymentListB, parse_instant, parse_status
+from payreq.services import Services
+
+
+def security(scope: Scope) -> list[SecurityRequirement]:
+    return [{"bearerAuth": [scope.value]}]
+
+
+@post(
+    "/payment/checkout",
+    status_code=201,
+    dependencies={"subject": requires(Scope.PAYMENTS_CREATE)},
+    security=security(Scope.PAYMENTS_CREATE),
+    responses=error_responses(400, 401, 403, 404, 413, 422, 429),
+    opt={"body": PaymentCheckout},
+)
+async def checkout(request: Request[Any, Any, Any], subject: Subject) -> PaymentB:
+    """Create a payment; send the payer to `checkoutUrl`. Client or access token, scope `payments.create`."""
+    services: Services = request.app.state.services
+    data = decode(await request.body(), PaymentCheckout)
+    async with services.db.transaction() as conn:
+        payment = await services.payments.create(conn, subject, data.draft())
+    return PaymentB.of(payment, base_url=services.settings.base_url)
+
+
+@get(
+    "/payment/{payment_id:str}",
+    dependencies={"subject": requires(Scope.PAYMENTS_GET)},
+    security=security(Scope.PAYMENTS_GET),
+    responses=error_responses(401, 403, 404, 429),
+)
+async def get_payment(
+    request: Request[Any, Any, Any], subject: Subject, payment_id: FromPath[str]
+) -> PaymentB:
+    """Read a payment; poll until `status` is `paid`. Client or access token, scope `payments.get`."""
+    services: Services = request.app.state.services
+    async with services.db.read() as conn:
+        payment = await services.payments.get(conn, subject, payment_id)
+    return PaymentB.of(payment, base_url=services.settings.base_url)
+
+
+@get(
+    "/payment/{payment_id:str}/instructions",
+    dependencies={"subject": requires(Scope.PAYMENTS_INSTRUCTIONS)},
+    security=security(Scope.PAYMENTS_INSTRUCTIONS),
+    responses=error_responses(401, 403, 404, 409, 422, 429),
+)
+async def get_instructions(
+    request: Request[Any, Any, Any],
+    subject: Subject,
+    payment_id: FromPath[str],
+    method: Annotated[
+        str, QueryParameter(description="The payment method: sandbox (bank_transfer comes later).")
+    ],
+) -> PaymentInstructions:
+    """What the payer must do. Client or access token, scope `payments.user-instructions.get`."""
+    services: Services = request.app.state.services
+    async with services.db.read() as conn:
+        return await services.instructions.get(conn, subject, payment_id, method)
+
+
+@get(
+    "/payments",
+    dependencies={"subject": requires(Scope.PAYMENTS_GET, access_token_only=True)},
+    security=security(Scope.PAYMENTS_GET),
+    responses=error_responses(401, 403, 422, 429),
+)
+async def list_payments(
+    request: Request[Any, Any, Any],
+    subject: Subject,
+    status: Annotated[str | None, QueryParameter(description="pending, paid, expired or cancelled.")] = None,
+    client_id: Annotated[
+        str | None, QueryParameter(name="clientId", description="Only this application's.")
+    ] = None,
+    reference: Annotated[str | None, QueryParameter(description="Only payments with this reference.")] = None,
+    created_from: Annotated[
+        str | None, QueryParameter(name="createdFrom", description="RFC 3339; created at or after.")
+    ] = None,
+    created_to: Annotated[
+        str | None, QueryParameter(name="createdTo", description="RFC 3339; created before.")
+    ] = None,
+    limit: Annotated[
+        int | None, QueryParameter(description="1 to 100 (default 10); larger values are clamped.")
+    ] = None,
+    cursor: Annotated[str | None, QueryParameter(description="`nextCursor` of the previous page.")] = None,
+) -> PaymentListB:
+    """List payments, newest first, with filters. Access token only, scope `payments.get`."""
+    services: Services = request.app.state.services
+    query = PaymentQuery(
+        status=parse_status(status),
+        reference_id=reference,
+        application_client_id=client_id,
+        created_gte=parse_instant(created_from, "createdFrom"),
+        created_lt=parse_instant(created_to, "createdTo"),
+        limit=limit if limit is not None else 10,
+        starting_after=cursor,
+        names={"starting_after": "cursor"},
+    )
+    async with services.db.read() as conn:
+        page = await services.payments.list(conn, subject, query)
+    return PaymentListB.of(page, base_url=services.settings.base_url)
+
+
+router = Router(
+    path="/api",
+    route_handlers=[checkout, get_payment, get_instructions, list_payments],
+    tags=["Payments (contract B)"],
+)

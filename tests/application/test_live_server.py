@@ -1,0 +1,177 @@
+"""Contract B against a real ``payreq serve`` process on its own SQLite file, logging
+at DEBUG: the README's walk-through works as written, and a client token's secret
+reaches no log line and no byte of the database files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from payreq.kit.crypto import digest
+
+PAYREQ = str(Path(sys.executable).with_name("payreq"))
+WALKTHROUGH_B = re.compile(
+    r"<!-- walkthrough-b:start -->\s*```sh\n(.*?)```\s*<!-- walkthrough-b:end -->", re.S
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    base: str
+    cwd: Path
+    database: Path
+    log: Path
+    env: dict[str, str]
+
+    def logged(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    cwd = tmp_path_factory.mktemp("live")
+    database = cwd / "var" / "payreq.db"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAYREQ_")},
+        "PAYREQ_DATABASE_URL": f"sqlite:///{database}",
+        "PAYREQ_BASE_URL": base,
+        "PAYREQ_LOG_LEVEL": "DEBUG",
+        "PAYREQ_EMBEDDED_WORKER": "false",
+    }
+    subprocess.run([PAYREQ, "migrate"], cwd=cwd, env=env, check=True, capture_output=True)
+    printed = subprocess.run(
+        [PAYREQ, "bootstrap", "--json"], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    (cwd / "var" / "demo-credentials.json").write_text(printed)
+    log = cwd / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [PAYREQ, "serve", "--port", str(port), "--no-worker"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield LiveServer(base, cwd, database, log, env)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_the_readme_walkthrough_of_contract_b_works_as_written(live: LiveServer, repo_root: Path) -> None:
+    match = WALKTHROUGH_B.search((repo_root / "README.md").read_text())
+    assert match, "README.md has no contract B walk-through block"
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", match.group(1)],
+        cwd=live.cwd,
+        env={**live.env, "BASE": live.base},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r'"secret": "whsec_\.\.\."', out), out
+    assert re.search(r'"status": "pending"', out), out
+    assert re.search(r'"amount": 10000', out), out
+    assert re.search(r'"redirectUrl": "https://shop.example/thanks"', out), out
+    assert re.search(r'"method": "sandbox"', out), out
+    assert '"Insufficient permissions"' in out, out
+    assert re.search(r'"count": 1', out), out
+    assert re.search(r'"label": "checkout server"', out), out
+    assert re.search(r"^204$", out, re.M), out
+    assert '"Unauthenticated"' in out, out
+
+
+def test_a_client_tokens_secret_reaches_no_log_line_and_no_database_byte(live: LiveServer) -> None:
+    # an account of its own, so that the walk-through's requests spend no budget of its keys
+    credentials = json.loads(
+        subprocess.run(
+            [PAYREQ, "bootstrap", "--json"],
+            cwd=live.cwd,
+            env=live.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    with httpx.Client(base_url=live.base) as http:
+        form = {"grant_type": "client_credentials"}
+        auth = (credentials["client_id"], credentials["client_secret"])
+        access = {
+            "Authorization": f"Bearer {http.post('/oauth/token', data=form, auth=auth).json()['access_token']}"
+        }
+        client_id = credentials["application_client_id"]
+        created = http.post(
+            f"/api/payment-applications/{client_id}/tokens",
+            json={"label": "leak check", "scopes": ["payments.create", "payments.get"]},
+            headers=access,
+        )
+        assert created.status_code == 201, created.text
+        secret = created.json()["token"]
+        mine = {"Authorization": f"Bearer {secret}"}
+        body = {"amount": 500, "currencyCode": "EUR", "reference": "leak", "referenceLabel": "Leak"}
+        payment = http.post(
+            "/api/payment/checkout",
+            json={**body, "clientId": client_id, "redirectUrl": "https://shop.example/r"},
+            headers=mine,
+        )
+        assert payment.status_code == 201, payment.text
+        assert http.get(f"/api/payment/{payment.json()['id']}", headers=mine).status_code == 200
+        assert http.get("/api/payments", headers=mine).status_code == 403  # refused, with the token
+        assert http.post("/api/payment/checkout", content=b"{", headers=mine).status_code == 400
+        listed = http.get(f"/api/payment-applications/{client_id}/tokens", headers=access)
+        assert secret not in listed.text
+        token_id = created.json()["id"]
+        revoked = http.delete(f"/api/payment-applications/{client_id}/tokens/{token_id}", headers=access)
+        assert revoked.status_code == 204
+        assert http.get(f"/api/payment/{payment.json()['id']}", headers=mine).status_code == 401
+
+    time.sleep(0.2)  # let the server flush its log lines
+    logged = live.logged()
+    assert "client_token_created" in logged and token_id in logged  # DEBUG logging reached the file...
+    assert "client_token_revoked" in logged
+    assert secret not in logged  # ...and never the secret
+    assert secret.split("_")[-1] not in logged
+
+    files = [p for p in (live.database, Path(f"{live.database}-wal")) if p.exists()]
+    raw = b"".join(p.read_bytes() for p in files)
+    assert digest(secret).encode() in raw  # the token's row is in these bytes...
+    assert secret.encode() not in raw  # ...its secret is not
+    assert secret.split("_")[-1].encode() not in raw
