@@ -112,3 +112,28 @@ async def test_redis_backend_frees_a_slot_after_the_window(redis_prefix: str) ->
         assert (await backend.hit("k", limit=1, window=0.2)).allowed
     finally:
         await backend.close()
+
+
+async def test_a_burst_larger_than_the_redis_pool_waits_instead_of_failing(redis_prefix: str) -> None:
+    import asyncio
+
+    backend = RedisBackend(REDIS_URL, prefix=redis_prefix, max_connections=4, timeout=5.0)
+    try:
+        decisions = await asyncio.gather(*(backend.hit("k", limit=5, window=10.0) for _ in range(200)))
+        assert sum(d.allowed for d in decisions) == 5
+    finally:
+        await backend.close()
+
+
+async def test_an_unreachable_redis_falls_back_to_memory_and_reports_it() -> None:
+    from payreq.ratelimit.limiter import RateLimiter
+
+    limiter = RateLimiter(default_limit=2, redis_url="redis://127.0.0.1:1/0")
+    try:
+        decisions = [await limiter.hit("k", None) for _ in range(3)]
+        assert [d.allowed for d in decisions if d] == [True, True, False]
+        status = limiter.status()
+        assert not status.healthy
+        assert status.detail.startswith("degraded: redis unreachable")
+    finally:
+        await limiter.close()

@@ -13,6 +13,7 @@ with Redis's own clock, so any number of server processes share one exact budget
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
@@ -117,17 +118,27 @@ class RedisBackend:
 
     name = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "payreq:rl:", timeout: float = 0.5) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "payreq:rl:", timeout: float = 0.5, max_connections: int = 32
+    ) -> None:
         self.url = url
         self.prefix = prefix
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.timeout = timeout
+        # A bounded pool that waits for a free connection: a burst larger than the pool
+        # queues for a moment instead of failing (which would read as "Redis is down").
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
         self._script = self._redis.register_script(_SCRIPT)
 
     async def hit(self, key: str, *, limit: int, window: float) -> Decision:
         window_us = int(window * 1_000_000)
-        allowed, count, reset_us = await self._script(
-            keys=[self.prefix + key], args=[limit, window_us, uuid.uuid4().hex]
-        )
+        # one deadline for the whole round trip (cheaper than redis-py's per-read timeouts)
+        async with asyncio.timeout(self.timeout):
+            allowed, count, reset_us = await self._script(
+                keys=[self.prefix + key], args=[limit, window_us, uuid.uuid4().hex]
+            )
         return Decision(
             allowed=bool(allowed),
             limit=limit,
@@ -139,4 +150,4 @@ class RedisBackend:
         await self._redis.ping()
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -97,7 +98,7 @@ class RateLimiter:
         if shared is not None and time.monotonic() >= self._shared_down_until:
             try:
                 decision = await shared.hit(key, limit=limit, window=window)
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, TimeoutError) as exc:
                 self._shared_failed(exc)
             else:
                 self._shared_down_until = 0.0
@@ -127,8 +128,9 @@ class RateLimiter:
         """For /readyz: ask Redis now rather than wait for the next request."""
         if self.enabled and self.shared is not None:
             try:
-                await self.shared.ping()
-            except (RedisError, OSError) as exc:
+                async with asyncio.timeout(self.shared.timeout):
+                    await self.shared.ping()
+            except (RedisError, OSError, TimeoutError) as exc:
                 self._shared_failed(exc)
             else:
                 self._shared_down_until = 0.0
