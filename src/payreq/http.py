@@ -26,6 +26,7 @@ log = structlog.get_logger("payreq.http")
 REQUEST_ID_KEY = "payreq.request_id"
 HEADERS_KEY = "payreq.response_headers"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+_MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '([^']+)'")
 
 
 class ErrorDetail(msgspec.Struct, omit_defaults=True):
@@ -152,6 +153,10 @@ def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             if first.get("source") == "query":
                 # present but breaking a rule (limit=abc): 422, as for body fields
                 status, type_, code = 422, "validation_error", "invalid_value"
+    missing = _MISSING_PARAMETER.match(str(exc.detail)) if isinstance(exc, ValidationException) else None
+    if missing:
+        param, code = missing.group(1), "missing_parameter"
+        message = f"Missing required query parameter: {param}."
     if status == 404:
         message = "No such route."
     elif status == 413:

@@ -115,3 +115,12 @@ def test_migrate_refuses_an_unknown_database_scheme(tmp_path: Path) -> None:
     done = run("migrate", cwd=tmp_path, url="mysql://x@y/z")
     assert done.returncode != 0
     assert "sqlite:///" in done.stderr
+
+
+def test_the_default_applications_offer_the_methods_of_their_environment(
+    tmp_path: Path, database: str
+) -> None:
+    run("bootstrap", "--json", cwd=tmp_path, url=database)
+    path = Path(database.removeprefix("sqlite:///"))
+    rows = dict(sqlite3.connect(path).execute("SELECT environment, methods FROM applications").fetchall())
+    assert rows == {"sandbox": '["sandbox"]', "production": '["bank_transfer"]'}

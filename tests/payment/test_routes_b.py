@@ -350,6 +350,7 @@ async def test_instructions_without_a_method_is_400(merchant: Merchant, http: ht
     payment = await checkout_ok(http, token, merchant.credentials.application_client_id)
     error = error_of(await instructions(http, token, payment["id"], None), 400, "invalid_request")
     assert "method" in error["message"]
+    assert error["param"] == "method"
 
 
 async def test_instructions_for_a_method_the_application_does_not_offer_is_422(merchant: Merchant) -> None:

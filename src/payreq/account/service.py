@@ -115,6 +115,9 @@ class AccountService:
                 is_default=True,
                 webhook_secret=webhook_secret,
                 created_at=now,
+                # the sandbox simulates; production takes bank transfers once the merchant
+                # has entered bank details
+                methods='["sandbox"]' if env == "sandbox" else '["bank_transfer"]',
             )
             if env == environment:
                 chosen = (app_id, app_client_id, webhook_secret)

@@ -24,10 +24,12 @@ class CredentialKind(StrEnum):  # names of kinds, not secrets
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
-    """The account and environment that every read and write is scoped to."""
+    """The account and environment that every read and write is scoped to; for a
+    client token also its application, whose payments are the only ones it sees."""
 
     account_id: UUID
     environment: str
+    application_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

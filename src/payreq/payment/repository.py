@@ -20,11 +20,19 @@ SELECT p.id, p.account_id, p.environment, p.application_id, a.client_id AS appli
        p.created_at, p.expires_at, p.paid_at, p.cancelled_at, p.expired_at
 FROM payments p JOIN applications a ON a.id = p.application_id
 """
-_TENANT = "p.account_id = :account_id AND p.environment = :environment"
 
 
-def _tenant(tenant: Tenant) -> dict[str, Any]:
-    return {"account_id": tenant.account_id, "environment": tenant.environment}
+def _tenant(tenant: Tenant) -> tuple[str, dict[str, Any]]:
+    """The scope every payment read goes through: account and environment, and for a
+    client token its own application."""
+    params: dict[str, Any] = {"account_id": tenant.account_id, "environment": tenant.environment}
+    if tenant.application_id is None:
+        return "p.account_id = :account_id AND p.environment = :environment", params
+    params["scope_application_id"] = tenant.application_id
+    return (
+        "p.account_id = :account_id AND p.environment = :environment AND p.application_id = :scope_application_id",
+        params,
+    )
 
 
 def _payment(row: Row) -> Payment:
@@ -77,9 +85,8 @@ async def insert(conn: Connection, payment: Payment) -> None:
 
 
 async def get(conn: Connection, tenant: Tenant, payment_id: UUID) -> Payment | None:
-    row = await conn.fetch_one(
-        f"{_SELECT} WHERE p.id = :id AND {_TENANT}", {"id": payment_id, **_tenant(tenant)}
-    )
+    scope, params = _tenant(tenant)
+    row = await conn.fetch_one(f"{_SELECT} WHERE p.id = :id AND {scope}", {"id": payment_id, **params})
     return None if row is None else _payment(row)
 
 
@@ -94,9 +101,10 @@ async def get_by_ids(conn: Connection, ids: list[UUID]) -> list[Payment]:
 
 
 async def cursor(conn: Connection, tenant: Tenant, payment_id: UUID) -> tuple[datetime, UUID] | None:
+    scope, params = _tenant(tenant)
     row = await conn.fetch_one(
-        f"SELECT p.created_at, p.id FROM payments p WHERE p.id = :id AND {_TENANT}",
-        {"id": payment_id, **_tenant(tenant)},
+        f"SELECT p.created_at, p.id FROM payments p WHERE p.id = :id AND {scope}",
+        {"id": payment_id, **params},
     )
     return None if row is None else (row["created_at"], row["id"])
 
@@ -114,8 +122,9 @@ async def page(
     A pending payment past its deadline counts as expired in the status filter, as it
     reads everywhere else.
     """
-    where = [_TENANT]
-    params: dict[str, Any] = {**_tenant(tenant), "limit": query.limit + 1}
+    scope, params = _tenant(tenant)
+    where = [scope]
+    params["limit"] = query.limit + 1
     if query.status is Status.PENDING:
         where.append("p.status = 'pending' AND p.expires_at > :now")
         params["now"] = now
