@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     # auth
     access_token_ttl: int = Field(default=3600, ge=60)
+    auth_cache_seconds: float = Field(default=1.0, ge=0, le=5)
 
     # payments
     default_expires_in: int = Field(default=86400, ge=60, le=2_592_000)

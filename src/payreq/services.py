@@ -37,16 +37,18 @@ class Services:
         payments = PaymentService(
             base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
         )
+        authenticator = Authenticator(db, clock=clock, cache_seconds=settings.auth_cache_seconds)
+        changed = authenticator.forget_all
         return cls(
             settings=settings,
             db=db,
             clock=clock,
-            authenticator=Authenticator(db, clock=clock),
+            authenticator=authenticator,
             accounts=AccountService(clock=clock),
-            oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock),
+            oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock, credentials_changed=changed),
             payments=payments,
-            applications=ApplicationService(clock=clock),
-            client_tokens=ClientTokenService(clock=clock),
+            applications=ApplicationService(clock=clock, credentials_changed=changed),
+            client_tokens=ClientTokenService(clock=clock, credentials_changed=changed),
             instructions=InstructionsService(payments, base_url=settings.base_url),
             limiter=RateLimiter(
                 default_limit=settings.default_rate_limit,

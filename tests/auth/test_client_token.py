@@ -89,17 +89,41 @@ async def test_expired_client_token_is_401(
     assert 'error="invalid_token"' in answer.headers["www-authenticate"]
 
 
-async def test_revoked_client_token_is_401_on_the_next_request(
-    services: Services, merchant: Merchant, http: httpx.AsyncClient
-) -> None:
+async def test_a_token_revoked_by_another_process_is_401_once_the_cache_ages_out(
+    services: Services, merchant: Merchant, http: httpx.AsyncClient, clock
+) -> None:  # type: ignore[no-untyped-def]
     token = await _client_token(services, merchant, scopes="*")
     assert (await http.get("/payment/request", headers=bearer(token))).status_code == 200
-    async with services.db.transaction() as conn:
+    async with services.db.transaction() as conn:  # as another process would: no in-process signal
         await conn.execute(
             "UPDATE client_tokens SET revoked_at = :at WHERE token_digest = :d",
             {"at": services.clock(), "d": digest(token)},
         )
+    assert services.settings.auth_cache_seconds == 1.0  # the documented bound
+    clock.advance(0.5)
+    assert (await http.get("/payment/request", headers=bearer(token))).status_code == 200  # still cached
+    clock.advance(0.5)
     assert (await http.get("/payment/request", headers=bearer(token))).status_code == 401
+
+
+async def test_without_the_cache_a_revocation_anywhere_is_seen_at_once(
+    services: Services, merchant: Merchant, settings, db, clock
+) -> None:  # type: ignore[no-untyped-def]
+    from payreq.app import create_app
+    from tests.conftest import BASE_URL
+
+    uncached = create_app(
+        settings.model_copy(update={"auth_cache_seconds": 0}), db=db, clock=clock, run_worker=False
+    )
+    token = await _client_token(services, merchant, scopes="*")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=uncached), base_url=BASE_URL) as client:
+        assert (await client.get("/payment/request", headers=bearer(token))).status_code == 200
+        async with services.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE client_tokens SET revoked_at = :at WHERE token_digest = :d",
+                {"at": services.clock(), "d": digest(token)},
+            )
+        assert (await client.get("/payment/request", headers=bearer(token))).status_code == 401
 
 
 async def test_a_token_of_another_kind_or_shape_is_401(http: httpx.AsyncClient, merchant: Merchant) -> None:

@@ -14,6 +14,7 @@ import pytest
 from payreq.account import repository as accounts
 from payreq.kit.crypto import digest
 from payreq.services import Services
+from tests.conftest import MovableClock
 from tests.fixtures.factories import Merchant
 from tests.oauth.support import GRANT, assert_envelope, assert_oauth_error, basic
 
@@ -428,8 +429,10 @@ async def test_missing_client_credentials_return_403_invalid_client(
 
 
 async def test_revoked_api_key_gets_403_invalid_client_and_its_tokens_stop_working(
-    http: httpx.AsyncClient, services: Services, merchant: Merchant
+    http: httpx.AsyncClient, services: Services, merchant: Merchant, clock: MovableClock
 ) -> None:
+    """The key is revoked by an operator (another process), so its tokens stop working
+    once this process's credential cache has aged out (PAYREQ_AUTH_CACHE_SECONDS)."""
     issued = await merchant.token()
     assert (await http.get("/payment/request", headers=bearer(issued))).status_code == 200
 
@@ -445,6 +448,7 @@ async def test_revoked_api_key_gets_403_invalid_client_and_its_tokens_stop_worki
     }
     assert_oauth_error(await http.post("/oauth/token", data=form), 403, "invalid_client")
 
+    clock.advance(services.settings.auth_cache_seconds)
     refused = await http.get("/payment/request", headers=bearer(issued))
     assert_envelope(refused, 401, "Unauthenticated")
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]

@@ -7,6 +7,7 @@ refuse client tokens with 403, and so does ``tenant_of``). Services never commit
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,8 +59,11 @@ async def find(conn: Connection, tenant: Tenant, client_id: str) -> Application:
 
 
 class ApplicationService:
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, credentials_changed: Callable[[], None] = lambda: None
+    ) -> None:
         self.clock = clock
+        self.credentials_changed = credentials_changed
 
     async def list(self, conn: Connection, subject: AuthSubject) -> list[Application]:
         rows = await repository.active_applications(conn, tenant_of(subject))
@@ -148,6 +152,7 @@ class ApplicationService:
             )
         if not await repository.archive_application(conn, tenant, app.id, at=self.clock()):
             raise ApplicationNotFound()
+        conn.after_commit(self.credentials_changed)
         log.info("application_archived", client_id=client_id, environment=tenant.environment)
 
     async def rotate_webhook_secret(

@@ -9,6 +9,7 @@ request (no cache).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC
 
 import structlog
@@ -32,8 +33,11 @@ class TokenNotFound(NotFound):
 
 
 class ClientTokenService:
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, credentials_changed: Callable[[], None] = lambda: None
+    ) -> None:
         self.clock = clock
+        self.credentials_changed = credentials_changed
 
     async def create(
         self, conn: Connection, subject: AuthSubject, client_id: str, data: TokenCreate
@@ -94,6 +98,7 @@ class ClientTokenService:
             raise TokenNotFound() from None
         if not await repository.revoke_client_token(conn, tenant, app.id, parsed, at=self.clock()):
             raise TokenNotFound()
+        conn.after_commit(self.credentials_changed)
         log.info("client_token_revoked", client_id=client_id, token_id=str(parsed))
 
 

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from payreq.auth import repository
-from payreq.auth.subject import AuthSubject, CredentialKind, Scope, Tenant
+from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
 from payreq.db import Database, DatabaseUnavailable
-from payreq.errors import Forbidden, Unauthenticated
+from payreq.errors import Unauthenticated
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import SecretKind, digest, secret_kind
 
@@ -22,10 +22,32 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 path reads without writing on nearly every request."""
 
 
+CACHE_SIZE = 10_000
+
+
 class Authenticator:
-    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
+    """Resolves bearer tokens; valid ones are remembered for ``cache_seconds``.
+
+    The token check is most of the cost of a poll, and merchants poll. A cached
+    credential is still checked against its own expiry on every use; any revocation,
+    archive or key change in this process clears the cache once its transaction has
+    committed (``forget_all``), so here it takes effect on the very next request, and
+    on other server processes within ``cache_seconds`` (1 s by default; 0 turns the
+    cache off).
+    """
+
+    def __init__(self, db: Database, *, clock: Clock = utc_now, cache_seconds: float = 0.0) -> None:
         self.db = db
         self.clock = clock
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[AuthSubject, datetime, datetime | None]] = {}
+        self._ttl = timedelta(seconds=cache_seconds)
+        self._generation = 0
+
+    def forget_all(self) -> None:
+        """Credentials changed: nothing cached before now may be used again."""
+        self._generation += 1
+        self._cache.clear()
 
     async def authenticate(self, authorization: str | None, *, query_token: bool = False) -> AuthSubject:
         if query_token:
@@ -37,27 +59,32 @@ class Authenticator:
             raise Unauthenticated(token_sent=False)
         token = token.strip()
         kind = secret_kind(token) if token and " " not in token else None
-        if kind is SecretKind.ACCESS_TOKEN:
-            subject = await self._access_token(token)
-        elif kind is SecretKind.CLIENT_TOKEN:
-            subject = await self._client_token(token)
-        else:
-            subject = None
-        if subject is None:
+        if kind is None:
             raise Unauthenticated(token_sent=True)
+        key = digest(token)
+        cached = self._cache.get(key)
+        if cached is not None:
+            subject, fresh_until, expires_at = cached
+            now = self.clock()
+            if now < fresh_until and (expires_at is None or now < expires_at):
+                return subject
+            del self._cache[key]
+        generation = self._generation
+        found = await (
+            self._access_token(key) if kind is SecretKind.ACCESS_TOKEN else self._client_token(key)
+        )
+        if found is None:
+            raise Unauthenticated(token_sent=True)
+        subject, expires_at = found
+        if self.cache_seconds and generation == self._generation:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = (subject, self.clock() + self._ttl, expires_at)
         return subject
 
-    async def require(
-        self, authorization: str | None, scope: Scope, *, query_token: bool = False
-    ) -> AuthSubject:
-        subject = await self.authenticate(authorization, query_token=query_token)
-        if not subject.allows(scope):
-            raise Forbidden(scope=scope)
-        return subject
-
-    async def _access_token(self, token: str) -> AuthSubject | None:
+    async def _access_token(self, token_digest: str) -> tuple[AuthSubject, datetime | None] | None:
         async with self.db.read() as conn:
-            row = await repository.access_token_by_digest(conn, digest(token))
+            row = await repository.access_token_by_digest(conn, token_digest)
         if (
             row is None
             or row["revoked_at"] is not None
@@ -66,7 +93,7 @@ class Authenticator:
             or row["expires_at"] <= self.clock()
         ):
             return None
-        return AuthSubject(
+        subject = AuthSubject(
             kind=CredentialKind.ACCESS_TOKEN,
             credential_id=row["id"],
             tenant=Tenant(row["account_id"], row["environment"]),
@@ -75,10 +102,11 @@ class Authenticator:
             rate_key=f"key:{row['api_key_id']}",
             rate_limit=row["rate_limit"],
         )
+        return subject, row["expires_at"]
 
-    async def _client_token(self, token: str) -> AuthSubject | None:
+    async def _client_token(self, token_digest: str) -> tuple[AuthSubject, datetime | None] | None:
         async with self.db.read() as conn:
-            row = await repository.client_token_by_digest(conn, digest(token))
+            row = await repository.client_token_by_digest(conn, token_digest)
         now = self.clock()
         if (
             row is None
@@ -90,15 +118,16 @@ class Authenticator:
             return None
         if row["last_used_at"] is None or row["last_used_at"] <= now - LAST_USED_RESOLUTION:
             await self._record_use(row["id"], now)
-        return AuthSubject(
+        subject = AuthSubject(
             kind=CredentialKind.CLIENT_TOKEN,
             credential_id=row["id"],
-            tenant=Tenant(row["account_id"], row["environment"]),
+            tenant=Tenant(row["account_id"], row["environment"], row["application_id"]),
             scopes=frozenset(row["scopes"].split()),
             application_id=row["application_id"],
             rate_key=f"ct:{row['id']}",
             rate_limit=row["rate_limit"],
         )
+        return subject, row["expires_at"]
 
     async def _record_use(self, token_id: UUID, now: datetime) -> None:
         """Bookkeeping only: a busy database skips it rather than fail the request."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
@@ -36,6 +36,10 @@ class Connection(Protocol):
         payment read past its deadline); every write is a conditional update, so what
         was read before the transaction began cannot be overwritten blindly.
         """
+        ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit has committed (never if it rolls back)."""
         ...
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -68,6 +68,10 @@ class PostgresConnection:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self.tx: Any = None
+        self.committed_hooks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed_hooks.append(callback)
 
     async def begin(self) -> None:
         if self.tx is None:
@@ -175,6 +179,8 @@ class PostgresDatabase:
                         await wrapped.tx.commit()
                     except _CONNECTION_ERRORS as exc:
                         raise DatabaseUnavailable() from exc
+                for hook in wrapped.committed_hooks:
+                    hook()
 
     def transaction(self) -> AbstractAsyncContextManager[PostgresConnection]:
         return self._unit(write=True)

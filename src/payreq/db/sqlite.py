@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,10 @@ class SQLiteConnection:
     def __init__(self, conn: sqlite3.Connection, database: SQLiteDatabase) -> None:
         self._conn = conn
         self._database = database
+        self.committed_hooks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed_hooks.append(callback)
 
     async def begin(self) -> None:
         if not self._conn.in_transaction:
@@ -152,6 +156,7 @@ class SQLiteDatabase:
     async def _unit(self, *, write: bool) -> AsyncIterator[SQLiteConnection]:
         async with self._lock:
             conn, wrapped = self._connection()
+            wrapped.committed_hooks = []
             if write:
                 await self.begin_immediate(conn)
             try:
@@ -163,6 +168,8 @@ class SQLiteDatabase:
             else:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
+                for hook in wrapped.committed_hooks:
+                    hook()
 
     def transaction(self) -> AbstractAsyncContextManager[SQLiteConnection]:
         return self._unit(write=True)

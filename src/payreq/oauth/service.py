@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qs, unquote_plus
@@ -89,9 +89,16 @@ def parse_scope(requested: str | None) -> str:
 
 
 class OAuthService:
-    def __init__(self, *, token_ttl: int = 3600, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        *,
+        token_ttl: int = 3600,
+        clock: Clock = utc_now,
+        credentials_changed: Callable[[], None] = lambda: None,
+    ) -> None:
         self.token_ttl = token_ttl
         self.clock = clock
+        self.credentials_changed = credentials_changed
 
     async def authenticate_client(self, conn: Connection, credentials: ClientCredentials) -> Row:
         key = await accounts.api_key_by_client_id(conn, credentials.client_id)
@@ -134,3 +141,4 @@ class OAuthService:
         await repository.revoke_access_token(
             conn, api_key_id=key["id"], token_digest=digest(token), at=self.clock()
         )
+        conn.after_commit(self.credentials_changed)
