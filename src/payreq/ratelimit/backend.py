@@ -119,15 +119,17 @@ class RedisBackend:
     name = "redis"
 
     def __init__(
-        self, url: str, *, prefix: str = "payreq:rl:", timeout: float = 0.5, max_connections: int = 32
+        self, url: str, *, prefix: str = "payreq:rl:", timeout: float = 2.0, max_connections: int = 64
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.timeout = timeout
         # A bounded pool that waits for a free connection: a burst larger than the pool
         # queues for a moment instead of failing (which would read as "Redis is down").
+        # Connecting fails fast when Redis is down; a request under load may still wait
+        # for a pooled connection up to the deadline before the limiter falls back.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=timeout, socket_connect_timeout=timeout
+            url, max_connections=max_connections, timeout=timeout, socket_connect_timeout=0.5
         )
         self._redis = aioredis.Redis(connection_pool=pool)
         self._script = self._redis.register_script(_SCRIPT)
