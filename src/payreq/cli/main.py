@@ -212,6 +212,16 @@ def rate_limit(
     typer.echo(f"{client_id}: {limit or 'default'} requests per second")
 
 
+def _register_features() -> None:
+    from payreq.cli import statements, webhooks
+
+    for feature in (webhooks, statements):
+        feature.register(app, admin)
+
+
+_register_features()
+
+
 def main() -> None:
     from pydantic import ValidationError
 

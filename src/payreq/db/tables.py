@@ -158,3 +158,9 @@ events = sa.Table(
     sa.Index("ix_events_tenant_created", "account_id", "environment", "created_at", "id"),
     _env_check(),
 )
+
+# Each feature keeps its own tables beside its code; importing them here puts them on
+# the one metadata that Alembic compares against.
+from payreq.idempotency import tables as _idempotency_tables  # noqa: E402, F401
+from payreq.method import tables as _method_tables  # noqa: E402, F401
+from payreq.webhook import tables as _webhook_tables  # noqa: E402, F401
