@@ -3,15 +3,10 @@ made over the API itself, and a second API key of the same account."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from payreq.account.repository import insert_api_key
-from payreq.kit.crypto import SecretKind, digest, new_client_id, new_secret
-from payreq.services import Services
 from tests.fixtures.factories import Merchant
 
 CHECKOUT = {"amount": 10000, "currencyCode": "USD", "reference": "ORDER-123", "referenceLabel": "Order #123"}
@@ -58,27 +53,6 @@ async def checkout_ok(http: httpx.AsyncClient, token: str, client_id: str, **fie
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
     return created
-
-
-async def second_key(services: Services, merchant: Merchant, environment: str) -> Merchant:
-    """The same account seen through a new API key of ``environment``."""
-    client_id = new_client_id(environment)
-    client_secret = new_secret(SecretKind.CLIENT_SECRET, environment)
-    async with services.db.transaction() as conn:
-        await insert_api_key(
-            conn,
-            id=uuid.uuid4(),
-            account_id=uuid.UUID(merchant.credentials.account_id),
-            environment=environment,
-            label=f"{environment} key",
-            client_id=client_id,
-            secret_digest=digest(client_secret),
-            created_at=services.clock(),
-        )
-    credentials = replace(
-        merchant.credentials, environment=environment, client_id=client_id, client_secret=client_secret
-    )
-    return Merchant(credentials=credentials, http=merchant.http)
 
 
 async def default_client_id(merchant: Merchant) -> str:

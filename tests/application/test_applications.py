@@ -19,9 +19,8 @@ from tests.application.conftest import (
     default_client_id,
     new_application,
     new_token,
-    second_key,
 )
-from tests.fixtures.factories import Merchant
+from tests.fixtures.factories import Merchant, second_key
 from tests.payment.conftest import error_of
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]

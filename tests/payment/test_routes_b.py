@@ -22,10 +22,9 @@ from tests.application.conftest import (
     default_client_id,
     new_application,
     new_token,
-    second_key,
 )
 from tests.conftest import MovableClock
-from tests.fixtures.factories import Merchant
+from tests.fixtures.factories import Merchant, second_key
 from tests.payment.conftest import error_of, event_types, pay, without_request_id
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]

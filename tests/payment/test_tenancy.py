@@ -5,38 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import pytest
 
-from payreq.account.repository import insert_api_key
-from payreq.kit.crypto import SecretKind, digest, new_client_id, new_secret
 from payreq.services import Services
-from tests.fixtures.factories import Merchant
+from tests.fixtures.factories import Merchant, second_key
 from tests.payment.conftest import error_of, event_types, without_request_id
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]
-
-
-async def second_key(services: Services, merchant: Merchant, environment: str) -> Merchant:
-    """The same account seen through a new API key of ``environment``."""
-    client_id = new_client_id(environment)
-    client_secret = new_secret(SecretKind.CLIENT_SECRET, environment)
-    async with services.db.transaction() as conn:
-        await insert_api_key(
-            conn,
-            id=uuid.uuid4(),
-            account_id=uuid.UUID(merchant.credentials.account_id),
-            environment=environment,
-            label=f"{environment} key",
-            client_id=client_id,
-            secret_digest=digest(client_secret),
-            created_at=services.clock(),
-        )
-    credentials = replace(
-        merchant.credentials, environment=environment, client_id=client_id, client_secret=client_secret
-    )
-    return Merchant(credentials=credentials, http=merchant.http)
 
 
 async def not_found_bodies(merchant: Merchant, payment_id: str) -> tuple[dict[str, object], ...]:
