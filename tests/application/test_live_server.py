@@ -5,12 +5,8 @@ reaches no log line and no byte of the database files."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,18 +16,11 @@ import httpx
 import pytest
 
 from payreq.kit.crypto import digest
+from tests.fixtures.live import PAYREQ, environment, payreq, serve
 
-PAYREQ = str(Path(sys.executable).with_name("payreq"))
 WALKTHROUGH_B = re.compile(
     r"<!-- walkthrough-b:start -->\s*```sh\n(.*?)```\s*<!-- walkthrough-b:end -->", re.S
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -50,48 +39,12 @@ class LiveServer:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     cwd = tmp_path_factory.mktemp("live")
     database = cwd / "var" / "payreq.db"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PAYREQ_")},
-        "PAYREQ_DATABASE_URL": f"sqlite:///{database}",
-        "PAYREQ_BASE_URL": base,
-        "PAYREQ_LOG_LEVEL": "DEBUG",
-        "PAYREQ_EMBEDDED_WORKER": "false",
-    }
-    subprocess.run([PAYREQ, "migrate"], cwd=cwd, env=env, check=True, capture_output=True)
-    printed = subprocess.run(
-        [PAYREQ, "bootstrap", "--json"], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout
-    (cwd / "var" / "demo-credentials.json").write_text(printed)
+    env = environment(f"sqlite:///{database}", PAYREQ_LOG_LEVEL="DEBUG")
+    payreq("migrate", env=env, cwd=cwd)
+    (cwd / "var" / "demo-credentials.json").write_text(payreq("bootstrap", "--json", env=env, cwd=cwd))
     log = cwd / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [PAYREQ, "serve", "--port", str(port), "--no-worker"],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield LiveServer(base, cwd, database, log, env)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with serve(env, log, cwd=cwd) as server:
+        yield LiveServer(server.url, cwd, database, log, {**env, "PAYREQ_BASE_URL": server.url})
 
 
 def test_the_readme_walkthrough_of_contract_b_works_as_written(live: LiveServer, repo_root: Path) -> None:
