@@ -17,6 +17,7 @@ from payreq.config import Settings, get_settings
 from payreq.db import Database, connect
 from payreq.errors import PayreqError
 from payreq.http import RequestIdMiddleware, render_http_exception, render_payreq_error, render_unexpected
+from payreq.idempotency.middleware import IdempotencyMiddleware
 from payreq.kit.clock import Clock, utc_now
 from payreq.services import Services
 from payreq.worker.runner import Worker
@@ -59,7 +60,7 @@ def create_app(
         route_handlers=api.routers(),
         lifespan=[lifespan],
         state=State({"services": services}),
-        middleware=[RequestIdMiddleware],
+        middleware=[RequestIdMiddleware, IdempotencyMiddleware],
         exception_handlers={
             PayreqError: render_payreq_error,
             HTTPException: render_http_exception,

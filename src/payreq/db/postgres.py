@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
+from payreq.idempotency import hook
+
+T = TypeVar("T")
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 _translated: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -65,53 +69,88 @@ def _args(sql: str, params: Params | None) -> tuple[str, list[Any]]:
 class PostgresConnection:
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        database: PostgresDatabase,
+        observer: hook.UnitObserver | None = None,
+    ) -> None:
         self._conn = conn
+        self._database = database
+        self.observer = observer
         self.tx: Any = None
         self.committed_hooks: list[Callable[[], None]] = []
+        self._used = False
+
+    @property
+    def raw(self) -> asyncpg.Connection:
+        """The pooled connection this unit holds now (it may change before first use)."""
+        return self._conn
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.committed_hooks.append(callback)
 
     async def begin(self) -> None:
         if self.tx is None:
-            tx = self._conn.transaction()
-            try:
-                await tx.start()
-            except _CONNECTION_ERRORS as exc:
-                raise DatabaseUnavailable() from exc
-            self.tx = tx
+            self.tx = await self._run(_start, retry=True)
+            if self.observer is not None:
+                await self.observer.began(self)
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         query, args = _args(sql, params)
-        try:
-            row: Row | None = await self._conn.fetchrow(query, *args)
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(str(exc)) from exc
-        except _CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailable() from exc
+        row: Row | None = await self._run(lambda conn: conn.fetchrow(query, *args), retry=True)
         return row
 
     async def fetch_all(self, sql: str, params: Params | None = None) -> Sequence[Row]:
         query, args = _args(sql, params)
-        try:
-            rows: list[Row] = await self._conn.fetch(query, *args)
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(str(exc)) from exc
-        except _CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailable() from exc
+        rows: list[Row] = await self._run(lambda conn: conn.fetch(query, *args), retry=True)
         return rows
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
         query, args = _args(sql, params)
+        status: str = await self._run(lambda conn: conn.execute(query, *args), retry=False)
+        last = status.rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else 0
+
+    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]], *, retry: bool) -> T:
+        """Run one statement. The unit's first one gets a second chance: nothing has
+        happened on this connection yet, so if it turns out dead (the server restarted
+        since the pool last used it) a fresh connection takes its place, and a read or
+        BEGIN is sent again. After an outage the first request then succeeds instead of
+        meeting a stale connection, without a ping before every unit."""
+        first = self.tx is None and not self._used
+        self._used = True
+        if first and self._conn.is_closed():
+            self._conn = await self._database.replace(self._conn)
         try:
-            status: str = await self._conn.execute(query, *args)
+            return await work(self._conn)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc)) from exc
+        except _CONNECTION_ERRORS as exc:
+            if not (first and retry and _connection_lost(exc, self._conn)):
+                raise DatabaseUnavailable() from exc
+        self._conn = await self._database.replace(self._conn)
+        try:
+            return await work(self._conn)
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable() from exc
-        last = status.rsplit(" ", 1)[-1]
-        return int(last) if last.isdigit() else 0
+
+
+async def _start(conn: asyncpg.Connection) -> Any:
+    tx = conn.transaction()
+    await tx.start()
+    return tx
+
+
+def _connection_lost(exc: BaseException, conn: asyncpg.Connection) -> bool:
+    """A connection the server (or the network) closed, rather than a slow server."""
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return False
+    return conn.is_closed() or isinstance(
+        exc, asyncpg.ConnectionDoesNotExistError | asyncpg.AdminShutdownError | ConnectionError
+    )
 
 
 class PostgresDatabase:
@@ -143,44 +182,83 @@ class PostgresDatabase:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    @asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _checkout(self) -> asyncpg.Connection:
         if self._pool is None:
             await self.open()
         assert self._pool is not None
         try:
-            conn = await self._pool.acquire(timeout=self.timeout)
+            return await self._pool.acquire(timeout=self.timeout)
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable() from exc
+
+    async def _checkin(self, conn: asyncpg.Connection) -> None:
+        pool = self._pool
+        if pool is None:
+            conn.terminate()
+            return
         try:
-            yield conn
-        finally:
-            try:
-                await self._pool.release(conn, timeout=self.timeout)
-            except _CONNECTION_ERRORS:
-                conn.terminate()
+            await pool.release(conn, timeout=self.timeout)
+        except (*_CONNECTION_ERRORS, asyncpg.InterfaceError):
+            conn.terminate()
+
+    async def replace(self, dead: asyncpg.Connection) -> asyncpg.Connection:
+        """Give back a connection found dead and take another (the pool reconnects)."""
+        dead.terminate()
+        await self._checkin(dead)
+        return await self._checkout()
 
     @asynccontextmanager
     async def _unit(self, *, write: bool) -> AsyncIterator[PostgresConnection]:
-        async with self._acquire() as conn:
-            wrapped = PostgresConnection(conn)
-            if write:
-                await wrapped.begin()
+        observer = hook.current.get()
+        if observer is not None:
+            await observer.flush()
+        wrapped = PostgresConnection(await self._checkout(), self, observer)
+        handed_over = False
+        try:
             try:
+                if write:
+                    await wrapped.begin()
                 yield wrapped
             except BaseException:
-                if wrapped.tx is not None and not conn.is_closed():
-                    with contextlib.suppress(*_CONNECTION_ERRORS):
-                        await wrapped.tx.rollback()
-                raise
-            else:
                 if wrapped.tx is not None:
-                    try:
-                        await wrapped.tx.commit()
-                    except _CONNECTION_ERRORS as exc:
-                        raise DatabaseUnavailable() from exc
-                for hook in wrapped.committed_hooks:
-                    hook()
+                    if not wrapped.raw.is_closed():
+                        with contextlib.suppress(*_CONNECTION_ERRORS):
+                            await wrapped.tx.rollback()
+                    if observer is not None:
+                        observer.rolled_back()
+                raise
+            if wrapped.tx is not None and observer is not None and observer.keeps(wrapped):
+                # the connection stays checked out until the request's answer is committed
+                observer.hand_over(wrapped, functools.partial(self._finish, wrapped))
+                handed_over = True
+                return
+            if wrapped.tx is not None:
+                try:
+                    await wrapped.tx.commit()
+                except _CONNECTION_ERRORS as exc:
+                    raise DatabaseUnavailable() from exc
+            for after in wrapped.committed_hooks:
+                after()
+        finally:
+            if not handed_over:
+                await self._checkin(wrapped.raw)
+
+    async def _finish(self, wrapped: PostgresConnection, commit: bool) -> None:
+        """End a unit that was handed over: commit (or roll back) and return the connection."""
+        try:
+            if commit:
+                try:
+                    await wrapped.tx.commit()
+                except _CONNECTION_ERRORS as exc:
+                    raise DatabaseUnavailable() from exc
+                for after in wrapped.committed_hooks:
+                    after()
+            elif not wrapped.raw.is_closed():
+                with contextlib.suppress(*_CONNECTION_ERRORS):
+                    await wrapped.tx.rollback()
+        finally:
+            wrapped.observer = None
+            await self._checkin(wrapped.raw)
 
     def transaction(self) -> AbstractAsyncContextManager[PostgresConnection]:
         return self._unit(write=True)

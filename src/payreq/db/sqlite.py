@@ -10,6 +10,7 @@ event loop never blocks for long, and ``DatabaseUnavailable`` once the deadline 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 import uuid
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
+from payreq.idempotency import hook
 
 BUSY_TIMEOUT_MS = 20
 
@@ -62,6 +64,7 @@ class SQLiteConnection:
         self._conn = conn
         self._database = database
         self.committed_hooks: list[Callable[[], None]] = []
+        self.observer: hook.UnitObserver | None = None
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.committed_hooks.append(callback)
@@ -69,6 +72,8 @@ class SQLiteConnection:
     async def begin(self) -> None:
         if not self._conn.in_transaction:
             await self._database.begin_immediate(self._conn)
+            if self.observer is not None:
+                await self.observer.began(self)
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         row: Row | None = self._run(sql, params).fetchone()
@@ -154,22 +159,57 @@ class SQLiteDatabase:
 
     @asynccontextmanager
     async def _unit(self, *, write: bool) -> AsyncIterator[SQLiteConnection]:
-        async with self._lock:
+        observer = hook.current.get()
+        if observer is not None:
+            await observer.flush()
+        await self._lock.acquire()
+        handed_over = False
+        try:
             conn, wrapped = self._connection()
             wrapped.committed_hooks = []
-            if write:
-                await self.begin_immediate(conn)
+            wrapped.observer = observer
             try:
+                if write:
+                    await wrapped.begin()
                 yield wrapped
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                    if observer is not None:
+                        observer.rolled_back()
                 raise
-            else:
-                if conn.in_transaction:
+            if conn.in_transaction and observer is not None and observer.keeps(wrapped):
+                # the lock stays held until the request's answer is written and committed
+                observer.hand_over(wrapped, functools.partial(self._finish, conn, wrapped))
+                handed_over = True
+                return
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+            for after in wrapped.committed_hooks:
+                after()
+        finally:
+            if not handed_over:
+                if self._wrapped is not None:
+                    self._wrapped.observer = None
+                self._lock.release()
+
+    async def _finish(self, conn: sqlite3.Connection, wrapped: SQLiteConnection, commit: bool) -> None:
+        """End a unit that was handed over: commit (or roll back) and free the connection."""
+        try:
+            if commit:
+                try:
                     conn.execute("COMMIT")
-                for hook in wrapped.committed_hooks:
-                    hook()
+                except sqlite3.OperationalError as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise DatabaseUnavailable("The database could not commit; retry shortly.") from exc
+                for after in wrapped.committed_hooks:
+                    after()
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            wrapped.observer = None
+            self._lock.release()
 
     def transaction(self) -> AbstractAsyncContextManager[SQLiteConnection]:
         return self._unit(write=True)

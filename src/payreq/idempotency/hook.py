@@ -1,0 +1,46 @@
+"""How a request's idempotency key joins the request's own write transaction.
+
+The middleware cannot see inside a handler, but every write in payreq happens in a
+unit of work (``db.transaction()``, or ``read()`` followed by ``begin()``). While a
+request that carries an ``Idempotency-Key`` runs, the middleware puts an observer in
+``current``; the SQLite and PostgreSQL units call it:
+
+- ``began(conn)`` right after a write transaction begins: the first time, the key is
+  claimed in that same transaction (or the stored answer is replayed, or the key is
+  found in use or reused with another body: the observer raises, and the unit rolls
+  back before the handler changed anything);
+- ``keeps(conn)`` when that unit ends without error: the unit is not committed but
+  handed over (``hand_over``) with a ``finish(commit)`` callable, so that the
+  middleware writes the answer into the same transaction and commits the change, the
+  key and the answer at once. A crash anywhere loses all three or none;
+- ``rolled_back()`` when a unit that began rolls back (the claim went with it);
+- ``flush()`` before any new unit in the same request: a unit still handed over is
+  committed first (without the answer, which is then written on its own), so a
+  handler with two units never waits on itself.
+
+It lives here, and imports nothing from payreq, because idempotency is its only user;
+the database modules import it, not the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+Finish = Callable[[bool], Awaitable[None]]
+
+
+class UnitObserver(Protocol):
+    async def flush(self) -> None: ...
+
+    async def began(self, conn: Any) -> None: ...
+
+    def keeps(self, conn: Any) -> bool: ...
+
+    def hand_over(self, conn: Any, finish: Finish) -> None: ...
+
+    def rolled_back(self) -> None: ...
+
+
+current: ContextVar[UnitObserver | None] = ContextVar("payreq_idempotency_observer", default=None)

@@ -1,0 +1,449 @@
+"""``Idempotency-Key`` on every POST and PATCH under ``/payment/request`` and ``/api/``
+(SPEC §4, after Stripe and the IETF draft), as one pure ASGI middleware, so that a new
+route gets it without a line of its own.
+
+For a request that carries the header:
+
+1. The bearer credential is resolved (the authenticator caches it, so the route's own
+   check costs nothing more). A request that does not authenticate, or whose address
+   is blocked, passes through untouched: its 401/429 never touches the key store.
+2. The key must be 1 to 255 printable ASCII characters, else 400 naming the header.
+   It is scoped to the credential's account and environment (and, for a client
+   token, its application): another caller's identical key is another key.
+3. The body is read (at most the 64 KiB limit; a larger one passes through to its
+   413) and the request's fingerprint is the SHA-256 of method, path, query and body.
+4. While a request with the same scoped key runs in this process, a duplicate gets
+   409 ``idempotency_key_in_use`` at once.
+5. The key is claimed inside the handler's own write transaction (``hook``): after
+   the route has checked scope and rate limit, before it changes anything. There a key
+   already answered is replayed (same status, body and headers such as Content-Type
+   and Location, plus ``Idempotent-Replayed: true``); one used for another request
+   answers 422 ``idempotency_key_reused``; one held by a transaction in another
+   process answers 409.
+6. The answer is written into that same transaction before it commits, and only
+   then sent: a client that got an answer can always have it replayed, and a crash
+   leaves neither the change nor the key (a retry simply runs again).
+   Answers that failed validation (400, 413, 415, 422), authentication, permission
+   or rate checks (401, 403, 429) and server errors (5xx) are not stored: the change,
+   if any, is rolled back with the key, and the client may retry with the same key.
+   Every other answer (2xx, 404, 409 ...) is kept for 24 hours. An answer carrying a
+   secret that is shown once (a new client token) keeps only its status: replaying
+   its key answers 409 instead of storing the secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from typing import Any, cast
+from urllib.parse import parse_qs
+
+import msgspec
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from payreq.auth.subject import AuthSubject
+from payreq.errors import BadRequest, Conflict, PayreqError, ValidationFailed
+from payreq.http import REQUEST_ID_KEY, ErrorDetail, ErrorEnvelope, new_request_id
+from payreq.idempotency import hook, repository
+from payreq.idempotency.repository import Answer, Request, ScopedKey
+
+log = structlog.get_logger("payreq.idempotency")
+
+TTL = timedelta(hours=24)
+METHODS = frozenset({"POST", "PATCH"})
+HEADER = b"idempotency-key"
+PARAM = "Idempotency-Key"
+_VALID_KEY = re.compile(rb"[\x20-\x7e]{1,255}")
+# what a replay must repeat besides status and body; the request id, rate-limit
+# headers and Content-Length belong to the replaying request
+KEPT_HEADERS = frozenset(
+    {"content-type", "location", "cache-control", "content-language", "link", "etag", "last-modified"}
+)
+NOT_STORED = frozenset({400, 401, 403, 405, 408, 413, 415, 422, 429})
+# secrets shown once (kit/crypto prefixes) are never written anywhere in clear
+SECRET_MARKERS = (b'"prq_cs_', b'"prq_at_', b'"prq_ct_')
+
+_running: set[ScopedKey] = set()
+
+
+def covered(method: str, path: str) -> bool:
+    return method in METHODS and (
+        path.startswith("/api/") or path == "/payment/request" or path.startswith("/payment/request/")
+    )
+
+
+class IdempotentReplay(PayreqError):
+    """Raised inside the handler's transaction when the key was answered before; the
+    middleware sends the stored answer in place of whatever the handler's error
+    renderer made of it."""
+
+    status = 409
+    type = "invalid_state"
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        super().__init__("replayed", code="idempotent_replay")
+
+
+def key_in_use() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still in progress; retry once it has completed.",
+        code="idempotency_key_in_use",
+        param=PARAM,
+    )
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
+        scope = cast("dict[str, Any]", asgi_scope)
+        if scope["type"] != "http" or not covered(scope["method"], scope["path"]):
+            await self.app(asgi_scope, receive, send)
+            return
+        raw_keys = [value for name, value in scope["headers"] if name == HEADER]
+        if not raw_keys:
+            await self.app(asgi_scope, receive, send)
+            return
+        services = scope["app"].state.services
+        subject = await _subject(services, scope)
+        if subject is None:
+            await self.app(asgi_scope, receive, send)
+            return
+        if len(raw_keys) > 1 or not _VALID_KEY.fullmatch(raw_keys[0]):
+            await send_error(
+                scope,
+                send,
+                BadRequest(
+                    f"{PARAM} must be one header of 1 to 255 printable ASCII characters.",
+                    code="invalid_idempotency_key",
+                    param=PARAM,
+                ),
+            )
+            return
+        body, replayed_receive, complete = await _read_body(
+            receive, scope["headers"], services.settings.max_body_bytes
+        )
+        if not complete:  # too large (413) or the client left: the app answers as usual
+            await self.app(asgi_scope, replayed_receive, send)
+            return
+        key = ScopedKey(
+            account_id=subject.tenant.account_id,
+            environment=subject.tenant.environment,
+            caller=str(subject.application_id) if subject.application_id is not None else "*",
+            key=raw_keys[0].decode("ascii"),
+        )
+        if key in _running:
+            await send_error(scope, send, key_in_use())
+            return
+        now = services.clock()
+        attempt = Attempt(
+            services.db,
+            key,
+            Request(
+                fingerprint=fingerprint(scope, body),
+                method=scope["method"],
+                path=scope["path"],
+                created_at=now,
+                expires_at=now + TTL,
+            ),
+        )
+        _running.add(key)
+        token = hook.current.set(attempt)
+        try:
+            await self.app(asgi_scope, replayed_receive, attempt.wrap(scope, send))
+        finally:
+            hook.current.reset(token)
+            _running.discard(key)
+            await attempt.abandon()
+
+
+class Attempt:
+    """One keyed request: the observer its database units report to (``hook``), and
+    the wrapper that holds its answer back until the answer is stored."""
+
+    def __init__(self, db: Any, key: ScopedKey, request: Request) -> None:
+        self.db = db
+        self.key = key
+        self.request = request
+        self.claimed = False  # the claim is in the open unit, not yet committed
+        self.settled = False  # a claim was made or judged; no other unit claims again
+        self.handed: tuple[Any, hook.Finish] | None = None  # a finished unit awaiting the answer
+        self.committed = False  # the claim committed without the answer (two units)
+        self.verdict: PayreqError | None = None  # what the key's earlier use decided
+        self.closed = False
+        self._start: dict[str, Any] | None = None
+        self._chunks: list[bytes] = []
+
+    # -- the observer the database units call (hook.UnitObserver) -------------------
+
+    async def flush(self) -> None:
+        if self.handed is None or self.closed:
+            return
+        _, finish = self.handed
+        self.handed = None
+        await finish(True)
+        self.committed = True
+
+    async def began(self, conn: Any) -> None:
+        if self.settled or self.closed:
+            return
+        self.settled = True
+        found = await repository.claim(conn, self.key, self.request)
+        if found is None:
+            self.claimed = True
+            return
+        self.verdict = self.judge(found)
+        raise self.verdict
+
+    def keeps(self, conn: Any) -> bool:
+        return self.claimed and self.handed is None and not self.closed
+
+    def hand_over(self, conn: Any, finish: hook.Finish) -> None:
+        self.claimed = False
+        self.handed = (conn, finish)
+
+    def rolled_back(self) -> None:
+        if self.claimed:  # the claim went with the unit; a later unit may claim again
+            self.claimed = False
+            self.settled = False
+
+    # -- judging an earlier use of the key -------------------------------------------
+
+    def judge(self, found: Any) -> PayreqError:
+        if isinstance(found, repository.Busy):
+            return key_in_use()
+        if found["fingerprint"] != self.request.fingerprint:
+            return ValidationFailed(
+                f"This {PARAM} was already used for another request ({found['method']} {found['path']}); "
+                "use a new key for a new request.",
+                code="idempotency_key_reused",
+                param=PARAM,
+            )
+        if found["status"] is None:
+            return Conflict(
+                f"A request with this {PARAM} is still in progress, or was interrupted after its "
+                "change was saved; its answer cannot be replayed.",
+                code="idempotency_key_in_use",
+                param=PARAM,
+            )
+        answer = repository.stored_answer(found)
+        if answer.withheld:
+            return Conflict(
+                f"The request with this {PARAM} completed with {answer.status}; its answer carried a "
+                "secret that is shown only once, so it is not replayed.",
+                code="idempotency_key_used",
+                param=PARAM,
+            )
+        return IdempotentReplay(answer)
+
+    # -- the answer ------------------------------------------------------------------
+
+    def wrap(self, scope: dict[str, Any], send: Send) -> Send:
+        async def held(asgi_message: Message) -> None:
+            message = cast("dict[str, Any]", asgi_message)
+            if message["type"] == "http.response.start":
+                self._start = message
+                return
+            if message["type"] != "http.response.body" or self._start is None or self.closed:
+                await send(asgi_message)
+                return
+            self._chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            await self.complete(scope, send, self._start, b"".join(self._chunks))
+
+        return held
+
+    async def complete(self, scope: dict[str, Any], send: Send, start: dict[str, Any], body: bytes) -> None:
+        self.closed = True  # the units the middleware opens from here on are its own
+        if self.verdict is not None:
+            await send_verdict(scope, send, self.verdict)
+            return
+        status = int(start["status"])
+        answer = Answer(
+            status=status,
+            headers=[
+                (name.decode("latin-1").lower(), value.decode("latin-1"))
+                for name, value in start.get("headers", [])
+                if name.decode("latin-1").lower() in KEPT_HEADERS
+            ],
+            body=body,
+            withheld=any(marker in body for marker in SECRET_MARKERS),
+        )
+        keep = status < 500 and status not in NOT_STORED
+        if self.handed is not None:
+            conn, finish = self.handed
+            self.handed = None
+            if not await self._end_unit(conn, finish, answer if keep else None):
+                await send_error(scope, send, _unavailable())
+                return
+        elif self.committed:
+            await self._settle_committed(answer if keep else None)
+        elif keep:
+            verdict = await self._store_late(answer)
+            if verdict is not None:
+                await send_verdict(scope, send, verdict)
+                return
+        await send(cast("Message", start))
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _end_unit(self, conn: Any, finish: hook.Finish, answer: Answer | None) -> bool:
+        """Commit the change with its answer (or roll both back); False if that failed."""
+        if answer is None:
+            await _quietly(finish, False)
+            return True
+        try:
+            await repository.record_answer(conn, self.key, answer)
+        except Exception as exc:
+            log.warning("idempotency_answer_not_stored", error=type(exc).__name__)
+            await _quietly(finish, False)
+            return False
+        try:
+            await finish(True)
+        except Exception as exc:
+            log.warning("idempotency_commit_failed", error=type(exc).__name__)
+            return False
+        return True
+
+    async def _settle_committed(self, answer: Answer | None) -> None:
+        """The change committed earlier (the handler used two units): add the answer,
+        or release the key if this answer is not kept."""
+        try:
+            async with self.db.transaction() as conn:
+                if answer is None:
+                    await repository.release(conn, self.key)
+                else:
+                    await repository.record_answer(conn, self.key, answer)
+        except Exception as exc:
+            log.warning("idempotency_answer_not_stored", error=type(exc).__name__)
+
+    async def _store_late(self, answer: Answer) -> PayreqError | None:
+        """No write claimed the key (the handler failed in its transaction, or only
+        read): keep this answer unless the key was meanwhile used elsewhere."""
+        try:
+            async with self.db.transaction() as conn:
+                found = await repository.claim(conn, self.key, self.request, answer)
+        except Exception as exc:
+            log.warning("idempotency_answer_not_stored", error=type(exc).__name__)
+            return None
+        return None if found is None else self.judge(found)
+
+    async def abandon(self) -> None:
+        """After the app returned: a unit still handed over never got its answer sent
+        (the app failed or was cancelled), so its change is rolled back."""
+        self.closed = True
+        if self.handed is not None:
+            _, finish = self.handed
+            self.handed = None
+            await _quietly(finish, False)
+
+
+async def _quietly(finish: hook.Finish, commit: bool) -> None:
+    try:
+        await finish(commit)
+    except Exception as exc:
+        log.warning("idempotency_unit_not_finished", error=type(exc).__name__)
+
+
+def _unavailable() -> PayreqError:
+    from payreq.db import DatabaseUnavailable
+
+    return DatabaseUnavailable("The change could not be committed; retry with the same Idempotency-Key.")
+
+
+async def _subject(services: Any, scope: dict[str, Any]) -> AuthSubject | None:
+    """The caller, as the route will see it; None where the route will refuse it."""
+    client = scope.get("client")
+    if services.limiter.blocked(client[0] if client else "unknown") is not None:
+        return None
+    if "access_token" in parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        return None
+    authorization = next((v for n, v in scope["headers"] if n == b"authorization"), None)
+    try:
+        subject: AuthSubject = await services.authenticator.authenticate(
+            authorization.decode("latin-1") if authorization is not None else None
+        )
+    except PayreqError:
+        return None
+    return subject
+
+
+async def _read_body(
+    receive: Receive, headers: list[tuple[bytes, bytes]], limit: int
+) -> tuple[bytes, Receive, bool]:
+    """The whole body if it is within ``limit``, and a ``receive`` that gives the app
+    every message again; ``complete`` is False for a larger body or a disconnect."""
+    read: list[dict[str, Any]] = []
+    for name, value in headers:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return b"", receive, False
+    size = 0
+    complete = False
+    while True:
+        message = cast("dict[str, Any]", await receive())
+        read.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        if size > limit:
+            break
+        if not message.get("more_body", False):
+            complete = True
+            break
+
+    async def again() -> Any:
+        if read:
+            return read.pop(0)
+        return await receive()
+
+    body = b"".join(m.get("body", b"") for m in read if m["type"] == "http.request") if complete else b""
+    return body, again, complete
+
+
+def fingerprint(scope: dict[str, Any], body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(scope["method"].encode())
+    digest.update(b" ")
+    digest.update(scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape"))
+    digest.update(b"?")
+    digest.update(scope.get("query_string", b""))
+    digest.update(b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def send_verdict(scope: dict[str, Any], send: Send, verdict: PayreqError) -> None:
+    if isinstance(verdict, IdempotentReplay):
+        answer = verdict.answer
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+        headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body, "more_body": False})
+        return
+    await send_error(scope, send, verdict)
+
+
+async def send_error(scope: dict[str, Any], send: Send, error: PayreqError) -> None:
+    """The house envelope, written by the middleware itself."""
+    rid = str(scope.get(REQUEST_ID_KEY) or new_request_id())
+    body = msgspec.json.encode(
+        ErrorEnvelope(
+            ErrorDetail(
+                type=error.type, code=error.code, message=error.message, request_id=rid, param=error.param
+            )
+        )
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"x-request-id", rid.encode()),
+        *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

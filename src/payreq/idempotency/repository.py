@@ -1,0 +1,164 @@
+"""All SQL for idempotency keys: claim a key, record or release its answer, sweep.
+
+A key lives in ``idempotency_keys`` under its scope (account, environment, caller).
+Its row is written inside the transaction of the request that claims it, so the row
+exists exactly when that request's change was committed; the answer is written into
+the same transaction whenever the request used one unit of work (see ``hook``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from payreq.db import Connection, Row
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedKey:
+    """An ``Idempotency-Key`` as seen by one caller: account, environment, and the
+    application of a client token (``*`` for account-wide credentials)."""
+
+    account_id: UUID
+    environment: str
+    caller: str
+    key: str
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "environment": self.environment,
+            "caller": self.caller,
+            "idempotency_key": self.key,
+        }
+
+    @property
+    def lock_id(self) -> int:
+        """A 64-bit id for PostgreSQL's advisory locks (a collision only costs a 409)."""
+        text = f"{self.account_id}|{self.environment}|{self.caller}|{self.key}"
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    withheld: bool = False
+    """The body carried a secret shown once: only the status is kept, never the body."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    fingerprint: str
+    method: str
+    path: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class Busy:
+    """Another transaction holds the key right now (PostgreSQL advisory lock)."""
+
+
+BUSY = Busy()
+
+_WHERE = (
+    "account_id = :account_id AND environment = :environment "
+    "AND caller = :caller AND idempotency_key = :idempotency_key"
+)
+
+
+async def claim(
+    conn: Connection, key: ScopedKey, request: Request, answer: Answer | None = None
+) -> Row | Busy | None:
+    """Claim ``key`` in ``conn``'s transaction: None if this call now holds it (with
+    ``answer`` if one is given), BUSY if a concurrent transaction does, else the row
+    that an earlier request left (an expired one is replaced)."""
+    if conn.dialect == "postgresql":
+        # without it, a second INSERT would wait on the first's uncommitted row
+        locked = await conn.fetch_one(
+            "SELECT pg_try_advisory_xact_lock(:lock_id) AS ok", {"lock_id": key.lock_id}
+        )
+        if locked is None or not locked["ok"]:
+            return BUSY
+    params = key.params()
+    await conn.execute(
+        f"DELETE FROM idempotency_keys WHERE {_WHERE} AND expires_at <= :now",
+        {**params, "now": request.created_at},
+    )
+    inserted = await conn.execute(
+        """
+        INSERT INTO idempotency_keys (account_id, environment, caller, idempotency_key, fingerprint,
+                                      method, path, status, headers, body, created_at, expires_at)
+        VALUES (:account_id, :environment, :caller, :idempotency_key, :fingerprint,
+                :method, :path, :status, :headers, :body, :created_at, :expires_at)
+        ON CONFLICT DO NOTHING
+        """,
+        {
+            **params,
+            "fingerprint": request.fingerprint,
+            "method": request.method,
+            "path": request.path[:2048],
+            "created_at": request.created_at,
+            "expires_at": request.expires_at,
+            **_answer_params(answer),
+        },
+    )
+    if inserted:
+        return None
+    row = await conn.fetch_one(
+        f"SELECT fingerprint, method, path, status, headers, body FROM idempotency_keys WHERE {_WHERE}",
+        params,
+    )
+    return BUSY if row is None else row
+
+
+async def record_answer(conn: Connection, key: ScopedKey, answer: Answer) -> bool:
+    """Store the answer of the request that holds ``key``."""
+    changed = await conn.execute(
+        f"UPDATE idempotency_keys SET status = :status, headers = :headers, body = :body "
+        f"WHERE {_WHERE} AND status IS NULL",
+        {**key.params(), **_answer_params(answer)},
+    )
+    return changed == 1
+
+
+async def release(conn: Connection, key: ScopedKey) -> None:
+    """Forget a claim whose request ended without an answer worth keeping."""
+    await conn.execute(f"DELETE FROM idempotency_keys WHERE {_WHERE} AND status IS NULL", key.params())
+
+
+async def sweep(conn: Connection, now: datetime, *, limit: int = 1000) -> int:
+    """Delete up to ``limit`` keys whose 24 hours have passed; how many went."""
+    return await conn.execute(
+        """
+        DELETE FROM idempotency_keys
+        WHERE (account_id, environment, caller, idempotency_key) IN (
+            SELECT account_id, environment, caller, idempotency_key FROM idempotency_keys
+            WHERE expires_at <= :now ORDER BY expires_at LIMIT :limit
+        )
+        """,
+        {"now": now, "limit": limit},
+    )
+
+
+def stored_answer(row: Row) -> Answer:
+    headers = [(str(name), str(value)) for name, value in msgspec.json.decode(row["headers"] or "[]")]
+    body = row["body"]
+    return Answer(status=int(row["status"]), headers=headers, body=bytes(body or b""), withheld=body is None)
+
+
+def _answer_params(answer: Answer | None) -> dict[str, Any]:
+    if answer is None:
+        return {"status": None, "headers": None, "body": None}
+    return {
+        "status": answer.status,
+        "headers": msgspec.json.encode(answer.headers).decode(),
+        "body": None if answer.withheld else answer.body,
+    }
