@@ -5,6 +5,8 @@ from __future__ import annotations
 from litestar import Router
 
 from payreq.application.routes import router as payment_applications
+from payreq.checkout.routes import router as checkout
+from payreq.method.routes import router as payment_methods
 from payreq.oauth.routes import router as oauth
 from payreq.ops.routes import router as ops
 from payreq.payment.routes_a import router as payment_requests
@@ -17,5 +19,7 @@ def routers() -> list[Router]:
         payment_requests,  # contract A: /payment/request
         payments_b,  # contract B: /api/payment/checkout, /api/payment/{id}, /api/payments
         payment_applications,  # contract B: /api/payment-applications, client tokens
+        payment_methods,  # /api/statements, /api/sandbox/payment/{id}/simulate
+        checkout,  # the payer's pages: /checkout/{id}
         ops,  # /healthz, /readyz, /openapi.json, /docs
     ]

@@ -12,6 +12,7 @@ from payreq.auth.service import Authenticator
 from payreq.config import Settings
 from payreq.db import Database
 from payreq.kit.clock import Clock, utc_now
+from payreq.method.service import PaymentMethods
 from payreq.oauth.service import OAuthService
 from payreq.payment.instructions import InstructionsService
 from payreq.payment.service import PaymentService
@@ -31,6 +32,7 @@ class Services:
     client_tokens: ClientTokenService
     instructions: InstructionsService
     limiter: RateLimiter
+    methods: PaymentMethods
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
@@ -50,6 +52,7 @@ class Services:
             applications=ApplicationService(clock=clock, credentials_changed=changed),
             client_tokens=ClientTokenService(clock=clock, credentials_changed=changed),
             instructions=InstructionsService(payments, base_url=settings.base_url),
+            methods=PaymentMethods.build(payments),
             limiter=RateLimiter(
                 default_limit=settings.default_rate_limit,
                 redis_url=settings.redis_url,

@@ -1,0 +1,1 @@
+"""The payer's side: the hosted checkout page behind every ``checkout_url``."""

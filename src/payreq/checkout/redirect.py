@@ -1,0 +1,44 @@
+"""Where the payer goes after a terminal status: the payment's stored ``redirect_url``
+with ``payment_request_id``, ``status`` and (if set) ``reference_id`` added to its
+query. The merchant's own query parameters and fragment are kept; parameters of
+those three names are replaced, never duplicated. Nothing comes from the request:
+the target was validated when the payment was created and is never overridden.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from payreq.payment.models import Payment
+
+ADDED = ("payment_request_id", "status", "reference_id")
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+_IPV6 = re.compile(r"[0-9a-f:.]+:[0-9a-f:.]*")
+
+
+def return_url(payment: Payment) -> str:
+    parts = urlsplit(payment.redirect_url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ADDED]
+    added = [("payment_request_id", str(payment.id)), ("status", payment.status.value)]
+    if payment.reference_id is not None:
+        added.append(("reference_id", payment.reference_id))
+    return urlunsplit(parts._replace(query=urlencode(kept + added)))
+
+
+def origin(url: str) -> str | None:
+    """``https://shop.example:8443`` for a CSP source list, or None if the host is odd."""
+    parts = urlsplit(url)
+    try:
+        hostname, port = parts.hostname or "", parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("https", "http"):
+        return None
+    if _NAME.fullmatch(hostname):
+        host = hostname
+    elif _IPV6.fullmatch(hostname):
+        host = f"[{hostname}]"
+    else:
+        return None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")

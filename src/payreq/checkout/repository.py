@@ -1,0 +1,15 @@
+"""SQL the checkout needs beyond the payment itself: the merchant's display name.
+
+The checkout URL is the payer's capability for one payment; everything it reads is
+reached from that payment, never from the request."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from payreq.db import Connection
+
+
+async def account_name(conn: Connection, account_id: UUID) -> str:
+    row = await conn.fetch_one("SELECT name FROM accounts WHERE id = :id", {"id": account_id})
+    return "" if row is None else str(row["name"])

@@ -1,0 +1,116 @@
+"""The ``bank_transfer`` method: the payer sends the amount to the merchant's account
+quoting a transfer reference; a bank statement line settles it when imported.
+
+Each payment gets its own ISO 11649 creditor reference (``creditor_reference``), issued
+the first time anyone looks at the instructions (the checkout page or the API) and
+kept for good. Reconciliation (``payreq.method.statements``) finds it in the
+statement's remittance information.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from payreq.application.models import Application, BankDetails
+from payreq.auth.subject import Tenant
+from payreq.db import Connection
+from payreq.kit import money
+from payreq.kit.clock import Clock, utc_now
+from payreq.method import creditor_reference, repository
+from payreq.method.base import Detail, Instructions, MethodContext, PaymentMethod, Settlement
+
+ATTEMPTS = 8
+
+
+class ReferenceSpaceExhausted(RuntimeError):
+    """Eight random references in a row were taken: never expected in practice."""
+
+
+async def issue_reference(
+    conn: Connection, *, payment_id: UUID, tenant: Tenant, clock: Clock = utc_now
+) -> str:
+    """The payment's transfer reference, issued now if it has none (in one write)."""
+    existing = await repository.transfer_reference(conn, payment_id)
+    if existing is not None:
+        return existing
+    await conn.begin()
+    for _ in range(ATTEMPTS):
+        if await repository.insert_transfer_reference(
+            conn,
+            payment_id=payment_id,
+            tenant=tenant,
+            reference=creditor_reference.new_reference(),
+            at=clock(),
+        ):
+            break
+        # either a concurrent request issued one for this payment, or the random
+        # reference is another payment's: read, and try again only in the second case
+        existing = await repository.transfer_reference(conn, payment_id)
+        if existing is not None:
+            return existing
+    else:
+        raise ReferenceSpaceExhausted()
+    issued = await repository.transfer_reference(conn, payment_id)
+    assert issued is not None
+    return issued
+
+
+def plain_amount(amount: int, currency: str) -> str:
+    """``12500, "EUR"`` -> ``125.00 EUR``: the ISO 4217 minor unit, no locale."""
+    digits = money.minor_unit_digits(currency)
+    return f"{Decimal(amount).scaleb(-digits):.{digits}f} {currency}"
+
+
+def format_account(details: BankDetails) -> list[Detail]:
+    shown = [Detail("Account holder", details.account_holder)]
+    if details.iban:
+        shown.append(Detail("IBAN", creditor_reference.display_form(details.iban), copy=True, code=True))
+    if details.account_number:
+        shown.append(Detail("Account number", details.account_number, copy=True, code=True))
+    if details.bic:
+        shown.append(Detail("BIC (SWIFT)", details.bic, copy=True, code=True))
+    if details.routing_number:
+        shown.append(Detail("Routing number", details.routing_number, copy=True, code=True))
+    shown.append(Detail("Bank", details.bank_name))
+    return shown
+
+
+class BankTransferMethod(PaymentMethod):
+    name = "bank_transfer"
+    label = "Bank transfer"
+    settlement = Settlement.RECONCILIATION
+
+    def unavailable(self, application: Application) -> str | None:
+        if application.bank_details is None:
+            return "The application has no bank details."
+        return None
+
+    async def instructions(self, conn: Connection, ctx: MethodContext) -> Instructions:
+        details = ctx.application.bank_details
+        assert details is not None, "offered only with bank details (see unavailable)"
+        tenant = Tenant(ctx.payment.account_id, ctx.payment.environment)
+        reference = await issue_reference(
+            conn, payment_id=ctx.payment.id, tenant=tenant, clock=lambda: ctx.now
+        )
+        shown = creditor_reference.display_form(reference)
+        account = details.iban or details.account_number
+        return Instructions(
+            title="Pay by bank transfer",
+            steps=[
+                f"Send exactly {plain_amount(ctx.payment.amount, ctx.payment.currency)} "
+                f"to {details.account_holder}, "
+                f"{'IBAN' if details.iban else 'account'} {account}.",
+                f"Quote the transfer reference {shown} exactly; it is how the payment is recognised. "
+                "Use your bank's structured (creditor) reference field if it has one, else the "
+                "payment description.",
+                "The payment is marked paid when the merchant's bank statement shows the transfer, "
+                "usually within one to two business days.",
+            ],
+            details=[
+                *format_account(details),
+                Detail("Transfer reference", shown, copy=True, code=True),
+            ],
+            transfer_reference=reference,
+            bank_details=details,
+        )

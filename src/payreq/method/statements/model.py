@@ -1,0 +1,121 @@
+"""A bank statement as reconciliation sees it, whatever file it came from."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from payreq.errors import ValidationFailed
+from payreq.kit import money
+
+
+class Outcome(StrEnum):
+    """What an import did with one line. Only ``matched`` changes anything."""
+
+    MATCHED = "matched"
+    """Reference, amount and currency match a pending payment: it is now paid."""
+    LATE = "late"
+    """It matches a payment that is already paid, cancelled or expired."""
+    PARTIAL = "partial"
+    """Its reference names a pending payment but the amount is smaller."""
+    OVERPAID = "overpaid"
+    """Its reference names a pending payment but the amount is larger."""
+    WRONG_CURRENCY = "wrong_currency"
+    """Its reference names a payment in another currency."""
+    UNMATCHED = "unmatched"
+    """No transfer reference of this account (or several different ones)."""
+    DEBIT = "debit"
+    """Money going out: never a payment."""
+    REVERSAL = "reversal"
+    """A reversal or return of an earlier booking: never a payment."""
+    PENDING = "pending"
+    """Not booked yet (PDNG, INFO): applied only when a statement books it."""
+    DUPLICATE = "duplicate"
+    """The same line (same identity) was imported before, or earlier in this file."""
+    INVALID = "invalid"
+    """The line cannot be read (amount, currency, ...)."""
+
+
+REMEMBERED = frozenset(
+    {
+        Outcome.MATCHED,
+        Outcome.LATE,
+        Outcome.PARTIAL,
+        Outcome.OVERPAID,
+        Outcome.WRONG_CURRENCY,
+        Outcome.UNMATCHED,
+        Outcome.DEBIT,
+        Outcome.REVERSAL,
+    }
+)
+"""Outcomes of booked lines, whose identity is kept so a re-import is a duplicate."""
+
+
+class Direction(StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+
+class StatementUnreadable(ValidationFailed):
+    default_code = "unreadable_statement"
+    default_message = "The statement cannot be read."
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    number: int
+    """Where the line is: the CSV line number, or the transaction's position in a camt file."""
+    identity: str
+    """What makes the line the same line in a later import (the bank's reference, or its content)."""
+    amount: int | None
+    """Minor units of ``currency``, always positive; ``direction`` says which way."""
+    currency: str | None
+    direction: Direction | None
+    booked: bool = True
+    reversal: bool = False
+    booking_date: str | None = None
+    bank_reference: str | None = None
+    texts: Sequence[str] = ()
+    """Where to look for a transfer reference, structured references first."""
+    payer: str | None = None
+    problem: str | None = None
+    """Why the line cannot be used; such a line is reported as invalid."""
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(self.identity.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    format: str
+    lines: Sequence[StatementLine]
+
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def minor_units(text: str, currency: str) -> int:
+    """``"125.00", "EUR"`` -> 12500. Raises ValueError with the reason."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"amount {text!r} is not a decimal number such as 125.00")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"amount {text!r} is not a number") from None
+    digits = money.minor_unit_digits(currency)
+    scaled = value.scaleb(digits)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"amount {text} has more decimals than {currency} allows ({digits})")
+    if scaled <= 0:
+        raise ValueError("amount must not be zero")
+    return int(scaled)
+
+
+def content_identity(*parts: object) -> str:
+    """An identity from a line's content, for lines that carry no bank reference."""
+    return "content|" + "|".join("" if part is None else str(part) for part in parts)

@@ -1,0 +1,174 @@
+"""Reconciliation: what one statement line does to the payments of one tenant.
+
+A booked credit line whose transfer reference, amount and currency match a pending
+payment marks it paid, through the payment core's race-safe ``settle`` (which writes
+the ``payment.paid`` event in the same transaction). Every other line is reported and
+changes nothing. Each booked line is remembered by its identity in the same unit of
+work as its effect, so a line is applied at most once however often it is imported,
+even by two imports at the same time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from payreq.auth.subject import Tenant
+from payreq.db import Connection
+from payreq.method import creditor_reference, repository
+from payreq.method.bank_transfer import plain_amount
+from payreq.method.statements.model import REMEMBERED, Direction, Outcome, StatementLine
+from payreq.method.statements.report import LineReport
+from payreq.payment import repository as payments_repository
+from payreq.payment.lifecycle import TERMINAL, InvalidTransition, Status
+from payreq.payment.models import Payment
+from payreq.payment.service import PaymentService
+
+
+class Reconciler:
+    def __init__(self, payments: PaymentService) -> None:
+        self.payments = payments
+
+    async def apply(
+        self, conn: Connection, tenant: Tenant, import_id: uuid.UUID, line: StatementLine
+    ) -> LineReport:
+        report = _reporter(line)
+        if line.problem is not None:
+            return report(Outcome.INVALID, f"Cannot read this line: {line.problem}.")
+        if not line.booked:
+            return report(Outcome.PENDING, "Not booked yet; it is applied when a statement books it.")
+        if line.reversal:
+            first = Outcome.REVERSAL, "A reversal or return of an earlier booking; never a payment."
+        elif line.direction is Direction.DEBIT:
+            first = Outcome.DEBIT, "Money going out; never a payment."
+        else:
+            first = Outcome.UNMATCHED, ""
+        line_id = uuid.uuid4()
+        claimed = await repository.claim_line(
+            conn,
+            id=line_id,
+            import_id=import_id,
+            tenant=tenant,
+            line_key=line.key,
+            line_number=line.number,
+            outcome=first[0].value,
+            amount=line.amount,
+            currency=line.currency,
+            booking_date=line.booking_date,
+            bank_reference=(line.bank_reference or "")[:255] or None,
+            at=self.payments.clock(),
+        )
+        if not claimed:
+            return await self._duplicate(conn, tenant, line, report)
+        if first[0] is not Outcome.UNMATCHED:
+            return report(*first)
+        outcome, message, payment, reference = await self._match(conn, tenant, line)
+        assert outcome in REMEMBERED
+        if outcome is not Outcome.UNMATCHED or reference is not None:
+            await repository.record_outcome(
+                conn,
+                line_id,
+                outcome=outcome.value,
+                payment_id=payment.id if payment else None,
+                reference=reference,
+            )
+        return report(outcome, message, payment=payment, reference=reference)
+
+    async def _match(
+        self, conn: Connection, tenant: Tenant, line: StatementLine
+    ) -> tuple[Outcome, str, Payment | None, str | None]:
+        candidates: list[str] = []
+        for text in line.texts:
+            candidates += [c for c in creditor_reference.find_references(text) if c not in candidates]
+        if not candidates:
+            return Outcome.UNMATCHED, "No transfer reference found in the line.", None, None
+        found = {
+            row["reference"]: row["payment_id"]
+            for row in await repository.payments_by_reference(conn, tenant, candidates)
+        }
+        known = [c for c in candidates if c in found]
+        if not known:
+            shown = ", ".join(creditor_reference.display_form(c) for c in candidates)
+            return Outcome.UNMATCHED, f"No payment of this account has the reference {shown}.", None, None
+        if len({found[c] for c in known}) > 1:
+            shown = ", ".join(creditor_reference.display_form(c) for c in known)
+            return Outcome.UNMATCHED, f"The line names several payments ({shown}); none applied.", None, None
+        reference = known[0]
+        payment = await payments_repository.get(conn, tenant, found[reference])
+        assert payment is not None, "a transfer reference always has its payment"
+        return await self._settle(conn, tenant, line, payment, reference)
+
+    async def _settle(
+        self, conn: Connection, tenant: Tenant, line: StatementLine, payment: Payment, reference: str
+    ) -> tuple[Outcome, str, Payment | None, str | None]:
+        assert line.amount is not None and line.currency is not None
+        due = plain_amount(payment.amount, payment.currency)
+        if line.currency != payment.currency:
+            return (
+                Outcome.WRONG_CURRENCY,
+                f"The payment is due in {payment.currency}, not {line.currency}.",
+                payment,
+                reference,
+            )
+        seen = payment.as_seen(self.payments.clock())
+        if seen.status in TERMINAL:
+            return (
+                Outcome.LATE,
+                f"The payment is already {seen.status.value}; refund or follow up.",
+                seen,
+                reference,
+            )
+        if line.amount < payment.amount:
+            return Outcome.PARTIAL, f"Less than the {due} due; not applied.", payment, reference
+        if line.amount > payment.amount:
+            return Outcome.OVERPAID, f"More than the {due} due; not applied.", payment, reference
+        try:
+            paid = await self.payments.settle(conn, tenant, payment.id, Status.PAID)
+        except InvalidTransition:
+            now = await payments_repository.get(conn, tenant, payment.id)
+            current = now.as_seen(self.payments.clock()) if now else payment
+            return (
+                Outcome.LATE,
+                f"The payment became {current.status.value} first; refund or follow up.",
+                current,
+                reference,
+            )
+        return Outcome.MATCHED, "The payment is now paid.", paid, reference
+
+    async def _duplicate(
+        self, conn: Connection, tenant: Tenant, line: StatementLine, report: Callable[..., LineReport]
+    ) -> LineReport:
+        first = await repository.remembered_line(conn, tenant, line.key)
+        if first is None:  # pragma: no cover (the claim just saw it)
+            return report(Outcome.DUPLICATE, "Imported before.")
+        payment = None
+        if first["payment_id"] is not None:
+            payment = await payments_repository.get(conn, tenant, first["payment_id"])
+        return report(
+            Outcome.DUPLICATE,
+            f"Imported before (as {first['outcome']}); nothing changed.",
+            payment=payment.as_seen(self.payments.clock()) if payment else None,
+            reference=first["reference"],
+        )
+
+
+def _reporter(line: StatementLine) -> Callable[..., LineReport]:
+    def report(
+        outcome: Outcome, message: str, *, payment: Payment | None = None, reference: str | None = None
+    ) -> LineReport:
+        return LineReport(
+            line=line.number,
+            outcome=outcome.value,
+            message=message,
+            amount=line.amount,
+            currency_code=line.currency,
+            direction=line.direction.value if line.direction else None,
+            booking_date=line.booking_date,
+            bank_reference=line.bank_reference,
+            payer=line.payer,
+            transfer_reference=reference,
+            payment_id=str(payment.id) if payment else None,
+            payment_status=payment.status.value if payment else None,
+        )
+
+    return report
