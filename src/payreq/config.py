@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,30 @@ class Settings(BaseSettings):
     worker_interval: float = Field(default=1.0, gt=0)
     embedded_worker: bool = True
 
+    # webhooks (SPEC §6): delivery, retries, the URL policy
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    """Seconds one delivery attempt may take, connection to the first KiB of the answer."""
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000,50400,72000,86400"
+    """Seconds before each attempt, comma-separated: at once, 5 s, 5 min, ... 24 h (about
+    three days). Tests compress it (``0,0.2,0.2``); the first must be 0 (at once)."""
+    webhook_retry_jitter: float = Field(default=0.1, ge=0, le=0.5)
+    """Each retry delay is multiplied by a random factor in [1 - jitter, 1 + jitter]."""
+    webhook_disable_after: float = Field(default=3 * 86400, gt=0)
+    """An endpoint whose every attempt failed for this many seconds is disabled."""
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    """Deliveries one worker sends at once."""
+    webhook_poll_interval: float = Field(default=0.25, gt=0, le=60)
+    """How often an idle worker looks for due deliveries committed by other processes."""
+    webhook_lease: float = Field(default=60.0, gt=0)
+    """Seconds a claimed delivery stays claimed; a worker killed mid-send leaves it to
+    others once this has passed. Must exceed ``webhook_timeout``."""
+    webhook_allow_private: str = ""
+    """Networks (CIDR, comma-separated) production webhooks may reach beyond public
+    addresses, and reach over plain http; ``*`` allows every address."""
+    webhook_event_log_delay: float = Field(default=5.0, ge=0, le=300)
+    """``GET /api/events`` lists an event once it is this many seconds old, so that a
+    cursor never passes an event whose transaction committed late."""
+
     # logs
     log_level: str = "INFO"
     log_json: bool = True
@@ -64,6 +88,28 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from payreq.webhook.config import parse_schedule
+
+        parse_schedule(value)
+        return value
+
+    @field_validator("webhook_allow_private")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from payreq.webhook.ssrf import parse_networks
+
+        parse_networks(value)
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_attempt(self) -> Settings:
+        if self.webhook_lease <= self.webhook_timeout:
+            raise ValueError("webhook_lease must be longer than webhook_timeout")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,7 @@ from payreq.errors import ValidationFailed
 from payreq.kit import money
 from payreq.kit.jsonbody import check_text
 from payreq.kit.urls import redirect_url_problem
+from payreq.webhook.ssrf import webhook_url_problem
 
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 24 * 3600
@@ -31,9 +32,16 @@ def name(value: str) -> str:
 
 
 def webhook_url(value: str | None, *, sandbox: bool) -> str | None:
-    """Where events are delivered. Today the redirect rules (https; http://localhost and
-    http://127.0.0.1 in the sandbox); the delivery checks add DNS and address rules."""
-    return _url(value, "webhookUrl", sandbox=sandbox)
+    """Where events are delivered: https resolving only to public addresses (sandbox
+    also http://localhost and http://127.0.0.1; ``PAYREQ_WEBHOOK_ALLOW_PRIVATE``), as
+    ``payreq.webhook.ssrf`` checks again before every attempt."""
+    if value is None:
+        return None
+    check_text(value, "webhookUrl")
+    problem = webhook_url_problem(value, sandbox=sandbox)
+    if problem:
+        raise ValidationFailed(f"webhookUrl {problem}.", code="invalid_url", param="webhookUrl")
+    return value
 
 
 def default_redirect_url(value: str | None, *, sandbox: bool) -> str | None:

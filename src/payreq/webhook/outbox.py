@@ -1,16 +1,40 @@
-"""The outbox: an event row written in the same transaction as the change it reports.
+"""The outbox: an event row written in the same transaction as the change it reports,
+and, when the application has a webhook URL, the event's delivery row beside it.
 
-If the transaction rolls back, the event never existed; once it commits, the
-delivery worker will find it.
+If the transaction rolls back, neither exists; once it commits, a worker will find the
+delivery due (even if this process dies the next instant). A worker in this process
+hears the commit at once (``doorbell``); workers elsewhere find it when they next look
+(``PAYREQ_WEBHOOK_POLL_INTERVAL``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
 from payreq.db import Connection
 from payreq.webhook import repository
+
+
+class Doorbell:
+    """Wakes this process's delivery workers after a commit that made work for them."""
+
+    def __init__(self) -> None:
+        self._listeners: set[asyncio.Event] = set()
+
+    def ring(self) -> None:
+        for listener in self._listeners:
+            listener.set()
+
+    def listen(self, listener: asyncio.Event) -> None:
+        self._listeners.add(listener)
+
+    def forget(self, listener: asyncio.Event) -> None:
+        self._listeners.discard(listener)
+
+
+doorbell = Doorbell()
 
 
 async def record(
@@ -36,4 +60,8 @@ async def record(
         data=data,
         created_at=at,
     )
+    if await repository.insert_delivery(
+        conn, id=uuid.uuid4(), event_id=event_id, application_id=application_id, at=at
+    ):
+        conn.after_commit(doorbell.ring)
     return event_id

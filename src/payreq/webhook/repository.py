@@ -1,11 +1,36 @@
-"""SQL for events (the outbox)."""
+"""SQL for events (the outbox), webhook deliveries, their attempts, and the endpoint
+state kept on applications.
+
+Reads for the API take a ``Tenant``; the worker's statements act on rows it claimed
+(a lease and a claim token), so that a worker that lost its lease changes nothing.
+The one dialect-specific piece is the claim's ``FOR UPDATE SKIP LOCKED``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from payreq.auth.subject import Tenant
 from payreq.db import Connection, Row
+from payreq.db.base import placeholders
+
+_TENANT = "e.account_id = :account_id AND e.environment = :environment"
+_DUE = "status = 'pending' AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)"
+_EVENT_COLUMNS = """e.id, e.type, e.data, e.created_at, e.environment, e.application_id, e.payment_id,
+    a.client_id, d.id AS delivery_id, d.status AS delivery_status, d.attempts, d.next_attempt_at,
+    d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.failed_at"""
+_EVENT_FROM = """events e JOIN applications a ON a.id = e.application_id
+    LEFT JOIN webhook_deliveries d ON d.event_id = e.id AND d.application_id = e.application_id"""
+
+
+def _tenant(tenant: Tenant) -> dict[str, Any]:
+    return {"account_id": tenant.account_id, "environment": tenant.environment}
+
+
+# -- the outbox -----------------------------------------------------------------
 
 
 async def insert_event(
@@ -38,6 +63,24 @@ async def insert_event(
     )
 
 
+async def insert_delivery(
+    conn: Connection, *, id: UUID, event_id: UUID, application_id: UUID, at: datetime
+) -> bool:
+    """A delivery of the event, due at once, if its application has a webhook URL."""
+    # PostgreSQL types a parameter in a SELECT list as text unless told
+    uuid_, instant = ("::uuid", "::timestamptz") if conn.dialect == "postgresql" else ("", "")
+    inserted = await conn.execute(
+        f"""
+        INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step,
+                                        next_attempt_at, created_at)
+        SELECT :id{uuid_}, :event_id{uuid_}, id, 'pending', 0, 0, :at{instant}, :at{instant}
+        FROM applications WHERE id = :application_id AND webhook_url IS NOT NULL
+        """,
+        {"id": id, "event_id": event_id, "application_id": application_id, "at": at},
+    )
+    return inserted == 1
+
+
 async def events_for_payment(conn: Connection, payment_id: UUID) -> list[Row]:
     rows = await conn.fetch_all(
         """
@@ -47,3 +90,310 @@ async def events_for_payment(conn: Connection, payment_id: UUID) -> list[Row]:
         {"payment_id": payment_id},
     )
     return list(rows)
+
+
+# -- the worker -----------------------------------------------------------------
+
+
+async def any_due(conn: Connection, *, now: datetime) -> bool:
+    row = await conn.fetch_one(f"SELECT 1 AS due FROM webhook_deliveries WHERE {_DUE} LIMIT 1", {"now": now})
+    return row is not None
+
+
+async def claim(
+    conn: Connection, *, now: datetime, until: datetime, token: UUID, limit: int
+) -> Sequence[Row]:
+    """Lease up to ``limit`` due deliveries to ``token`` until ``until``, with what sending
+    them needs. Several workers never claim one row at once: PostgreSQL skips rows
+    another claim holds locked; SQLite runs one write transaction at a time."""
+    lock = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
+    claimed = await conn.fetch_all(
+        f"""
+        UPDATE webhook_deliveries SET claimed_until = :until, claim_token = :token
+        WHERE id IN (SELECT id FROM webhook_deliveries WHERE {_DUE}
+                     ORDER BY next_attempt_at LIMIT :limit{lock})
+        RETURNING id
+        """,
+        {"now": now, "until": until, "token": token, "limit": limit},
+    )
+    if not claimed:
+        return []
+    marks, params = placeholders([row["id"] for row in claimed], "d")
+    return await conn.fetch_all(
+        f"""
+        SELECT d.id, d.event_id, d.application_id, d.attempts, d.step, d.claim_token,
+               e.type, e.data, e.created_at, a.environment, a.webhook_url, a.webhook_secret,
+               a.previous_webhook_secret, a.previous_webhook_secret_expires_at,
+               a.webhook_disabled_at, a.archived_at
+        FROM webhook_deliveries d
+        JOIN events e ON e.id = d.event_id
+        JOIN applications a ON a.id = d.application_id
+        WHERE d.id IN ({marks}) AND d.claim_token = :token
+        """,
+        {**params, "token": token},
+    )
+
+
+async def insert_attempt(
+    conn: Connection,
+    *,
+    id: UUID,
+    delivery_id: UUID,
+    event_id: UUID,
+    attempted_at: datetime,
+    url: str,
+    status_code: int | None,
+    latency_ms: int | None,
+    response_body: str | None,
+    error: str | None,
+    succeeded: bool,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO webhook_attempts (id, delivery_id, event_id, attempted_at, url, status_code, latency_ms,
+                                      response_body, error, succeeded)
+        VALUES (:id, :delivery_id, :event_id, :attempted_at, :url, :status_code, :latency_ms,
+                :response_body, :error, :succeeded)
+        """,
+        {
+            "id": id,
+            "delivery_id": delivery_id,
+            "event_id": event_id,
+            "attempted_at": attempted_at,
+            "url": url,
+            "status_code": status_code,
+            "latency_ms": latency_ms,
+            "response_body": response_body,
+            "error": error,
+            "succeeded": succeeded,
+        },
+    )
+
+
+async def finish_attempt(
+    conn: Connection,
+    *,
+    id: UUID,
+    token: UUID,
+    status: str,
+    step: int,
+    next_attempt_at: datetime | None,
+    at: datetime,
+    status_code: int | None,
+    error: str | None,
+) -> bool:
+    """Record an attempt's outcome on a delivery this worker still holds; release it."""
+    changed = await conn.execute(
+        """
+        UPDATE webhook_deliveries
+        SET status = :status, attempts = attempts + 1, step = :step, next_attempt_at = :next_attempt_at,
+            claimed_until = NULL, claim_token = NULL, last_attempt_at = :at,
+            last_status_code = :status_code, last_error = :error,
+            delivered_at = COALESCE(:delivered_at, delivered_at), failed_at = :failed_at
+        WHERE id = :id AND claim_token = :token
+        """,
+        {
+            "delivered_at": at if status == "delivered" else None,
+            "failed_at": at if status == "failed" else None,
+            "status": status,
+            "step": step,
+            "next_attempt_at": next_attempt_at,
+            "at": at,
+            "status_code": status_code,
+            "error": error,
+            "id": id,
+            "token": token,
+        },
+    )
+    return changed == 1
+
+
+async def give_up(conn: Connection, *, id: UUID, token: UUID, reason: str, at: datetime) -> bool:
+    """Mark a claimed delivery failed without an attempt (no URL, endpoint disabled)."""
+    changed = await conn.execute(
+        """
+        UPDATE webhook_deliveries
+        SET status = 'failed', next_attempt_at = NULL, claimed_until = NULL, claim_token = NULL,
+            last_error = :reason, failed_at = :at
+        WHERE id = :id AND claim_token = :token
+        """,
+        {"reason": reason, "at": at, "id": id, "token": token},
+    )
+    return changed == 1
+
+
+async def endpoint_succeeded(conn: Connection, application_id: UUID) -> None:
+    await conn.execute(
+        """
+        UPDATE applications SET webhook_failing_since = NULL
+        WHERE id = :id AND webhook_failing_since IS NOT NULL
+        """,
+        {"id": application_id},
+    )
+
+
+async def endpoint_failed(
+    conn: Connection, application_id: UUID, *, at: datetime, disable_before: datetime, reason: str
+) -> bool:
+    """Note a failed attempt; disable the endpoint if every attempt since ``disable_before``
+    failed. True if this call disabled it."""
+    await conn.execute(
+        """
+        UPDATE applications SET webhook_failing_since = :at
+        WHERE id = :id AND webhook_failing_since IS NULL
+        """,
+        {"id": application_id, "at": at},
+    )
+    return await disable_endpoint(conn, application_id, at=at, reason=reason, failing_before=disable_before)
+
+
+async def disable_endpoint(
+    conn: Connection,
+    application_id: UUID,
+    *,
+    at: datetime,
+    reason: str,
+    failing_before: datetime | None = None,
+) -> bool:
+    """Disable the endpoint (unless it already is); with ``failing_before``, only if it
+    has been failing since then."""
+    condition = (
+        " AND webhook_failing_since IS NOT NULL AND webhook_failing_since <= :failing_before"
+        if failing_before is not None
+        else ""
+    )
+    changed = await conn.execute(
+        f"""
+        UPDATE applications SET webhook_disabled_at = :at, webhook_disabled_reason = :reason
+        WHERE id = :id AND webhook_disabled_at IS NULL{condition}
+        """,
+        {"id": application_id, "at": at, "reason": reason[:200], "failing_before": failing_before},
+    )
+    return changed == 1
+
+
+# -- the API --------------------------------------------------------------------
+
+
+async def event_cursor(conn: Connection, tenant: Tenant, event_id: UUID) -> tuple[datetime, UUID] | None:
+    row = await conn.fetch_one(
+        f"SELECT e.created_at, e.id FROM events e WHERE e.id = :id AND {_TENANT}",
+        {"id": event_id, **_tenant(tenant)},
+    )
+    return None if row is None else (row["created_at"], row["id"])
+
+
+async def events_page(
+    conn: Connection,
+    tenant: Tenant,
+    *,
+    after: tuple[datetime, UUID] | None,
+    type: str | None,
+    payment_id: UUID | None,
+    until: datetime | None,
+    limit: int,
+) -> list[Row]:
+    """Events of the tenant (created at or before ``until``), oldest first, after ``after``."""
+    where = [_TENANT]
+    params: dict[str, Any] = {**_tenant(tenant), "limit": limit}
+    if until is not None:
+        where.append("e.created_at <= :until")
+        params["until"] = until
+    if payment_id is not None:
+        where.append("e.payment_id = :payment_id")
+        params["payment_id"] = payment_id
+    if after is not None:
+        where.append(
+            "(e.created_at > :after_created OR (e.created_at = :after_created AND e.id > :after_id))"
+        )
+        params["after_created"], params["after_id"] = after
+    if type is not None:
+        where.append("e.type = :type")
+        params["type"] = type
+    rows = await conn.fetch_all(
+        f"""SELECT {_EVENT_COLUMNS} FROM {_EVENT_FROM}
+        WHERE {" AND ".join(where)} ORDER BY e.created_at, e.id LIMIT :limit""",
+        params,
+    )
+    return list(rows)
+
+
+async def event(conn: Connection, tenant: Tenant, event_id: UUID) -> Row | None:
+    return await conn.fetch_one(
+        f"SELECT {_EVENT_COLUMNS} FROM {_EVENT_FROM} WHERE e.id = :id AND {_TENANT}",
+        {"id": event_id, **_tenant(tenant)},
+    )
+
+
+async def attempts(conn: Connection, event_id: UUID) -> list[Row]:
+    """An event's attempts, oldest first (the caller has checked the event's tenant)."""
+    rows = await conn.fetch_all(
+        """
+        SELECT id, attempted_at, url, status_code, latency_ms, response_body, error, succeeded
+        FROM webhook_attempts WHERE event_id = :event_id ORDER BY attempted_at, id
+        """,
+        {"event_id": event_id},
+    )
+    return list(rows)
+
+
+async def requeue(conn: Connection, delivery_id: UUID, *, at: datetime) -> None:
+    """Make a delivery due at once, in a new round of the schedule."""
+    await conn.execute(
+        """
+        UPDATE webhook_deliveries
+        SET status = 'pending', step = 0, next_attempt_at = :at, failed_at = NULL
+        WHERE id = :id
+        """,
+        {"id": delivery_id, "at": at},
+    )
+
+
+async def failed_since(conn: Connection, tenant: Tenant, *, since: datetime) -> list[Row]:
+    """The failed deliveries of the tenant's events created at or after ``since``."""
+    rows = await conn.fetch_all(
+        f"""
+        SELECT d.id, d.application_id FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+        WHERE d.status = 'failed' AND {_TENANT} AND e.created_at >= :since
+        """,
+        {**_tenant(tenant), "since": since},
+    )
+    return list(rows)
+
+
+async def requeue_many(conn: Connection, delivery_ids: Sequence[UUID], *, at: datetime) -> int:
+    """``requeue`` for failed deliveries, in one statement per thousand."""
+    count = 0
+    for start in range(0, len(delivery_ids), 1000):
+        marks, params = placeholders(list(delivery_ids[start : start + 1000]), "d")
+        count += await conn.execute(
+            f"""
+            UPDATE webhook_deliveries
+            SET status = 'pending', step = 0, next_attempt_at = :at, failed_at = NULL
+            WHERE id IN ({marks}) AND status = 'failed'
+            """,
+            {**params, "at": at},
+        )
+    return count
+
+
+async def enable_endpoints(conn: Connection, tenant: Tenant, application_ids: Sequence[UUID]) -> None:
+    """Clear the disabled state of these applications (the merchant asked to send again)."""
+    if not application_ids:
+        return
+    marks, params = placeholders(list(application_ids), "a")
+    await conn.execute(
+        f"""
+        UPDATE applications
+        SET webhook_disabled_at = NULL, webhook_disabled_reason = NULL, webhook_failing_since = NULL
+        WHERE id IN ({marks}) AND account_id = :account_id AND environment = :environment
+          AND webhook_disabled_at IS NOT NULL
+        """,
+        {**params, **_tenant(tenant)},
+    )
+
+
+async def application_webhook(conn: Connection, application_id: UUID) -> Row | None:
+    return await conn.fetch_one(
+        "SELECT id, webhook_url, archived_at FROM applications WHERE id = :id", {"id": application_id}
+    )

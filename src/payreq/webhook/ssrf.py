@@ -1,0 +1,281 @@
+"""Where webhooks may go (SPEC §6): a merchant's URL must not turn payreq into a proxy
+into the operator's own network (server-side request forgery).
+
+Production URLs are https and resolve only to public addresses; sandbox URLs may also
+be ``http://localhost`` and ``http://127.0.0.1``; the operator may allow private
+networks (``PAYREQ_WEBHOOK_ALLOW_PRIVATE``). A URL is checked when it is saved and
+again when each attempt connects: ``GuardedBackend`` resolves the name, checks every
+address, and connects to the address it checked, so that a name re-pointed after the
+check (DNS rebinding) reaches nothing it should not. TLS still verifies the name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ipaddress
+import re
+import socket
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeAlias
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from payreq.kit.urls import LOCAL_HOSTS, MAX_URL_LENGTH
+
+IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+SAVE_TIME_DNS_TIMEOUT = 2.0
+"""Seconds a save may wait for DNS; a name that does not resolve in time is accepted
+(every attempt checks again before it connects)."""
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
+_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="payreq-dns")
+
+
+def parse_networks(value: str) -> tuple[Network, ...] | None:
+    """``PAYREQ_WEBHOOK_ALLOW_PRIVATE``: ``"10.0.0.0/8, fd00::/8"``; ``"*"`` (None) allows all."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if "*" in parts:
+        return None
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+    except ValueError as exc:
+        raise ValueError(f"PAYREQ_WEBHOOK_ALLOW_PRIVATE: {exc}; use CIDR networks or *") from None
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """The operator's allowance beyond public addresses."""
+
+    private: tuple[Network, ...] = ()
+    all_private: bool = False
+
+    @classmethod
+    def of(cls, value: str) -> UrlPolicy:
+        networks = parse_networks(value)
+        return cls(all_private=True) if networks is None else cls(private=networks)
+
+    def allows_private(self, ip: IPAddress) -> bool:
+        """A non-public address the operator allows."""
+        if is_public(ip):
+            return False
+        return self.all_private or any(ip.version == n.version and ip in n for n in self.private)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The addresses one URL may connect to."""
+
+    public: bool
+    """Public addresses (https URLs only)."""
+    loopback: bool
+    """Loopback addresses (a sandbox URL naming localhost or 127.0.0.1)."""
+    policy: UrlPolicy
+
+    def allows(self, ip: IPAddress) -> bool:
+        if self.policy.allows_private(ip) or (self.loopback and ip.is_loopback):
+            return True
+        return self.public and is_public(ip)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, compatible, 6to4, NAT64), if any."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if int(ip) >> 32 == 0 or any(ip in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(ip: IPAddress) -> bool:
+    """A global unicast address: not private, loopback, link-local (169.254.169.254, the
+    cloud metadata service), shared, reserved, multicast or unspecified."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            return is_public(inner)
+    return ip.is_global and not ip.is_multicast
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL host spells, in any form a resolver accepts: ``10.0.0.1``,
+    ``::1``, and the legacy ``0x7f000001``, ``2130706433`` or ``0177.1``."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.fullmatch(host) and any(ch.isdigit() for ch in host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def reach_for(scheme: str, host: str, *, sandbox: bool, policy: UrlPolicy) -> Reach:
+    return Reach(public=scheme == "https", loopback=sandbox and host in LOCAL_HOSTS, policy=policy)
+
+
+def _is_local_name(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def syntax_problem(url: str, *, sandbox: bool) -> str | None:
+    """What is wrong with ``url`` itself, before any address is looked at."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"must be at most {MAX_URL_LENGTH} characters"
+    if any(ch == "\\" or unicodedata.category(ch)[0] in "CZ" for ch in url):
+        return "must not contain whitespace, control, format or invisible characters, or backslashes"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return "is not a valid URL"
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme not in ("https", "http") or not host or not url.lower().startswith(f"{parts.scheme}://"):
+        return "must be an absolute https URL"
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return "must not contain credentials"
+    return None
+
+
+def refused(ip: IPAddress) -> str:
+    return f"must resolve only to public addresses, not {ip}"
+
+
+def webhook_url_problem(
+    url: str, *, sandbox: bool, policy: UrlPolicy | None = None, resolve: bool = True
+) -> str | None:
+    """Why ``url`` may not receive webhooks, or None if it may (the save-time check).
+
+    ``policy`` defaults to the operator's ``PAYREQ_WEBHOOK_ALLOW_PRIVATE``. A name is
+    resolved (for at most two seconds): every address it has must be allowed. A name
+    that does not resolve is accepted; each delivery attempt checks again.
+    """
+    if policy is None:
+        from payreq.config import get_settings
+
+        policy = UrlPolicy.of(get_settings().webhook_allow_private)
+    problem = syntax_problem(url, sandbox=sandbox)
+    if problem:
+        return problem
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    reach = reach_for(parts.scheme, host, sandbox=sandbox, policy=policy)
+    literal = literal_address(host)
+    if literal is not None:
+        addresses = [literal]
+    elif _is_local_name(host):  # this machine, whatever a resolver says
+        addresses = [ipaddress.IPv4Address("127.0.0.1")]
+    else:
+        addresses = _resolve_now(host) if resolve else []
+    for ip in addresses:
+        if not reach.allows(ip):
+            if parts.scheme == "http" and Reach(True, reach.loopback, policy).allows(ip):
+                return "must use https"
+            return refused(ip)
+    if parts.scheme == "http" and not (reach.loopback or addresses):
+        return "must use https"
+    return None
+
+
+def _resolve_now(host: str) -> list[IPAddress]:
+    """Addresses of ``host``, or none if it does not resolve within the deadline."""
+    future = _resolver.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=SAVE_TIME_DNS_TIMEOUT)
+    except (OSError, UnicodeError, concurrent.futures.TimeoutError):
+        return []
+    return _addresses(info[4][0] for info in infos)
+
+
+def _addresses(texts: Iterable[str | int]) -> list[IPAddress]:
+    found: list[IPAddress] = []
+    for text in texts:
+        ip = ipaddress.ip_address(str(text).split("%", 1)[0])
+        if ip not in found:
+            found.append(ip)
+    return found
+
+
+class BlockedAddress(httpcore.ConnectError):
+    """The URL's host resolved to an address this URL may not reach."""
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend with the address check at the moment of connecting:
+    resolve, refuse unless every address is allowed, connect to a checked address."""
+
+    def __init__(self, reach: Reach) -> None:
+        self.reach = reach
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        name = host.strip("[]").rstrip(".")
+        literal = literal_address(name)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError) as exc:
+                raise httpcore.ConnectError(f"{name} does not resolve: {exc}") from exc
+            except TimeoutError as exc:
+                raise httpcore.ConnectTimeout(f"resolving {name} timed out") from exc
+            addresses = _addresses(info[4][0] for info in infos)
+        for ip in addresses:
+            if not self.reach.allows(ip):
+                raise BlockedAddress(f"refused: {name} resolves to {ip}, which this URL may not reach")
+        last: Exception = httpcore.ConnectError(f"{name} has no address")
+        for ip in addresses:
+            try:
+                return await self._backend.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks are not sent over Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport on ``GuardedBackend``: no proxies from the environment (they
+    would connect for us, unchecked), certificates verified against the URL's name."""
+
+    def __init__(self, reach: Reach, *, limits: httpx.Limits) -> None:
+        ssl_context = httpx.create_ssl_context()
+        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(reach),
+        )
