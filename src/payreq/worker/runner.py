@@ -1,7 +1,7 @@
-"""The background loop: claim due work, do it, commit. Today: the expiry sweep and
-pruning of long-expired access tokens. Runs inside ``payreq serve`` unless
-``--no-worker``, or alone as ``payreq worker``; any number may run at once, since
-every change is a conditional update."""
+"""The background worker: webhook deliveries, the expiry sweep, pruning of long-expired
+access tokens. Runs inside ``payreq serve`` unless ``--no-worker``, or alone as
+``payreq worker``; any number may run at once: every change is a conditional update,
+and deliveries are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,30 @@ import structlog
 from payreq.db import DatabaseUnavailable
 from payreq.oauth import repository as oauth_repository
 from payreq.services import Services
+from payreq.webhook.config import WebhookConfig
+from payreq.webhook.delivery import Dispatcher
 
 log = structlog.get_logger("payreq.worker")
 TOKEN_RETENTION = timedelta(days=1)
 
 
 class Worker:
-    def __init__(self, services: Services, *, interval: float | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        interval: float | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
         self.services = services
         self.interval = interval if interval is not None else services.settings.worker_interval
+        self.dispatcher = dispatcher or Dispatcher(
+            services.db, config=WebhookConfig.of(services.settings), clock=services.clock
+        )
         self._ticks = 0
 
     async def run_once(self) -> int:
-        """One pass; the number of payments it expired."""
+        """One pass of the sweep; the number of payments it expired."""
         services = self.services
         async with services.db.transaction() as conn:
             expired = await services.payments.expire_due(conn)
@@ -41,14 +52,24 @@ class Worker:
         return expired
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Sweep every ``interval`` and deliver webhooks until ``stop`` is set (SIGTERM);
+        then let the deliveries in flight finish and record them."""
         log.info("worker_started", interval=self.interval)
-        while not stop.is_set():
+        deliveries = asyncio.create_task(self.dispatcher.run(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once()
+                except DatabaseUnavailable:
+                    log.warning("worker_database_unavailable")
+                except Exception:
+                    log.exception("worker_pass_failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval)
+        finally:
+            stop.set()
             try:
-                await self.run_once()
-            except DatabaseUnavailable:
-                log.warning("worker_database_unavailable")
+                await deliveries
             except Exception:
-                log.exception("worker_pass_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                log.exception("webhook_worker_failed")
         log.info("worker_stopped")

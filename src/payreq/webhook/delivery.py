@@ -1,0 +1,289 @@
+"""The delivery worker: claim due deliveries, send them concurrently, record every
+attempt, schedule the next one.
+
+    claim (a lease, one short write transaction)
+      -> sign and send, at most ``concurrency`` at once, outside any transaction
+      -> results written in batches (one transaction per batch)
+
+At-least-once: a worker that dies between its claim and its write leaves leases that
+expire (``PAYREQ_WEBHOOK_LEASE``), and another worker sends those deliveries again,
+with the same ``webhook-id``. A worker that loses its lease records its attempt but
+changes nothing else (every write names the claim token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from payreq.db import Connection, Database, DatabaseUnavailable, Row
+from payreq.kit.clock import Clock, utc_now
+from payreq.webhook import repository, signing
+from payreq.webhook.config import MAX_RETRY_AFTER, WebhookConfig
+from payreq.webhook.outbox import doorbell
+from payreq.webhook.sender import Outcome, Sender
+
+log = structlog.get_logger("payreq.webhook")
+
+DISABLED_AFTER_FAILURES = "every attempt failed for the configured period (three days by default)"
+DISABLED_BY_410 = "the endpoint answered 410 Gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What follows an attempt."""
+
+    status: str  # pending, delivered or failed
+    step: int
+    next_attempt_at: datetime | None
+    disable: str | None = None
+
+
+def decide(
+    outcome: Outcome, *, step: int, at: datetime, config: WebhookConfig, rand: Callable[[], float]
+) -> Decision:
+    """The retry policy: 2xx is delivered; 410 fails and disables the endpoint; anything
+    else waits for the next delay of the schedule (with jitter; longer if a 429 or 503
+    asked so with ``Retry-After``), and fails once the schedule is spent."""
+    step += 1
+    if outcome.succeeded:
+        return Decision("delivered", step, None)
+    if outcome.status_code == 410:
+        return Decision("failed", step, None, disable=DISABLED_BY_410)
+    if step >= len(config.schedule):
+        return Decision("failed", step, None)
+    delay = config.schedule[step] * (1 + config.jitter * (2 * rand() - 1))
+    if outcome.retry_after is not None:
+        delay = max(delay, min(outcome.retry_after, MAX_RETRY_AFTER))
+    return Decision("pending", step, at + timedelta(seconds=delay))
+
+
+@dataclass(slots=True)
+class Result:
+    row: Row
+    attempted_at: datetime
+    url: str | None
+    outcome: Outcome | None
+    """None: given up without an attempt (``reason``)."""
+    reason: str | None = None
+
+
+@dataclass
+class Stats:
+    delivered: int = 0
+    failed_attempts: int = 0
+    given_up: int = 0
+    lost_leases: int = 0
+    endpoints_disabled: int = 0
+
+
+@dataclass
+class Dispatcher:
+    db: Database
+    config: WebhookConfig = field(default_factory=WebhookConfig)
+    clock: Clock = utc_now
+    sender: Sender | None = None
+    rand: Callable[[], float] = random.random
+    stats: Stats = field(default_factory=Stats)
+
+    def __post_init__(self) -> None:
+        self._own_sender = self.sender is None
+        self._sender = self.sender or Sender(self.config)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._results: list[Result] = []
+        self._nudge = asyncio.Event()
+        self._results_ready = asyncio.Event()
+        self._backlog = False
+
+    # -- the loop ---------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; then finish what is in flight (at most one
+        time-out), write its results, and release what was claimed but not sent."""
+        doorbell.listen(self._nudge)
+        stopper = asyncio.create_task(stop.wait())
+        stopper.add_done_callback(lambda _: self._nudge.set())
+        writer = asyncio.create_task(self._write_results(stop))
+        try:
+            while not stop.is_set():
+                self._nudge.clear()
+                await self._claim_and_send()
+                if stop.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudge.wait(), timeout=self.config.poll_interval)
+        finally:
+            doorbell.forget(self._nudge)
+            stopper.cancel()
+            await self._drain()
+            self._results_ready.set()
+            await writer
+            await self._flush()
+            if self._own_sender:
+                await self._sender.aclose()
+            log.info("webhook_worker_stopped", **vars(self.stats))
+
+    async def _claim_and_send(self) -> None:
+        free = self.config.concurrency - len(self._inflight)
+        if free <= 0:
+            return
+        try:
+            rows = await self._claim(free)
+        except DatabaseUnavailable:
+            log.warning("webhook_claim_database_unavailable")
+            return
+        except Exception:
+            log.exception("webhook_claim_failed")
+            return
+        self._backlog = len(rows) == free
+        for row in rows:
+            task = asyncio.create_task(self._deliver(row))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook_delivery_crashed", exc_info=task.exception())
+        if self._backlog and len(self._inflight) <= self.config.concurrency // 2:
+            self._nudge.set()
+
+    async def _claim(self, limit: int) -> Sequence[Row]:
+        now = self.clock()
+        async with self.db.read() as conn:
+            if not await repository.any_due(conn, now=now):
+                return []
+        token = uuid.uuid4()
+        async with self.db.transaction() as conn:
+            return await repository.claim(
+                conn, now=now, until=now + timedelta(seconds=self.config.lease), token=token, limit=limit
+            )
+
+    async def _drain(self) -> None:
+        if not self._inflight:
+            return
+        _, pending = await asyncio.wait(self._inflight, timeout=self.config.timeout + 1)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    # -- one delivery -----------------------------------------------------------
+
+    async def _deliver(self, row: Row) -> None:
+        now = self.clock()
+        url: str | None = row["webhook_url"]
+        if url is None or row["archived_at"] is not None:
+            self._result(Result(row, now, url, None, "the application has no webhook URL"))
+            return
+        if row["webhook_disabled_at"] is not None:
+            self._result(Result(row, now, url, None, "the webhook endpoint is disabled"))
+            return
+        payload = signing.body(row["type"], row["created_at"], row["data"])
+        secrets = signing.signing_secrets(
+            row["webhook_secret"],
+            row["previous_webhook_secret"],
+            row["previous_webhook_secret_expires_at"],
+            now=now,
+        )
+        headers = signing.headers(str(row["event_id"]), now, payload, secrets)
+        outcome = await self._sender.send(url, payload, headers, sandbox=row["environment"] == "sandbox")
+        self._result(Result(row, now, url, outcome))
+
+    def _result(self, result: Result) -> None:
+        self._results.append(result)
+        self._results_ready.set()
+
+    # -- writing results --------------------------------------------------------
+
+    async def _write_results(self, stop: asyncio.Event) -> None:
+        """Write results as they come, many per transaction when they come fast."""
+        while not (stop.is_set() and not self._inflight):
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            try:
+                await self._flush()
+            except DatabaseUnavailable:
+                log.warning("webhook_results_database_unavailable", pending=len(self._results))
+                await asyncio.sleep(self.config.poll_interval)
+                self._results_ready.set()
+            except Exception:
+                log.exception("webhook_results_failed")
+                await asyncio.sleep(self.config.poll_interval)
+                self._results_ready.set()
+
+    async def _flush(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            async with self.db.transaction() as conn:
+                for result in batch:
+                    await self._write(conn, result)
+        except BaseException:
+            self._results = batch + self._results
+            raise
+
+    async def _write(self, conn: Connection, result: Result) -> None:
+        row, at = result.row, self.clock()
+        if result.outcome is None:
+            if await repository.give_up(
+                conn, id=row["id"], token=row["claim_token"], reason=result.reason or "", at=at
+            ):
+                self.stats.given_up += 1
+            return
+        outcome = result.outcome
+        decision = decide(outcome, step=row["step"], at=at, config=self.config, rand=self.rand)
+        await repository.insert_attempt(
+            conn,
+            id=uuid.uuid4(),
+            delivery_id=row["id"],
+            event_id=row["event_id"],
+            attempted_at=result.attempted_at,
+            url=result.url or "",
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            response_body=outcome.body,
+            error=outcome.error,
+            succeeded=outcome.succeeded,
+        )
+        kept = await repository.finish_attempt(
+            conn,
+            id=row["id"],
+            token=row["claim_token"],
+            status=decision.status,
+            step=decision.step,
+            next_attempt_at=decision.next_attempt_at,
+            at=at,
+            status_code=outcome.status_code,
+            error=outcome.error,
+        )
+        if not kept:
+            self.stats.lost_leases += 1
+        if outcome.succeeded:
+            self.stats.delivered += 1
+            await repository.endpoint_succeeded(conn, row["application_id"])
+            return
+        self.stats.failed_attempts += 1
+        if decision.disable is not None:
+            disabled = await repository.disable_endpoint(
+                conn, row["application_id"], at=at, reason=decision.disable
+            )
+        else:
+            disabled = await repository.endpoint_failed(
+                conn,
+                row["application_id"],
+                at=at,
+                disable_before=at - timedelta(seconds=self.config.disable_after),
+                reason=DISABLED_AFTER_FAILURES,
+            )
+        if disabled:
+            self.stats.endpoints_disabled += 1
+            log.warning("webhook_endpoint_disabled", application_id=str(row["application_id"]))

@@ -1,0 +1,130 @@
+"""One attempt over HTTP: POST the signed body, wait at most the time-out, read at most
+the first KiB of the answer, follow no redirect. Every URL goes through a client whose
+network backend checks the addresses it connects to (``ssrf.GuardedBackend``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from payreq.kit.clock import utc_now
+from payreq.webhook.config import WebhookConfig
+from payreq.webhook.ssrf import Reach, reach_for, syntax_problem
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt saw."""
+
+    status_code: int | None
+    latency_ms: int
+    body: str | None
+    error: str | None
+    retry_after: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After``: seconds, or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - utc_now()).total_seconds())
+
+
+class Sender:
+    """Sends attempts; one pooled client per kind of reach (public https, sandbox loopback...)."""
+
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        self._clients: dict[Reach, httpx.AsyncClient] = {}
+
+    def _client(self, reach: Reach) -> httpx.AsyncClient:
+        client = self._clients.get(reach)
+        if client is None:
+            limits = httpx.Limits(
+                max_connections=self.config.concurrency,
+                max_keepalive_connections=self.config.concurrency,
+                keepalive_expiry=5.0,
+            )
+            from payreq.webhook.ssrf import GuardedTransport
+
+            client = self._clients[reach] = httpx.AsyncClient(
+                transport=GuardedTransport(reach, limits=limits),
+                timeout=httpx.Timeout(self.config.timeout),
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return client
+
+    async def send(self, url: str, payload: str, headers: dict[str, str], *, sandbox: bool) -> Outcome:
+        started = time.perf_counter()
+        problem = syntax_problem(url, sandbox=sandbox)
+        if problem:
+            return Outcome(None, 0, None, f"refused: the webhook URL {problem}")
+        parts = urlsplit(url)
+        reach = reach_for(
+            parts.scheme, (parts.hostname or "").rstrip("."), sandbox=sandbox, policy=self.config.policy
+        )
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                return await self._post(self._client(reach), url, payload, headers, started)
+        except TimeoutError:
+            return Outcome(None, _ms(started), None, f"timed out after {self.config.timeout:g} s")
+        except httpx.HTTPError as exc:
+            return Outcome(None, _ms(started), None, _describe(exc))
+
+    async def _post(
+        self, client: httpx.AsyncClient, url: str, payload: str, headers: dict[str, str], started: float
+    ) -> Outcome:
+        async with client.stream("POST", url, content=payload.encode(), headers=headers) as response:
+            latency = _ms(started)
+            body = bytearray()
+            try:
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) >= self.config.response_bytes:
+                        break
+            except httpx.HTTPError:
+                pass  # the status is what counts; a broken body is shown as far as it came
+            code = response.status_code
+            error = None
+            if 300 <= code < 400:
+                error = f"redirects are not followed (Location: {response.headers.get('location', '')[:200]})"
+            retry_after = (
+                retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
+            )
+            text = bytes(body[: self.config.response_bytes]).decode("utf-8", errors="replace")
+            return Outcome(code, latency, text, error, retry_after)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def _ms(started: float) -> int:
+    return max(0, round((time.perf_counter() - started) * 1000))
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError) and "refused" not in text.lower():
+        text = f"could not connect: {text}"
+    return text[:500]
