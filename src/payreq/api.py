@@ -11,6 +11,7 @@ from payreq.oauth.routes import router as oauth
 from payreq.ops.routes import router as ops
 from payreq.payment.routes_a import router as payment_requests
 from payreq.payment.routes_b import router as payments_b
+from payreq.webhook.routes import router as events
 
 
 def routers() -> list[Router]:
@@ -21,5 +22,6 @@ def routers() -> list[Router]:
         payment_applications,  # contract B: /api/payment-applications, client tokens
         payment_methods,  # /api/statements, /api/sandbox/payment/{id}/simulate
         checkout,  # the payer's pages: /checkout/{id}
+        events,  # contract B: /api/events, redeliver, replay
         ops,  # /healthz, /readyz, /openapi.json, /docs
     ]

@@ -17,6 +17,7 @@ from payreq.oauth.service import OAuthService
 from payreq.payment.instructions import InstructionsService
 from payreq.payment.service import PaymentService
 from payreq.ratelimit.limiter import RateLimiter
+from payreq.webhook.service import WebhookService
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Services:
     instructions: InstructionsService
     limiter: RateLimiter
     methods: PaymentMethods
+    webhooks: WebhookService
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
@@ -61,4 +63,5 @@ class Services:
                 failure_window=settings.auth_failure_window,
                 enabled=settings.rate_limit_enabled,
             ),
+            webhooks=WebhookService(clock=clock, event_log_delay=settings.webhook_event_log_delay),
         )

@@ -37,6 +37,7 @@ VIEW_KEYS = {
     "methods",
     "bankDetails",
     "createdAt",
+    "webhookDisabledAt",
 }
 BANK = {"accountHolder": "Shop Ltd", "bankName": "Example Bank", "iban": "DE89 3704 0044 0532 0130 00"}
 API = "/api/payment-applications"

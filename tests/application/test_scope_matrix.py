@@ -74,6 +74,28 @@ async def _no_new_payment(w: World) -> None:
     assert [p["id"] for p in answer.json()["data"]] == [w.payment_id]
 
 
+EVENTS = "/api/events"
+
+
+async def _event_id(w: World) -> str:
+    """The world's payment.created event (one payment's events are listed at once)."""
+    answer = await w.http.get(EVENTS, params={"paymentId": w.payment_id}, headers=await w.merchant.headers())
+    return str(answer.json()["data"][0]["id"])
+
+
+async def _get_event(w: World, h: dict[str, str]) -> httpx.Response:
+    return await w.http.get(f"{EVENTS}/{await _event_id(w)}", headers=h)
+
+
+async def _redeliver(w: World, h: dict[str, str]) -> httpx.Response:
+    await w.http.patch(
+        f"{APPS}/{w.default_client_id}",
+        json={"webhookUrl": "https://shop.example/hooks"},
+        headers=await w.merchant.headers(),
+    )
+    return await w.http.post(f"{EVENTS}/{await _event_id(w)}/redeliver", headers=h)
+
+
 OPERATIONS: dict[str, Operation] = {
     "GET /api/payment-applications": Operation("*", True, 200, lambda w, h: w.http.get(APPS, headers=h)),
     "POST /api/payment-applications": Operation(
@@ -139,6 +161,15 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "GET /api/payments": Operation(
         "payments.get", True, 200, lambda w, h: w.http.get("/api/payments", headers=h)
+    ),
+    "GET /api/events": Operation("payments.get", True, 200, lambda w, h: w.http.get(EVENTS, headers=h)),
+    "GET /api/events/{event_id}": Operation("payments.get", True, 200, _get_event),
+    "POST /api/events/{event_id}/redeliver": Operation("*", True, 202, _redeliver),
+    "POST /api/events/replay": Operation(
+        "*",
+        True,
+        202,
+        lambda w, h: w.http.post(f"{EVENTS}/replay", json={"since": "2020-01-01T00:00:00Z"}, headers=h),
     ),
 }
 CREDENTIALS = [f"{kind}:{scope}" for kind in ("client_token", "access_token") for scope in SCOPES]

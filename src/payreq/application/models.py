@@ -55,6 +55,8 @@ class Application:
     methods: list[str]
     bank_details: BankDetails | None
     created_at: datetime
+    webhook_disabled_at: datetime | None = None
+    """Set when deliveries stopped: 410 Gone, or every attempt failed for three days."""
 
     @classmethod
     def of(cls, row: Row) -> Application:
@@ -74,6 +76,7 @@ class Application:
                 msgspec.json.decode(row["bank_details"], type=BankDetails) if row["bank_details"] else None
             ),
             created_at=row["created_at"],
+            webhook_disabled_at=row["webhook_disabled_at"],
         )
 
 

@@ -15,7 +15,8 @@ from payreq.auth.subject import Tenant
 from payreq.db import Connection, Row
 
 _COLUMNS = """id, client_id, account_id, environment, name, is_default, webhook_url,
-    default_redirect_url, default_expires_in, currencies, methods, bank_details, created_at, archived_at"""
+    default_redirect_url, default_expires_in, currencies, methods, bank_details, created_at, archived_at,
+    webhook_disabled_at"""
 _TENANT = "account_id = :account_id AND environment = :environment"
 _CT_COLUMNS = "t.id, t.application_id, t.label, t.scopes, t.created_at, t.expires_at, t.last_used_at"
 _IN_TENANT_APPLICATION = (

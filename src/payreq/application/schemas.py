@@ -78,6 +78,13 @@ class ApplicationView(msgspec.Struct, kw_only=True, rename="camel"):
     methods: list[str]
     bank_details: BankDetails | None
     created_at: str
+    webhook_disabled_at: Annotated[
+        str | None,
+        Meta(
+            description="When webhook deliveries stopped (410 Gone, or three days of failures); "
+            "redeliver or replay an event to resume. null while they run."
+        ),
+    ] = None
 
     @classmethod
     def of(cls, app: Application) -> ApplicationView:
@@ -93,6 +100,7 @@ class ApplicationView(msgspec.Struct, kw_only=True, rename="camel"):
             methods=app.methods,
             bank_details=app.bank_details,
             created_at=rfc3339(app.created_at) or "",
+            webhook_disabled_at=rfc3339(app.webhook_disabled_at),
         )
 
 
