@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
+from payreq.errors import ValidationFailed
 from payreq.idempotency import hook
 
 T = TypeVar("T")
@@ -126,6 +127,8 @@ class PostgresConnection:
             return await work(self._conn)
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
+        except asyncpg.DataError as exc:
+            raise unstorable_value() from exc
         except _CONNECTION_ERRORS as exc:
             if not (first and retry and _connection_lost(exc, self._conn)):
                 raise DatabaseUnavailable() from exc
@@ -134,8 +137,20 @@ class PostgresConnection:
             return await work(self._conn)
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
+        except asyncpg.DataError as exc:
+            raise unstorable_value() from exc
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable() from exc
+
+
+def unstorable_value() -> ValidationFailed:
+    """A value PostgreSQL refuses as data (SQLSTATE class 22: a NUL character, a lone
+    surrogate, an out-of-range number) is the client's input, never a 500. Routes
+    should refuse such values first and name the parameter; this is the safety net."""
+    return ValidationFailed(
+        "A value contains a character or number the database cannot hold (such as a NUL character).",
+        code="invalid_value",
+    )
 
 
 async def _start(conn: asyncpg.Connection) -> Any:

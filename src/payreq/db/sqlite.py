@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
+from payreq.errors import ValidationFailed
 from payreq.idempotency import hook
 
 BUSY_TIMEOUT_MS = 20
@@ -97,6 +98,8 @@ class SQLiteConnection:
             if _is_locked(exc):
                 raise DatabaseUnavailable("The database is busy; retry shortly.") from exc
             raise
+        except UnicodeEncodeError as exc:  # a lone surrogate: the client's input, never a 500
+            raise ValidationFailed("A value contains a character the database cannot hold.") from exc
 
 
 class SQLiteDatabase:
