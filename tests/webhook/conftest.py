@@ -54,12 +54,20 @@ def receiver() -> Iterator[Receiver]:
     live.stop()
 
 
+BANK = {"accountHolder": "Shop Ltd", "bankName": "Example Bank", "iban": "DE89 3704 0044 0532 0130 00"}
+
+
 async def set_webhook_url(
     merchant: Merchant, url: str | None, client_id: str | None = None
 ) -> httpx.Response:
+    """PATCH the application's webhookUrl (production applications offer bank transfers,
+    which need bank details before any change is accepted)."""
+    body: dict[str, Any] = {"webhookUrl": url}
+    if merchant.credentials.environment == "production":
+        body["bankDetails"] = BANK
     return await merchant.http.patch(
         f"/api/payment-applications/{client_id or merchant.credentials.application_client_id}",
-        json={"webhookUrl": url},
+        json=body,
         headers=await merchant.headers(),
     )
 

@@ -1,0 +1,241 @@
+"""The event log over the API (SPEC §3, §6): GET /api/events?type=&after= for merchants
+who poll, GET /api/events/{id} with its delivery attempts, redelivery and replay; one
+account and environment only, access tokens only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from payreq.payment.lifecycle import Status
+from payreq.services import Services
+from tests.application.conftest import bearer, new_token
+from tests.conftest import MovableClock
+from tests.fixtures.factories import Merchant, second_key
+from tests.payment.conftest import error_of
+from tests.webhook.conftest import delivering, event_ids, eventually, set_webhook_url, settle
+from tests.webhook.receiver import Answer, Receiver
+
+MakeMerchant = Callable[..., Awaitable[Merchant]]
+LOG_DELAY = 5
+
+
+async def events(merchant: Merchant, **params: Any) -> dict[str, Any]:
+    answer = await merchant.http.get("/api/events", params=params, headers=await merchant.headers())
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+async def test_the_log_lists_events_oldest_first_with_the_payment_as_it_was(
+    services: Services, merchant: Merchant, clock: MovableClock
+) -> None:
+    payment = await merchant.create_payment(reference_id="order-1")
+    await settle(services, merchant, payment["id"], Status.PAID)
+    clock.advance(LOG_DELAY + 1)
+    page = await events(merchant)
+    assert [e["type"] for e in page["data"]] == ["payment.created", "payment.paid"]
+    created, paid = page["data"]
+    assert created["data"]["status"] == "pending"
+    assert paid["data"]["status"] == "paid"
+    assert paid["data"]["reference"] == "order-1"
+    assert paid["paymentId"] == payment["id"] == paid["data"]["id"]
+    assert paid["clientId"] == merchant.credentials.application_client_id
+    assert paid["delivery"] is None  # the application has no webhook URL
+    assert set(paid) == {"id", "type", "createdAt", "clientId", "paymentId", "data", "delivery"}
+    assert page["hasMore"] is False
+    assert page["nextCursor"] == paid["id"]
+
+
+async def test_events_appear_in_the_log_after_the_delay_but_at_once_for_one_payment(
+    merchant: Merchant, clock: MovableClock
+) -> None:
+    payment = await merchant.create_payment()
+    assert (await events(merchant))["data"] == []
+    assert [e["type"] for e in (await events(merchant, paymentId=payment["id"]))["data"]] == [
+        "payment.created"
+    ]
+    clock.advance(LOG_DELAY + 1)
+    assert len((await events(merchant))["data"]) == 1
+
+
+async def test_polling_with_after_walks_every_event_once(
+    services: Services, merchant: Merchant, clock: MovableClock
+) -> None:
+    payments = [await merchant.create_payment() for _ in range(7)]
+    for payment in payments[:3]:
+        await settle(services, merchant, payment["id"], Status.CANCELLED)
+    clock.advance(LOG_DELAY + 1)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await events(merchant, limit=4, **({"after": cursor} if cursor else {}))
+        seen += [e["id"] for e in page["data"]]
+        cursor = page["nextCursor"] or cursor
+        if not page["hasMore"]:
+            break
+    assert len(seen) == len(set(seen)) == 10
+    # nothing new: an empty page, and the cursor stays where it was
+    assert await events(merchant, after=cursor) == {"data": [], "hasMore": False, "nextCursor": None}
+    later = await merchant.create_payment()
+    clock.advance(LOG_DELAY + 1)
+    newer = await events(merchant, after=cursor)
+    assert [e["paymentId"] for e in newer["data"]] == [later["id"]]
+
+
+async def test_type_filters_the_log(services: Services, merchant: Merchant, clock: MovableClock) -> None:
+    first, second = await merchant.create_payment(), await merchant.create_payment()
+    await settle(services, merchant, first["id"], Status.PAID)
+    await settle(services, merchant, second["id"], Status.CANCELLED)
+    clock.advance(LOG_DELAY + 1)
+    paid = await events(merchant, type="payment.paid")
+    assert [(e["type"], e["paymentId"]) for e in paid["data"]] == [("payment.paid", first["id"])]
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"type": "payment.refunded"}, "type"),
+        ({"after": "nope"}, "after"),
+        ({"after": str(uuid.uuid4())}, "after"),
+    ],
+)
+async def test_bad_filters_are_422(merchant: Merchant, params: dict[str, str], param: str) -> None:
+    answer = await merchant.http.get("/api/events", params=params, headers=await merchant.headers())
+    assert error_of(answer, 422, "validation_error")["param"] == param
+
+
+async def test_another_accounts_event_is_404_and_never_listed(
+    services: Services, merchant: Merchant, make_merchant: MakeMerchant, clock: MovableClock
+) -> None:
+    other = await make_merchant()
+    theirs = await other.create_payment()
+    their_event = (await event_ids(services, theirs["id"]))["payment.created"]
+    await set_webhook_url(other, "https://shop.example/hooks")
+    headers = await merchant.headers()
+    unknown = await merchant.http.get(f"/api/events/{uuid.uuid4()}", headers=headers)
+    for path in (f"/api/events/{their_event}", f"/api/events/{their_event}/redeliver"):
+        call = merchant.http.get if path.endswith(their_event) else merchant.http.post
+        answer = await call(path, headers=headers)
+        assert error_of(answer, 404, "not_found")["message"] == "No such event."
+        assert answer.json()["error"]["code"] == unknown.json()["error"]["code"]
+    assert error_of(await merchant.http.get("/api/events/abc", headers=headers), 404, "not_found")
+    clock.advance(LOG_DELAY + 1)
+    assert their_event not in str(await events(merchant))
+    cursor = await merchant.http.get("/api/events", params={"after": their_event}, headers=headers)
+    error_of(cursor, 422, "validation_error")
+
+
+async def test_another_environment_of_the_same_account_is_404(
+    services: Services, merchant: Merchant, clock: MovableClock
+) -> None:
+    production = await second_key(services, merchant, "production")
+    payment = await merchant.create_payment()
+    event_id = (await event_ids(services, payment["id"]))["payment.created"]
+    answer = await production.http.get(f"/api/events/{event_id}", headers=await production.headers())
+    error_of(answer, 404, "not_found")
+    clock.advance(LOG_DELAY + 1)
+    assert (await events(production))["data"] == []
+
+
+async def test_client_tokens_cannot_read_the_log(merchant: Merchant) -> None:
+    token = (await new_token(merchant, ["*"]))["token"]
+    answer = await merchant.http.get("/api/events", headers=bearer(token))
+    error_of(answer, 403, "permission_error")
+
+
+async def test_redelivery_needs_a_webhook_url(services: Services, merchant: Merchant) -> None:
+    payment = await merchant.create_payment()
+    event_id = (await event_ids(services, payment["id"]))["payment.created"]
+    answer = await merchant.http.post(f"/api/events/{event_id}/redeliver", headers=await merchant.headers())
+    error = error_of(answer, 409, "invalid_state")
+    assert error["code"] == "no_webhook_url"
+
+
+async def test_an_event_from_before_the_url_was_set_can_be_redelivered(
+    services: Services, merchant: Merchant, receiver: Receiver, fence: None
+) -> None:
+    payment = await merchant.create_payment()
+    event_id = (await event_ids(services, payment["id"]))["payment.created"]
+    assert (await set_webhook_url(merchant, receiver.url())).status_code == 200
+    async with delivering(services):
+        answer = await merchant.http.post(
+            f"/api/events/{event_id}/redeliver", headers=await merchant.headers()
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["delivery"]["status"] == "pending"
+        await eventually(lambda: event_id in receiver.ids())
+
+
+async def test_a_delivered_event_is_redelivered_with_the_same_webhook_id(
+    services: Services, hooked: Merchant, receiver: Receiver
+) -> None:
+    async with delivering(services):
+        payment = await hooked.create_payment()
+        event_id = (await event_ids(services, payment["id"]))["payment.created"]
+        await eventually(lambda: event_id in receiver.ids())
+        await eventually(lambda: _status(hooked, event_id, "delivered"))
+        answer = await hooked.http.post(f"/api/events/{event_id}/redeliver", headers=await hooked.headers())
+        assert answer.status_code == 202
+        await eventually(lambda: len(receiver.of(event_id)) == 2)
+        await eventually(lambda: _status(hooked, event_id, "delivered"))
+    view = await hooked.http.get(f"/api/events/{event_id}", headers=await hooked.headers())
+    assert [a["statusCode"] for a in view.json()["attempts"]] == [200, 200]
+
+
+async def _status(merchant: Merchant, event_id: str, status: str) -> bool:
+    view = await merchant.http.get(f"/api/events/{event_id}", headers=await merchant.headers())
+    return bool(view.json()["delivery"]["status"] == status)
+
+
+async def test_replay_sends_failed_events_since_a_time_and_only_those(
+    services: Services, hooked: Merchant, receiver: Receiver, make_merchant: MakeMerchant, clock: MovableClock
+) -> None:
+    receiver.default = Answer(500)
+    async with delivering(services, schedule=(0,)):
+        old = await hooked.create_payment()
+        old_id = (await event_ids(services, old["id"]))["payment.created"]
+        await eventually(lambda: _status(hooked, old_id, "failed"))
+        clock.advance(60)
+        since = clock().isoformat()
+        new = await hooked.create_payment()
+        new_id = (await event_ids(services, new["id"]))["payment.created"]
+        await eventually(lambda: _status(hooked, new_id, "failed"))
+
+        receiver.default = Answer(200)
+        other = await make_merchant()
+        nothing = await other.http.post(
+            "/api/events/replay", json={"since": since}, headers=await other.headers()
+        )
+        assert nothing.json() == {"replayed": 0}
+        answer = await hooked.http.post(
+            "/api/events/replay", json={"since": since}, headers=await hooked.headers()
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {"replayed": 1}
+        await eventually(lambda: _status(hooked, new_id, "delivered"))
+    assert await _status(hooked, old_id, "failed")
+    assert receiver.ids().count(new_id) == 2
+    assert receiver.ids().count(old_id) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 400, "missing_field"),
+        ([], 400, "invalid_body"),
+        ({"since": "yesterday"}, 422, "invalid_value"),
+        ({"since": "2026-01-01T00:00:00"}, 422, "invalid_value"),
+    ],
+)
+async def test_replay_needs_a_time_with_an_offset(
+    merchant: Merchant, body: object, status: int, code: str
+) -> None:
+    answer = await merchant.http.post("/api/events/replay", json=body, headers=await merchant.headers())
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["code"] == code
+    if code != "invalid_body":
+        assert answer.json()["error"]["param"] == "since"
