@@ -32,6 +32,8 @@ class Answer:
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    hold: threading.Event | None = None
+    """Answer only once this is set (at most 30 s): a request left hanging."""
 
 
 Script = Callable[[Received], Answer]
@@ -71,6 +73,8 @@ class Receiver:
                 )
                 answer = receiver._arrive(request)
                 try:
+                    if answer.hold is not None:
+                        answer.hold.wait(timeout=30)
                     if answer.delay:
                         time.sleep(answer.delay)
                     self.send_response(answer.status)
