@@ -397,3 +397,38 @@ async def application_webhook(conn: Connection, application_id: UUID) -> Row | N
     return await conn.fetch_one(
         "SELECT id, webhook_url, archived_at FROM applications WHERE id = :id", {"id": application_id}
     )
+
+
+# -- payreq listen ----------------------------------------------------------------
+
+
+async def listened_applications(
+    conn: Connection, *, client_id: str | None, account_id: UUID | None, environment: str | None
+) -> list[Row]:
+    """The applications ``payreq listen`` forwards: one by Client ID, or an account's."""
+    columns = """id, client_id, account_id, environment, webhook_secret, previous_webhook_secret,
+        previous_webhook_secret_expires_at"""
+    if client_id is not None:
+        rows = await conn.fetch_all(
+            f"SELECT {columns} FROM applications WHERE client_id = :c", {"c": client_id}
+        )
+    else:
+        rows = await conn.fetch_all(
+            f"SELECT {columns} FROM applications WHERE account_id = :a AND environment = :e",
+            {"a": account_id, "e": environment},
+        )
+    return list(rows)
+
+
+async def events_since(
+    conn: Connection, *, account_id: UUID, environment: str, since: datetime, limit: int
+) -> list[Row]:
+    rows = await conn.fetch_all(
+        """
+        SELECT e.id, e.application_id, e.type, e.data, e.created_at FROM events e
+        WHERE e.account_id = :account_id AND e.environment = :environment AND e.created_at >= :since
+        ORDER BY e.created_at, e.id LIMIT :limit
+        """,
+        {"account_id": account_id, "environment": environment, "since": since, "limit": limit},
+    )
+    return list(rows)
