@@ -192,3 +192,18 @@ async def remembered_line(conn: Connection, tenant: Tenant, line_key: str) -> Ro
         """,
         {"line_key": line_key, **_tenant(tenant)},
     )
+
+
+# -- the operator's CLI ---------------------------------------------------------------
+
+
+async def account_ids(conn: Connection, account_id: UUID | None, *, limit: int = 2) -> list[UUID]:
+    """``account_id`` if it exists, or (None) up to ``limit`` accounts: the CLI imports
+    into the only account when there is just one."""
+    if account_id is not None:
+        rows = await conn.fetch_all("SELECT id FROM accounts WHERE id = :id", {"id": account_id})
+    else:
+        rows = await conn.fetch_all(
+            "SELECT id FROM accounts ORDER BY created_at, id LIMIT :limit", {"limit": limit}
+        )
+    return [row["id"] for row in rows]

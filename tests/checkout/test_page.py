@@ -1,0 +1,224 @@
+"""``GET /checkout/{id}``: what the payer sees. Merchant and application, the amount in
+the currency's minor unit and the payer's locale, the reference label, time left, the
+methods the application offers there, a cancel button; nothing of the merchant's
+settings or other payments; no external asset; an HTML 404 for unknown ids."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from payreq.method import creditor_reference
+from payreq.services import Services
+from tests.application.conftest import new_application, new_token
+from tests.checkout.conftest import open_page, read_page
+from tests.fixtures.factories import Merchant
+from tests.method.conftest import bank_application, event_types, new_payment, transfer_reference
+from tests.payment.conftest import stored
+
+MakeMerchant = Callable[..., Awaitable[Merchant]]
+NBSP = "\u00a0"
+
+
+async def test_the_page_shows_who_is_paid_how_much_for_what_and_how(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant, "sandbox", "bank_transfer", name="Web shop")
+    payment = await new_payment(merchant, client_id, 10000, "USD", referenceLabel="Order #123")
+    answer, page = await open_page(merchant.http, payment["id"], **{"Accept-Language": "en-US,en;q=0.9"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert "Demo merchant" in page.text and "Web shop" in page.text
+    assert "$100.00" in page.text and "Order #123" in page.text
+    assert re.search(r"Time left: 23 hours 59 minutes", page.text)
+    assert "Sandbox" in page.text
+    assert re.search(r"<title>Pay \$100\.00 to Demo merchant</title>", answer.text)
+    headings = re.findall(r"<h2 [^>]*>([^<]+)</h2>", answer.text)
+    assert headings == ["Sandbox test payment", "Bank transfer"]
+    sandbox = page.form(f"/checkout/{payment['id']}/pay/sandbox")
+    assert sandbox.method == "post"
+    assert [(value, label) for _, value, label in sandbox.buttons] == [
+        ("paid", "Simulate a successful payment"),
+        ("cancelled", "Simulate a cancelled payment"),
+        ("expired", "Simulate an expired payment"),
+    ]
+    cancel = page.form(f"/checkout/{payment['id']}/cancel")
+    assert [label for _, _, label in cancel.buttons] == ["Cancel payment and return to Demo merchant"]
+    reference = await transfer_reference(merchant, payment["id"])
+    assert creditor_reference.display_form(reference) in page.text
+    assert "DE89 3704 0044 0532 0130 00" in page.text and "COBADEFFXXX" in page.text
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "language", "shown"),
+    [
+        ("10000", "USD", "en-US", "$100.00"),
+        ("500", "JPY", "en-US", "¥500"),
+        ("500", "KWD", "en-US", f"KWD{NBSP}0.500"),
+        ("500", "KWD", "de-DE", f"0,500{NBSP}KWD"),
+        ("10000", "USD", "de-DE,de;q=0.9,en;q=0.8", f"100,00{NBSP}$"),
+        ("12345", "EUR", "fr-FR", f"123,45{NBSP}€"),
+        ("123456789", "INR", "en-IN", "₹12,34,567.89"),
+        ("10000", "USD", "xx-invalid, *", "$100.00"),
+    ],
+)
+async def test_the_amount_follows_the_currency_and_the_payers_language(
+    merchant: Merchant, amount: str, currency: str, language: str, shown: str
+) -> None:
+    payment = await merchant.create_payment(amount=amount, currency=currency)
+    answer, _ = await open_page(merchant.http, payment["id"], **{"Accept-Language": language})
+    found = re.search(r'<span class="amount" lang="([^"]+)">([^<]+)</span>', answer.text)
+    assert found is not None
+    assert found.group(2) == shown
+
+
+async def test_only_the_methods_valid_for_the_environment_currency_and_settings_are_offered(
+    make_merchant: MakeMerchant,
+) -> None:
+    production = await make_merchant(environment="production")
+    # the default production application offers bank_transfer but has no bank details yet
+    payment = await production.create_payment()
+    answer, page = await open_page(production.http, payment["id"])
+    assert answer.status_code == 200
+    assert "No payment method available" in page.text
+    assert "Sandbox" not in page.text
+    assert [f.action.rsplit("/", 1)[-1] for f in page.forms] == ["cancel"]
+    client_id = await bank_application(production, name="Shop")
+    token = (await new_token(production, ["*"], client_id))["token"]
+    created = await production.http.post(
+        "/api/payment/checkout",
+        json={
+            "amount": 100,
+            "currencyCode": "EUR",
+            "reference": "R",
+            "referenceLabel": "R",
+            "clientId": client_id,
+            "redirectUrl": "https://shop.example/r",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    _, page = await open_page(production.http, created.json()["id"])
+    assert "Bank transfer" in page.text and "No payment method available" not in page.text
+    assert [f.action.rsplit("/", 1)[-1] for f in page.forms] == ["cancel"]
+
+
+async def test_the_page_shows_nothing_of_the_merchants_settings_or_other_payments(
+    merchant: Merchant, services: Services
+) -> None:
+    app = await new_application(merchant, webhookUrl="https://shop.example/hooks", name="Shop")
+    token = (await new_token(merchant, ["*"], app["clientId"]))["token"]
+    other = await merchant.create_payment(reference_id="OTHER-1")
+    payment = await merchant.create_payment(
+        metadata={"internal_customer": "cust-secret-42"}, reference_id="INT-7"
+    )
+    answer, _ = await open_page(merchant.http, payment["id"])
+    for secret in (
+        app["webhookSecret"],
+        token,
+        merchant.credentials.client_secret,
+        merchant.credentials.client_token,
+        merchant.credentials.client_id,
+        merchant.credentials.account_id,
+        merchant.credentials.application_client_id,
+        merchant.credentials.dashboard_email,
+        "cust-secret-42",
+        "internal_customer",
+        "shop.example/hooks",
+        other["id"],
+        "OTHER-1",
+    ):
+        assert secret not in answer.text, secret
+
+
+async def test_the_page_needs_no_external_asset_and_no_inline_script_or_style(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant, "sandbox", "bank_transfer")
+    payment = await new_payment(merchant, client_id)
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert sorted(a.split("?")[0] for a in page.assets) == [
+        "/checkout/static/checkout.css",
+        "/checkout/static/checkout.js",
+    ]
+    assert page.inline_scripts == 0 and page.style_attributes == 0
+    assert "<style" not in answer.text
+    assert all(link.startswith("/checkout/") for link in page.links), page.links
+    for asset, media_type in zip(sorted(page.assets), ["text/css", "text/javascript"], strict=True):
+        served = await merchant.http.get(asset)
+        assert served.status_code == 200
+        assert served.headers["content-type"].startswith(media_type)
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert not re.search(r"https?://|//[a-z]|@import|url\(", served.text), asset
+    assert (await merchant.http.get("/checkout/static/../../config.py")).status_code == 404
+    assert (await merchant.http.get("/checkout/static/other.js")).status_code == 404
+
+
+@pytest.mark.parametrize("payment_id", [str(uuid.uuid4()), "not-a-uuid", "1"])
+async def test_an_unknown_checkout_is_an_html_404_page(http: httpx.AsyncClient, payment_id: str) -> None:
+    answer = await http.get(f"/checkout/{payment_id}")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "Payment request not found" in read_page(answer.text).text
+    assert answer.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    status = await http.get(f"/checkout/{payment_id}/status")
+    assert status.status_code == 404
+
+
+async def test_the_status_endpoint_says_only_the_status(merchant: Merchant) -> None:
+    payment = await merchant.create_payment()
+    answer = await merchant.http.get(f"/checkout/{payment['id']}/status")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "pending"}
+    assert answer.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "headline"),
+    [
+        ("paid", "Payment received"),
+        ("cancelled", "Payment cancelled"),
+        ("expired", "Payment request expired"),
+    ],
+)
+async def test_a_settled_payment_shows_its_state_and_the_way_back(
+    merchant: Merchant, outcome: str, headline: str
+) -> None:
+    payment = await merchant.create_payment(
+        reference_id="ORDER-5", redirect_url="https://shop.example/back?cart=9"
+    )
+    simulated = await merchant.http.post(
+        f"/api/sandbox/payment/{payment['id']}/simulate",
+        json={"outcome": outcome},
+        headers=await merchant.headers(),
+    )
+    assert simulated.status_code == 200
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    assert headline in page.text and "Return to Demo merchant" in page.text
+    assert page.forms == []
+    assert page.links == [
+        f"https://shop.example/back?cart=9&payment_request_id={payment['id']}&status={outcome}&reference_id=ORDER-5"
+    ]
+    assert (await merchant.http.get(f"/checkout/{payment['id']}/status")).json() == {"status": outcome}
+
+
+async def test_a_payment_past_its_deadline_shows_expired_and_is_persisted_once(
+    merchant: Merchant, services: Services, clock: object
+) -> None:
+    payment = await merchant.create_payment(expires_in=60)
+    clock.advance(61)  # type: ignore[attr-defined]
+    for _ in range(2):
+        _, page = await open_page(merchant.http, payment["id"])
+        assert "Payment request expired" in page.text
+    assert (await stored(services, payment["id"]))["status"] == "expired"
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.expired"]
+
+
+async def test_time_left_counts_down(merchant: Merchant, clock: object) -> None:
+    payment = await merchant.create_payment(expires_in=2 * 86400 + 3 * 3600 + 30)
+    _, page = await open_page(merchant.http, payment["id"])
+    assert "Time left: 2 days 3 hours" in page.text
+    clock.advance(2 * 86400 + 3 * 3600)  # type: ignore[attr-defined]
+    _, page = await open_page(merchant.http, payment["id"])
+    assert "Time left: less than a minute" in page.text

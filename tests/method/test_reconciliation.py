@@ -1,0 +1,285 @@
+"""Statement reconciliation over ``POST /api/statements``, on SQLite and PostgreSQL:
+exactly the expected outcome per line, only exact matches of pending payments are
+applied (one ``payment.paid`` event each), and importing the same file again changes
+nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+from payreq.method import creditor_reference
+from payreq.services import Services
+from tests.fixtures.factories import Merchant
+from tests.method.conftest import (
+    bank_application,
+    event_types,
+    import_statement,
+    imported,
+    new_payment,
+    outcomes,
+    status_of,
+    transfer_reference,
+)
+from tests.method.statements import Entry, Tx, camt053
+from tests.payment.conftest import error_of
+
+MakeMerchant = Callable[..., Awaitable[Merchant]]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+EXPECTED = [
+    (2, "matched"),
+    (3, "late"),
+    (4, "partial"),
+    (5, "overpaid"),
+    (6, "unmatched"),
+    (7, "unmatched"),
+    (8, "duplicate"),
+    (9, "wrong_currency"),
+    (10, "debit"),
+    (11, "pending"),
+    (12, "invalid"),
+    (13, "unmatched"),
+    (14, "late"),
+    (15, "late"),
+]
+AGAIN = [
+    (line, "duplicate" if outcome not in ("pending", "invalid") else outcome) for line, outcome in EXPECTED
+]
+
+
+async def _payment(merchant: Merchant, client_id: str, amount: int, currency: str = "EUR") -> tuple[str, str]:
+    payment = await new_payment(merchant, client_id, amount, currency)
+    return payment["id"], await transfer_reference(merchant, payment["id"])
+
+
+async def _reconciliation_fixture(
+    merchant: Merchant, make_merchant: MakeMerchant, clock: object
+) -> tuple[bytes, dict[str, str]]:
+    """The CSV fixture with real references, and the payments behind them by name."""
+    client_id = await bank_application(merchant)
+    ids: dict[str, str] = {}
+    refs: dict[str, str] = {}
+    for name, amount in [
+        ("MATCHED", 12500),
+        ("LATE_CANCELLED", 4000),
+        ("PARTIAL", 5000),
+        ("OVERPAID", 1000),
+        ("WRONG_CURRENCY", 1200),
+        ("PENDING", 6000),
+    ]:
+        ids[name], refs[name] = await _payment(merchant, client_id, amount)
+    expiring = await new_payment(merchant, client_id, 3300, expiresIn=60)
+    ids["LATE_EXPIRED"], refs["LATE_EXPIRED"] = (
+        expiring["id"],
+        await transfer_reference(merchant, expiring["id"]),
+    )
+    cancelled = await merchant.http.post(
+        f"/payment/request/{ids['LATE_CANCELLED']}/cancel", headers=await merchant.headers()
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    clock.advance(61)  # type: ignore[attr-defined]
+    other = await make_merchant()
+    other_client = await bank_application(other)
+    _, refs["FOREIGN"] = await _payment(other, other_client, 2500)
+    refs["UNKNOWN"] = creditor_reference.new_reference()
+    text = (FIXTURES / "reconciliation.csv").read_text()
+    for name, reference in refs.items():
+        text = text.replace("{" + name + "}", creditor_reference.display_form(reference))
+    return text.encode(), ids
+
+
+async def test_each_line_gets_its_outcome_and_a_second_import_changes_nothing(
+    merchant: Merchant, make_merchant: MakeMerchant, services: Services, clock: object
+) -> None:
+    body, ids = await _reconciliation_fixture(merchant, make_merchant, clock)
+
+    report = await imported(merchant, body)
+    assert outcomes(report) == EXPECTED
+    lines = {line["line"]: line for line in report["lines"]}
+    assert lines[2]["paymentId"] == ids["MATCHED"] and lines[2]["paymentStatus"] == "paid"
+    assert (lines[2]["amount"], lines[2]["currencyCode"], lines[2]["bankReference"]) == (
+        12500,
+        "EUR",
+        "T-100",
+    )
+    assert lines[3]["paymentStatus"] == "cancelled"
+    assert lines[4]["paymentStatus"] == lines[5]["paymentStatus"] == "pending"
+    assert lines[14]["paymentId"] == ids["MATCHED"] and lines[14]["paymentStatus"] == "paid"
+    assert lines[15]["paymentId"] == ids["LATE_EXPIRED"] and lines[15]["paymentStatus"] == "expired"
+    assert "paymentId" not in lines[13]  # another merchant's reference reveals nothing
+    assert "several" not in lines[6]["message"] and "No payment" in lines[6]["message"]
+    assert report["summary"]["matched"] == 1 and report["summary"]["late"] == 3
+    assert sum(report["summary"].values()) == len(EXPECTED)
+
+    statuses = {name: await status_of(merchant, pid) for name, pid in ids.items()}
+    assert statuses == {
+        "MATCHED": "paid",
+        "LATE_CANCELLED": "cancelled",
+        "PARTIAL": "pending",
+        "OVERPAID": "pending",
+        "WRONG_CURRENCY": "pending",
+        "PENDING": "pending",
+        "LATE_EXPIRED": "expired",
+    }
+    events = {name: await event_types(services, pid) for name, pid in ids.items()}
+
+    again = await imported(merchant, body)
+    assert outcomes(again) == AGAIN
+    assert again["id"] != report["id"]
+    assert {line["line"]: line.get("paymentId") for line in again["lines"]}[2] == ids["MATCHED"]
+    assert {name: await status_of(merchant, pid) for name, pid in ids.items()} == statuses
+    assert {name: await event_types(services, pid) for name, pid in ids.items()} == events
+    assert events["MATCHED"] == ["payment.created", "payment.paid"]
+
+
+async def test_the_shared_camt053_fixture_matches_its_credits_and_reports_the_rest(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    first, ref1 = await _payment(merchant, client_id, 12500)
+    second, ref2 = await _payment(merchant, client_id, 9999)
+    document = (FIXTURES / "camt053-basic.xml").read_text()
+    document = document.replace("REPLACE-WITH-TRANSFER-REFERENCE-1", creditor_reference.display_form(ref1))
+    document = document.replace("REPLACE-WITH-TRANSFER-REFERENCE-2", ref2)
+    body = document.encode()
+
+    report = await imported(merchant, body, "application/xml")
+    assert report["format"] == "camt.053"
+    assert outcomes(report) == [(1, "matched"), (2, "matched"), (3, "unmatched"), (4, "debit")]
+    assert [line.get("paymentId") for line in report["lines"]] == [first, second, None, None]
+    assert [line["bankReference"] for line in report["lines"]] == [f"BANKREF-778{i}" for i in range(1, 5)]
+    assert report["lines"][0]["payer"] == "Jane Payer"
+    assert await status_of(merchant, first) == await status_of(merchant, second) == "paid"
+
+    again = await imported(merchant, body, "application/xml")
+    assert outcomes(again) == [(1, "duplicate"), (2, "duplicate"), (3, "duplicate"), (4, "duplicate")]
+    assert await event_types(services, first) == ["payment.created", "payment.paid"]
+
+
+async def test_batch_booked_transactions_structured_references_reversals_and_pending_entries(
+    merchant: Merchant,
+) -> None:
+    client_id = await bank_application(merchant)
+    a, ref_a = await _payment(merchant, client_id, 1000)
+    b, ref_b = await _payment(merchant, client_id, 2000)
+    c, ref_c = await _payment(merchant, client_id, 3000)
+    d, ref_d = await _payment(merchant, client_id, 4000)
+    statement = camt053(
+        Entry(
+            "30.00",
+            servicer_ref="BATCH-1",
+            txs=[Tx("10.00", unstructured=[f"Invoice {ref_a}"]), Tx("20.00", structured=[ref_b])],
+        ),
+        Entry("10.00", credit=False, reversal=True, servicer_ref="REV-1", info=f"Reversal {ref_a}"),
+        Entry("30.00", servicer_ref="PEND-1", status="PDNG", txs=[Tx("30.00", structured=[ref_c])]),
+        Entry("40.00", servicer_ref="RET-1", txs=[Tx("40.00", unstructured=[ref_d], returned=True)]),
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [
+        (1, "matched"),
+        (2, "matched"),
+        (3, "reversal"),
+        (4, "pending"),
+        (5, "reversal"),
+    ]
+    assert report["lines"][0]["bankReference"] == "BATCH-1#1"
+    assert [await status_of(merchant, p) for p in (a, b, c, d)] == ["paid", "paid", "pending", "pending"]
+
+    # the next day's statement books the pending entry: now it applies, once
+    booked = camt053(
+        Entry("30.00", servicer_ref="PEND-1", txs=[Tx("30.00", structured=[ref_c])]), statement_id="STMT-2"
+    )
+    assert outcomes(await imported(merchant, booked, "application/xml")) == [(1, "matched")]
+    assert outcomes(await imported(merchant, booked, "application/xml")) == [(1, "duplicate")]
+    assert await status_of(merchant, c) == "paid"
+
+
+async def test_a_line_naming_two_payments_applies_to_neither(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant)
+    a, ref_a = await _payment(merchant, client_id, 1000)
+    b, ref_b = await _payment(merchant, client_id, 1000)
+    body = f"id,amount,currency,reference\nX-1,10.00,EUR,{ref_a} {ref_b}\n".encode()
+    report = await imported(merchant, body)
+    assert outcomes(report) == [(2, "unmatched")]
+    assert "several payments" in report["lines"][0]["message"]
+    assert [await status_of(merchant, p) for p in (a, b)] == ["pending", "pending"]
+
+
+async def test_concurrent_imports_of_one_file_apply_each_line_once(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    paid, reference = await _payment(merchant, client_id, 5000)
+    body = f"id,amount,currency,reference\nC-1,50.00,EUR,{reference}\n".encode()
+    reports = await asyncio.gather(*(imported(merchant, body) for _ in range(4)))
+    assert sorted(outcome for report in reports for _, outcome in outcomes(report)) == ["duplicate"] * 3 + [
+        "matched"
+    ]
+    assert await event_types(services, paid) == ["payment.created", "payment.paid"]
+
+
+async def test_a_statement_reaches_only_its_own_environment(make_merchant: MakeMerchant) -> None:
+    sandbox = await make_merchant()
+    client_id = await bank_application(sandbox)
+    payment, reference = await _payment(sandbox, client_id, 1000)
+    production = await make_merchant(environment="production")
+    body = f"id,amount,currency,reference\nE-1,10.00,EUR,{reference}\n".encode()
+    assert outcomes(await imported(production, body)) == [(2, "unmatched")]
+    assert await status_of(sandbox, payment) == "pending"
+
+
+async def test_an_import_report_can_be_read_again_by_its_account_only(
+    merchant: Merchant, make_merchant: MakeMerchant
+) -> None:
+    report = await imported(merchant, b"id,amount,currency,reference\nR-1,1.00,EUR,nothing\n")
+    answer = await merchant.http.get(f"/api/statements/{report['id']}", headers=await merchant.headers())
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == report
+    other = await make_merchant()
+    for import_id in (report["id"], "not-a-uuid"):
+        error_of(
+            await other.http.get(f"/api/statements/{import_id}", headers=await other.headers()),
+            404,
+            "not_found",
+        )
+
+
+async def test_statement_imports_need_an_access_token_with_every_scope(merchant: Merchant) -> None:
+    body = b"id,amount,currency,reference\nA-1,1.00,EUR,x\n"
+    no_token = await merchant.http.post("/api/statements", content=body)
+    error_of(no_token, 401, "authentication_error")
+    client_token = {"Authorization": f"Bearer {merchant.credentials.client_token}"}
+    error_of(
+        await merchant.http.post("/api/statements", content=body, headers=client_token),
+        403,
+        "permission_error",
+    )
+    narrow = {"Authorization": f"Bearer {await merchant.token('payments.create payments.get')}"}
+    error_of(
+        await merchant.http.post("/api/statements", content=body, headers=narrow), 403, "permission_error"
+    )
+
+
+async def test_unreadable_statements_are_422_and_import_nothing(merchant: Merchant) -> None:
+    for body, content_type in [
+        (b"date,amount\n2026-11-21,5\n", "text/csv"),
+        (b"<Document", "application/xml"),
+        (b"", "text/csv"),
+        (b"\xff\xfe\x00", "text/csv"),
+    ]:
+        error = error_of(await import_statement(merchant, body, content_type), 422, "validation_error")
+        assert error["code"] in ("unreadable_statement", "empty_statement"), error
+    error = error_of(
+        await import_statement(merchant, b"a", "text/csv", query="?format=mt940"), 422, "validation_error"
+    )
+    assert error["param"] == "format"
+
+
+async def test_a_statement_over_ten_mebibytes_is_413(merchant: Merchant, http: httpx.AsyncClient) -> None:
+    body = b"id,amount,currency,reference\n" + b"x" * (10 * 1024 * 1024)
+    answer = await import_statement(merchant, body)
+    assert answer.status_code == 413, answer.text
