@@ -57,10 +57,12 @@ def _asset(name: str, media_type: str) -> _Asset:
 ASSETS = {
     "checkout.css": _asset("checkout.css", "text/css; charset=utf-8"),
     "checkout.js": _asset("checkout.js", "text/javascript; charset=utf-8"),
+    "favicon.svg": _asset("favicon.svg", "image/svg+xml"),
 }
 ASSET_URLS = {
     "css": f"/checkout/static/checkout.css?v={ASSETS['checkout.css'].version}",
     "js": f"/checkout/static/checkout.js?v={ASSETS['checkout.js'].version}",
+    "icon": f"/checkout/static/favicon.svg?v={ASSETS['favicon.svg'].version}",
 }
 
 HEADLINES = {

@@ -108,6 +108,9 @@ class BankTransferMethod(PaymentMethod):
                 "usually within one to two business days.",
             ],
             details=[
+                Detail(
+                    "Amount", plain_amount(ctx.payment.amount, ctx.payment.currency), copy=True, code=True
+                ),
                 *format_account(details),
                 Detail("Transfer reference", shown, copy=True, code=True),
             ],

@@ -1,0 +1,435 @@
+"""The checkout in a real browser: Debian's Chromium driven by Playwright's Python
+package (``executable_path``; Playwright never downloads a browser), against a real
+``payreq serve`` on loopback, with a tiny local HTTP server as the merchant's shop.
+
+Screenshots land in ``tests/artifacts/`` (git-ignored) for a person to look at.
+Under CI=true a missing Chromium or Playwright fails the run; elsewhere these tests
+are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+
+from tests.fixtures.backends import IN_CI
+from tests.fixtures.live import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAYREQ = str(Path(sys.executable).with_name("payreq"))
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+BANK = {
+    "accountHolder": "Example Shop GmbH",
+    "bankName": "Example Bank",
+    "iban": "DE89 3704 0044 0532 0130 00",
+    "bic": "COBADEFFXXX",
+}
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "browser tests need the playwright Python package (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser_available() -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason}; under CI=true the browser tests must run")
+    pytest.skip(reason)
+
+
+# -- the merchant's shop: where payers land ------------------------------------------
+
+
+@dataclass
+class Shop:
+    url: str
+    visits: list[str] = field(default_factory=list)
+
+
+class _ShopHandler(BaseHTTPRequestHandler):
+    shop: Shop
+
+    def do_GET(self) -> None:
+        self.shop.visits.append(self.path)
+        body = b"<!doctype html><title>Shop</title><h1>Back at the shop</h1>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[Shop]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ShopHandler)
+    found = Shop(url=f"http://127.0.0.1:{server.server_address[1]}")
+    _ShopHandler.shop = found
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield found
+    server.shutdown()
+    server.server_close()
+
+
+# -- payreq itself ---------------------------------------------------------------------
+
+
+@dataclass
+class Payreq:
+    url: str
+    credentials: dict[str, str]
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.credentials['client_token']}"},
+            timeout=10,
+        )
+
+    def access_token(self) -> str:
+        answer = httpx.post(
+            f"{self.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(self.credentials["client_id"], self.credentials["client_secret"]),
+        )
+        assert answer.status_code == 200, answer.text
+        token: str = answer.json()["access_token"]
+        return token
+
+
+def _run(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([PAYREQ, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def payreq(browser_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Payreq]:
+    home = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYREQ_")}
+    env.update(
+        PAYREQ_DATABASE_URL=f"sqlite:///{home / 'payreq.db'}",
+        PAYREQ_BASE_URL=f"http://127.0.0.1:{port}",
+        PAYREQ_LOG_LEVEL="WARNING",
+        PAYREQ_DEFAULT_RATE_LIMIT="1000",
+    )
+    _run(env, "migrate")
+    credentials = json.loads(_run(env, "bootstrap", "--json", "--name", "Corner Bookshop"))
+    log = home / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [PAYREQ, "serve", "--port", str(port), "--no-worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield Payreq(url=f"http://127.0.0.1:{port}", credentials=credentials)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def create_payment(payreq: Payreq, shop: Shop, **fields: Any) -> dict[str, Any]:
+    body = {
+        "amount": 10000,
+        "currencyCode": "USD",
+        "reference": "ORDER-42",
+        "referenceLabel": "Order #42",
+        "clientId": payreq.credentials["application_client_id"],
+        "redirectUrl": f"{shop.url}/return?cart=7",
+        **fields,
+    }
+    with payreq.api() as api:
+        answer = api.post("/api/payment/checkout", json=body)
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+def status_of(payreq: Payreq, payment_id: str) -> str:
+    with payreq.api() as api:
+        status: str = api.get(f"/api/payment/{payment_id}").json()["status"]
+    return status
+
+
+# -- the browser --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def browser(browser_available: None) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    """Errors the page's console reported: CSP violations, script errors."""
+    return []
+
+
+@pytest.fixture
+async def page(browser: Any, console_errors: list[str]) -> AsyncIterator[Any]:
+    context = await browser.new_context(locale="en-US", viewport={"width": 1024, "height": 900})
+    opened = await context.new_page()
+    opened.on(
+        "console",
+        lambda message: (
+            console_errors.append(f"{message.text} {message.location}") if message.type == "error" else None
+        ),
+    )
+    opened.on("pageerror", lambda error: console_errors.append(str(error)))
+    yield opened
+    await context.close()
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"checkout-{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def landed(url: str, shop: Shop) -> dict[str, str]:
+    assert url.startswith(f"{shop.url}/return?"), url
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+# -- the tests ------------------------------------------------------------------------------
+
+
+async def test_pay_in_the_sandbox_and_land_on_the_shop_with_status_paid(
+    payreq: Payreq, shop: Shop, page: Any, console_errors: list[str]
+) -> None:
+    payment = create_payment(payreq, shop)
+    await page.goto(payment["checkoutUrl"])
+    amount = page.locator("h1 .amount")
+    assert await amount.inner_text() == "$100.00"
+    assert await page.get_by_text("Corner Bookshop", exact=True).is_visible()
+    assert await page.get_by_text("Order #42").is_visible()
+    assert await page.get_by_text("Time left: 23 hours 59 minutes").is_visible()
+    await screenshot(page, "sandbox-pending")
+
+    async with page.expect_navigation(url=f"{shop.url}/return**"):
+        await page.get_by_role("button", name="Simulate a successful payment").click()
+    assert landed(page.url, shop) == {
+        "cart": "7",
+        "payment_request_id": payment["id"],
+        "status": "paid",
+        "reference_id": "ORDER-42",
+    }
+    assert await page.get_by_role("heading", name="Back at the shop").is_visible()
+    assert status_of(payreq, payment["id"]) == "paid"
+    assert console_errors == []  # no CSP violation, no script error
+
+    await page.goto(payment["checkoutUrl"])
+    assert await page.get_by_role("heading", name="Payment received").is_visible()
+    assert await page.get_by_role("link", name="Return to Corner Bookshop").is_visible()
+    await screenshot(page, "paid")
+
+
+async def test_cancel_lands_on_the_shop_with_status_cancelled(payreq: Payreq, shop: Shop, page: Any) -> None:
+    payment = create_payment(payreq, shop)
+    await page.goto(payment["checkoutUrl"] + "?redirect=https://evil.example/&return_to=//evil.example")
+    async with page.expect_navigation(url=f"{shop.url}/return**"):
+        await page.get_by_role("button", name="Cancel payment and return to Corner Bookshop").click()
+    assert landed(page.url, shop)["status"] == "cancelled"
+    assert status_of(payreq, payment["id"]) == "cancelled"
+
+
+async def test_an_expired_request_shows_expired(payreq: Payreq, shop: Shop, page: Any) -> None:
+    payment = create_payment(payreq, shop)
+    with payreq.api() as api:
+        simulated = api.post(f"/api/sandbox/payment/{payment['id']}/simulate", json={"outcome": "expired"})
+    assert simulated.status_code == 200
+    await page.goto(payment["checkoutUrl"])
+    assert await page.get_by_role("heading", name="Payment request expired").is_visible()
+    assert await page.get_by_role("button").count() == 0
+    back = page.get_by_role("link", name="Return to Corner Bookshop")
+    await screenshot(page, "expired")
+    async with page.expect_navigation(url=f"{shop.url}/return**"):
+        await back.click()
+    assert landed(page.url, shop)["status"] == "expired"
+
+    # and the sandbox's own button expires a pending request early
+    second = create_payment(payreq, shop)
+    await page.goto(second["checkoutUrl"])
+    async with page.expect_navigation(url=f"{shop.url}/return**"):
+        await page.get_by_role("button", name="Simulate an expired payment").click()
+    assert landed(page.url, shop)["status"] == "expired"
+
+
+async def test_the_page_works_without_javascript(payreq: Payreq, shop: Shop, browser: Any) -> None:
+    context = await browser.new_context(java_script_enabled=False, locale="de-DE")
+    try:
+        page = await context.new_page()
+        payment = create_payment(payreq, shop)
+        await page.goto(payment["checkoutUrl"])
+        assert await page.locator("h1 .amount").inner_text() == "100,00\u00a0$"
+        async with page.expect_navigation(url=f"{shop.url}/return**"):
+            await page.get_by_role("button", name="Simulate a successful payment").click()
+        assert landed(page.url, shop)["status"] == "paid"
+    finally:
+        await context.close()
+
+
+async def test_the_page_is_usable_with_the_keyboard_alone(payreq: Payreq, shop: Shop, page: Any) -> None:
+    payment = create_payment(payreq, shop)
+    await page.goto(payment["checkoutUrl"])
+    names = []
+    for _ in range(6):
+        await page.keyboard.press("Tab")
+        names.append(await page.evaluate("document.activeElement.textContent.trim()"))
+        if names[-1] == "Simulate a successful payment":
+            break
+    assert names[-1] == "Simulate a successful payment", names
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # the focus is visible
+    async with page.expect_navigation(url=f"{shop.url}/return**"):
+        await page.keyboard.press("Enter")
+    assert landed(page.url, shop)["status"] == "paid"
+
+
+CONTRAST = """
+() => {
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const parse = (css) => css.match(/[0-9.]+/g).map(Number);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  document.querySelectorAll(
+    "p, h1, h2, dt, dd, li, button, a, code, .amount"
+  ).forEach((el) => {
+    if (!el.offsetParent || el.closest(".visually-hidden")) return;
+    const fg = luminance(parse(getComputedStyle(el).color).slice(0, 3));
+    const bg = luminance(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    const key = el.tagName.toLowerCase() + "." + el.className + ": " + el.textContent.trim().slice(0, 30);
+    out[key] = Math.round(ratio * 100) / 100;
+  });
+  return out;
+}
+"""
+
+
+async def test_bank_transfer_on_a_phone_moves_on_when_the_statement_arrives(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    token = payreq.access_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer", "sandbox"], "bankDetails": BANK},
+        headers=headers,
+    ).json()
+    with httpx.Client(base_url=payreq.url, headers=headers) as api:
+        created = api.post(
+            "/api/payment/checkout",
+            json={
+                "amount": 2450,
+                "currencyCode": "EUR",
+                "reference": "ORDER-77",
+                "referenceLabel": "Order #77",
+                "clientId": app["clientId"],
+                "redirectUrl": f"{shop.url}/return",
+            },
+        ).json()
+        reference = api.get(f"/api/payment/{created['id']}/instructions?method=bank_transfer").json()[
+            "transferReference"
+        ]
+    context = await browser.new_context(
+        locale="en-GB", viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True
+    )
+    try:
+        page = await context.new_page()
+        await page.goto(created["checkoutUrl"])
+        assert await page.locator("h1 .amount").inner_text() == "€24.50"
+        shown = await page.locator("dd code").all_inner_texts()
+        assert "DE89 3704 0044 0532 0130 00" in shown
+        assert any(text.replace(" ", "") == reference for text in shown)
+        width = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], width  # no sideways scrolling on a phone
+        heights = await page.eval_on_selector_all(
+            "form button", "buttons => buttons.map(b => b.getBoundingClientRect().height)"
+        )
+        assert heights and min(heights) >= 44, heights  # touch targets
+        contrast = await page.evaluate(CONTRAST)
+        low = {k: v for k, v in contrast.items() if v < 4.5}
+        assert contrast and not low, low
+        await screenshot(page, "bank-transfer-phone")
+
+        statement = f"id,amount,currency,reference\nBR-1,24.50,EUR,Order 77 {reference}\n"
+        imported = httpx.post(
+            f"{payreq.url}/api/statements",
+            content=statement,
+            headers={**headers, "Content-Type": "text/csv"},
+        )
+        assert imported.json()["lines"][0]["outcome"] == "matched", imported.text
+        heading = page.get_by_role("heading", name="Payment received")
+        await heading.wait_for(timeout=30_000)  # the page's own polling, no reload by the test
+        await screenshot(page, "bank-transfer-paid")
+    finally:
+        await context.close()
