@@ -35,6 +35,9 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # what asyncpg raises on a connection whose server ended it (pg_terminate_backend,
+    # a fast shutdown) before the client noticed: "another operation is in progress"
+    asyncpg.InternalClientError,
 )
 
 
@@ -76,7 +79,7 @@ class PostgresConnection:
         database: PostgresDatabase,
         observer: hook.UnitObserver | None = None,
     ) -> None:
-        self._conn = conn
+        self._conn: asyncpg.Connection | None = conn
         self._database = database
         self.observer = observer
         self.tx: Any = None
@@ -84,8 +87,14 @@ class PostgresConnection:
         self._used = False
 
     @property
-    def raw(self) -> asyncpg.Connection:
+    def raw(self) -> asyncpg.Connection | None:
         """The pooled connection this unit holds now (it may change before first use)."""
+        return self._conn
+
+    @property
+    def _live(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise DatabaseUnavailable()
         return self._conn
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -121,26 +130,32 @@ class PostgresConnection:
         meeting a stale connection, without a ping before every unit."""
         first = self.tx is None and not self._used
         self._used = True
-        if first and self._conn.is_closed():
-            self._conn = await self._database.replace(self._conn)
+        if first and closed(self._live):
+            await self._replace()
         try:
-            return await work(self._conn)
+            return await work(self._live)
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
         except asyncpg.DataError as exc:
             raise unstorable_value() from exc
         except _CONNECTION_ERRORS as exc:
-            if not (first and retry and _connection_lost(exc, self._conn)):
+            if not (first and retry and _connection_lost(exc, self._live)):
                 raise DatabaseUnavailable() from exc
-        self._conn = await self._database.replace(self._conn)
+        await self._replace()
         try:
-            return await work(self._conn)
+            return await work(self._live)
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
         except asyncpg.DataError as exc:
             raise unstorable_value() from exc
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable() from exc
+
+    async def _replace(self) -> None:
+        dead, self._conn = self._conn, None
+        if dead is not None:
+            await self._database.discard(dead)
+        self._conn = await self._database.checkout()
 
 
 def unstorable_value() -> ValidationFailed:
@@ -159,12 +174,25 @@ async def _start(conn: asyncpg.Connection) -> Any:
     return tx
 
 
+def closed(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection is unusable; asyncpg detaches the proxy by itself
+    when the server ends a connection, and then every call on it raises."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
 def _connection_lost(exc: BaseException, conn: asyncpg.Connection) -> bool:
     """A connection the server (or the network) closed, rather than a slow server."""
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return False
-    return conn.is_closed() or isinstance(
-        exc, asyncpg.ConnectionDoesNotExistError | asyncpg.AdminShutdownError | ConnectionError
+    return closed(conn) or isinstance(
+        exc,
+        asyncpg.ConnectionDoesNotExistError
+        | asyncpg.AdminShutdownError
+        | asyncpg.InternalClientError
+        | ConnectionError,
     )
 
 
@@ -197,7 +225,7 @@ class PostgresDatabase:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def _checkout(self) -> asyncpg.Connection:
+    async def checkout(self) -> asyncpg.Connection:
         if self._pool is None:
             await self.open()
         assert self._pool is not None
@@ -206,28 +234,31 @@ class PostgresDatabase:
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable() from exc
 
-    async def _checkin(self, conn: asyncpg.Connection) -> None:
-        pool = self._pool
-        if pool is None:
-            conn.terminate()
+    async def checkin(self, conn: asyncpg.Connection | None) -> None:
+        if conn is None:
             return
+        pool = self._pool
         try:
-            await pool.release(conn, timeout=self.timeout)
-        except (*_CONNECTION_ERRORS, asyncpg.InterfaceError):
-            conn.terminate()
+            if pool is None:
+                conn.terminate()
+            else:
+                await pool.release(conn, timeout=self.timeout)
+        except Exception:  # a broken connection: the pool opens a new one when needed
+            with contextlib.suppress(Exception):
+                conn.terminate()
 
-    async def replace(self, dead: asyncpg.Connection) -> asyncpg.Connection:
-        """Give back a connection found dead and take another (the pool reconnects)."""
-        dead.terminate()
-        await self._checkin(dead)
-        return await self._checkout()
+    async def discard(self, dead: asyncpg.Connection) -> None:
+        """Give back a connection found dead (the pool reconnects its slot)."""
+        with contextlib.suppress(Exception):
+            dead.terminate()
+        await self.checkin(dead)
 
     @asynccontextmanager
     async def _unit(self, *, write: bool) -> AsyncIterator[PostgresConnection]:
         observer = hook.current.get()
         if observer is not None:
             await observer.flush()
-        wrapped = PostgresConnection(await self._checkout(), self, observer)
+        wrapped = PostgresConnection(await self.checkout(), self, observer)
         handed_over = False
         try:
             try:
@@ -236,7 +267,7 @@ class PostgresDatabase:
                 yield wrapped
             except BaseException:
                 if wrapped.tx is not None:
-                    if not wrapped.raw.is_closed():
+                    if wrapped.raw is not None and not closed(wrapped.raw):
                         with contextlib.suppress(*_CONNECTION_ERRORS):
                             await wrapped.tx.rollback()
                     if observer is not None:
@@ -256,7 +287,7 @@ class PostgresDatabase:
                 after()
         finally:
             if not handed_over:
-                await self._checkin(wrapped.raw)
+                await self.checkin(wrapped.raw)
 
     async def _finish(self, wrapped: PostgresConnection, commit: bool) -> None:
         """End a unit that was handed over: commit (or roll back) and return the connection."""
@@ -268,12 +299,12 @@ class PostgresDatabase:
                     raise DatabaseUnavailable() from exc
                 for after in wrapped.committed_hooks:
                     after()
-            elif not wrapped.raw.is_closed():
+            elif wrapped.raw is not None and not closed(wrapped.raw):
                 with contextlib.suppress(*_CONNECTION_ERRORS):
                     await wrapped.tx.rollback()
         finally:
             wrapped.observer = None
-            await self._checkin(wrapped.raw)
+            await self.checkin(wrapped.raw)
 
     def transaction(self) -> AbstractAsyncContextManager[PostgresConnection]:
         return self._unit(write=True)
