@@ -226,3 +226,15 @@ async def test_time_left_counts_down(merchant: Merchant, clock: object) -> None:
     clock.advance(2 * 86400 + 3 * 3600)  # type: ignore[attr-defined]
     _, page = await open_page(merchant.http, payment["id"])
     assert "Time left: less than a minute" in page.text
+
+
+async def test_merchant_supplied_text_is_escaped(merchant: Merchant) -> None:
+    attack = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
+    client_id = await bank_application(merchant, "sandbox", "bank_transfer", name=f"Shop {attack}")
+    payment = await new_payment(merchant, client_id, referenceLabel=f"Order {attack}", reference=attack)
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    assert "<script>alert" not in answer.text and "<img src=x" not in answer.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer.text
+    assert page.inline_scripts == 0
+    assert f"Order {attack}" in page.text

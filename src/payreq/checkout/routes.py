@@ -31,7 +31,7 @@ from payreq.checkout.format import format_amount, payer_locale, time_left
 from payreq.checkout.redirect import origin, return_url
 from payreq.checkout.service import CANCEL_FORM, CheckoutService, CheckoutView, method_form
 from payreq.errors import Forbidden, NotFound, PayreqError
-from payreq.http import request_id
+from payreq.http import render_unexpected, request_id
 from payreq.kit.clock import rfc3339
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
@@ -257,8 +257,6 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[st
     else:
         status_code = 500
     if status_code >= 500 and status_code != 503:
-        from payreq.http import render_unexpected
-
         render_unexpected(request, exc)  # logs it with the request id
         status_code = 500
     title, message = _TITLES.get(status_code, _UNEXPECTED)
