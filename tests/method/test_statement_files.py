@@ -81,9 +81,11 @@ def test_csv_without_the_required_columns_is_refused_naming_them() -> None:
     assert caught.value.status == 422
 
 
-def test_csv_identity_is_the_bank_id_or_the_content() -> None:
-    with_id = csv_format.parse(csv_text("T1,2026-11-21,5.00,EUR,a,", "T1,2026-11-22,6.00,EUR,b,")).lines
-    assert with_id[0].key == with_id[1].key
+def test_csv_identity_is_the_bank_id_with_the_booking_or_the_content() -> None:
+    with_id = csv_format.parse(
+        csv_text("T1,2026-11-21,5.00,EUR,a,", "T1,2026-11-21,5.00,eur,b,Jo", "T1,2026-11-22,6.00,EUR,a,")
+    ).lines
+    assert with_id[0].key == with_id[1].key != with_id[2].key  # the text may change, the booking not
     without = csv_format.parse(
         csv_text(
             "2026-11-21,5.00,EUR,a",

@@ -7,14 +7,16 @@ Columns (names case-insensitive, in any order; others are ignored):
 | ``amount`` | yes | decimal in major units with a ``.`` (``125.00``); negative = money out |
 | ``currency`` | yes | ISO 4217 code |
 | ``reference`` | yes | the payer's reference / remittance text (also ``description``, ``remittance``) |
-| ``id`` | no | the bank's own transaction id (also ``transaction_id``, ``bank_reference``): makes re-imports exact |
+| ``id`` | no | the bank's own transaction id (also ``transaction_id``, ``bank_reference``): makes re-imports exact even when the text changes |
 | ``date`` | no | booking date, ``YYYY-MM-DD`` (also ``booking_date``) |
 | ``status`` | no | ``booked`` (default) or ``pending`` |
 | ``payer`` | no | who paid (also ``counterparty``, ``name``) |
 | ``account`` | no | the merchant's account (IBAN), when one file holds several |
 
 UTF-8 (a byte-order mark is fine); the separator is ``,``, ``;`` or a tab, read from
-the header row. A row without ``id`` is recognised on re-import by its content.
+the header row. A row is recognised on re-import by its ``id`` with its date, amount and
+currency, or without an ``id`` by its whole content (two identical rows without ids
+are then one line, the second reported as a duplicate).
 """
 
 from __future__ import annotations
@@ -103,8 +105,10 @@ def _line(number: int, row: list[str], columns: dict[str, int]) -> StatementLine
     bank_id, reference, payer = cell("id"), cell("reference"), cell("payer")
     booking_date, account = cell("date"), cell("account")
     raw_amount, raw_currency, raw_status = cell("amount") or "", cell("currency") or "", cell("status")
+    # the bank's id with the booking's date, amount and currency: ids that some banks
+    # number per account cannot then collide across two accounts' files
     identity = (
-        f"csv|{account or ''}|{bank_id}"
+        f"csv|{account or ''}|{bank_id}|{booking_date or ''}|{raw_amount}|{raw_currency.upper()}"
         if bank_id
         else content_identity("csv", account, booking_date, raw_amount, raw_currency, reference, payer)
     )
