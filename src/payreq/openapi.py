@@ -61,6 +61,7 @@ def build(app: Litestar) -> dict[str, Any]:
 def _fix_validation_answer(operation: dict[str, Any]) -> None:
     """Litestar documents its own 400 body for parameter errors; ours is the envelope."""
     answer = operation.get("responses", {}).get("400")
-    if answer and "ErrorEnvelope" not in str(answer):
+    schema = (answer or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if answer and "$ref" not in schema:  # a body we declared ourselves is a component reference
         answer["description"] = "A query or path parameter is malformed."
         answer["content"] = {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}}
