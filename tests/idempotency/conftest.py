@@ -76,6 +76,14 @@ async def two_units(request: Request[Any, Any, Any], subject: Subject) -> Paymen
     return view
 
 
+@post("/slow-after", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
+async def slow_after(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequestView:
+    """Works for a while after its unit of work, as an outbound call would."""
+    _, view = await _create(request, subject)
+    await asyncio.sleep(0.6)
+    return view
+
+
 @post("/located", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
 async def located(request: Request[Any, Any, Any], subject: Subject) -> Response[bytes]:
     _, view = await _create(request, subject)
@@ -97,7 +105,9 @@ async def secret(request: Request[Any, Any, Any], subject: Subject) -> dict[str,
 @pytest.fixture(scope="session")
 def test_app(settings: Settings, db: Database, clock: MovableClock) -> Litestar:
     app = create_app(settings, db=db, clock=clock, run_worker=False)
-    app.register(Router(path="/api/_test", route_handlers=[slow, boom, two_units, located, secret]))
+    app.register(
+        Router(path="/api/_test", route_handlers=[slow, boom, two_units, slow_after, located, secret])
+    )
     app.state[GATE_KEY] = Gate()
     app.state["test.boom_ids"] = []
     return app

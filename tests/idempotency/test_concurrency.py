@@ -17,7 +17,7 @@ import msgspec
 
 from payreq.db.base import sqlite_path
 from payreq.idempotency import repository
-from payreq.idempotency.middleware import fingerprint
+from payreq.idempotency.middleware import HOLD_LIMIT, fingerprint
 from payreq.idempotency.repository import Request, ScopedKey
 from payreq.services import Services
 from tests.fixtures.factories import Merchant
@@ -190,6 +190,38 @@ async def test_a_handler_with_two_units_is_replayed(
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert await payments_with_reference(services, reference) == 1
+    [row] = await key_rows(services, merchant)
+    assert row["status"] == 201
+
+
+async def test_slow_work_after_the_unit_does_not_hold_the_database(
+    merchant: Merchant, services: Services, test_http: httpx.AsyncClient
+) -> None:
+    """A finished unit waits for its answer at most HOLD_LIMIT; then it commits on its
+    own, so other requests (on SQLite: the process's one connection) go on."""
+    reference = f"order-{uuid.uuid4()}"
+    headers = keyed(await merchant.headers(), new_key())
+    slow = asyncio.ensure_future(
+        test_http.post("/api/_test/slow-after", json=body(reference_id=reference), headers=headers)
+    )
+    assert HOLD_LIMIT < 0.3
+    await asyncio.sleep(0.35)  # the handler sleeps 0.6 s after its unit
+
+    started = asyncio.get_running_loop().time()
+    async with services.db.read() as conn:
+        committed = await conn.fetch_one(
+            "SELECT COUNT(*) AS n FROM payments WHERE reference_id = :r", {"r": reference}
+        )
+    waited = asyncio.get_running_loop().time() - started
+    first = await slow
+    again = await test_http.post("/api/_test/slow-after", json=body(reference_id=reference), headers=headers)
+
+    assert waited < 0.1, waited
+    assert not slow.done() or first.status_code == 201
+    assert committed is not None and committed["n"] == 1
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.headers["idempotent-replayed"]) == (201, "true")
+    assert again.json() == first.json()
     [row] = await key_rows(services, merchant)
     assert row["status"] == 201
 

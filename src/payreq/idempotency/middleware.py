@@ -33,6 +33,7 @@ For a request that carries the header:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from datetime import timedelta
@@ -52,6 +53,11 @@ from payreq.idempotency.repository import Answer, Request, ScopedKey
 log = structlog.get_logger("payreq.idempotency")
 
 TTL = timedelta(hours=24)
+HOLD_LIMIT = 0.25
+"""Seconds a finished unit may wait for its answer. Rendering an answer takes
+microseconds; a handler that does slow work after its unit (an outbound call) must
+not keep SQLite's one connection locked, so its unit then commits on its own and the
+answer is written separately when it comes."""
 METHODS = frozenset({"POST", "PATCH"})
 HEADER = b"idempotency-key"
 PARAM = "Idempotency-Key"
@@ -172,7 +178,10 @@ class Attempt:
         self.claimed = False  # the claim is in the open unit, not yet committed
         self.settled = False  # a claim was made or judged; no other unit claims again
         self.handed: tuple[Any, hook.Finish] | None = None  # a finished unit awaiting the answer
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self.committed = False  # the claim committed without the answer (two units)
+        self.failed = False  # a unit committed by the hold limit failed to commit
         self.verdict: PayreqError | None = None  # what the key's earlier use decided
         self.closed = False
         self._start: dict[str, Any] | None = None
@@ -181,12 +190,38 @@ class Attempt:
     # -- the observer the database units call (hook.UnitObserver) -------------------
 
     async def flush(self) -> None:
+        if self._flushing is not None:  # the hold limit's commit is under way: wait for it
+            await asyncio.shield(self._flushing)
         if self.handed is None or self.closed:
             return
-        _, finish = self.handed
-        self.handed = None
+        finish = self._take()
         await finish(True)
         self.committed = True
+
+    def _take(self) -> hook.Finish:
+        assert self.handed is not None
+        _, finish = self.handed
+        self.handed = None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        return finish
+
+    def _hold_expired(self) -> None:
+        self._hold_timer = None
+        if self.handed is not None and not self.closed:
+            self._flushing = asyncio.ensure_future(self._commit_alone())
+
+    async def _commit_alone(self) -> None:
+        try:
+            if self.handed is not None and not self.closed:
+                await self._take()(True)
+                self.committed = True
+        except Exception as exc:  # the change is lost with its key; the answer will say 503
+            log.warning("idempotency_unit_not_committed", error=type(exc).__name__)
+            self.failed = True
+        finally:
+            self._flushing = None
 
     async def began(self, conn: Any) -> None:
         if self.settled or self.closed:
@@ -205,6 +240,7 @@ class Attempt:
     def hand_over(self, conn: Any, finish: hook.Finish) -> None:
         self.claimed = False
         self.handed = (conn, finish)
+        self._hold_timer = asyncio.get_running_loop().call_later(HOLD_LIMIT, self._hold_expired)
 
     def rolled_back(self) -> None:
         if self.claimed:  # the claim went with the unit; a later unit may claim again
@@ -259,6 +295,8 @@ class Attempt:
         return held
 
     async def complete(self, scope: dict[str, Any], send: Send, start: dict[str, Any], body: bytes) -> None:
+        if self._flushing is not None:
+            await asyncio.shield(self._flushing)
         self.closed = True  # the units the middleware opens from here on are its own
         if self.verdict is not None:
             await send_verdict(scope, send, self.verdict)
@@ -275,9 +313,12 @@ class Attempt:
             withheld=any(marker in body for marker in SECRET_MARKERS),
         )
         keep = status < 500 and status not in NOT_STORED
+        if self.failed:
+            await send_error(scope, send, _unavailable())
+            return
         if self.handed is not None:
-            conn, finish = self.handed
-            self.handed = None
+            conn = self.handed[0]
+            finish = self._take()
             if not await self._end_unit(conn, finish, answer if keep else None):
                 await send_error(scope, send, _unavailable())
                 return
@@ -335,11 +376,11 @@ class Attempt:
     async def abandon(self) -> None:
         """After the app returned: a unit still handed over never got its answer sent
         (the app failed or was cancelled), so its change is rolled back."""
+        if self._flushing is not None:
+            await asyncio.shield(self._flushing)
         self.closed = True
         if self.handed is not None:
-            _, finish = self.handed
-            self.handed = None
-            await _quietly(finish, False)
+            await _quietly(self._take(), False)
 
 
 async def _quietly(finish: hook.Finish, commit: bool) -> None:
