@@ -96,6 +96,23 @@ async def _redeliver(w: World, h: dict[str, str]) -> httpx.Response:
     return await w.http.post(f"{EVENTS}/{await _event_id(w)}/redeliver", headers=h)
 
 
+STATEMENT = b"id,amount,currency,reference\nM-1,1.00,EUR,nothing\n"
+
+
+async def _statement_report(w: World, h: dict[str, str]) -> httpx.Response:
+    made = await w.http.post(
+        "/api/statements",
+        content=STATEMENT,
+        headers={**(await w.merchant.headers()), "Content-Type": "text/csv"},
+    )
+    return await w.http.get(f"/api/statements/{made.json()['id']}", headers=h)
+
+
+async def _payment_pending(w: World) -> None:
+    answer = await w.http.get(f"/api/payment/{w.payment_id}", headers=await w.merchant.headers())
+    assert answer.json()["status"] == "pending"
+
+
 OPERATIONS: dict[str, Operation] = {
     "GET /api/payment-applications": Operation("*", True, 200, lambda w, h: w.http.get(APPS, headers=h)),
     "POST /api/payment-applications": Operation(
@@ -170,6 +187,24 @@ OPERATIONS: dict[str, Operation] = {
         True,
         202,
         lambda w, h: w.http.post(f"{EVENTS}/replay", json={"since": "2020-01-01T00:00:00Z"}, headers=h),
+    ),
+    "POST /api/statements": Operation(
+        "*",
+        True,
+        201,
+        lambda w, h: w.http.post(
+            "/api/statements", content=STATEMENT, headers={**h, "Content-Type": "text/csv"}
+        ),
+    ),
+    "GET /api/statements/{import_id}": Operation("*", True, 200, _statement_report),
+    "POST /api/sandbox/payment/{id}/simulate": Operation(
+        "payments.create",
+        False,
+        200,
+        lambda w, h: w.http.post(
+            f"/api/sandbox/payment/{w.payment_id}/simulate", json={"outcome": "paid"}, headers=h
+        ),
+        _payment_pending,
     ),
 }
 CREDENTIALS = [f"{kind}:{scope}" for kind in ("client_token", "access_token") for scope in SCOPES]

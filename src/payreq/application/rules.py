@@ -82,18 +82,23 @@ def currencies(values: list[str] | None) -> list[str] | None:
 
 
 def methods(values: list[str], *, sandbox: bool) -> list[str]:
-    known = [m.value for m in Method]
+    """Names of installed payment methods (built-ins and plug-ins) valid in this environment."""
+    from payreq.method.registry import default_registry
+
+    registry = default_registry()
+    environment = "sandbox" if sandbox else "production"
     chosen: list[str] = []
     for value in values:
-        if value not in known:
+        method = registry.get(value)
+        if method is None:
             raise ValidationFailed(
-                f"methods: {value!r} is not a payment method; use {' or '.join(known)}.",
+                f"methods: {value!r} is not a payment method; use {' or '.join(registry.names())}.",
                 code="unknown_method",
                 param="methods",
             )
-        if value == Method.SANDBOX and not sandbox:
+        if environment not in method.environments:
             raise ValidationFailed(
-                "methods: sandbox is offered only in the sandbox environment.",
+                f"methods: {value} is offered only in the {' and '.join(sorted(method.environments))} environment.",
                 code="unknown_method",
                 param="methods",
             )

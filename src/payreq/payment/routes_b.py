@@ -68,7 +68,7 @@ async def get_instructions(
     subject: Subject,
     payment_id: FromPath[str],
     method: Annotated[
-        str, QueryParameter(description="The payment method: sandbox (bank_transfer comes later).")
+        str, QueryParameter(description="The payment method: sandbox or bank_transfer (or a plug-in's name).")
     ],
 ) -> PaymentInstructions:
     """What the payer must do. Client or access token, scope `payments.user-instructions.get`."""
