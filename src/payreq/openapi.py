@@ -14,6 +14,8 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
+from payreq.idempotency.middleware import covered
+
 REF = "#/components/schemas/{name}"
 
 
@@ -36,6 +38,8 @@ def build(app: Litestar) -> dict[str, Any]:
                 if operation is None:
                     continue
                 _fix_validation_answer(operation)
+                if covered(method.upper(), route.path_format):
+                    _document_idempotency(operation)
                 if "body" in handler.opt:
                     bodies.append((operation, handler.opt["body"], "application/json"))
                 elif "form" in handler.opt:
@@ -56,6 +60,34 @@ def build(app: Litestar) -> dict[str, Any]:
         }
     )
     return document
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry safely: the first answer is stored for 24 h and replayed for the same key and "
+    "body (with Idempotent-Replayed: true); another body answers 422, a duplicate still running 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+_IDEMPOTENCY_ANSWERS = {
+    "400": "The Idempotency-Key header is malformed, or the request is.",
+    "409": "A request with this Idempotency-Key is still running (or the resource's state forbids this).",
+    "422": "This Idempotency-Key was used with another request (or a field breaks a rule).",
+}
+
+
+def _document_idempotency(operation: dict[str, Any]) -> None:
+    operation.setdefault("parameters", []).append(dict(_IDEMPOTENCY_KEY))
+    responses = operation.setdefault("responses", {})
+    for status, description in _IDEMPOTENCY_ANSWERS.items():
+        responses.setdefault(
+            status,
+            {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
+            },
+        )
 
 
 def _fix_validation_answer(operation: dict[str, Any]) -> None:

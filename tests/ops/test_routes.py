@@ -115,3 +115,18 @@ async def test_docs_page_needs_no_external_asset(http: httpx.AsyncClient, path: 
     assert "<script" not in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "an external asset is referenced"
     assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+async def test_openapi_documents_the_idempotency_key_on_writes_only(http: httpx.AsyncClient) -> None:
+    paths = (await http.get("/openapi.json")).json()["paths"]
+
+    def names(path: str, method: str) -> set[str]:
+        return {p["name"] for p in paths[path][method].get("parameters", [])}
+
+    assert "Idempotency-Key" in names("/payment/request", "post")
+    assert "Idempotency-Key" in names("/payment/request/{payment_id}/cancel", "post")
+    assert "Idempotency-Key" in names("/api/payment/checkout", "post")
+    assert "Idempotency-Key" not in names("/payment/request/{payment_id}", "get")
+    assert "Idempotency-Key" not in names("/oauth/token", "post")
+    cancel = paths["/payment/request/{payment_id}/cancel"]["post"]["responses"]
+    assert {"400", "409", "422"} <= set(cancel)

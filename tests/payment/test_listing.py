@@ -221,3 +221,13 @@ async def test_unknown_status_returns_422(merchant: Merchant, status: str) -> No
 
     error = error_of(answer, 422, "validation_error")
     assert error["param"] == "status"
+
+
+async def test_a_nul_in_a_text_filter_is_422_naming_the_filter(merchant: Merchant) -> None:
+    headers = await merchant.headers()
+    answer = await merchant.http.get(URL, params={"reference_id": "a\x00b"}, headers=headers)
+    assert error_of(answer, 422, "validation_error")["param"] == "reference_id"
+    answer = await merchant.http.get("/api/payments", params={"reference": "a\x00b"}, headers=headers)
+    assert error_of(answer, 422, "validation_error")["param"] == "reference"
+    answer = await merchant.http.get("/api/payments", params={"clientId": "\x00"}, headers=headers)
+    assert error_of(answer, 422, "validation_error")["param"] == "clientId"

@@ -112,7 +112,7 @@ async def list_payments(
         created_lt=parse_instant(created_to, "createdTo"),
         limit=limit if limit is not None else 10,
         starting_after=cursor,
-        names={"starting_after": "cursor"},
+        names={"starting_after": "cursor", "reference_id": "reference", "application_client_id": "clientId"},
     )
     async with services.db.read() as conn:
         page = await services.payments.list(conn, subject, query)

@@ -172,6 +172,12 @@ class PaymentService:
         return payment
 
     async def list(self, conn: Connection, subject: AuthSubject, query: PaymentQuery) -> Page:
+        for name, value in (
+            ("reference_id", query.reference_id),
+            ("application_client_id", query.application_client_id),
+        ):
+            if value is not None:
+                check_text(value, query.param(name))
         after = None
         if query.starting_after is not None:
             try:
