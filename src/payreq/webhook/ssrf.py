@@ -16,6 +16,7 @@ import concurrent.futures
 import ipaddress
 import re
 import socket
+import ssl
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -269,8 +270,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport on ``GuardedBackend``: no proxies from the environment (they
     would connect for us, unchecked), certificates verified against the URL's name."""
 
-    def __init__(self, reach: Reach, *, limits: httpx.Limits) -> None:
-        ssl_context = httpx.create_ssl_context()
+    def __init__(
+        self, reach: Reach, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        ssl_context = ssl_context or httpx.create_ssl_context()
         super().__init__(verify=ssl_context, trust_env=False, limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
