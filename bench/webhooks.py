@@ -1,0 +1,368 @@
+"""bench/webhooks.py: webhook deliveries per second from one worker, and the lag from
+commit to delivery at a steady event rate.
+
+    .venv/bin/python bench/webhooks.py                        # SQLite, about a minute
+    .venv/bin/python bench/webhooks.py --database postgres    # a temporary PostgreSQL database
+    .venv/bin/python bench/webhooks.py --events 10000 --rate 100 --duration 20 --concurrency 64
+
+On a fresh database (migrated, one sandbox account whose default application sends
+its webhooks to a local receiver), it measures:
+
+1. throughput: ``--events`` payments are created (one payment.created event and its
+   delivery each) while no worker runs; then one ``payreq worker`` starts, and the
+   receiver counts deliveries per second between the first and the last arrival;
+2. lag, worker process: with that worker running, payments are created one per
+   transaction at ``--rate`` per second for ``--duration`` seconds; the receiver
+   takes each arrival's time minus the event's ``timestamp`` (the moment of the change,
+   inside its transaction: the commit follows within a millisecond). A separate
+   worker finds new deliveries by polling (``PAYREQ_WEBHOOK_POLL_INTERVAL``, 0.25 s);
+3. lag, ``payreq serve`` with its embedded worker: the same rate of ``POST
+   /payment/request`` over HTTP; the worker in the server is woken by the commit.
+
+The receiver is a bare ASGI app under uvicorn in its own process, answering 200 at
+once. With two CPUs or more (and ``taskset``) the worker or server runs on CPU 0, the
+receiver and the load on the others. Every child process is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procs import Pinning, Processes, pinned
+from stack import free_port, prepare_database
+
+HOST = "127.0.0.1"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PAYREQ_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+# -- the receiver (its own process: python bench/webhooks.py --receiver PORT) ----------
+
+
+def receiver_app() -> Callable[..., Awaitable[None]]:
+    arrivals: list[tuple[float, float]] = []  # (arrival time, lag in ms)
+    ids: set[str] = set()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        now = time.time()
+        answer = b"ok"
+        if scope["method"] == "POST" and scope["path"] == "/hooks":
+            event = json.loads(body)
+            stamp = event["timestamp"].replace("Z", "+00:00")
+            from datetime import datetime
+
+            arrivals.append((now, (now - datetime.fromisoformat(stamp).timestamp()) * 1000))
+            for name, value in scope["headers"]:
+                if name == b"webhook-id":
+                    ids.add(value.decode())
+        elif scope["path"] == "/stats":
+            answer = json.dumps({"count": len(arrivals), "distinct": len(ids), "arrivals": arrivals}).encode()
+        elif scope["path"] == "/reset":
+            arrivals.clear()
+            ids.clear()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"%d" % len(answer))],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
+
+
+def run_receiver(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        receiver_app(),
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def stats(receiver: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{receiver}/stats", timeout=10).json()
+    return body
+
+
+def reset(receiver: str) -> None:
+    httpx.post(f"{receiver}/reset", timeout=10)
+
+
+def wait_for(receiver: str, count: int, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = stats(receiver)
+        if current["distinct"] >= count:
+            return current
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {current['distinct']} of {count} deliveries arrived in {timeout:g} s")
+        time.sleep(0.05)
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not answer")
+
+
+def percentiles(lags: list[float]) -> dict[str, float]:
+    ordered = sorted(lags)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {
+        "p50": pick(0.5),
+        "p90": pick(0.9),
+        "p99": pick(0.99),
+        "max": ordered[-1],
+        "mean": statistics.fmean(ordered),
+    }
+
+
+async def services_for(env: dict[str, str]) -> Any:
+    from payreq.config import Settings
+    from payreq.db import connect
+    from payreq.services import Services
+
+    settings = Settings(database_url=env["PAYREQ_DATABASE_URL"], log_level="WARNING")
+    db = connect(settings.database_url)
+    await db.open()
+    return Services.build(settings, db)
+
+
+def subject_of(credentials: dict[str, str]) -> Any:
+    from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
+
+    return AuthSubject(
+        kind=CredentialKind.ACCESS_TOKEN,
+        credential_id=uuid.uuid4(),
+        tenant=Tenant(uuid.UUID(credentials["account_id"]), credentials["environment"]),
+        scopes=frozenset({"*"}),
+        application_id=None,
+        rate_key="bench",
+        rate_limit=None,
+    )
+
+
+DRAFT_FIELDS = {"amount": "1000", "currency": "USD", "redirect_url": "https://shop.example/thanks"}
+
+
+async def create_payments(services: Any, subject: Any, count: int, *, per_transaction: int) -> None:
+    from payreq.payment.models import PaymentDraft
+
+    draft = PaymentDraft(**DRAFT_FIELDS)  # type: ignore[arg-type]
+    made = 0
+    while made < count:
+        async with services.db.transaction() as conn:
+            for _ in range(min(per_transaction, count - made)):
+                await services.payments.create(conn, subject, draft)
+                made += 1
+
+
+async def steady(rate: float, duration: float, make: Callable[[], Awaitable[None]]) -> int:
+    """Call ``make`` ``rate`` times a second for ``duration`` seconds (open loop)."""
+    start, made = time.monotonic(), 0
+    while (elapsed := time.monotonic() - start) < duration:
+        due = int(elapsed * rate) + 1
+        while made < due:
+            await make()
+            made += 1
+        await asyncio.sleep(max(0.0, made / rate - (time.monotonic() - start)))
+    return made
+
+
+# -- the run ------------------------------------------------------------------------
+
+
+async def bench(
+    args: argparse.Namespace, workdir: Path, procs: Processes, database_url: str
+) -> dict[str, Any]:
+    pinning = Pinning.choose(enabled=not args.no_pin)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAYREQ_")},
+        "PAYREQ_DATABASE_URL": database_url,
+        "PAYREQ_LOG_LEVEL": "WARNING",
+        "PAYREQ_WEBHOOK_CONCURRENCY": str(args.concurrency),
+        "PAYREQ_EMBEDDED_WORKER": "false",
+        "PAYREQ_DEFAULT_RATE_LIMIT": "1000000",
+    }
+    credentials = prepare_database(env)
+    port = free_port()
+    receiver = f"http://{HOST}:{port}"
+    procs.start(
+        pinned([sys.executable, __file__, "--receiver", str(port)], pinning.client),
+        env=env,
+        stdout=workdir / "receiver.log",
+        stderr=workdir / "receiver.log",
+    )
+    wait_http(f"{receiver}/stats")
+    services = await services_for(env)
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE applications SET webhook_url = :u WHERE client_id = :c",
+            {"u": f"{receiver}/hooks", "c": credentials["application_client_id"]},
+        )
+    subject = subject_of(credentials)
+    results: dict[str, Any] = {"database": database_url.split(":")[0], "concurrency": args.concurrency}
+
+    # 1. throughput: a backlog, then one worker
+    started = time.monotonic()
+    await create_payments(services, subject, args.events, per_transaction=500)
+    results["backlog_seconds"] = time.monotonic() - started
+    worker = procs.start(
+        pinned([sys.executable, "-m", "payreq", "worker"], pinning.server),
+        env=env,
+        stdout=workdir / "worker.log",
+        stderr=workdir / "worker.log",
+    )
+    arrived = wait_for(receiver, args.events, timeout=600)
+    times = sorted(t for t, _ in arrived["arrivals"])
+    results["deliveries_per_second"] = (len(times) - 1) / (times[-1] - times[0])
+    results["delivered"] = arrived["distinct"]
+
+    # 2. lag with a separate worker (it polls)
+    reset(receiver)
+
+    async def one_payment() -> None:
+        await create_payments(services, subject, 1, per_transaction=1)
+
+    made = await steady(args.rate, args.duration, one_payment)
+    arrived = wait_for(receiver, made, timeout=60)
+    results["lag_worker_ms"] = percentiles([lag for _, lag in arrived["arrivals"]])
+    results["lag_worker_events"] = made
+    procs.stop(worker)
+    await services.db.close()
+
+    # 3. lag with payreq serve and its embedded worker (woken by the commit)
+    reset(receiver)
+    serve_port = free_port()
+    procs.start(
+        pinned(
+            [sys.executable, "-m", "payreq", "serve", "--host", HOST, "--port", str(serve_port)],
+            pinning.server,
+        ),
+        env={**env, "PAYREQ_EMBEDDED_WORKER": "true", "PAYREQ_BASE_URL": f"http://{HOST}:{serve_port}"},
+        stdout=workdir / "serve.log",
+        stderr=workdir / "serve.log",
+    )
+    base = f"http://{HOST}:{serve_port}"
+    wait_http(f"{base}/healthz")
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        token = (
+            await client.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(credentials["client_id"], credentials["client_secret"]),
+            )
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def post_payment() -> None:
+            answer = await client.post("/payment/request", json=DRAFT_FIELDS, headers=headers)
+            answer.raise_for_status()
+
+        made = await steady(args.rate, args.duration, post_payment)
+    arrived = wait_for(receiver, made, timeout=60)
+    results["lag_embedded_ms"] = percentiles([lag for _, lag in arrived["arrivals"]])
+    results["lag_embedded_events"] = made
+    results["pinning"] = pinning.describe()
+    return results
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    def lag(row: dict[str, float]) -> str:
+        return " ".join(f"{k} {row[k]:.0f}" for k in ("p50", "p90", "p99", "max"))
+
+    print(
+        f"\nwebhooks bench: {results['database']}, PAYREQ_WEBHOOK_CONCURRENCY={results['concurrency']}, {results['pinning']}"
+    )
+    print(
+        f"  throughput   {results['deliveries_per_second']:8.0f} deliveries/s  (one worker, {results['delivered']} queued)"
+    )
+    print(
+        f"  lag, worker  {lag(results['lag_worker_ms'])} ms  "
+        f"({results['lag_worker_events']} events at {args.rate:g}/s; a separate worker polls every 0.25 s)"
+    )
+    print(
+        f"  lag, serve   {lag(results['lag_embedded_ms'])} ms  "
+        f"({results['lag_embedded_events']} POST /payment/request at {args.rate:g}/s; the embedded worker is woken by the commit)"
+    )
+
+
+async def with_database(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[str, Any]:
+    if args.database == "sqlite":
+        return await bench(args, workdir, procs, f"sqlite:///{workdir / 'bench.db'}")
+    import asyncpg
+
+    name = f"payreq_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        return await bench(args, workdir, procs, f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
+    finally:
+        procs.stop_all()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--events", type=int, default=5000, help="backlog for the throughput figure")
+    parser.add_argument("--rate", type=float, default=50, help="events per second for the lag figures")
+    parser.add_argument("--duration", type=float, default=15, help="seconds of steady events")
+    parser.add_argument("--concurrency", type=int, default=32, help="PAYREQ_WEBHOOK_CONCURRENCY")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        run_receiver(args.receiver)
+        return
+    with tempfile.TemporaryDirectory(prefix="payreq-webhooks-") as tmp, Processes() as procs:
+        results = asyncio.run(with_database(args, Path(tmp), procs))
+    report(results, args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
