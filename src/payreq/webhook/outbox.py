@@ -49,7 +49,7 @@ async def record(
     at: datetime,
 ) -> uuid.UUID:
     event_id = uuid.uuid4()
-    await repository.insert_event(
+    if await repository.insert_event(
         conn,
         id=event_id,
         account_id=account_id,
@@ -59,9 +59,7 @@ async def record(
         type=type,
         data=data,
         created_at=at,
-    )
-    if await repository.insert_delivery(
-        conn, id=uuid.uuid4(), event_id=event_id, application_id=application_id, at=at
+        delivery_id=uuid.uuid4(),
     ):
         conn.after_commit(doorbell.ring)
     return event_id

@@ -44,22 +44,42 @@ async def insert_event(
     type: str,
     data: str,
     created_at: datetime,
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO events (id, account_id, environment, application_id, payment_id, type, data, created_at)
-        VALUES (:id, :account_id, :environment, :application_id, :payment_id, :type, :data, :created_at)
-        """,
-        {
-            "id": id,
-            "account_id": account_id,
-            "environment": environment,
-            "application_id": application_id,
-            "payment_id": payment_id,
-            "type": type,
-            "data": data,
-            "created_at": created_at,
-        },
+    delivery_id: UUID | None = None,
+) -> bool:
+    """The event row; with ``delivery_id``, also its delivery, due at once, if the
+    application has a webhook URL (one round trip on PostgreSQL). True if a delivery
+    was written."""
+    params = {
+        "id": id,
+        "account_id": account_id,
+        "environment": environment,
+        "application_id": application_id,
+        "payment_id": payment_id,
+        "type": type,
+        "data": data,
+        "created_at": created_at,
+    }
+    event = """INSERT INTO events (id, account_id, environment, application_id, payment_id, type, data, created_at)
+        VALUES (:id, :account_id, :environment, :application_id, :payment_id, :type, :data, :created_at)"""
+    if delivery_id is None:
+        await conn.execute(event, params)
+        return False
+    if conn.dialect == "postgresql":
+        row = await conn.fetch_one(
+            f"""
+            WITH event AS ({event} RETURNING id)
+            INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step,
+                                            next_attempt_at, created_at)
+            SELECT :delivery_id, event.id, a.id, 'pending', 0, 0, :created_at, :created_at
+            FROM event JOIN applications a ON a.id = :application_id AND a.webhook_url IS NOT NULL
+            RETURNING id
+            """,
+            {**params, "delivery_id": delivery_id},
+        )
+        return row is not None
+    await conn.execute(event, params)
+    return await insert_delivery(
+        conn, id=delivery_id, event_id=id, application_id=application_id, at=created_at
     )
 
 
