@@ -216,29 +216,52 @@ class Dispatcher:
                 self._results_ready.set()
             except Exception:
                 log.exception("webhook_results_failed")
-                await asyncio.sleep(self.config.poll_interval)
-                self._results_ready.set()
+                await self._flush_singly()
 
     async def _flush(self) -> None:
         if not self._results:
             return
         batch, self._results = self._results, []
+        counted: list[str] = []
         try:
             async with self.db.transaction() as conn:
                 for result in batch:
-                    await self._write(conn, result)
+                    counted += await self._write(conn, result)
         except BaseException:
             self._results = batch + self._results
             raise
+        self._count(counted)
 
-    async def _write(self, conn: Connection, result: Result) -> None:
+    async def _flush_singly(self) -> None:
+        """After a batch failed: each result in its own transaction; one that still fails
+        is dropped (logged), and its delivery comes back when the lease runs out."""
+        batch, self._results = self._results, []
+        for index, result in enumerate(batch):
+            try:
+                async with self.db.transaction() as conn:
+                    counted = await self._write(conn, result)
+            except DatabaseUnavailable:
+                self._results = batch[index:] + self._results
+                self._results_ready.set()
+                await asyncio.sleep(self.config.poll_interval)
+                return
+            except Exception:
+                log.exception("webhook_result_dropped", delivery_id=str(result.row["id"]))
+            else:
+                self._count(counted)
+
+    def _count(self, counted: list[str]) -> None:
+        for name in counted:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+    async def _write(self, conn: Connection, result: Result) -> list[str]:
+        """Record one result; the names of the ``Stats`` it adds to once committed."""
         row, at = result.row, self.clock()
         if result.outcome is None:
-            if await repository.give_up(
+            given_up = await repository.give_up(
                 conn, id=row["id"], token=row["claim_token"], reason=result.reason or "", at=at
-            ):
-                self.stats.given_up += 1
-            return
+            )
+            return ["given_up"] if given_up else []
         outcome = result.outcome
         decision = decide(outcome, step=row["step"], at=at, config=self.config, rand=self.rand)
         await repository.insert_attempt(
@@ -265,13 +288,11 @@ class Dispatcher:
             status_code=outcome.status_code,
             error=outcome.error,
         )
-        if not kept:
-            self.stats.lost_leases += 1
+        counted = [] if kept else ["lost_leases"]
         if outcome.succeeded:
-            self.stats.delivered += 1
             await repository.endpoint_succeeded(conn, row["application_id"])
-            return
-        self.stats.failed_attempts += 1
+            return [*counted, "delivered"]
+        counted.append("failed_attempts")
         if decision.disable is not None:
             disabled = await repository.disable_endpoint(
                 conn, row["application_id"], at=at, reason=decision.disable
@@ -285,5 +306,6 @@ class Dispatcher:
                 reason=DISABLED_AFTER_FAILURES,
             )
         if disabled:
-            self.stats.endpoints_disabled += 1
+            counted.append("endpoints_disabled")
             log.warning("webhook_endpoint_disabled", application_id=str(row["application_id"]))
+        return counted
