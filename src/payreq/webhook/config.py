@@ -31,7 +31,6 @@ class WebhookConfig:
     lease: float = 60.0
     disable_after: float = 3 * 86400.0
     concurrency: int = 32
-    batch_size: int = 100
     poll_interval: float = 0.25
     response_bytes: int = 1024
     policy: UrlPolicy = field(default_factory=UrlPolicy)
@@ -50,7 +49,6 @@ class WebhookConfig:
             lease=settings.webhook_lease,
             disable_after=settings.webhook_disable_after,
             concurrency=settings.webhook_concurrency,
-            batch_size=max(settings.webhook_concurrency, 10),
             poll_interval=settings.webhook_poll_interval,
             policy=UrlPolicy.of(settings.webhook_allow_private),
         )
