@@ -145,7 +145,10 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 def percentiles(lags: list[float]) -> dict[str, float]:
     ordered = sorted(lags)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
     return {
         "p50": pick(0.5),
         "p90": pick(0.9),

@@ -428,3 +428,16 @@ def checkout_body(merchant: Merchant, **fields: Any) -> dict[str, Any]:
         "redirectUrl": "https://shop.example/thanks",
         **fields,
     }
+
+
+async def test_the_worker_sweeps_keys_past_24_hours(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    from payreq.worker.runner import Worker
+
+    headers = await merchant.headers()
+    answer = await merchant.http.post("/payment/request", json=body(), headers=keyed(headers, "to-sweep"))
+    assert answer.status_code == 201
+    clock.advance(24 * 3600 + 1)
+    await Worker(services).sweep_idempotency_keys()
+    assert [row["idempotency_key"] for row in await key_rows(services, merchant)] == []

@@ -164,7 +164,7 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run the background worker alone (expiry sweep; later webhook deliveries)."""
+    """Run the background worker alone (webhook deliveries, expiry sweep, housekeeping)."""
     from payreq import logs
     from payreq.db import connect
     from payreq.services import Services

@@ -14,9 +14,12 @@ if TYPE_CHECKING:
     from payreq.db import Connection
 
 
+SWEEP_BATCH = 1000
+
+
 async def sweep(conn: Connection, now: datetime) -> int:
     """The worker's pass: delete keys whose 24 hours have passed (up to 1000 a call);
     how many went. Call it again while it returns 1000."""
     from payreq.idempotency import repository
 
-    return await repository.sweep(conn, now)
+    return await repository.sweep(conn, now, limit=SWEEP_BATCH)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import structlog
 
+from payreq import idempotency
 from payreq.db import DatabaseUnavailable
 from payreq.oauth import repository as oauth_repository
 from payreq.services import Services
@@ -42,14 +43,25 @@ class Worker:
         async with services.db.transaction() as conn:
             expired = await services.payments.expire_due(conn)
         self._ticks += 1
-        if self._ticks % 600 == 1:
+        if self._ticks % 60 == 1:  # housekeeping about once a minute
             async with services.db.transaction() as conn:
                 await oauth_repository.delete_expired_access_tokens(
                     conn, before=services.clock() - TOKEN_RETENTION
                 )
+            await self.sweep_idempotency_keys()
         if expired:
             log.info("payments_expired", count=expired)
         return expired
+
+    async def sweep_idempotency_keys(self) -> int:
+        """Delete idempotency keys past their 24 hours, a batch per transaction."""
+        swept = 0
+        while True:
+            async with self.services.db.transaction() as conn:
+                deleted = await idempotency.sweep(conn, self.services.clock())
+            swept += deleted
+            if deleted < idempotency.SWEEP_BATCH:
+                return swept
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep every ``interval`` and deliver webhooks until ``stop`` is set (SIGTERM);
