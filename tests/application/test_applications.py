@@ -485,3 +485,27 @@ async def test_the_other_environments_application_is_404(merchant: Merchant, ser
         f"{API}/{merchant.credentials.application_client_id}", headers=await production.headers()
     )
     error_of(answer, 404, "not_found")
+
+
+async def test_a_new_webhook_url_enables_a_disabled_endpoint_again(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = merchant.credentials.application_client_id
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE applications SET webhook_disabled_at = :at, webhook_failing_since = :at WHERE client_id = :c",
+            {"at": services.clock(), "c": client_id},
+        )
+    url = f"/api/payment-applications/{client_id}"
+    before = await merchant.http.get(url, headers=await merchant.headers())
+    assert before.json()["webhookDisabledAt"] is not None
+    answer = await merchant.http.patch(
+        url, json={"webhookUrl": "http://127.0.0.1:9/hooks"}, headers=await merchant.headers()
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["webhookDisabledAt"] is None
+    async with services.db.read() as conn:
+        row = await conn.fetch_one(
+            "SELECT webhook_failing_since FROM applications WHERE client_id = :c", {"c": client_id}
+        )
+    assert row is not None and row["webhook_failing_since"] is None

@@ -27,6 +27,8 @@ UPDATABLE = frozenset(
     {
         "name",
         "webhook_url",
+        "webhook_failing_since",
+        "webhook_disabled_at",
         "default_redirect_url",
         "default_expires_in",
         "currencies",

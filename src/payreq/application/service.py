@@ -118,6 +118,8 @@ class ApplicationService:
             changes["name"] = rules.name(data.name)
         if data.webhook_url is not UNSET:
             changes["webhook_url"] = rules.webhook_url(data.webhook_url, sandbox=sandbox)
+            # a new endpoint starts with a clean record: enabled, not failing
+            changes["webhook_failing_since"] = changes["webhook_disabled_at"] = None
         if data.default_redirect_url is not UNSET:
             changes["default_redirect_url"] = rules.default_redirect_url(
                 data.default_redirect_url, sandbox=sandbox
