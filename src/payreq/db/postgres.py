@@ -133,23 +133,24 @@ class PostgresConnection:
         if first and closed(self._live):
             await self._replace()
         try:
-            return await work(self._live)
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(str(exc)) from exc
-        except asyncpg.DataError as exc:
-            raise unstorable_value() from exc
+            return await self._attempt(work)
         except _CONNECTION_ERRORS as exc:
             if not (first and retry and _connection_lost(exc, self._live)):
                 raise DatabaseUnavailable() from exc
         await self._replace()
+        try:
+            return await self._attempt(work)
+        except _CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable() from exc
+
+    async def _attempt(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """One try, with the database's refusals translated into ours."""
         try:
             return await work(self._live)
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
         except asyncpg.DataError as exc:
             raise unstorable_value() from exc
-        except _CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailable() from exc
 
     async def _replace(self) -> None:
         dead, self._conn = self._conn, None
