@@ -124,3 +124,22 @@ def test_the_default_applications_offer_the_methods_of_their_environment(
     path = Path(database.removeprefix("sqlite:///"))
     rows = dict(sqlite3.connect(path).execute("SELECT environment, methods FROM applications").fetchall())
     assert rows == {"sandbox": '["sandbox"]', "production": '["bank_transfer"]'}
+
+
+def test_admin_rate_limit_sets_a_client_tokens_own_limit(tmp_path: Path, database: str) -> None:
+    run("bootstrap", "--json", cwd=tmp_path, url=database)
+    path = Path(database.removeprefix("sqlite:///"))
+    (token_id,) = sqlite3.connect(path).execute("SELECT id FROM client_tokens").fetchone()
+    done = run("admin", "rate-limit", token_id, "20", cwd=tmp_path, url=database)
+    assert done.returncode == 0, done.stderr
+    row = (
+        sqlite3.connect(path)
+        .execute("SELECT rate_limit FROM client_tokens WHERE id = ?", (token_id,))
+        .fetchone()
+    )
+    assert row == (20,)
+    unknown = run(
+        "admin", "rate-limit", "00000000-0000-4000-8000-000000000000", "5", cwd=tmp_path, url=database
+    )
+    assert unknown.returncode == 1
+    assert "no client token" in unknown.stderr

@@ -178,3 +178,21 @@ async def test_successful_requests_do_not_count_as_failures(
     headers = await merchant.headers()
     for _ in range(10):
         assert (await owner.get("/payment/request", headers=headers)).status_code == 200
+
+
+async def test_an_operator_limit_on_a_client_token_applies_to_that_token(
+    services: Services, merchant: Merchant
+) -> None:
+    from payreq.application import repository as applications
+    from payreq.kit.crypto import digest
+
+    async with services.db.transaction() as conn:
+        row = await conn.fetch_one(
+            "SELECT id FROM client_tokens WHERE token_digest = :d",
+            {"d": digest(merchant.credentials.client_token)},
+        )
+        assert row is not None
+        assert await applications.set_client_token_rate_limit(conn, row["id"], 3)
+    headers = {"Authorization": f"Bearer {merchant.credentials.client_token}"}
+    statuses = [(await merchant.http.get("/payment/request", headers=headers)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]

@@ -226,3 +226,11 @@ async def revoke_client_token(
         {"at": at, "id": token_id, "application_id": application_id, **_tenant(tenant)},
     )
     return changed == 1
+
+
+async def set_client_token_rate_limit(conn: Connection, token_id: UUID, limit: int | None) -> bool:
+    """An operator's per-token limit (``payreq admin rate-limit``); None restores the default."""
+    changed = await conn.execute(
+        "UPDATE client_tokens SET rate_limit = :limit WHERE id = :id", {"limit": limit, "id": token_id}
+    )
+    return changed == 1

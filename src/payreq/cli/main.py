@@ -190,26 +190,37 @@ def worker() -> None:
 
 @admin.command("rate-limit")
 def rate_limit(
-    client_id: Annotated[str, typer.Argument(help="The API key's client_id.")],
+    key: Annotated[str, typer.Argument(help="An API key's client_id, or a client token's id (a UUID).")],
     limit: Annotated[int, typer.Argument(help="Requests per second; 0 restores the default.", min=0)],
 ) -> None:
-    """Set one API key's rate limit."""
-    from payreq.account import repository
+    """Set the rate limit of one API key (all its access tokens) or one client token."""
+    import uuid
+
+    from payreq.account import repository as accounts
+    from payreq.application import repository as applications
     from payreq.db import connect
+
+    try:
+        token_id: uuid.UUID | None = uuid.UUID(key)
+    except ValueError:
+        token_id = None
 
     async def main(settings: Settings) -> bool:
         db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
         await db.open()
         try:
             async with db.transaction() as conn:
-                return await repository.set_api_key_rate_limit(conn, client_id, limit or None)
+                if token_id is not None:
+                    return await applications.set_client_token_rate_limit(conn, token_id, limit or None)
+                return await accounts.set_api_key_rate_limit(conn, key, limit or None)
         finally:
             await db.close()
 
     if not _run(main):
-        typer.echo(f"no API key with client_id {client_id}", err=True)
+        kind = "client token with id" if token_id is not None else "API key with client_id"
+        typer.echo(f"no {kind} {key}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{client_id}: {limit or 'default'} requests per second")
+    typer.echo(f"{key}: {limit or 'default'} requests per second")
 
 
 def _register_features() -> None:
