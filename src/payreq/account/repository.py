@@ -92,8 +92,3 @@ async def revoke_api_key(conn: Connection, client_id: str, at: datetime) -> bool
         {"at": at, "client_id": client_id},
     )
     return changed == 1
-
-
-async def count_accounts(conn: Connection) -> int:
-    row = await conn.fetch_one("SELECT COUNT(*) AS n FROM accounts")
-    return int(row["n"]) if row else 0

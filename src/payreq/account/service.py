@@ -13,6 +13,7 @@ from payreq.account import repository
 from payreq.application import repository as applications
 from payreq.auth.subject import Scope, Tenant
 from payreq.db import Connection
+from payreq.db.tables import ENVIRONMENTS
 from payreq.errors import Conflict
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import (
@@ -24,20 +25,12 @@ from payreq.kit.crypto import (
     random_string,
 )
 
-ENVIRONMENTS = ("sandbox", "production")
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
 
 def hash_password(password: str) -> str:
     """argon2id; slow on purpose (tens of ms), so call it outside a transaction."""
     return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except Exception:
-        return False
 
 
 def new_password() -> str:

@@ -23,8 +23,12 @@ ENVIRONMENTS = ("sandbox", "production")
 PAYMENT_STATUSES = ("pending", "paid", "expired", "cancelled")
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 def _env_check() -> sa.CheckConstraint:
-    return sa.CheckConstraint("environment IN ('sandbox', 'production')", name="environment")
+    return sa.CheckConstraint(one_of("environment", ENVIRONMENTS), name="environment")
 
 
 accounts = sa.Table(
@@ -134,7 +138,7 @@ payments = sa.Table(
     sa.Column("cancelled_at", Timestamp, nullable=True),
     sa.Column("expired_at", Timestamp, nullable=True),
     sa.CheckConstraint("amount >= 1 AND amount <= 1000000000000", name="amount"),
-    sa.CheckConstraint("status IN ('pending', 'paid', 'expired', 'cancelled')", name="status"),
+    sa.CheckConstraint(one_of("status", PAYMENT_STATUSES), name="status"),
     _env_check(),
     # listing: one account and environment, newest first
     sa.Index("ix_payments_tenant_created", "account_id", "environment", "created_at", "id"),

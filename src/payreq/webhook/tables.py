@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from payreq.db.tables import applications, metadata
+from payreq.db.tables import applications, metadata, one_of
 from payreq.db.types import UUID, Timestamp
 
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -39,7 +39,7 @@ webhook_deliveries = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("delivered_at", Timestamp, nullable=True),
     sa.Column("failed_at", Timestamp, nullable=True),
-    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    sa.CheckConstraint(one_of("status", DELIVERY_STATUSES), name="status"),
     sa.UniqueConstraint("event_id", "application_id"),
     # the claim: due pending rows, oldest first
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
