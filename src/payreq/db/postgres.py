@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from payreq.db import observer as hook
 from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
 from payreq.errors import ValidationFailed
-from payreq.idempotency import hook
 
 T = TypeVar("T")
 

@@ -19,9 +19,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from payreq.db import observer as hook
 from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
 from payreq.errors import ValidationFailed
-from payreq.idempotency import hook
 
 BUSY_TIMEOUT_MS = 20
 

@@ -45,9 +45,10 @@ import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from payreq.auth.subject import AuthSubject
+from payreq.db import observer as hook
 from payreq.errors import BadRequest, Conflict, PayreqError, ValidationFailed
 from payreq.http import REQUEST_ID_KEY, ErrorDetail, ErrorEnvelope, new_request_id
-from payreq.idempotency import hook, repository
+from payreq.idempotency import repository
 from payreq.idempotency.repository import Answer, Request, ScopedKey
 
 log = structlog.get_logger("payreq.idempotency")

@@ -1,4 +1,4 @@
-"""How a request's idempotency key joins the request's own write transaction.
+"""Unit observers: how a request's idempotency key joins the request's own write transaction.
 
 The middleware cannot see inside a handler, but every write in payreq happens in a
 unit of work (``db.transaction()``, or ``read()`` followed by ``begin()``). While a
@@ -18,8 +18,8 @@ request that carries an ``Idempotency-Key`` runs, the middleware puts an observe
   committed first (without the answer, which is then written on its own), so a
   handler with two units never waits on itself.
 
-It lives here, and imports nothing from payreq, because idempotency is its only user;
-the database modules import it, not the other way round.
+It is a mechanism of the database layer (imports nothing else from payreq), so the
+units depend on nothing above them; idempotency is today its only user.
 """
 
 from __future__ import annotations
