@@ -112,5 +112,25 @@ def make_merchant(services: Services, http: httpx.AsyncClient) -> Callable[..., 
 
 
 @pytest.fixture(scope="session")
+async def app_once(tmp_path_factory: pytest.TempPathFactory, clock: MovableClock) -> AsyncIterator[Litestar]:
+    """An app for tests that never touch the database (OpenAPI, docs, headers, 404,
+    405, OPTIONS): it is not parametrized by ``backend``, so those tests run once and
+    the count tells the truth. It stands on its own SQLite file, which they never read."""
+    async for url in migrated_database("sqlite", tmp_path_factory.mktemp("once")):
+        once = Settings(database_url=url, base_url=BASE_URL, embedded_worker=False, log_level="WARNING")
+        database = connect(url, timeout=5.0)
+        await database.open()
+        yield create_app(once, db=database, clock=clock, run_worker=False)
+        await database.close()
+
+
+@pytest.fixture
+async def http_once(app_once: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app_once)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

@@ -144,8 +144,8 @@ async def test_response_carries_exactly_one_request_id_header(merchant: Merchant
         assert answer.headers.get_list("x-request-id") == ["abc-123-def"], name
 
 
-async def test_unknown_route_returns_404_envelope(http: httpx.AsyncClient) -> None:
-    answer = await http.get("/no/such/route")
+async def test_unknown_route_returns_404_envelope(http_once: httpx.AsyncClient) -> None:
+    answer = await http_once.get("/no/such/route")
     assert answer.status_code == 404
     error = answer.json()["error"]
     assert error["type"] == "not_found"
@@ -174,9 +174,9 @@ async def test_unknown_route_under_a_known_prefix_returns_404_envelope(merchant:
     ],
 )
 async def test_wrong_method_returns_405_envelope_with_allow(
-    http: httpx.AsyncClient, method: str, path: str, allowed: set[str]
+    http_once: httpx.AsyncClient, method: str, path: str, allowed: set[str]
 ) -> None:
-    answer = await http.request(method, path)
+    answer = await http_once.request(method, path)
     assert answer.status_code == 405
     error = answer.json()["error"]
     assert error["type"] == "invalid_request"
@@ -205,10 +205,9 @@ async def test_error_envelope_has_exactly_the_documented_keys(merchant: Merchant
     assert all(isinstance(v, str) and v for v in body["error"].values())
 
 
-@pytest.mark.xfail(strict=True, reason="bug: OPTIONS /payment/request answers a stale Allow without GET")
-async def test_options_lists_the_same_methods_as_the_405_allow(http: httpx.AsyncClient) -> None:
-    wrong = await http.delete("/payment/request")
-    options = await http.options("/payment/request")
+async def test_options_lists_the_same_methods_as_the_405_allow(http_once: httpx.AsyncClient) -> None:
+    wrong = await http_once.delete("/payment/request")
+    options = await http_once.options("/payment/request")
     assert options.status_code in (200, 204)
     allowed = {m.strip() for m in wrong.headers["allow"].split(",")}
     assert {m.strip() for m in options.headers["allow"].split(",")} == allowed

@@ -16,7 +16,13 @@ from payreq import __version__, api, logs
 from payreq.config import Settings, get_settings
 from payreq.db import Database, connect
 from payreq.errors import PayreqError
-from payreq.http import RequestIdMiddleware, render_http_exception, render_payreq_error, render_unexpected
+from payreq.http import (
+    RequestIdMiddleware,
+    answer_options,
+    render_http_exception,
+    render_payreq_error,
+    render_unexpected,
+)
 from payreq.idempotency.middleware import IdempotencyMiddleware
 from payreq.kit.clock import Clock, utc_now
 from payreq.services import Services
@@ -61,6 +67,7 @@ def create_app(
         lifespan=[lifespan],
         state=State({"services": services}),
         middleware=[RequestIdMiddleware, IdempotencyMiddleware],
+        before_request=answer_options,
         exception_handlers={
             PayreqError: render_payreq_error,
             HTTPException: render_http_exception,

@@ -20,6 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from payreq.errors import PayreqError
+from payreq.kit.jsonbody import refuse_fields
 
 log = structlog.get_logger("payreq.http")
 
@@ -42,7 +43,8 @@ class ErrorEnvelope(msgspec.Struct):
 
 
 _DESCRIPTIONS = {
-    400: "The body is not JSON, not an object, or a required field is missing.",
+    400: "The body is not JSON, not an object, a required field is missing, or it carries a field this "
+    "operation does not know (code unknown_field, param names it).",
     401: "No token, or an unknown, expired or revoked one (WWW-Authenticate: Bearer).",
     403: "The token lacks the scope this operation needs, or names another application.",
     404: "No such resource in this account and environment.",
@@ -206,3 +208,35 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_OPTS = ("body", "form", "raw_body")
+"""A route's ``opt`` names its body: ``body`` (a JSON ``Body`` type), ``form`` (a form's
+fields) or ``raw_body`` (a file, a payer's form). A write naming none takes no body."""
+
+
+async def refuse_undeclared_body(request: Request[Any, Any, Any]) -> None:
+    """A write without a body of its own accepts nothing or ``{}``: a field sent there is
+    refused like an unknown field (400 ``unknown_field``), never silently ignored."""
+    if request.method in WRITE_METHODS and not any(key in request.route_handler.opt for key in BODY_OPTS):
+        refuse_fields(await request.body())
+
+
+async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """``before_request``: OPTIONS answers the path's methods as its 405 does.
+
+    Litestar's own OPTIONS handler keeps the method list of the first route object
+    built for a path; when several routers add handlers to one path (GET and POST on
+    ``/payment/request``) the route is rebuilt and that list goes stale.
+    """
+    if request.method != "OPTIONS":
+        return None
+    methods: set[str] = set()
+    template = request.scope.get("path_template")
+    for route in request.app.routes:
+        if route.path_format == template or route.path == template:
+            methods.update(getattr(route, "methods", ()))
+    if not methods:
+        return None
+    return Response(content=None, status_code=204, headers={"Allow": ", ".join(sorted(methods))})

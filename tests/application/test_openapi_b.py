@@ -38,8 +38,8 @@ async def openapi(http: httpx.AsyncClient) -> dict[str, Any]:
     return document
 
 
-async def test_every_api_operation_states_its_scope(http: httpx.AsyncClient) -> None:
-    document = await openapi(http)
+async def test_every_api_operation_states_its_scope(http_once: httpx.AsyncClient) -> None:
+    document = await openapi(http_once)
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     for name, operation in OPERATIONS.items():
         method, path = document_path(name)
@@ -50,9 +50,9 @@ async def test_every_api_operation_states_its_scope(http: httpx.AsyncClient) -> 
 
 
 async def test_every_api_operation_documents_its_error_answers_in_the_envelope(
-    http: httpx.AsyncClient,
+    http_once: httpx.AsyncClient,
 ) -> None:
-    document = await openapi(http)
+    document = await openapi(http_once)
     for name, operation in OPERATIONS.items():
         method, path = document_path(name)
         responses = document["paths"][path][method]["responses"]
@@ -73,8 +73,8 @@ async def test_every_api_operation_documents_its_error_answers_in_the_envelope(
     )
 
 
-async def test_request_bodies_are_documented_with_their_required_fields(http: httpx.AsyncClient) -> None:
-    document = await openapi(http)
+async def test_request_bodies_are_documented_with_their_required_fields(http_once: httpx.AsyncClient) -> None:
+    document = await openapi(http_once)
     schemas = document["components"]["schemas"]
     for name, (schema_name, required) in BODIES.items():
         method, path = document_path(name)
@@ -90,7 +90,7 @@ async def test_request_bodies_are_documented_with_their_required_fields(http: ht
     assert "BankDetails" in schemas
 
 
-async def test_list_parameters_carry_their_contract_b_names(http: httpx.AsyncClient) -> None:
-    document = await openapi(http)
+async def test_list_parameters_carry_their_contract_b_names(http_once: httpx.AsyncClient) -> None:
+    document = await openapi(http_once)
     parameters = {p["name"] for p in document["paths"]["/api/payments"]["get"]["parameters"]}
     assert parameters == {"status", "clientId", "reference", "createdFrom", "createdTo", "limit", "cursor"}

@@ -1,7 +1,7 @@
 """Helpers for the idempotency tests: the key store read straight from the database,
 and an app with a few extra routes (a slow one, one that fails after writing, one with
-two units of work, one whose answer carries a secret) to exercise the middleware the
-way any future route would meet it."""
+two units of work) to exercise the middleware the way any future route would meet it.
+Answers that carry a secret are tested on the real endpoints (test_replay.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ class Gate:
 
 
 GATE_KEY = "test.gate"
+CREATE = {"subject": requires(Scope.PAYMENTS_CREATE)}
+BODY = {"body": PaymentRequestCreate}  # a write declares its body, or takes none
 
 
 async def _create(request: Request[Any, Any, Any], subject: Any) -> tuple[Services, PaymentRequestView]:
@@ -47,7 +49,7 @@ async def _create(request: Request[Any, Any, Any], subject: Any) -> tuple[Servic
     return services, PaymentRequestView.of(payment, base_url=services.settings.base_url)
 
 
-@post("/slow", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
+@post("/slow", status_code=201, dependencies=CREATE, opt=BODY)
 async def slow(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequestView:
     services: Services = request.app.state.services
     gate: Gate = request.app.state[GATE_KEY]
@@ -60,7 +62,7 @@ async def slow(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequ
     return PaymentRequestView.of(payment, base_url=services.settings.base_url)
 
 
-@post("/boom", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
+@post("/boom", status_code=201, dependencies=CREATE, opt=BODY)
 async def boom(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequestView:
     """Commits a payment, then fails: a 500 after the unit of work ended."""
     _, view = await _create(request, subject)
@@ -68,7 +70,7 @@ async def boom(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequ
     raise RuntimeError("the handler failed after its unit of work")
 
 
-@post("/two-units", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
+@post("/two-units", status_code=201, dependencies=CREATE, opt=BODY)
 async def two_units(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequestView:
     services, view = await _create(request, subject)
     async with services.db.read() as conn:
@@ -76,7 +78,7 @@ async def two_units(request: Request[Any, Any, Any], subject: Subject) -> Paymen
     return view
 
 
-@post("/slow-after", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
+@post("/slow-after", status_code=201, dependencies=CREATE, opt=BODY)
 async def slow_after(request: Request[Any, Any, Any], subject: Subject) -> PaymentRequestView:
     """Works for a while after its unit of work, as an outbound call would."""
     _, view = await _create(request, subject)
@@ -84,7 +86,7 @@ async def slow_after(request: Request[Any, Any, Any], subject: Subject) -> Payme
     return view
 
 
-@post("/located", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
+@post("/located", status_code=201, dependencies=CREATE, opt=BODY)
 async def located(request: Request[Any, Any, Any], subject: Subject) -> Response[bytes]:
     _, view = await _create(request, subject)
     return Response(
@@ -95,19 +97,10 @@ async def located(request: Request[Any, Any, Any], subject: Subject) -> Response
     )
 
 
-@post("/secret", status_code=201, dependencies={"subject": requires(Scope.PAYMENTS_CREATE)})
-async def secret(request: Request[Any, Any, Any], subject: Subject) -> dict[str, str]:
-    """Answers with a secret shown once, as client-token creation does."""
-    _, view = await _create(request, subject)
-    return {"id": view.id, "token": f"prq_ct_sbx_{uuid.uuid4().hex}"}
-
-
 @pytest.fixture(scope="session")
 def test_app(settings: Settings, db: Database, clock: MovableClock) -> Litestar:
     app = create_app(settings, db=db, clock=clock, run_worker=False)
-    app.register(
-        Router(path="/api/_test", route_handlers=[slow, boom, two_units, slow_after, located, secret])
-    )
+    app.register(Router(path="/api/_test", route_handlers=[slow, boom, two_units, slow_after, located]))
     app.state[GATE_KEY] = Gate()
     app.state["test.boom_ids"] = []
     return app

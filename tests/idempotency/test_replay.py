@@ -441,3 +441,46 @@ async def test_the_worker_sweeps_keys_past_24_hours(
     clock.advance(24 * 3600 + 1)
     await Worker(services).sweep_idempotency_keys()
     assert [row["idempotency_key"] for row in await key_rows(services, merchant)] == []
+
+
+# -- answers that show a secret once (real endpoints) ----------------------------------
+
+
+def _token_create(merchant: Merchant) -> tuple[str, dict[str, Any]]:
+    client_id = merchant.credentials.application_client_id
+    return f"/api/payment-applications/{client_id}/tokens", {"label": "shop", "scopes": ["payments.create"]}
+
+
+async def _secret_bearing(merchant: Merchant, kind: str) -> tuple[str, dict[str, Any] | None, str]:
+    """(path, body, the JSON field that holds the secret) of one real secret-bearing write."""
+    if kind == "client-token":
+        path, sent = _token_create(merchant)
+        return path, sent, "token"
+    if kind == "application":
+        return "/api/payment-applications", {"name": f"app-{uuid.uuid4().hex[:6]}"}, "webhookSecret"
+    client_id = merchant.credentials.application_client_id
+    return f"/api/payment-applications/{client_id}/webhook-secret", None, "webhookSecret"
+
+
+@pytest.mark.parametrize("kind", ["client-token", "application", "webhook-secret"])
+async def test_an_answer_that_shows_a_secret_is_never_stored_nor_shown_again(
+    merchant: Merchant, services: Services, kind: str
+) -> None:
+    path, sent, field = await _secret_bearing(merchant, kind)
+    headers = keyed(await merchant.headers(), new_key())
+    first = await merchant.http.post(path, json=sent, headers=headers)
+    again = await merchant.http.post(path, json=sent, headers=headers)
+
+    assert first.status_code in (200, 201), first.text
+    secret = first.json()[field]
+    assert secret.startswith(("prq_ct_", "whsec_")), secret
+    # a reused key never shows the secret again (documented: 409 idempotency_key_used)
+    error = error_of(again, 409, "invalid_state")
+    assert error["code"] == "idempotency_key_used", error
+    assert secret not in again.text
+    # and the key store holds its status only, never the answer
+    [row] = await key_rows(services, merchant)
+    assert (row["status"], row["body"]) == (first.status_code, None)
+    async with services.db.read() as conn:
+        stored = await conn.fetch_all("SELECT body, headers FROM idempotency_keys")
+    assert not any(secret in str(r["body"]) + str(r["headers"]) for r in stored)

@@ -32,8 +32,8 @@ DOCUMENTED = {
 }
 
 
-async def test_healthz_answers_ok(http: httpx.AsyncClient) -> None:
-    answer = await http.get("/healthz")
+async def test_healthz_answers_ok(http_once: httpx.AsyncClient) -> None:
+    answer = await http_once.get("/healthz")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok"}
 
@@ -73,16 +73,16 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
     assert answer.json()["checks"]["database"] == "unreachable"
 
 
-async def test_openapi_documents_every_status_of_every_operation(http: httpx.AsyncClient) -> None:
-    document = (await http.get("/openapi.json")).json()
+async def test_openapi_documents_every_status_of_every_operation(http_once: httpx.AsyncClient) -> None:
+    document = (await http_once.get("/openapi.json")).json()
     for (path, method), statuses in DOCUMENTED.items():
         operation = document["paths"][path][method]
         assert statuses <= set(operation["responses"]), (path, method, sorted(operation["responses"]))
         assert operation.get("description"), (path, method)
 
 
-async def test_openapi_error_answers_use_the_envelope(http: httpx.AsyncClient) -> None:
-    document = (await http.get("/openapi.json")).json()
+async def test_openapi_error_answers_use_the_envelope(http_once: httpx.AsyncClient) -> None:
+    document = (await http_once.get("/openapi.json")).json()
     operation = document["paths"]["/payment/request"]["post"]
     for status in ("400", "401", "422", "500"):
         schema = operation["responses"][status]["content"]["application/json"]["schema"]
@@ -93,8 +93,8 @@ async def test_openapi_error_answers_use_the_envelope(http: httpx.AsyncClient) -
     }
 
 
-async def test_openapi_describes_request_bodies(http: httpx.AsyncClient) -> None:
-    document = (await http.get("/openapi.json")).json()
+async def test_openapi_describes_request_bodies(http_once: httpx.AsyncClient) -> None:
+    document = (await http_once.get("/openapi.json")).json()
     create = document["paths"]["/payment/request"]["post"]["requestBody"]["content"]["application/json"][
         "schema"
     ]
@@ -106,8 +106,8 @@ async def test_openapi_describes_request_bodies(http: httpx.AsyncClient) -> None
 
 
 @pytest.mark.parametrize("path", ["/docs"])
-async def test_docs_page_needs_no_external_asset(http: httpx.AsyncClient, path: str) -> None:
-    answer = await http.get(path)
+async def test_docs_page_needs_no_external_asset(http_once: httpx.AsyncClient, path: str) -> None:
+    answer = await http_once.get(path)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/html")
     html = answer.text
@@ -117,8 +117,8 @@ async def test_docs_page_needs_no_external_asset(http: httpx.AsyncClient, path: 
     assert "default-src 'none'" in answer.headers["content-security-policy"]
 
 
-async def test_openapi_documents_the_idempotency_key_on_writes_only(http: httpx.AsyncClient) -> None:
-    paths = (await http.get("/openapi.json")).json()["paths"]
+async def test_openapi_documents_the_idempotency_key_on_writes_only(http_once: httpx.AsyncClient) -> None:
+    paths = (await http_once.get("/openapi.json")).json()["paths"]
 
     def names(path: str, method: str) -> set[str]:
         return {p["name"] for p in paths[path][method].get("parameters", [])}

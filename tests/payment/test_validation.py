@@ -305,26 +305,28 @@ async def test_metadata_value_with_nul_byte_returns_422(merchant: Merchant) -> N
 # -- mass assignment ------------------------------------------------------------------
 
 
-async def test_server_owned_fields_in_the_body_are_ignored(merchant: Merchant) -> None:
-    forged_id = str(uuid.uuid4())
-    answer = await create(
-        merchant,
-        status="paid",
-        id=forged_id,
-        account_id=str(uuid.uuid4()),
-        environment="production",
-        paid_at="2020-01-01T00:00:00Z",
-        checkout_url="https://evil.example/checkout",
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", "paid"),
+        ("id", "f0e1d2c3-0000-4000-8000-000000000000"),
+        ("account_id", "f0e1d2c3-0000-4000-8000-000000000001"),
+        ("environment", "production"),
+        ("paid_at", "2020-01-01T00:00:00Z"),
+        ("checkout_url", "https://evil.example/checkout"),
+    ],
+)
+async def test_server_owned_fields_in_the_body_are_refused_and_nothing_is_created(
+    merchant: Merchant, field: str, value: str
+) -> None:
+    reference = f"forged-{uuid.uuid4().hex[:8]}"
+    answer = await create(merchant, reference_id=reference, **{field: value})
+    assert_envelope(answer, 400, "invalid_request", param=field)
+    assert answer.json()["error"]["code"] == "unknown_field"
+    listed = await merchant.http.get(
+        "/payment/request", params={"reference_id": reference}, headers=await merchant.headers()
     )
-    body = assert_created(answer)
-    assert body["id"] != forged_id
-    assert body["paid_at"] is None
-    assert body["environment"] == "sandbox"
-    assert body["checkout_url"] == f"http://testserver/checkout/{body['id']}"
-    stored = await merchant.http.get(f"/payment/request/{body['id']}", headers=await merchant.headers())
-    assert stored.json()["status"] == "pending"
-    forged = await merchant.http.get(f"/payment/request/{forged_id}", headers=await merchant.headers())
-    assert forged.status_code == 404
+    assert listed.json()["data"] == []
 
 
 # -- size and shape limits (security.md T23) -----------------------------------------

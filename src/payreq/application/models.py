@@ -24,7 +24,7 @@ class Method(StrEnum):
     BANK_TRANSFER = "bank_transfer"
 
 
-class BankDetails(msgspec.Struct, kw_only=True, rename="camel", frozen=True):
+class BankDetails(msgspec.Struct, kw_only=True, rename="camel", frozen=True, forbid_unknown_fields=True):
     """Where payers send a bank transfer. Stored as this JSON, shown as this JSON."""
 
     account_holder: Annotated[Text200, Meta(description="The account holder's name.")]

@@ -10,6 +10,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from payreq.application.models import Application, BankDetails, ClientToken
 from payreq.kit.clock import rfc3339
+from payreq.kit.jsonbody import Body
 
 Name = Annotated[str, Meta(min_length=1, max_length=200, description="1 to 200 characters.")]
 Url = Annotated[str, Meta(max_length=2048)]
@@ -36,7 +37,7 @@ ExpiresIn = Annotated[
 ]
 
 
-class ApplicationCreate(msgspec.Struct, kw_only=True, rename="camel"):
+class ApplicationCreate(Body, rename="camel"):
     """Body of ``POST /api/payment-applications``."""
 
     name: Name
@@ -51,7 +52,7 @@ class ApplicationCreate(msgspec.Struct, kw_only=True, rename="camel"):
     default_expires_in: ExpiresIn | None = None
 
 
-class ApplicationUpdate(msgspec.Struct, kw_only=True, rename="camel"):
+class ApplicationUpdate(Body, rename="camel"):
     """Body of ``PATCH /api/payment-applications/{clientId}``: only the fields sent change;
     ``null`` clears an optional one."""
 
@@ -132,7 +133,7 @@ class ApplicationList(msgspec.Struct):
         return cls(data=[ApplicationView.of(a) for a in apps])
 
 
-class TokenCreate(msgspec.Struct, kw_only=True, rename="camel"):
+class TokenCreate(Body, rename="camel"):
     """Body of ``POST /api/payment-applications/{clientId}/tokens``."""
 
     label: Annotated[str, Meta(min_length=1, max_length=200, description="What the token is for.")]

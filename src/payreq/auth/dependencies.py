@@ -2,7 +2,8 @@
 
 Order on every authenticated request: refuse an address that failed too often,
 authenticate (a failure counts against the address), spend one request of the
-credential's rate budget (429 past it), then check the scope (403).
+credential's rate budget (429 past it), then check the scope (403); last, a write
+that declares no body refuses one that carries fields (400 ``unknown_field``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from litestar.di import NamedDependency, Provide
 
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope
 from payreq.errors import Forbidden, RateLimited, Unauthenticated
-from payreq.http import add_response_headers
+from payreq.http import add_response_headers, refuse_undeclared_body
 from payreq.ratelimit.backend import Decision
 from payreq.ratelimit.limiter import RateLimiter
 from payreq.services import Services
@@ -83,6 +84,7 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
             raise Forbidden(scope=scope)
         if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:
             raise Forbidden(code="access_token_required")
+        await refuse_undeclared_body(request)
         return found
 
     return Provide(subject)

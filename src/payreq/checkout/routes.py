@@ -195,7 +195,9 @@ def _after(request: Request[Any, Any, Any], payment: Payment) -> Response[bytes]
     return _see_other(request, return_url(payment))
 
 
-@post("/{payment_id:str}/pay/{method:str}", include_in_schema=False, status_code=303)
+@post(
+    "/{payment_id:str}/pay/{method:str}", include_in_schema=False, status_code=303, opt={"raw_body": "form"}
+)
 async def pay(
     request: Request[Any, Any, Any], payment_id: FromPath[str], method: FromPath[str]
 ) -> Response[bytes]:
@@ -206,7 +208,7 @@ async def pay(
     return _after(request, payment)
 
 
-@post("/{payment_id:str}/cancel", include_in_schema=False, status_code=303)
+@post("/{payment_id:str}/cancel", include_in_schema=False, status_code=303, opt={"raw_body": "form"})
 async def cancel(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Response[bytes]:
     services: Services = request.app.state.services
     await _form(request, payment_id, CANCEL_FORM)

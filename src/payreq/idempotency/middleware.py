@@ -27,7 +27,7 @@ For a request that carries the header:
    or rate checks (401, 403, 429) and server errors (5xx) are not stored: the change,
    if any, is rolled back with the key, and the client may retry with the same key.
    Every other answer (2xx, 404, 409 ...) is kept for 24 hours. An answer carrying a
-   secret that is shown once (a new client token) keeps only its status: replaying
+   secret that is shown once (a new client token, a webhook secret) keeps only its status: replaying
    its key answers 409 instead of storing the secret.
 """
 
@@ -69,8 +69,9 @@ KEPT_HEADERS = frozenset(
     {"content-type", "location", "cache-control", "content-language", "link", "etag", "last-modified"}
 )
 NOT_STORED = frozenset({400, 401, 403, 405, 408, 413, 415, 422, 429})
-# secrets shown once (kit/crypto prefixes) are never written anywhere in clear
-SECRET_MARKERS = (b'"prq_cs_', b'"prq_at_', b'"prq_ct_')
+# secrets shown once (kit/crypto prefixes, and webhook secrets in the Standard Webhooks
+# format) are never written anywhere in clear
+SECRET_MARKERS = (b'"prq_cs_', b'"prq_at_', b'"prq_ct_', b'"whsec_')
 
 _running: set[ScopedKey] = set()
 

@@ -1,7 +1,16 @@
 """Decoding JSON request bodies into msgspec Structs with the house's error split:
 
-- 400 ``invalid_request``: not JSON, not an object, or a required field missing;
+- 400 ``invalid_request``: not JSON, not an object, a required field missing, or a
+  field the operation does not know (code ``unknown_field``, ``param`` names it, such
+  as ``recurring``: a gateway never quietly ignores what a merchant asked for);
 - 422 ``validation_error``: a field is present but breaks a rule (type, length, range).
+
+Strictness is enforced here, once, for every write: a body type (and every Struct
+nested in it) must forbid unknown fields, which subclassing ``Body`` gives; decoding
+into one that does not is a programming error and raises ``TypeError`` on first use.
+A write that takes no body (cancel, redeliver, delete, rotate) refuses any field too:
+``refuse_fields`` accepts only an empty body or ``{}`` (``http.before_request`` runs
+it for every write route that declares no body of its own).
 """
 
 from __future__ import annotations
@@ -15,14 +24,57 @@ from payreq.errors import BadRequest, ValidationFailed
 
 T = TypeVar("T")
 
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`(?: - at `\$(.*)`)?")
 _MISSING = re.compile(r"Object missing required field `([^`]+)`(?: - at `\$(.*)`)?")
 _PATH = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
 _decoders: dict[type, msgspec.json.Decoder[object]] = {}
 
 
+class Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every JSON request body: unknown fields are refused (400 ``unknown_field``);
+    the merchant's own data belongs in ``metadata``. The OpenAPI document shows it as
+    ``additionalProperties: false``."""
+
+
+class NoBody(Body):
+    """What a write without a body accepts: nothing, or ``{}``."""
+
+
+def lenient_structs(into: type) -> list[str]:
+    """The Structs reachable from ``into`` that would silently accept unknown fields."""
+    found: list[str] = []
+    seen: set[type] = set()
+
+    def walk(info: msgspec.inspect.Type) -> None:
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls in seen:
+                return
+            seen.add(info.cls)
+            if not info.forbid_unknown_fields:
+                found.append(info.cls.__qualname__)
+            for field in info.fields:
+                walk(field.type)
+            return
+        for name in ("type", "types", "item_type", "item_types", "key_type", "value_type"):
+            inner = getattr(info, name, None)
+            if isinstance(inner, tuple):
+                for item in inner:
+                    walk(item)
+            elif isinstance(inner, msgspec.inspect.Type):
+                walk(inner)
+
+    walk(msgspec.inspect.type_info(into))
+    return found
+
+
 def decode(body: bytes, into: type[T]) -> T:
     decoder = _decoders.get(into)
     if decoder is None:
+        lenient = lenient_structs(into)
+        if lenient:
+            raise TypeError(
+                f"request bodies must forbid unknown fields (subclass Body): {', '.join(lenient)}"
+            )
         decoder = _decoders[into] = msgspec.json.Decoder(into)
     try:
         result: T = decoder.decode(body)  # type: ignore[assignment]
@@ -35,7 +87,23 @@ def decode(body: bytes, into: type[T]) -> T:
         raise BadRequest("The request body is nested too deeply.", code="invalid_json") from None
 
 
+def refuse_fields(body: bytes) -> None:
+    """For a write that takes no body: an empty body or ``{}`` passes, anything else is
+    refused the way an unknown field of a real body is."""
+    if body.strip():
+        decode(body, NoBody)
+
+
 def _classify(text: str) -> BadRequest | ValidationFailed:
+    unknown = _UNKNOWN.match(text)
+    if unknown:
+        prefix = (unknown.group(2) or "").lstrip(".").replace("[...]", "")
+        param = f"{prefix}.{unknown.group(1)}" if prefix else unknown.group(1)
+        return BadRequest(
+            f"Unknown field: {param}. This operation does not accept it; put your own data in metadata.",
+            code="unknown_field",
+            param=param,
+        )
     missing = _MISSING.match(text)
     if missing:
         field = missing.group(1)

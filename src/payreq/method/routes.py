@@ -14,7 +14,7 @@ from payreq.auth.dependencies import Subject, requires
 from payreq.auth.subject import Scope
 from payreq.errors import NotFound
 from payreq.http import error_responses
-from payreq.kit.jsonbody import decode
+from payreq.kit.jsonbody import Body, decode
 from payreq.method import repository
 from payreq.method.sandbox import Outcome, simulate
 from payreq.method.statements.importer import read
@@ -26,7 +26,7 @@ from payreq.services import Services
 MAX_STATEMENT_BYTES = 10 * 1024 * 1024
 
 
-class SimulateBody(msgspec.Struct):
+class SimulateBody(Body):
     """The outcome to simulate for a pending sandbox payment."""
 
     outcome: Literal["paid", "cancelled", "expired"]
@@ -43,6 +43,7 @@ class StatementImportNotFound(NotFound):
     security=[{"bearerAuth": ["*"]}],
     responses=error_responses(400, 401, 403, 413, 422, 429),
     request_max_body_size=MAX_STATEMENT_BYTES,
+    opt={"raw_body": "the statement file"},
 )
 async def import_statement(
     request: Request[Any, Any, Any],

@@ -8,6 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from payreq.kit.clock import rfc3339
+from payreq.kit.jsonbody import Body
 from payreq.payment.models import Page, Payment, PaymentDraft
 
 ReferenceId = Annotated[str, Meta(max_length=255)]
@@ -15,7 +16,7 @@ MetadataKey = Annotated[str, Meta(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, Meta(max_length=500)]
 
 
-class PaymentRequestCreate(msgspec.Struct, kw_only=True):
+class PaymentRequestCreate(Body):
     """Body of ``POST /payment/request``."""
 
     amount: Annotated[

@@ -11,6 +11,7 @@ from msgspec import Meta
 
 from payreq.errors import ValidationFailed
 from payreq.kit.clock import rfc3339
+from payreq.kit.jsonbody import Body
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Page, Payment, PaymentDraft
 
@@ -29,7 +30,7 @@ DRAFT_NAMES = {
 """Domain field -> contract-B field, so that errors name what the client sent."""
 
 
-class PaymentCheckout(msgspec.Struct, kw_only=True, rename="camel"):
+class PaymentCheckout(Body, rename="camel"):
     """Body of ``POST /api/payment/checkout``."""
 
     amount: Annotated[

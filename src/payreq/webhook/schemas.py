@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from payreq.kit.clock import rfc3339
+from payreq.kit.jsonbody import Body
 from payreq.webhook.models import Attempt, Delivery, Event, EventPage
 
 
@@ -121,7 +122,7 @@ class EventList(msgspec.Struct, rename="camel"):
         )
 
 
-class Replay(msgspec.Struct, kw_only=True, rename="camel"):
+class Replay(Body, rename="camel"):
     """Body of ``POST /api/events/replay``."""
 
     since: Annotated[
