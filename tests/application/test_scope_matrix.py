@@ -6,14 +6,17 @@ client token; everything else is 403 ``Insufficient permissions`` with
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
+from payreq.services import Services
 from tests.application.conftest import (
     CHECKOUT,
     REDIRECT,
@@ -38,6 +41,7 @@ class World:
     spare_client_id: str
     payment_id: str
     spare_token_id: str
+    made: dict[str, str] = field(default_factory=dict)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -55,7 +59,10 @@ class Operation:
     success: int
     call: Call
     unchanged: Check | None = None
-    """After a refusal: what must still be as it was."""
+    """After a refusal: what the API shows must still be as it was (besides the
+    whole account's rows, which every refusal compares)."""
+    prepare: Check | None = None
+    """Set-up the call needs, done before the account's rows are read."""
 
 
 async def _spare_app_intact(w: World) -> None:
@@ -87,25 +94,32 @@ async def _get_event(w: World, h: dict[str, str]) -> httpx.Response:
     return await w.http.get(f"{EVENTS}/{await _event_id(w)}", headers=h)
 
 
-async def _redeliver(w: World, h: dict[str, str]) -> httpx.Response:
+async def _with_webhook_url(w: World) -> None:
     await w.http.patch(
         f"{APPS}/{w.default_client_id}",
         json={"webhookUrl": "https://shop.example/hooks"},
         headers=await w.merchant.headers(),
     )
+
+
+async def _redeliver(w: World, h: dict[str, str]) -> httpx.Response:
     return await w.http.post(f"{EVENTS}/{await _event_id(w)}/redeliver", headers=h)
 
 
 STATEMENT = b"id,amount,currency,reference\nM-1,1.00,EUR,nothing\n"
 
 
-async def _statement_report(w: World, h: dict[str, str]) -> httpx.Response:
+async def _a_statement_import(w: World) -> None:
     made = await w.http.post(
         "/api/statements",
         content=STATEMENT,
         headers={**(await w.merchant.headers()), "Content-Type": "text/csv"},
     )
-    return await w.http.get(f"/api/statements/{made.json()['id']}", headers=h)
+    w.made["import_id"] = made.json()["id"]
+
+
+async def _statement_report(w: World, h: dict[str, str]) -> httpx.Response:
+    return await w.http.get(f"/api/statements/{w.made['import_id']}", headers=h)
 
 
 async def _payment_pending(w: World) -> None:
@@ -181,7 +195,7 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "GET /api/events": Operation("payments.get", True, 200, lambda w, h: w.http.get(EVENTS, headers=h)),
     "GET /api/events/{event_id}": Operation("payments.get", True, 200, _get_event),
-    "POST /api/events/{event_id}/redeliver": Operation("*", True, 202, _redeliver),
+    "POST /api/events/{event_id}/redeliver": Operation("*", True, 202, _redeliver, prepare=_with_webhook_url),
     "POST /api/events/replay": Operation(
         "*",
         True,
@@ -196,7 +210,9 @@ OPERATIONS: dict[str, Operation] = {
             "/api/statements", content=STATEMENT, headers={**h, "Content-Type": "text/csv"}
         ),
     ),
-    "GET /api/statements/{import_id}": Operation("*", True, 200, _statement_report),
+    "GET /api/statements/{import_id}": Operation(
+        "*", True, 200, _statement_report, prepare=_a_statement_import
+    ),
     "POST /api/sandbox/payment/{id}/simulate": Operation(
         "payments.create",
         False,
@@ -232,12 +248,41 @@ def allowed(operation: Operation, credential_name: str) -> bool:
     return scope in (operation.scope, "*")
 
 
+# every row an operation could change, per table, for one account; the columns that
+# merely record a credential's use are left out (the refused call did use one)
+ACCOUNT_ROWS = {
+    "applications": "SELECT * FROM applications WHERE account_id = :a ORDER BY id",
+    "client_tokens": "SELECT t.id, t.label, t.scopes, t.expires_at, t.revoked_at FROM client_tokens t "
+    "JOIN applications a ON a.id = t.application_id WHERE a.account_id = :a ORDER BY t.id",
+    "payments": "SELECT * FROM payments WHERE account_id = :a ORDER BY id",
+    "events": "SELECT * FROM events WHERE account_id = :a ORDER BY id",
+    "webhook_deliveries": "SELECT d.* FROM webhook_deliveries d JOIN events e ON e.id = d.event_id "
+    "WHERE e.account_id = :a ORDER BY d.id",
+    "statement_imports": "SELECT * FROM statement_imports WHERE account_id = :a ORDER BY id",
+    "idempotency_keys": "SELECT * FROM idempotency_keys WHERE account_id = :a ORDER BY idempotency_key",
+}
+
+
+async def account_rows(services: Services, merchant: Merchant) -> dict[str, list[dict[str, Any]]]:
+    account = uuid.UUID(merchant.credentials.account_id)
+    async with services.db.read() as conn:
+        return {
+            table: [dict(row) for row in await conn.fetch_all(sql, {"a": account})]
+            for table, sql in ACCOUNT_ROWS.items()
+        }
+
+
 @pytest.mark.parametrize("credential_name", CREDENTIALS)
 @pytest.mark.parametrize("operation_name", list(OPERATIONS))
-async def test_scope_matrix(merchant: Merchant, operation_name: str, credential_name: str) -> None:
+async def test_scope_matrix(
+    merchant: Merchant, services: Services, operation_name: str, credential_name: str
+) -> None:
     operation = OPERATIONS[operation_name]
     w = await world(merchant)
+    if operation.prepare is not None:
+        await operation.prepare(w)
     token = await credential(merchant, credential_name)
+    before = await account_rows(services, merchant)
     answer = await operation.call(w, bearer(token))
     if allowed(operation, credential_name):
         assert answer.status_code == operation.success, answer.text
@@ -246,6 +291,8 @@ async def test_scope_matrix(merchant: Merchant, operation_name: str, credential_
     assert error["message"] == "Insufficient permissions"
     assert answer.headers["www-authenticate"].startswith("Bearer")
     assert 'error="insufficient_scope"' in answer.headers["www-authenticate"]
+    # a refusal changed nothing: not one row of the account, and the API agrees
+    assert await account_rows(services, merchant) == before
     if operation.unchanged is not None:
         await operation.unchanged(w)
 
