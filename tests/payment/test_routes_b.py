@@ -51,7 +51,56 @@ PAYMENT_B_KEYS = {
 # -- checkout -----------------------------------------------------------------------
 
 
-async def test_checkout_with_the_seeds_body_answers_201_with_the_payment(
+# seeds/api-authentication.txt, "Creating a Payment (Client Token)", byte for byte but
+# for the placeholder: it names no redirectUrl
+SEEDS_CHECKOUT = """{
+    "amount": 10000,
+    "currencyCode": "USD",
+    "reference": "ORDER-123",
+    "referenceLabel": "Order #123",
+    "clientId": "your_client_id"
+  }"""
+
+
+async def test_the_seeds_literal_checkout_body_answers_422_until_the_application_has_a_redirect_url(
+    merchant: Merchant, http: httpx.AsyncClient, services: Services
+) -> None:
+    """The README's contract-B section: redirectUrl falls back to the application's
+    defaultRedirectUrl; with neither, 422 missing_redirect_url naming redirectUrl (the
+    payer must have somewhere to return to). With a default, the seed's body is 201."""
+    client_id = merchant.credentials.application_client_id
+    content = SEEDS_CHECKOUT.replace("your_client_id", client_id).encode()
+    headers = {
+        "Authorization": f"Bearer {merchant.credentials.client_token}",
+        "Content-Type": "application/json",
+    }
+    refused = await http.post("/api/payment/checkout", content=content, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert (refused.json()["error"]["code"], refused.json()["error"]["param"]) == (
+        "missing_redirect_url",
+        "redirectUrl",
+    )
+
+    patched = await http.patch(
+        f"/api/payment-applications/{client_id}",
+        json={"defaultRedirectUrl": REDIRECT},
+        headers=await merchant.headers(),
+    )
+    assert patched.status_code == 200, patched.text
+    answer = await http.post("/api/payment/checkout", content=content, headers=headers)
+    assert answer.status_code == 201, answer.text
+    payment = answer.json()
+    assert (payment["amount"], payment["currencyCode"], payment["reference"], payment["clientId"]) == (
+        10000,
+        "USD",
+        "ORDER-123",
+        client_id,
+    )
+    assert payment["redirectUrl"] == REDIRECT
+    assert await event_types(services, payment["id"]) == ["payment.created"]
+
+
+async def test_checkout_with_the_seeds_fields_and_a_redirect_url_answers_201_with_the_payment(
     merchant: Merchant, http: httpx.AsyncClient, services: Services
 ) -> None:
     client_id = merchant.credentials.application_client_id
