@@ -196,3 +196,24 @@ async def test_an_operator_limit_on_a_client_token_applies_to_that_token(
     headers = {"Authorization": f"Bearer {merchant.credentials.client_token}"}
     statuses = [(await merchant.http.get("/payment/request", headers=headers)).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+async def test_the_products_default_limit_is_5_per_second(
+    database_url: str, db: Database, clock: MovableClock
+) -> None:
+    """A default ``Settings()`` (nothing but where the database is): the seeds' 5 per
+    second per API key. The sixth request inside one second is 429."""
+    defaults = Settings(database_url=database_url, base_url=BASE_URL, embedded_worker=False)
+    assert defaults.default_rate_limit == 5
+    app = create_app(defaults, db=db, clock=clock, run_worker=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
+        merchant = await new_merchant(app.state.services, http)
+        headers = await merchant.headers()
+        await asyncio.sleep(1.05)  # the token request counted; let its second pass
+        started = time.monotonic()
+        answers = [await http.get("/payment/request", headers=headers) for _ in range(6)]
+        assert time.monotonic() - started < 1.0, "the six requests did not fit in one second"
+    assert [a.status_code for a in answers] == [200] * 5 + [429], [a.text for a in answers]
+    assert [a.headers["ratelimit-limit"] for a in answers] == ["5"] * 6
+    assert answers[5].json()["error"]["type"] == "rate_limited"
+    assert int(answers[5].headers["retry-after"]) >= 1

@@ -103,3 +103,44 @@ async def test_when_redis_stops_requests_still_succeed_limited_per_process(
                 assert answer.status_code == 200  # payments do not go down with the limiter
                 assert answer.json()["checks"]["rate_limiter"].startswith("degraded: redis unreachable")
             assert "rate_limiter_degraded" in server.output()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_serve_with_two_workers_and_redis_holds_one_budget_across_them(
+    tmp_path: Path, redis_server_binary: str
+) -> None:
+    env = database(tmp_path)
+    credentials = bootstrap(env)
+    with redis_server(redis_server_binary, tmp_path / "redis.log") as (redis_url, _):
+        env.update(PAYREQ_REDIS_URL=redis_url, PAYREQ_DEFAULT_RATE_LIMIT="5")
+        with serve(env, tmp_path / "workers.log", "--workers", "2") as server:
+            workers = [
+                pid for pid in children_of(server.process.pid) if "resource_tracker" not in _cmdline(pid)
+            ]
+            assert len(workers) >= 2, (workers, server.output())
+            headers = await token(server.url, credentials)
+            await asyncio.sleep(1.1)
+            # forty requests on forty connections, spread over both workers by the kernel
+            statuses = await burst([server.url], headers, 40)
+            assert statuses.count(200) == 5, statuses
+            assert statuses.count(429) == 35
+            await asyncio.sleep(1.1)
+            assert (await burst([server.url], headers, 12)).count(200) == 5
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
