@@ -1,5 +1,7 @@
 """Alembic migrations: a fresh database reaches head, goes back to base and up again,
-and the migrated schema is the one ``payreq.db.tables`` describes."""
+the migrated schema is the one ``payreq.db.tables`` describes (CHECK constraints:
+test_check_constraints.py), and a database holding rows from every revision keeps
+them through every upgrade and downgrade (seeds: migration_seeds.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from payreq.db import connect
 from payreq.db.base import sqlalchemy_url, sqlite_path
 from payreq.db.migrate import current_revision, downgrade, head_revision, upgrade
 from payreq.db.tables import metadata
+from tests.db.migration_seeds import SEEDS, insert, missing_or_changed
 from tests.fixtures.backends import (
     create_postgres_database,
     drop_postgres_database,
@@ -177,3 +180,83 @@ async def test_schema_matches_table_metadata(backend: str, fresh_url: str) -> No
             assert declared == expected, table.name
     finally:
         conn.close()
+
+
+# -- a database holding data from every revision ---------------------------------------
+
+
+def revision_chain() -> list[tuple[str, str | None]]:
+    """(revision, down_revision), oldest first."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from payreq.db.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    chain = [(rev.revision, rev.down_revision) for rev in script.walk_revisions()]
+    return [(r, d if isinstance(d, str) or d is None else d[0]) for r, d in reversed(chain)]
+
+
+def test_every_revision_has_a_seed() -> None:
+    missing = [revision for revision, _ in revision_chain() if revision not in SEEDS]
+    assert not missing, (
+        f"revision(s) {', '.join(missing)} have no seed: add SEEDS[{missing[0]!r}] = Seed({{table: [row, ...]}}) "
+        "in tests/db/migration_seeds.py with rows valid at that revision"
+    )
+    assert set(SEEDS) <= {revision for revision, _ in revision_chain()}, "a seed names no revision"
+
+
+async def _check_seeds(url: str, revisions: list[str]) -> list[str]:
+    database = connect(url)
+    await database.open()
+    try:
+        async with database.read() as conn:
+            problems: list[str] = []
+            for revision in revisions:
+                problems += await missing_or_changed(conn, revision, SEEDS[revision])
+            return problems
+    finally:
+        await database.close()
+
+
+async def test_upgrade_and_downgrade_keep_the_rows_of_every_earlier_revision(fresh_url: str) -> None:
+    chain = revision_chain()
+    unseeded = [revision for revision, _ in chain if revision not in SEEDS]
+    if unseeded:
+        pytest.fail(f"revision(s) {', '.join(unseeded)} have no seed in tests/db/migration_seeds.py SEEDS")
+    seeded: list[str] = []
+    for revision, _ in chain:
+        await asyncio.to_thread(upgrade, fresh_url, revision)
+        database = connect(fresh_url)
+        await database.open()
+        try:
+            async with database.transaction() as conn:
+                await insert(conn, SEEDS[revision])
+        finally:
+            await database.close()
+        seeded.append(revision)
+        # each step up keeps every earlier revision's rows as they were
+        assert await _check_seeds(fresh_url, seeded) == [], revision
+    await asyncio.to_thread(upgrade, fresh_url)
+    assert await _revision(fresh_url) == head_revision()
+    database = connect(fresh_url)
+    await database.open()
+    try:
+        async with database.read() as conn:
+            for revision in seeded:
+                check = SEEDS[revision].at_head
+                if check is not None:
+                    await check(conn)
+    finally:
+        await database.close()
+
+    # down again, one revision at a time: what is below keeps its rows
+    for revision, down in reversed(chain):
+        await asyncio.to_thread(downgrade, fresh_url, down or "base")
+        seeded.remove(revision)
+        assert await _revision(fresh_url) == down
+        if down is not None:
+            assert await _check_seeds(fresh_url, seeded) == [], f"downgrade of {revision}"
+    assert await _tables(fresh_url) == {"alembic_version"}
