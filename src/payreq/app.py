@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from payreq import __version__, api, logs
@@ -66,7 +67,10 @@ def create_app(
         route_handlers=api.routers(),
         lifespan=[lifespan],
         state=State({"services": services}),
-        middleware=[RequestIdMiddleware, IdempotencyMiddleware],
+        middleware=[
+            DefineMiddleware(RequestIdMiddleware, fault_answer_delay=settings.fault_answer_delay),
+            IdempotencyMiddleware,
+        ],
         before_request=answer_options,
         exception_handlers={
             PayreqError: render_payreq_error,

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     """``GET /api/events`` lists an event once it is this many seconds old, so that a
     cursor never passes an event whose transaction committed late."""
 
+    # fault tests only (tests/faults): hold every write's answer this many seconds
+    # after its change committed, so that a test can kill the server between the
+    # commit and the answer. 0 (the default) is off; only PAYREQ_FAULT_ANSWER_DELAY
+    # turns it on, and `payreq serve` then says so on stderr.
+    fault_answer_delay: float = Field(default=0.0, ge=0, le=60)
+
     # logs
     log_level: str = "INFO"
     log_json: bool = True

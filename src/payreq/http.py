@@ -6,6 +6,7 @@ Error body everywhere but ``/oauth/*``:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterable
@@ -185,8 +186,9 @@ class RequestIdMiddleware:
     sane one, otherwise a new one), and the id is in the scope for logs and errors.
     Headers that a dependency added with ``add_response_headers`` join the answer here."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, fault_answer_delay: float = 0.0) -> None:
         self.app = app
+        self.fault_answer_delay = fault_answer_delay
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -196,8 +198,12 @@ class RequestIdMiddleware:
         cast("dict[str, Any]", scope)[REQUEST_ID_KEY] = rid
         header = (b"x-request-id", rid.encode())
 
+        delay = self.fault_answer_delay if scope["method"] in WRITE_METHODS else 0.0
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if delay:  # fault tests only (Settings.fault_answer_delay): the change has committed
+                    await asyncio.sleep(delay)
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append(header)

@@ -148,6 +148,12 @@ def serve(
         os.environ["PAYREQ_EMBEDDED_WORKER"] = "false"
         get_settings.cache_clear()
     typer.echo(f"payreq serving on http://{host}:{port} (docs at /docs)", err=True)
+    if settings.fault_answer_delay:
+        typer.echo(
+            f"PAYREQ_FAULT_ANSWER_DELAY is set: every write's answer is held {settings.fault_answer_delay} s "
+            "after its commit (fault tests only; never in production)",
+            err=True,
+        )
     uvicorn.run(
         "payreq.app:create_app",
         factory=True,
