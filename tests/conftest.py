@@ -52,6 +52,13 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live_engine(request: pytest.FixtureRequest) -> str:
+    """The engine under a live ``payreq serve`` (browser, schemathesis, walk-throughs,
+    OAuth client library): each such module runs once per engine."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
 async def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     async for url in migrated_database(backend, tmp_path_factory.mktemp(backend)):

@@ -1,6 +1,7 @@
-"""Contract B against a real ``payreq serve`` process on its own SQLite file, logging
-at DEBUG: the README's walk-through works as written, and a client token's secret
-reaches no log line and no byte of the database files."""
+"""Contract B against a real ``payreq serve`` process on a database of its own (SQLite
+file or PostgreSQL database), logging at DEBUG: the README's walk-through works as
+written, and a client token's secret reaches no log line and no byte of the database
+(SQLite: its files; PostgreSQL: a ``pg_dump`` of it)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from payreq.db.base import sqlite_path
 from payreq.kit.crypto import digest
-from tests.fixtures.live import PAYREQ, environment, payreq, serve
+from tests.faults.conftest import postgres_bin
+from tests.fixtures.live import PAYREQ, environment, live_database, payreq, serve
 
 WALKTHROUGH_B = re.compile(
     r"<!-- walkthrough-b:start -->\s*```sh\n(.*?)```\s*<!-- walkthrough-b:end -->", re.S
@@ -27,24 +30,37 @@ WALKTHROUGH_B = re.compile(
 class LiveServer:
     base: str
     cwd: Path
-    database: Path
+    database_url: str
     log: Path
     env: dict[str, str]
 
     def logged(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def stored_bytes(self) -> bytes:
+        """Every byte the database holds: SQLite's files, or PostgreSQL's data dumped."""
+        if self.database_url.startswith("sqlite:"):
+            database = Path(sqlite_path(self.database_url))
+            files = [p for p in (database, Path(f"{database}-wal")) if p.exists()]
+            return b"".join(p.read_bytes() for p in files)
+        dump = str(postgres_bin() / "pg_dump")
+        done = subprocess.run(
+            [dump, "--data-only", self.database_url], capture_output=True, timeout=60, check=True
+        )
+        return done.stdout
+
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live(tmp_path_factory: pytest.TempPathFactory, live_engine: str) -> Iterator[LiveServer]:
     cwd = tmp_path_factory.mktemp("live")
-    database = cwd / "var" / "payreq.db"
-    env = environment(f"sqlite:///{database}", PAYREQ_LOG_LEVEL="DEBUG")
-    payreq("migrate", env=env, cwd=cwd)
-    (cwd / "var" / "demo-credentials.json").write_text(payreq("bootstrap", "--json", env=env, cwd=cwd))
-    log = cwd / "server.log"
-    with serve(env, log, cwd=cwd) as server:
-        yield LiveServer(server.url, cwd, database, log, {**env, "PAYREQ_BASE_URL": server.url})
+    (cwd / "var").mkdir()
+    with live_database(live_engine, cwd / "var" / "payreq.db") as url:
+        env = environment(url, PAYREQ_LOG_LEVEL="DEBUG")
+        payreq("migrate", env=env, cwd=cwd)
+        (cwd / "var" / "demo-credentials.json").write_text(payreq("bootstrap", "--json", env=env, cwd=cwd))
+        log = cwd / "server.log"
+        with serve(env, log, cwd=cwd) as server:
+            yield LiveServer(server.url, cwd, url, log, {**env, "PAYREQ_BASE_URL": server.url})
 
 
 def test_the_readme_walkthrough_of_contract_b_works_as_written(live: LiveServer, repo_root: Path) -> None:
@@ -123,8 +139,7 @@ def test_a_client_tokens_secret_reaches_no_log_line_and_no_database_byte(live: L
     assert secret not in logged  # ...and never the secret
     assert secret.split("_")[-1] not in logged
 
-    files = [p for p in (live.database, Path(f"{live.database}-wal")) if p.exists()]
-    raw = b"".join(p.read_bytes() for p in files)
+    raw = live.stored_bytes()
     assert digest(secret).encode() in raw  # the token's row is in these bytes...
     assert secret.encode() not in raw  # ...its secret is not
     assert secret.split("_")[-1].encode() not in raw

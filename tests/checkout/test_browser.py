@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.fixtures.backends import IN_CI
-from tests.fixtures.live import free_port
+from tests.fixtures.live import free_port, live_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -139,12 +139,19 @@ def _run(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def payreq(browser_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Payreq]:
+def payreq(
+    browser_available: None, tmp_path_factory: pytest.TempPathFactory, live_engine: str
+) -> Iterator[Payreq]:
     home = tmp_path_factory.mktemp("browser")
+    with live_database(live_engine, home / "payreq.db") as url:
+        yield from _served(home, url)
+
+
+def _served(home: Path, database_url: str) -> Iterator[Payreq]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYREQ_")}
     env.update(
-        PAYREQ_DATABASE_URL=f"sqlite:///{home / 'payreq.db'}",
+        PAYREQ_DATABASE_URL=database_url,
         PAYREQ_BASE_URL=f"http://127.0.0.1:{port}",
         PAYREQ_LOG_LEVEL="WARNING",
         PAYREQ_DEFAULT_RATE_LIMIT="1000",

@@ -1,4 +1,4 @@
-"""schemathesis against ``/openapi.json`` of a live ``payreq serve`` (issue 7), bounded
+"""schemathesis against ``/openapi.json`` of a live ``payreq serve`` on each engine (issue 7), bounded
 in time: every documented operation, with an access token of scope ``*``, checked
 with not_a_server_error, status_code_conformance, content_type_conformance and
 response_schema_conformance. Zero failures; each failure it ever found is also a
@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from tests.faults.conftest import bootstrap, payreq_server, server_env
+from tests.faults.crash import Store
+from tests.faults.crash import store as store
 
 ST = str(Path(sys.executable).with_name("st"))
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -48,8 +50,8 @@ def schemathesis(url: str, token: str, cwd: Path) -> subprocess.CompletedProcess
 
 
 @pytest.mark.slow
-async def test_schemathesis_finds_no_failure_on_a_live_server(tmp_path: Path) -> None:
-    env = server_env(f"sqlite:///{tmp_path / 'st.db'}")
+async def test_schemathesis_finds_no_failure_on_a_live_server(store: Store, tmp_path: Path) -> None:
+    env = server_env(store.url)
     credentials = bootstrap(env)
     with payreq_server(env, tmp_path / "server.log") as server:
         await server.start()
