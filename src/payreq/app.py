@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.routes import HTTPRoute
 
 from payreq import __version__, api, logs
 from payreq.config import Settings, get_settings
@@ -63,7 +64,7 @@ def create_app(
             await services.limiter.close()
             await database.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=api.routers(),
         lifespan=[lifespan],
         state=State({"services": services}),
@@ -71,7 +72,6 @@ def create_app(
             DefineMiddleware(RequestIdMiddleware, fault_answer_delay=settings.fault_answer_delay),
             IdempotencyMiddleware,
         ],
-        before_request=answer_options,
         exception_handlers={
             PayreqError: render_payreq_error,
             HTTPException: render_http_exception,
@@ -89,3 +89,9 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    for route in app.routes:  # OPTIONS answers the path's real Allow (http.answer_options)
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                if handler.http_methods == {"OPTIONS"}:
+                    handler.before_request = answer_options
+    return app

@@ -230,7 +230,8 @@ async def refuse_undeclared_body(request: Request[Any, Any, Any]) -> None:
 
 
 async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
-    """``before_request``: OPTIONS answers the path's methods as its 405 does.
+    """``before_request`` of the OPTIONS handlers only (set in ``create_app``): OPTIONS
+    answers the path's methods as its 405 does.
 
     Litestar's own OPTIONS handler keeps the method list of the first route object
     built for a path; when several routers add handlers to one path (GET and POST on
