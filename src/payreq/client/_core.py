@@ -15,7 +15,9 @@ One call, step by step:
    times, after ``Retry-After`` when the answer has one, else after an exponential
    back-off with full jitter. POST and PATCH carry an ``Idempotency-Key`` (yours, or one
    generated per call) that every retry repeats with the same bytes, so a retried
-   create never makes two payments. No other 4xx is retried.
+   create never makes two payments. No other 4xx is retried, with two exceptions that
+   follow an attempt whose answer was lost: a 409 ``idempotency_key_in_use`` (that
+   attempt still runs on the server) is retried, and a DELETE's 404 means it was done.
 5. A 2xx is parsed into the call's model; anything else raises from ``_exceptions``.
 """
 
@@ -143,11 +145,13 @@ class RetryPolicy:
     base: float = 0.5
     cap: float = 8.0
     max_retry_after: float = 60.0
+    jitter: Callable[[], float] = random.random
+    """A random number in [0, 1): the share of the back-off to wait."""
 
-    def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float | None:
+    def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
         if retry_after is not None:
             return retry_after if retry_after <= self.max_retry_after else None
-        return rand() * min(self.cap, self.base * 2.0**attempt)
+        return self.jitter() * min(self.cap, self.base * 2.0**attempt)
 
 
 @dataclass(slots=True)
@@ -209,7 +213,6 @@ class Core:
         rate_limit: int | None,
         retry: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
     ) -> None:
         self.credentials = credentials
         self.base_url = credentials.base_url.rstrip("/")
@@ -217,7 +220,6 @@ class Core:
         self.max_retries = max_retries
         self.retry = retry
         self.clock = clock
-        self.rand = rand
         self.limiter = RateLimiter(rate_limit, clock=clock) if rate_limit else None
         self.tokens = TokenCache()
 
@@ -241,7 +243,7 @@ class Core:
             result = yield from self._send(request)
             if isinstance(result, httpx.RequestError):
                 if isinstance(result, httpx.TransportError) and attempt < retries:
-                    yield Sleep(self.retry.delay(attempt, None, self.rand) or 0.0)
+                    yield Sleep(self.retry.delay(attempt) or 0.0)
                     attempt += 1
                     unsure = True
                     continue
@@ -253,16 +255,14 @@ class Core:
                 token = yield NeedToken(stale=token)
                 continue
             if status in RETRY_STATUSES and attempt < retries:
-                delay = self.retry.delay(
-                    attempt, retry_after_seconds(response.headers.get("retry-after")), self.rand
-                )
+                delay = self.retry.delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
                 if delay is not None:
                     yield Sleep(delay)
                     attempt += 1
                     unsure = unsure or status != 429
                     continue
             if status == 409 and unsure and attempt < retries and _code(response) == "idempotency_key_in_use":
-                yield Sleep(self.retry.delay(attempt, None, self.rand) or 0.0)
+                yield Sleep(self.retry.delay(attempt) or 0.0)
                 attempt += 1
                 continue  # our own earlier attempt, whose answer was lost, still runs
             if status == 404 and unsure and call.method == "DELETE":
