@@ -105,10 +105,8 @@ def answer(request: httpx.Request) -> httpx.Response:
         item = payment_b() if path == "/api/payments" else event()
         return httpx.Response(200, json={"data": [item], "hasMore": False, "nextCursor": None})
     if (
-        (path.startswith("/api/payment")
-        and not path.startswith("/api/payment-applications"))
-        or "/simulate" in path
-    ):
+        path.startswith("/api/payment") and not path.startswith("/api/payment-applications")
+    ) or "/simulate" in path:
         return httpx.Response(200, json=payment_b())
     if path.endswith("/tokens"):
         return httpx.Response(200, json={"data": [token()]} if method == "GET" else token())
