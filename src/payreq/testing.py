@@ -32,10 +32,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -192,6 +195,45 @@ class LocalServer:
     def cancel(self, payment_id: str) -> Payment:
         """Cancel a pending payment, as a payer would at the checkout."""
         return self.client.simulate_payment(payment_id, "cancelled")
+
+    @contextmanager
+    def receive_webhooks(
+        self, handler: Callable[[bytes, dict[str, str]], int], *, application_client_id: str | None = None
+    ) -> Iterator[str]:
+        """Real deliveries to your handler: a loopback HTTP receiver that calls
+        ``handler(body, headers)`` (lower-case header names) and answers the status it
+        returns, made the application's webhook URL until the block ends. Yields the URL.
+        The default application is the one contract A payments belong to."""
+        application = application_client_id or self.application_client_id
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    status = handler(body, {k.lower(): v for k, v in self.headers.items()})
+                except Exception:
+                    status = 500
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        thread = threading.Thread(target=receiver.serve_forever, name="payreq-webhooks", daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/webhooks"
+        try:
+            self.client.update_application(application, webhook_url=url)
+            yield url
+        finally:
+            try:
+                self.client.update_application(application, webhook_url=None)
+            finally:
+                receiver.shutdown()
+                receiver.server_close()
+                thread.join()
 
     def log(self) -> str:
         """What the server wrote so far."""
