@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from shop import Order, Shop
 
 from payreq.testing import LocalServer, sign_webhook
+from shop import Order, Shop
 
 
 @pytest.fixture

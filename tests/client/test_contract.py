@@ -167,9 +167,9 @@ async def test_twenty_reads_in_a_row_meet_no_429_async(local_server: LocalServer
     payment = local_server.client.create_payment_request(amount=100, currency="USD", redirect_url=THANKS)
     await asyncio.sleep(1.1)
     statuses = Statuses()
-    async with httpx.AsyncClient(event_hooks={"response": [statuses.record]}) as http:
-        async with AsyncClient(**local_server.client_options(), http_client=http) as payreq:
-            reads = await asyncio.gather(*(payreq.get_payment_request(payment.id) for _ in range(20)))
+    http = httpx.AsyncClient(event_hooks={"response": [statuses.record]})
+    async with http, AsyncClient(**local_server.client_options(), http_client=http) as payreq:
+        reads = await asyncio.gather(*(payreq.get_payment_request(payment.id) for _ in range(20)))
     assert {r.id for r in reads} == {payment.id}
     assert 429 not in statuses.seen
     assert len(statuses.seen) == 21
