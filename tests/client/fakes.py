@@ -108,16 +108,20 @@ class Recorder:
         return sum(r.url.path == "/oauth/token" for r in self.requests)
 
 
-def client(
-    handler: Handler | Recorder, time: FakeTime | None = None, *, token: bool = False, **kwargs: Any
-) -> Client:
-    time = time or FakeTime()
+def _options(time: FakeTime, token: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
     creds: dict[str, Any] = (
         {"client_token": "prq_ct_sbx_x"} if token else {"client_id": "id", "client_secret": "s"}
     )
     kwargs.setdefault("retry", RetryPolicy(jitter=lambda: 1.0))
+    return {**creds, "clock": time.clock, **kwargs}
+
+
+def client(
+    handler: Handler | Recorder, time: FakeTime | None = None, *, token: bool = False, **kwargs: Any
+) -> Client:
+    time = time or FakeTime()
     return Client(
-        BASE, **creds, transport=httpx.MockTransport(handler), clock=time.clock, sleep=time.sleep, **kwargs
+        BASE, transport=httpx.MockTransport(handler), sleep=time.sleep, **_options(time, token, kwargs)
     )
 
 
@@ -125,10 +129,6 @@ def async_client(
     handler: Handler | Recorder, time: FakeTime | None = None, *, token: bool = False, **kwargs: Any
 ) -> AsyncClient:
     time = time or FakeTime()
-    creds: dict[str, Any] = (
-        {"client_token": "prq_ct_sbx_x"} if token else {"client_id": "id", "client_secret": "s"}
-    )
-    kwargs.setdefault("retry", RetryPolicy(jitter=lambda: 1.0))
     return AsyncClient(
-        BASE, **creds, transport=httpx.MockTransport(handler), clock=time.clock, sleep=time.asleep, **kwargs
+        BASE, transport=httpx.MockTransport(handler), sleep=time.asleep, **_options(time, token, kwargs)
     )

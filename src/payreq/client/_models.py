@@ -276,49 +276,44 @@ class ApplicationWithSecret(Application):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ClientToken:
-    """A client token, without its secret."""
-
+class _TokenFields:
     id: str
     label: str
     scopes: tuple[str, ...]
     expires_at: datetime | None
     created_at: datetime
+
+    @staticmethod
+    def _fields(d: Json) -> dict[str, Any]:
+        return {
+            "id": d["id"],
+            "label": d["label"],
+            "scopes": _strings(d["scopes"]),
+            "expires_at": _maybe_time(d.get("expiresAt")),
+            "created_at": _time(d["createdAt"]),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientToken(_TokenFields):
+    """A client token, without its secret."""
+
     last_used_at: datetime | None
 
     @classmethod
     def from_json(cls, d: Json) -> ClientToken:
-        return cls(
-            id=d["id"],
-            label=d["label"],
-            scopes=_strings(d["scopes"]),
-            expires_at=_maybe_time(d.get("expiresAt")),
-            created_at=_time(d["createdAt"]),
-            last_used_at=_maybe_time(d.get("lastUsedAt")),
-        )
+        return cls(**cls._fields(d), last_used_at=_maybe_time(d.get("lastUsedAt")))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NewClientToken:
+class NewClientToken(_TokenFields):
     """A client token just created. ``token`` is its secret, in this answer only."""
 
-    id: str
-    label: str
-    scopes: tuple[str, ...]
-    expires_at: datetime | None
-    created_at: datetime
     token: str
 
     @classmethod
     def from_json(cls, d: Json) -> NewClientToken:
-        return cls(
-            id=d["id"],
-            label=d["label"],
-            scopes=_strings(d["scopes"]),
-            expires_at=_maybe_time(d.get("expiresAt")),
-            created_at=_time(d["createdAt"]),
-            token=d["token"],
-        )
+        return cls(**cls._fields(d), token=d["token"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
