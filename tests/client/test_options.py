@@ -284,3 +284,30 @@ def test_wait_for_payment_cuts_each_poll_to_the_time_left() -> None:
     assert timeouts[0] == 2.0
     assert all(t <= 2.0 for t in timeouts)
     assert BASE in str(server.api()[0].url)
+
+
+def test_only_the_fields_given_are_sent_and_none_means_left_out() -> None:
+    server = Recorder(answer)
+    payreq = client(server, rate_limit=None)
+    payreq.create_payment_request(
+        amount=100, currency="USD", redirect_url="https://s.example/t", reference_id=None, expires_in=None
+    )
+    payreq.create_checkout(
+        amount=1,
+        currency_code="USD",
+        reference="r",
+        reference_label="R",
+        client_id=APP,
+        redirect_url=None,
+        metadata={"a": "b"},
+    )
+    payreq.update_application(APP, webhook_url=None, name="New")
+    a, b, patch = (r.content for r in server.api())
+    assert a == b'{"amount":"100","currency":"USD","redirect_url":"https://s.example/t"}'
+    assert (
+        b
+        == b'{"amount":1,"currencyCode":"USD","reference":"r","referenceLabel":"R","clientId":"'
+        + APP.encode()
+        + b'","metadata":{"a":"b"}}'
+    )
+    assert patch == b'{"webhookUrl":null,"name":"New"}'  # PATCH: a None clears the field
