@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from payreq.client import Page, Payment, PaymentRequest, PaymentStatus
+from payreq.client import Page, Payment, PaymentRequest, PaymentStatus, StatementImport
 from tests.client.fakes import Recorder, async_client, client, payment_a, payment_b
 
 
@@ -96,3 +96,37 @@ async def test_async_lists_page_the_same_way() -> None:
         pages = [len(page.data) async for page in payreq.list_payments().pages()]
     assert ids == ["a", "b", "c", "d", "e"]
     assert pages == [2, 2, 1]
+
+
+def test_a_statement_report_reads_the_fields_of_servers_that_page_and_resolve_lines() -> None:
+    body = {
+        "id": "s1",
+        "format": "camt.053",
+        "source": "api",
+        "filename": None,
+        "createdAt": "2026-12-01T08:00:00Z",
+        "summary": {"late": 1},
+        "status": "finished",
+        "nextCursor": "100",
+        "lineCount": 250,
+        "lines": [
+            {
+                "line": 1,
+                "outcome": "late",
+                "message": "m",
+                "amount": 1250,
+                "bookingDate": "2026-11-30",
+                "resolution": "accepted",
+            }
+        ],
+    }
+    report = StatementImport.from_json(body)
+    assert (report.status, report.next_cursor) == ("finished", "100")
+    (line,) = report.lines
+    assert (line.resolution, line.amount, line.booking_date.isoformat() if line.booking_date else None) == (
+        "accepted",
+        1250,
+        "2026-11-30",
+    )
+    older = StatementImport.from_json({k: v for k, v in body.items() if k not in ("status", "nextCursor")})
+    assert (older.status, older.next_cursor) == (None, None)

@@ -435,6 +435,9 @@ class StatementLine:
     transfer_reference: str | None = None
     payment_id: str | None = None
     payment_status: str | None = None
+    resolution: str | None = None
+    """A late, partial or overpaid line once resolved: accepted or refund_due (servers
+    that resolve lines send it)."""
 
     @classmethod
     def from_json(cls, d: Json) -> StatementLine:
@@ -453,6 +456,7 @@ class StatementLine:
             transfer_reference=d.get("transferReference"),
             payment_id=d.get("paymentId"),
             payment_status=d.get("paymentStatus"),
+            resolution=d.get("resolution"),
         )
 
 
@@ -468,6 +472,10 @@ class StatementImport:
     summary: dict[str, int]
     """How many lines had each outcome."""
     lines: tuple[StatementLine, ...]
+    status: str | None = None
+    """running, finished or failed, where the server imports in batches (else None)."""
+    next_cursor: str | None = None
+    """Where the server pages a report's lines: the cursor of the next page (else None)."""
 
     @classmethod
     def from_json(cls, d: Json) -> StatementImport:
@@ -479,6 +487,8 @@ class StatementImport:
             created_at=_time(d["createdAt"]),
             summary={str(k): int(v) for k, v in d.get("summary", {}).items()},
             lines=tuple(StatementLine.from_json(x) for x in d.get("lines", ())),
+            status=d.get("status"),
+            next_cursor=d.get("nextCursor"),
         )
 
 
