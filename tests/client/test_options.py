@@ -204,13 +204,17 @@ async def test_every_async_method_honours_timeout(
 
 
 def test_a_misspelt_option_is_a_type_error() -> None:
+    server = Recorder(answer)
     with pytest.raises(TypeError, match="timout"):
-        client(Recorder(answer)).create_payment_request(
+        client(server).create_payment_request(
             amount=1,
             currency="USD",
             redirect_url="https://s.example",
             timout=3,  # type: ignore[call-arg]
         )
+    with pytest.raises(TypeError, match="max_retry"):
+        client(server).get_payment_request("p1", max_retry=3)  # type: ignore[call-arg]
+    assert server.requests == []
 
 
 @pytest.fixture

@@ -109,6 +109,11 @@ class Call(Generic[T]):
     content_type: str | None = None
     authenticated: bool = True
 
+    def __post_init__(self) -> None:
+        unknown = set(self.options) - OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+
 
 # -- what a call asks its driver for ---------------------------------------------------
 

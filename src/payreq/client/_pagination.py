@@ -13,7 +13,7 @@ from payreq.client._operations import Listing
 T = TypeVar("T")
 
 
-def _next(listing: Listing[T], page: Page[T]) -> str | None:
+def _next(page: Page[T]) -> str | None:
     return page.next_cursor if page.has_more and page.next_cursor else None
 
 
@@ -33,7 +33,7 @@ class Paginator(Generic[T]):
         while True:
             page = self._run(self._listing.page(cursor))
             yield page
-            cursor = _next(self._listing, page)
+            cursor = _next(page)
             if cursor is None:
                 return
 
@@ -55,6 +55,6 @@ class AsyncPaginator(Generic[T]):
         while True:
             page = await self._run(self._listing.page(cursor))
             yield page
-            cursor = _next(self._listing, page)
+            cursor = _next(page)
             if cursor is None:
                 return
