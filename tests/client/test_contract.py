@@ -248,3 +248,54 @@ def test_a_statement_import(local_server: LocalServer) -> None:
         "bank-1",
     )
     assert payreq.get_statement_import(report.id) == report
+
+
+class LoseFirstAnswer(httpx.BaseTransport):
+    """Sends every request for real, but loses the answer to the first create, as a
+    dropped connection would: the payment exists, the client never heard of it."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.lost = 0
+        self.keys: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path == "/payment/request":
+            self.keys.append(request.headers["idempotency-key"])
+            if not self.lost:
+                self.lost += 1
+                response.read()
+                response.close()
+                raise httpx.ReadError("connection reset after the request was sent")
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_create_whose_answer_was_lost_is_retried_into_one_payment(local_server: LocalServer) -> None:
+    transport = LoseFirstAnswer()
+    ref = reference()
+    with Client(**local_server.client_options(), transport=transport) as payreq:
+        payment = payreq.create_payment_request(
+            amount=777, currency="USD", redirect_url=THANKS, reference_id=ref
+        )
+        listed = list(payreq.list_payment_requests(reference_id=ref))
+    assert transport.lost == 1 and len(transport.keys) == 2 and len(set(transport.keys)) == 1
+    assert [p.id for p in listed] == [payment.id]  # replayed, not created twice
+
+
+def test_a_revoked_access_token_is_replaced_on_its_401(local_server: LocalServer) -> None:
+    with Client(**local_server.client_options()) as payreq:
+        payment = payreq.create_payment_request(amount=100, currency="USD", redirect_url=THANKS)
+        old = payreq._core.tokens.token
+        assert old is not None
+        revoked = httpx.post(
+            f"{local_server.base_url}/oauth/revoke",
+            data={"token": old},
+            auth=(local_server.client_id, local_server.client_secret),
+        )
+        assert revoked.status_code == 200
+        assert payreq.get_payment_request(payment.id).id == payment.id
+        assert payreq._core.tokens.token not in (None, old)
