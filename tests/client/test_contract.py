@@ -282,7 +282,8 @@ def test_a_create_whose_answer_was_lost_is_retried_into_one_payment(local_server
             amount=777, currency="USD", redirect_url=THANKS, reference_id=ref
         )
         listed = list(payreq.list_payment_requests(reference_id=ref))
-    assert transport.lost == 1 and len(transport.keys) == 2 and len(set(transport.keys)) == 1
+    # the retry (and any after a 429 from the key's budget, which other tests share) repeats the key
+    assert transport.lost == 1 and len(transport.keys) >= 2 and len(set(transport.keys)) == 1
     assert [p.id for p in listed] == [payment.id]  # replayed, not created twice
 
 
