@@ -100,3 +100,14 @@ def test_the_tree() -> None:
     assert issubclass(APIError, PayreqError)
     assert issubclass(TransportError, PayreqError) and not issubclass(TransportError, APIError)
     assert issubclass(WaitTimeout, PayreqError) and issubclass(WaitTimeout, TimeoutError)
+
+
+def test_a_2xx_that_is_not_payreqs_answer_raises_api_error() -> None:
+    answer = httpx.Response(200, text="<html>captive portal</html>", headers={"X-Request-ID": "req_x"})
+    with pytest.raises(APIError, match="not what payreq sends") as raised:
+        client(lambda r: answer, token=True, rate_limit=None).get_payment("p1")
+    assert (raised.value.status, raised.value.request_id) == (200, "req_x")
+    with pytest.raises(APIError, match="KeyError"):
+        client(lambda r: httpx.Response(200, json={"id": "p1"}), token=True, rate_limit=None).get_payment(
+            "p1"
+        )

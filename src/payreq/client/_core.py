@@ -274,7 +274,14 @@ class Core:
                 return call.parse(None)  # an earlier attempt deleted it; its answer was lost
             if status >= 400:
                 raise api_error(response)
-            return call.parse(_json(response))
+            try:
+                return call.parse(_json(response))
+            except (ValueError, KeyError, TypeError) as exc:  # not payreq's answer (a proxy's page?)
+                raise APIError(
+                    f"{call.method} {call.path}: the {status} answer is not what payreq sends ({exc!r})",
+                    status=status,
+                    request_id=response.headers.get("x-request-id"),
+                ) from exc
 
     def wait_flow(
         self, get: Callable[[Mapping[str, Any]], Call[PaymentRequest]], timeout: float, options: WaitOptions
