@@ -12,7 +12,8 @@
     ├── TransportError                no answer: refused connection, DNS, time-out (after the retries)
     └── WaitTimeout                   ``wait_for_payment`` ran out of time (``payment``: the last state seen)
 
-An ``APIError`` of another status (say 418) is raised as ``APIError`` itself.
+An ``APIError`` of another status (say 418), or an answer that is not payreq's (a
+proxy's HTML page with a 200), is raised as ``APIError`` itself.
 """
 
 from __future__ import annotations
