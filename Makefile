@@ -32,10 +32,11 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/mypy --strict bench/*.py
+	$(BIN)/mypy --strict tests/client/typed_usage.py examples/shop/shop.py
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

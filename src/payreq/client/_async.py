@@ -1,0 +1,270 @@
+"""``AsyncClient``: the asynchronous face of the SDK, on ``httpx.AsyncClient``. Every method builds
+its call with ``_operations`` and runs it through the shared ``_core``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar, Unpack
+
+import httpx
+
+from payreq.client import _operations as ops
+from payreq.client._core import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    Call,
+    Core,
+    Flow,
+    NeedToken,
+    Options,
+    RetryPolicy,
+    Send,
+    Sleep,
+    WaitOptions,
+    WriteOptions,
+)
+from payreq.client._env import resolve
+from payreq.client._models import (
+    Application,
+    ApplicationWithSecret,
+    ClientToken,
+    Event,
+    EventDetail,
+    Instructions,
+    NewClientToken,
+    Payment,
+    PaymentRequest,
+    StatementImport,
+)
+from payreq.client._pagination import AsyncPaginator
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """An asynchronous payreq client: the same methods as ``Client``, awaited; list
+    methods return async iterators (``async for p in client.list_payments()``).
+
+    ``Client(base_url, client_id=..., client_secret=...)`` for an API key (the access
+    token is fetched, cached and refreshed by itself), or ``Client(base_url,
+    client_token=...)`` for a payment application's client token. Without arguments it
+    reads ``PAYREQ_BASE_URL``, ``PAYREQ_CLIENT_ID``/``PAYREQ_CLIENT_SECRET`` or
+    ``PAYREQ_CLIENT_TOKEN`` (and the seeds' ``PAYMENT_CLIENT_TOKEN``, ``PAYMENT_CLIENT_ID``).
+
+    ``timeout`` bounds each attempt, ``max_retries`` the retries after a 429, 5xx or
+    failed connection, ``rate_limit`` is the budget assumed (requests per second) until
+    the server's ``RateLimit-*`` headers tell the real one (``None``: no client-side
+    limiter). ``http_client`` or ``transport`` replace the underlying httpx pieces.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        client_token: str | None = None,
+        application_client_id: str | None = None,
+        scope: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        rate_limit: int | None = 5,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        credentials, self.application_client_id = resolve(
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            client_token=client_token,
+            application_client_id=application_client_id,
+            scope=scope,
+        )
+        self._core = Core(
+            credentials,
+            timeout=timeout,
+            max_retries=max_retries,
+            rate_limit=rate_limit,
+            retry=retry or RetryPolicy(),
+            clock=clock,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport)
+        self._sleep = sleep
+        self._token_lock = asyncio.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    # -- running the core's flows ------------------------------------------------------
+
+    async def _run(self, flow: Flow[T]) -> T:
+        result: Any = None
+        try:
+            while True:
+                action = flow.send(result)
+                if isinstance(action, Send):
+                    try:
+                        result = await self._http.send(action.request)
+                    except httpx.RequestError as exc:
+                        result = exc
+                elif isinstance(action, Sleep):
+                    await self._sleep(action.seconds)
+                    result = None
+                elif isinstance(action, NeedToken):
+                    result = await self._token(action.stale)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+
+    async def _token(self, stale: str | None) -> str:
+        async with self._token_lock:
+            token = self._core.tokens.current(self._core.clock(), stale)
+            return token if token is not None else await self._run(self._core.token_flow())
+
+    async def _call(self, call: Call[T]) -> T:
+        return await self._run(self._core.flow(call))
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- contract A: payment requests ---------------------------------------------------
+
+    async def create_payment_request(self, **params: Unpack[ops.CreatePaymentRequest]) -> PaymentRequest:
+        """Create a payment request; send the payer to its ``checkout_url``."""
+        return await self._call(ops.create_payment_request(params))
+
+    async def get_payment_request(self, id: str, /, **options: Unpack[Options]) -> PaymentRequest:
+        """Read a payment request."""
+        return await self._call(ops.get_payment_request(id, options))
+
+    async def cancel_payment_request(self, id: str, /, **options: Unpack[WriteOptions]) -> PaymentRequest:
+        """Cancel a pending payment request (ConflictError once it is terminal)."""
+        return await self._call(ops.cancel_payment_request(id, options))
+
+    def list_payment_requests(
+        self, **params: Unpack[ops.ListPaymentRequests]
+    ) -> AsyncPaginator[PaymentRequest]:
+        """Payment requests, newest first, every page."""
+        return AsyncPaginator(self._call, ops.list_payment_requests(params))
+
+    async def wait_for_payment(
+        self,
+        id: str,
+        /,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the wait's own deadline, not a cancellation scope
+        **options: Unpack[WaitOptions],
+    ) -> PaymentRequest:
+        """Poll until the payment request is paid, expired or cancelled (WaitTimeout after ``timeout`` s)."""
+        return await self._run(
+            self._core.wait_flow(lambda o: ops.get_payment_request(id, o), timeout, options)
+        )
+
+    # -- contract B: payments ---------------------------------------------------------
+
+    async def create_checkout(self, **params: Unpack[ops.CreateCheckout]) -> Payment:
+        """Create a payment of a payment application; send the payer to its ``checkout_url``."""
+        return await self._call(ops.create_checkout(params, self.application_client_id))
+
+    async def get_payment(self, id: str, /, **options: Unpack[Options]) -> Payment:
+        """Read a payment."""
+        return await self._call(ops.get_payment(id, options))
+
+    async def get_instructions(self, id: str, /, method: str, **options: Unpack[Options]) -> Instructions:
+        """What the payer must do to pay with ``method`` (sandbox, bank_transfer, ...)."""
+        return await self._call(ops.get_instructions(id, method, options))
+
+    def list_payments(self, **params: Unpack[ops.ListPayments]) -> AsyncPaginator[Payment]:
+        """The account's payments, newest first, every page (access token only)."""
+        return AsyncPaginator(self._call, ops.list_payments(params))
+
+    async def simulate_payment(
+        self, id: str, /, outcome: ops.Outcome, **options: Unpack[WriteOptions]
+    ) -> Payment:
+        """Sandbox only: settle a pending payment as paid, cancelled or expired."""
+        return await self._call(ops.simulate_payment(id, outcome, options))
+
+    # -- applications and client tokens (access token only) ---------------------------
+
+    async def list_applications(self, **options: Unpack[Options]) -> list[Application]:
+        return await self._call(ops.list_applications(options))
+
+    async def create_application(self, **params: Unpack[ops.CreateApplication]) -> ApplicationWithSecret:
+        """Create a payment application; only this answer shows its ``webhook_secret``."""
+        return await self._call(ops.create_application(params))
+
+    async def get_application(self, client_id: str, /, **options: Unpack[Options]) -> Application:
+        return await self._call(ops.get_application(client_id, options))
+
+    async def update_application(
+        self, client_id: str, /, **params: Unpack[ops.UpdateApplication]
+    ) -> Application:
+        """Change the fields given; ``None`` clears an optional one."""
+        return await self._call(ops.update_application(client_id, params))
+
+    async def delete_application(self, client_id: str, /, **options: Unpack[Options]) -> None:
+        """Archive an application: its payments stay, its client tokens stop working."""
+        return await self._call(ops.delete_application(client_id, options))
+
+    async def rotate_webhook_secret(
+        self, client_id: str, /, **options: Unpack[WriteOptions]
+    ) -> ApplicationWithSecret:
+        """A new webhook secret; the previous one also signs for 24 hours."""
+        return await self._call(ops.rotate_webhook_secret(client_id, options))
+
+    async def create_client_token(
+        self, client_id: str, /, **params: Unpack[ops.CreateClientToken]
+    ) -> NewClientToken:
+        """A client token of the application; its secret ``token`` is in this answer only."""
+        return await self._call(ops.create_client_token(client_id, params))
+
+    async def list_client_tokens(self, client_id: str, /, **options: Unpack[Options]) -> list[ClientToken]:
+        return await self._call(ops.list_client_tokens(client_id, options))
+
+    async def revoke_client_token(self, client_id: str, token_id: str, /, **options: Unpack[Options]) -> None:
+        return await self._call(ops.revoke_client_token(client_id, token_id, options))
+
+    # -- events -----------------------------------------------------------------------
+
+    def list_events(self, **params: Unpack[ops.ListEvents]) -> AsyncPaginator[Event]:
+        """The event log, oldest first, every page."""
+        return AsyncPaginator(self._call, ops.list_events(params))
+
+    async def get_event(self, id: str, /, **options: Unpack[Options]) -> EventDetail:
+        """An event with every attempt to deliver it."""
+        return await self._call(ops.get_event(id, options))
+
+    async def redeliver_event(self, id: str, /, **options: Unpack[WriteOptions]) -> EventDetail:
+        return await self._call(ops.redeliver_event(id, options))
+
+    async def replay_events(self, since: datetime, /, **options: Unpack[WriteOptions]) -> int:
+        """Send again every failed event since ``since``; answers how many."""
+        return await self._call(ops.replay_events(since, options))
+
+    # -- bank statements --------------------------------------------------------------
+
+    async def import_statement(
+        self, content: bytes | str, /, **params: Unpack[ops.ImportStatement]
+    ) -> StatementImport:
+        """Import a bank statement (CSV or camt.053); every line is reported."""
+        return await self._call(ops.import_statement(content, params))
+
+    async def get_statement_import(self, id: str, /, **options: Unpack[Options]) -> StatementImport:
+        return await self._call(ops.get_statement_import(id, options))

@@ -1,0 +1,439 @@
+"""The sans-I/O core that both clients share: it builds every request, reads every
+answer, and decides about tokens, retries and the rate limit. It performs no I/O: a
+call is a generator that yields what it needs (send this request, sleep this long, give
+me a token) and receives the result; ``Client`` runs it with ``httpx.Client`` and
+``time.sleep``, ``AsyncClient`` with ``httpx.AsyncClient`` and ``asyncio.sleep``.
+
+One call, step by step:
+
+1. With an API key (``client_id`` + ``client_secret``) it asks for the access token; the
+   client fetches one from ``/oauth/token`` on first use and again shortly before
+   ``expires_in`` runs out (one fetch at a time, shared by every call).
+2. It waits for a slot of the rate limiter (``_ratelimit``), then sends.
+3. A 401 with an API key fetches a new token and sends again, once.
+4. 429, 500, 502, 503, 504 and failed connections are retried up to ``max_retries``
+   times, after ``Retry-After`` when the answer has one, else after an exponential
+   back-off with full jitter. POST and PATCH carry an ``Idempotency-Key`` (yours, or one
+   generated per call) that every retry repeats with the same bytes, so a retried
+   create never makes two payments. No other 4xx is retried, with two exceptions that
+   follow an attempt whose answer was lost: a 409 ``idempotency_key_in_use`` (that
+   attempt still runs on the server) is retried, and a DELETE's 404 means it was done.
+5. A 2xx is parsed into the call's model; anything else raises from ``_exceptions``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, TypedDict, TypeVar
+from urllib.parse import quote, quote_plus
+
+import httpx
+
+from payreq.client._exceptions import APIError, RateLimitError, TransportError, WaitTimeout, error_class
+from payreq.client._models import PaymentRequest
+from payreq.client._ratelimit import RateLimiter
+from payreq.client._version import USER_AGENT
+
+T = TypeVar("T")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+WRITE_METHODS = frozenset({"POST", "PATCH"})
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 3
+
+
+class Options(TypedDict, total=False):
+    """Per-call options, accepted by every method."""
+
+    timeout: float | httpx.Timeout | None
+    """Seconds one attempt may take (connect, send, wait, read); default: the client's."""
+    max_retries: int
+    """Retries after a 429, 5xx or failed connection; default: the client's (3)."""
+    extra_headers: Mapping[str, str]
+    """Headers added to this call's requests."""
+
+
+class WriteOptions(Options, total=False):
+    """Per-call options of a method that creates or changes something."""
+
+    idempotency_key: str
+    """Sent as ``Idempotency-Key`` on every attempt; default: a new UUID per call."""
+
+
+class WaitOptions(TypedDict, total=False):
+    """Options of ``wait_for_payment``, whose own ``timeout`` is the whole wait."""
+
+    request_timeout: float | None
+    """Seconds each poll may take (cut to the time left); default: the client's timeout."""
+    max_retries: int
+    extra_headers: Mapping[str, str]
+
+
+OPTION_NAMES = frozenset(WriteOptions.__optional_keys__)
+
+
+def split_options(params: Mapping[str, Any], fields: frozenset[str]) -> tuple[dict[str, Any], WriteOptions]:
+    """A method's ``**params`` into its body fields and its options; a name it does not
+    know is a TypeError, as Python would raise for a misspelt keyword argument."""
+    unknown = set(params) - fields - OPTION_NAMES
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    body = {k: v for k, v in params.items() if k in fields}
+    options: WriteOptions = {k: v for k, v in params.items() if k in OPTION_NAMES}  # type: ignore[assignment]
+    return body, options
+
+
+def segment(value: str) -> str:
+    """A path segment, quoted so that an id can never reach another route."""
+    return quote(str(value), safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One operation: what to send, and how to read a 2xx answer's JSON."""
+
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, str | int] | None = None
+    json: Any = None
+    content: bytes | None = None
+    content_type: str | None = None
+    authenticated: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = set(self.options) - OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+
+
+# -- what a call asks its driver for ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    request: httpx.Request
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class NeedToken:
+    stale: str | None
+    """The token a 401 refused: replace it, not just any expired one."""
+
+
+Action = Send | Sleep | NeedToken
+Flow = Generator[Action, Any, T]
+
+
+# -- policies ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential back-off with full jitter: attempt n waits a random time in
+    [0, min(cap, base * 2**n)], or the answer's ``Retry-After`` when it has one (up to
+    ``max_retry_after``; a longer one is raised at once rather than slept through)."""
+
+    base: float = 0.5
+    cap: float = 8.0
+    max_retry_after: float = 60.0
+    jitter: Callable[[], float] = random.random
+    """A random number in [0, 1): the share of the back-off to wait."""
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_retry_after else None
+        return self.jitter() * min(self.cap, self.base * 2.0**attempt)
+
+
+@dataclass(slots=True)
+class TokenCache:
+    """The access token and when to stop using it (monotonic seconds)."""
+
+    token: str | None = None
+    refresh_at: float = 0.0
+
+    def current(self, now: float, stale: str | None) -> str | None:
+        if self.token is None or now >= self.refresh_at or self.token == stale:
+            return None
+        return self.token
+
+    def store(self, token: str, expires_in: float, now: float) -> None:
+        margin = min(60.0, max(1.0, expires_in * 0.1))
+        self.token = token
+        self.refresh_at = now + max(0.0, expires_in - margin)
+
+
+def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """``Retry-After``: seconds, or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    base_url: str
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_token: str | None = None
+    scope: str | None = None
+
+    @property
+    def uses_api_key(self) -> bool:
+        return self.client_token is None
+
+
+class Core:
+    """Everything the two clients share; no I/O."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int,
+        rate_limit: int | None,
+        retry: RetryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.credentials = credentials
+        self.base_url = credentials.base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry = retry
+        self.clock = clock
+        self.limiter = RateLimiter(rate_limit, clock=clock) if rate_limit else None
+        self.tokens = TokenCache()
+
+    # -- a call -------------------------------------------------------------------------
+
+    def flow(self, call: Call[T]) -> Flow[T]:
+        options = call.options
+        retries = options.get("max_retries", self.max_retries)
+        key = options.get("idempotency_key")
+        if key is None and call.authenticated and call.method in WRITE_METHODS:
+            key = str(uuid.uuid4())
+        content, content_type = self._body(call)
+        token: str | None = None
+        if call.authenticated and self.credentials.uses_api_key:
+            token = yield NeedToken(stale=None)
+        attempt = 0
+        refreshed = False
+        unsure = False
+        while True:
+            request = self._request(call, token, key, content, content_type)
+            result = yield from self._send(request)
+            if isinstance(result, httpx.RequestError):
+                if isinstance(result, httpx.TransportError) and attempt < retries:
+                    yield Sleep(self.retry.delay(attempt) or 0.0)
+                    attempt += 1
+                    unsure = True
+                    continue
+                raise TransportError(f"{call.method} {call.path}: {result!r}") from result
+            response = result
+            status = response.status_code
+            if status == 401 and token is not None and not refreshed:
+                refreshed = True
+                token = yield NeedToken(stale=token)
+                continue
+            if status in RETRY_STATUSES and attempt < retries:
+                delay = self.retry.delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
+                if delay is not None:
+                    yield Sleep(delay)
+                    attempt += 1
+                    unsure = unsure or status != 429
+                    continue
+            if status == 409 and unsure and attempt < retries and _code(response) == "idempotency_key_in_use":
+                yield Sleep(self.retry.delay(attempt) or 0.0)
+                attempt += 1
+                continue  # our own earlier attempt, whose answer was lost, still runs
+            if status == 404 and unsure and call.method == "DELETE":
+                return call.parse(None)  # an earlier attempt deleted it; its answer was lost
+            if status >= 400:
+                raise api_error(response)
+            try:
+                return call.parse(_json(response))
+            except (ValueError, KeyError, TypeError) as exc:  # not payreq's answer (a proxy's page?)
+                raise APIError(
+                    f"{call.method} {call.path}: the {status} answer is not what payreq sends ({exc!r})",
+                    status=status,
+                    request_id=response.headers.get("x-request-id"),
+                ) from exc
+
+    def wait_flow(
+        self, get: Callable[[Mapping[str, Any]], Call[PaymentRequest]], timeout: float, options: WaitOptions
+    ) -> Flow[PaymentRequest]:
+        """Poll until the payment is terminal: after 0.5 s, then 1.5 times longer each
+        time up to 5 s, never past ``timeout``. Each poll's own time-out is cut to the
+        time left, so the whole wait honours ``timeout``."""
+        deadline = self.clock() + timeout
+        interval = 0.5
+        while True:
+            left = max(deadline - self.clock(), 0.001)
+            attempt_timeout = options.get("request_timeout", self.timeout)
+            if attempt_timeout is None or isinstance(attempt_timeout, int | float):
+                attempt_timeout = left if attempt_timeout is None else min(float(attempt_timeout), left)
+            poll = {k: v for k, v in options.items() if k != "request_timeout"}
+            payment = yield from self.flow(get({**poll, "timeout": attempt_timeout}))
+            if payment.status.terminal:
+                return payment
+            left = deadline - self.clock()
+            if left <= 0:
+                raise WaitTimeout(
+                    f"payment {payment.id} is still {payment.status.value} after {timeout:g} s",
+                    payment=payment,
+                )
+            yield Sleep(min(interval, left))
+            interval = min(interval * 1.5, 5.0)
+
+    def token_flow(self) -> Flow[str]:
+        """Fetch an access token (RFC 6749 §4.4) and keep it."""
+        creds = self.credentials
+        if creds.client_id is None or creds.client_secret is None:
+            raise TypeError("an access token needs client_id and client_secret")
+        pair = f"{quote_plus(creds.client_id)}:{quote_plus(creds.client_secret)}"
+        form = {"grant_type": "client_credentials"}
+        if creds.scope:
+            form["scope"] = creds.scope
+        call: Call[Mapping[str, Any]] = Call(
+            "POST",
+            "/oauth/token",
+            parse=dict,
+            content=httpx.QueryParams(form).__str__().encode(),
+            content_type="application/x-www-form-urlencoded",
+            authenticated=False,
+            options={"extra_headers": {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}},
+        )
+        body = yield from self.flow(call)
+        token = str(body["access_token"])
+        self.tokens.store(token, float(body.get("expires_in", 3600)), self.clock())
+        return token
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def _send(self, request: httpx.Request) -> Generator[Action, Any, httpx.Response | httpx.RequestError]:
+        limiter = self.limiter
+        if limiter is not None:
+            while (wait := limiter.try_start()) > 0:
+                yield Sleep(wait)
+        result: httpx.Response | httpx.RequestError = yield Send(request)
+        if limiter is not None:
+            if isinstance(result, httpx.Response):
+                retry_after = None
+                if result.status_code == 429:
+                    retry_after = retry_after_seconds(result.headers.get("retry-after")) or 1.0
+                limiter.finish(result.headers, retry_after=retry_after)
+            else:
+                limiter.finish()
+        return result
+
+    def _body(self, call: Call[Any]) -> tuple[bytes | None, str | None]:
+        if call.content is not None:
+            return call.content, call.content_type
+        if call.json is not None:
+            return json.dumps(call.json, separators=(",", ":")).encode(), "application/json"
+        return None, None
+
+    def _request(
+        self,
+        call: Call[Any],
+        token: str | None,
+        key: str | None,
+        content: bytes | None,
+        content_type: str | None,
+    ) -> httpx.Request:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        elif call.authenticated and self.credentials.client_token:
+            headers["Authorization"] = f"Bearer {self.credentials.client_token}"
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        headers.update(call.options.get("extra_headers") or {})
+        timeout = call.options.get("timeout", self.timeout)
+        return httpx.Request(
+            call.method,
+            self.base_url + call.path,
+            params=dict(call.params) if call.params else None,
+            headers=headers,
+            content=content,
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+        )
+
+
+def _json(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def api_error(response: httpx.Response) -> APIError:
+    """The exception for an error answer: the JSON envelope (SPEC §4), RFC 6749's body
+    at ``/oauth/*``, or whatever a proxy in between sent."""
+    status = response.status_code
+    request_id = response.headers.get("x-request-id")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    type_ = code = param = None
+    message = response.reason_phrase or f"HTTP {status}"
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        type_, code, param = error.get("type"), error.get("code"), error.get("param")
+        message = error.get("message") or message
+        request_id = error.get("request_id") or request_id
+    elif isinstance(body, dict) and isinstance(body.get("error"), str):
+        type_ = code = body["error"]
+        message = body.get("error_description") or message
+    elif response.text:
+        message = f"{message}: {response.text[:200]}"
+    fields: dict[str, Any] = {
+        "status": status,
+        "type": type_,
+        "code": code,
+        "param": param,
+        "request_id": request_id,
+        "body": body,
+    }
+    cls = error_class(status)
+    if status == 403 and code == "invalid_client":
+        cls = error_class(401)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message, retry_after=retry_after_seconds(response.headers.get("retry-after")), **fields
+        )
+    return cls(message, **fields)

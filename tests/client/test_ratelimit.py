@@ -1,0 +1,137 @@
+"""The client-side limiter keeps one client under its key's budget, learns the budget
+from the RateLimit-* headers, and counts token requests too."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import httpx
+import pytest
+
+from payreq.client._ratelimit import MARGIN, RateLimiter
+from tests.client.fakes import FakeTime, Recorder, async_client, client, payment_a
+
+
+class SlidingWindowServer:
+    """The server's rule (SPEC §4): at most ``limit`` admitted requests in any second,
+    on the fake clock; every answer carries the headers payreq sends."""
+
+    def __init__(self, time: FakeTime, limit: int) -> None:
+        self.time = time
+        self.limit = limit
+        self.admitted: deque[float] = deque()
+        self.refused = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        now = self.time.now
+        while self.admitted and self.admitted[0] <= now - 1.0:
+            self.admitted.popleft()
+        headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Policy": f"{self.limit};w=1"}
+        if len(self.admitted) >= self.limit:
+            self.refused += 1
+            headers.update({"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
+            return httpx.Response(
+                429,
+                headers=headers,
+                json={"error": {"type": "rate_limited", "code": "rate_limited", "message": "no"}},
+            )
+        self.admitted.append(now)
+        headers.update({"RateLimit-Remaining": str(self.limit - len(self.admitted)), "RateLimit-Reset": "1"})
+        if request.url.path == "/oauth/token":
+            body = {"access_token": "tok", "token_type": "Bearer", "expires_in": 3600, "scope": "*"}
+            return httpx.Response(200, json=body, headers=headers)
+        return httpx.Response(200, json=payment_a(), headers=headers)
+
+
+def test_a_limiter_admits_its_limit_then_waits_for_the_oldest_to_leave_the_window() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(3, clock=time.clock)
+    for _ in range(3):
+        assert limiter.try_start() == 0.0
+        limiter.finish()
+    wait = limiter.try_start()
+    assert wait == pytest.approx(1.0 + MARGIN)
+    time.now += wait
+    assert limiter.try_start() == 0.0
+
+
+def test_requests_in_flight_hold_their_slot_until_answered() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(2, clock=time.clock)
+    assert limiter.try_start() == 0.0
+    assert limiter.try_start() == 0.0
+    time.now += 5  # both still in flight: their admission time is not known yet
+    assert limiter.try_start() > 0
+    limiter.finish()
+    time.now += 1.0 + MARGIN
+    assert limiter.try_start() == 0.0
+
+
+def test_the_limit_and_window_are_learnt_from_the_headers() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(5, clock=time.clock)
+    assert limiter.try_start() == 0.0
+    limiter.finish(
+        {
+            "ratelimit-limit": "2",
+            "ratelimit-remaining": "1",
+            "ratelimit-reset": "1",
+            "ratelimit-policy": "2;w=10",
+        }
+    )
+    assert (limiter.limit, limiter.window) == (2, 10.0)
+    assert limiter.try_start() == 0.0
+    limiter.finish()
+    assert limiter.try_start() == pytest.approx(10.0 + MARGIN)
+
+
+def test_remaining_zero_and_retry_after_hold_every_request() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(100, clock=time.clock)
+    assert limiter.try_start() == 0.0
+    limiter.finish({"ratelimit-limit": "100", "ratelimit-remaining": "0", "ratelimit-reset": "1"})
+    assert limiter.try_start() == pytest.approx(1.0 + MARGIN)  # someone else spends the same key
+    time.now += 2
+    assert limiter.try_start() == 0.0
+    limiter.finish(retry_after=3.0)
+    assert limiter.try_start() == pytest.approx(3.0)
+
+
+def test_twenty_calls_in_a_row_meet_no_429_and_the_token_request_counts() -> None:
+    time = FakeTime()
+    server = SlidingWindowServer(time, limit=5)
+    payreq = client(Recorder(server), time)  # starts from the documented 5 per second
+    started = time.now
+    for _ in range(20):
+        payreq.get_payment_request("p1")
+    assert server.refused == 0
+    # 21 requests (the token's and 20 reads) at 5 per second: 4 full windows of waiting
+    assert 4.0 <= time.now - started < 4.5
+
+
+def test_a_budget_the_server_raised_is_used() -> None:
+    time = FakeTime()
+    server = SlidingWindowServer(time, limit=50)
+    payreq = client(Recorder(server), time)
+    for _ in range(40):
+        payreq.get_payment_request("p1")
+    assert server.refused == 0
+    assert time.now - 1000.0 < 1.1  # learnt 50/s from the first answer: one wait at most
+
+
+def test_a_budget_the_server_lowered_is_learnt_after_one_429() -> None:
+    time = FakeTime()
+    server = SlidingWindowServer(time, limit=2)
+    payreq = client(Recorder(server), time)
+    for _ in range(10):
+        payreq.get_payment_request("p1")
+    assert server.refused <= 1
+
+
+async def test_concurrent_async_calls_stay_under_the_budget() -> None:
+    time = FakeTime()
+    server = SlidingWindowServer(time, limit=5)
+    async with async_client(Recorder(server), time) as payreq:
+        await asyncio.gather(*(payreq.get_payment_request("p1") for _ in range(15)))
+    assert server.refused == 0
