@@ -222,6 +222,8 @@ class PaymentService:
             payment, won = await self._expire(conn, payment, now)
             if target is Status.EXPIRED and won:
                 return payment
+            # a move on from the expiry just written comes after it, in time as in order
+            now = max(self.clock(), now + timedelta(microseconds=1))
         transition(payment.status, target, cause)
         if target is Status.EXPIRED:
             raise InvalidTransition("The payment request has not reached its deadline yet.")
