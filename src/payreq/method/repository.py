@@ -166,14 +166,19 @@ REPORT_COLUMNS = (
 )
 
 
-async def insert_report_line(conn: Connection, import_id: UUID, values: dict[str, Any]) -> None:
-    """One line of an import's report (``REPORT_COLUMNS``)."""
+async def insert_report_lines(conn: Connection, import_id: UUID, rows: Sequence[dict[str, Any]]) -> None:
+    """Lines of an import's report (``REPORT_COLUMNS`` each), a few dozen per statement."""
     names = ", ".join(REPORT_COLUMNS)
-    marks = ", ".join(f":{name}" for name in REPORT_COLUMNS)
-    await conn.execute(
-        f"INSERT INTO statement_report_lines (import_id, {names}) VALUES (:import_id, {marks})",
-        {"import_id": import_id, **values},
-    )
+    for start in range(0, len(rows), 50):
+        chunk = rows[start : start + 50]
+        params: dict[str, Any] = {"import_id": import_id}
+        values = []
+        for i, row in enumerate(chunk):
+            values.append("(:import_id, " + ", ".join(f":{name}_{i}" for name in REPORT_COLUMNS) + ")")
+            params.update({f"{name}_{i}": row[name] for name in REPORT_COLUMNS})
+        await conn.execute(
+            f"INSERT INTO statement_report_lines (import_id, {names}) VALUES {', '.join(values)}", params
+        )
 
 
 _REPORT_SELECT = """
