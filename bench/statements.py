@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import msgspec
 
 from payreq.application.models import BankDetails
 from payreq.auth.subject import Tenant
@@ -45,15 +46,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 async def _setup(services: Services, db: Database, matched: int) -> tuple[Tenant, list[str]]:
     """One account, a bank-transfer application, ``matched`` payments of 10.00 EUR."""
-    from payreq.account.service import hash_password
+    from payreq.account.service import hash_password, new_password
     from payreq.auth.subject import AuthSubject, CredentialKind
 
+    password = new_password()
     async with db.transaction() as conn:
         made = await services.accounts.bootstrap(
             conn,
             email=f"bench-{uuid.uuid4().hex[:8]}@example.com",
-            password="x",
-            password_hash=hash_password("x"),
+            password=password,
+            password_hash=hash_password(password),
             environment="sandbox",
         )
     tenant = Tenant(uuid.UUID(made.account_id), "sandbox")
@@ -73,7 +75,7 @@ async def _setup(services: Services, db: Database, matched: int) -> tuple[Tenant
         await conn.execute(
             "UPDATE applications SET bank_details = :details, methods = :methods WHERE client_id = :client_id",
             {
-                "details": __import__("msgspec").json.encode(details).decode(),
+                "details": msgspec.json.encode(details).decode(),
                 "methods": '["bank_transfer"]',
                 "client_id": made.application_client_id,
             },
