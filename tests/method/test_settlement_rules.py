@@ -337,7 +337,8 @@ async def test_only_late_partial_and_overpaid_lines_can_be_resolved(merchant: Me
     for line in (2, 3):
         error = error_of(await resolve(merchant, report["id"], line, "accept"), 409, "invalid_state")
         assert error["code"] == "not_resolvable"
-    error_of(await resolve(merchant, report["id"], 99, "accept"), 404, "not_found")
+    for line in (99, 0, -1, 2**31, 2**63):
+        error_of(await resolve(merchant, report["id"], line, "accept"), 404, "not_found")
     error_of(await resolve(merchant, str(uuid.uuid4()), 2, "accept"), 404, "not_found")
     error_of(await resolve(merchant, "not-an-id", 2, "accept"), 404, "not_found")
     bad = error_of(await resolve(merchant, report["id"], 3, "forgive"), 422, "validation_error")

@@ -34,8 +34,12 @@ from payreq.method.statements.report import ImportReport, LineReport
 from payreq.payment.lifecycle import Cause, InvalidTransition, Status
 from payreq.payment.service import PaymentService
 
+MAX_LINE_NUMBER = 2**31 - 1
+"""Line numbers are 32-bit columns: a larger one in a URL is simply not found."""
 PAGE = 100
-MAX_PAGE = 1000
+MAX_MAX_LINE_NUMBER = 2**31 - 1
+"""Line numbers are 32-bit columns: a larger one in a URL is simply not found."""
+PAGE = 1000
 RESOLVABLE = (Outcome.LATE.value, Outcome.PARTIAL.value, Outcome.OVERPAID.value)
 
 
@@ -162,7 +166,7 @@ class StatementService:
         except ValueError:
             raise ValidationFailed("action must be accept or refund_due.", param="action") from None
         key = parse_import_id(import_id)
-        row = await repository.report_line(conn, tenant, key, line)
+        row = await repository.report_line(conn, tenant, key, line) if 0 < line <= MAX_LINE_NUMBER else None
         if row is None:
             if await repository.import_by_id(conn, tenant, key) is None:
                 raise StatementImportNotFound()
