@@ -37,9 +37,7 @@ from payreq.payment.service import PaymentService
 MAX_LINE_NUMBER = 2**31 - 1
 """Line numbers are 32-bit columns: a larger one in a URL is simply not found."""
 PAGE = 100
-MAX_MAX_LINE_NUMBER = 2**31 - 1
-"""Line numbers are 32-bit columns: a larger one in a URL is simply not found."""
-PAGE = 1000
+MAX_PAGE = 1000
 RESOLVABLE = (Outcome.LATE.value, Outcome.PARTIAL.value, Outcome.OVERPAID.value)
 
 
