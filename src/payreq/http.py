@@ -163,11 +163,26 @@ def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if status == 404:
         message = "No such route."
     elif status == 413:
-        message = "The request body is larger than 64 KiB."
+        message = f"The request body is larger than {body_limit_text(request)}."
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
     return envelope(
         request, status=status, type=type_, code=code, message=message, param=param, headers=headers
     )
+
+
+def body_limit_text(request: Request[Any, Any, Any]) -> str:
+    """The body limit of the route asked for (10 MiB for a statement), else the app's."""
+    handler = request.scope.get("route_handler")
+    limit = getattr(handler, "request_max_body_size", None)
+    if not isinstance(limit, int):
+        limit = getattr(request.app, "request_max_body_size", None)
+    if not isinstance(limit, int):
+        return "the limit"
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MiB"
+    if limit % 1024 == 0:
+        return f"{limit // 1024} KiB"
+    return f"{limit} bytes"
 
 
 def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -41,6 +41,7 @@ class Services:
         payments = PaymentService(
             base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
         )
+        accounts = AccountService(clock=clock)
         authenticator = Authenticator(db, clock=clock, cache_seconds=settings.auth_cache_seconds)
         changed = authenticator.forget_all
         return cls(
@@ -48,13 +49,13 @@ class Services:
             db=db,
             clock=clock,
             authenticator=authenticator,
-            accounts=AccountService(clock=clock),
+            accounts=accounts,
             oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock, credentials_changed=changed),
             payments=payments,
             applications=ApplicationService(clock=clock, credentials_changed=changed),
             client_tokens=ClientTokenService(clock=clock, credentials_changed=changed),
             instructions=InstructionsService(payments, base_url=settings.base_url),
-            methods=PaymentMethods.build(payments),
+            methods=PaymentMethods.build(payments, accounts),
             limiter=RateLimiter(
                 default_limit=settings.default_rate_limit,
                 redis_url=settings.redis_url,

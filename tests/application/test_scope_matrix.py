@@ -122,6 +122,23 @@ async def _statement_report(w: World, h: dict[str, str]) -> httpx.Response:
     return await w.http.get(f"/api/statements/{w.made['import_id']}", headers=h)
 
 
+async def _partial_line_resolved(w: World, h: dict[str, str]) -> httpx.Response:
+    from tests.method.conftest import bank_application, new_payment, transfer_reference
+
+    client_id = await bank_application(w.merchant)
+    payment = await new_payment(w.merchant, client_id, 5000)
+    reference = await transfer_reference(w.merchant, payment["id"])
+    made = await w.http.post(
+        "/api/statements",
+        content=f"amount,currency,reference\n1.00,EUR,{reference}\n".encode(),
+        headers={**(await w.merchant.headers()), "Content-Type": "text/csv"},
+    )
+    assert made.json()["lines"][0]["outcome"] == "partial", made.text
+    return await w.http.post(
+        f"/api/statements/{made.json()['id']}/lines/2/resolve", json={"action": "refund_due"}, headers=h
+    )
+
+
 async def _payment_pending(w: World) -> None:
     answer = await w.http.get(f"/api/payment/{w.payment_id}", headers=await w.merchant.headers())
     assert answer.json()["status"] == "pending"
@@ -212,6 +229,9 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "GET /api/statements/{import_id}": Operation(
         "*", True, 200, _statement_report, prepare=_a_statement_import
+    ),
+    "POST /api/statements/{import_id}/lines/{line}/resolve": Operation(
+        "*", True, 200, _partial_line_resolved
     ),
     "POST /api/sandbox/payment/{id}/simulate": Operation(
         "payments.create",

@@ -440,3 +440,59 @@ async def test_bank_transfer_on_a_phone_moves_on_when_the_statement_arrives(
         await screenshot(page, "bank-transfer-paid")
     finally:
         await context.close()
+
+
+async def test_a_euro_bank_transfer_shows_a_scannable_epc_qr_code_on_desktop_and_phone(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    import zxingcpp
+    from PIL import Image
+
+    from tests.checkout.test_epc_qr import check_payload
+
+    token = payreq.access_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers=headers,
+    ).json()
+    with httpx.Client(base_url=payreq.url, headers=headers) as api:
+        created = api.post(
+            "/api/payment/checkout",
+            json={
+                "amount": 2450,
+                "currencyCode": "EUR",
+                "reference": "ORDER-78",
+                "referenceLabel": "Order #78",
+                "clientId": app["clientId"],
+                "redirectUrl": f"{shop.url}/return",
+            },
+        ).json()
+        reference = api.get(f"/api/payment/{created['id']}/instructions?method=bank_transfer").json()[
+            "transferReference"
+        ]
+    for name, viewport, scale in [("desktop", (1280, 900), 1), ("phone", (360, 740), 2)]:
+        context = await browser.new_context(
+            locale="en-GB",
+            viewport={"width": viewport[0], "height": viewport[1]},
+            device_scale_factor=scale,
+            is_mobile=name == "phone",
+        )
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            code = page.locator("svg.epc-qr-code")
+            await code.wait_for()
+            box = await code.bounding_box()
+            assert box is not None and box["width"] >= 150, box  # large enough to scan from a screen
+            width = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], width
+            await screenshot(page, f"bank-transfer-qr-{name}")
+            shot = ARTIFACTS / f"checkout-bank-transfer-qr-{name}-code.png"
+            await code.screenshot(path=str(shot))
+            found = zxingcpp.read_barcode(Image.open(shot))
+            assert found is not None, f"the {name} screenshot's QR code cannot be read"
+            check_payload(found.text, reference=reference, amount="24.50")
+        finally:
+            await context.close()

@@ -260,3 +260,73 @@ async def test_upgrade_and_downgrade_keep_the_rows_of_every_earlier_revision(fre
         if down is not None:
             assert await _check_seeds(fresh_url, seeded) == [], f"downgrade of {revision}"
     assert await _tables(fresh_url) == {"alembic_version"}
+
+
+async def test_0006_moves_earlier_statement_reports_into_rows_and_back(fresh_url: str) -> None:
+    """Imports made before revision 0006 kept their report as one JSON text; the
+    upgrade turns it into report rows (read back paged), the downgrade into text again."""
+    import json
+
+    await asyncio.to_thread(upgrade, fresh_url, "0005")
+    account_id, import_id, payment = uuid.uuid4(), uuid.uuid4(), str(uuid.uuid4())
+    lines = [
+        {
+            "line": 2,
+            "outcome": "unmatched",
+            "message": "No transfer reference found in the line.",
+            "amount": 100,
+        },
+        {"line": 3, "outcome": "late", "message": "The payment is already paid.", "paymentId": payment},
+    ]
+    database = connect(fresh_url)
+    await database.open()
+    try:
+        async with database.transaction() as conn:
+            await insert_account(conn, id=account_id, name="before", created_at=datetime.now(UTC))
+            await conn.execute(
+                """INSERT INTO statement_imports (id, account_id, environment, format, source, filename,
+                   line_count, summary, report, created_at, finished_at)
+                   VALUES (:id, :account, 'sandbox', 'csv', 'api', NULL, 2, '{}', :report, :at, :at)""",
+                {
+                    "id": import_id,
+                    "account": account_id,
+                    "report": json.dumps(lines),
+                    "at": datetime.now(UTC),
+                },
+            )
+    finally:
+        await database.close()
+    await asyncio.to_thread(upgrade, fresh_url)
+    database = connect(fresh_url)
+    await database.open()
+    try:
+        async with database.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT line, outcome, amount, payment_id FROM statement_report_lines WHERE import_id = :id "
+                "ORDER BY line",
+                {"id": import_id},
+            )
+            record = await conn.fetch_one(
+                "SELECT status, lines_done FROM statement_imports WHERE id = :id", {"id": import_id}
+            )
+            zone = await conn.fetch_one("SELECT timezone FROM accounts WHERE id = :id", {"id": account_id})
+    finally:
+        await database.close()
+    assert [(r["line"], r["outcome"], r["amount"], r["payment_id"]) for r in rows] == [
+        (2, "unmatched", 100, None),
+        (3, "late", None, uuid.UUID(payment)),
+    ]
+    assert (record["status"], record["lines_done"]) == ("finished", 2)  # type: ignore[index]
+    assert zone is not None and zone["timezone"] == "UTC"
+
+    await asyncio.to_thread(downgrade, fresh_url, "0005")
+    database = connect(fresh_url)
+    await database.open()
+    try:
+        async with database.read() as conn:
+            back = await conn.fetch_one(
+                "SELECT report FROM statement_imports WHERE id = :id", {"id": import_id}
+            )
+    finally:
+        await database.close()
+    assert back is not None and json.loads(back["report"]) == lines

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,9 @@ async def _reconciliation_fixture(
     text = (FIXTURES / "reconciliation.csv").read_text()
     for name, reference in refs.items():
         text = text.replace("{" + name + "}", creditor_reference.display_form(reference))
+    # booked the day after the request expired (UTC, the account's default): late
+    expired_on = datetime.fromisoformat(expiring["expiresAt"]).date()
+    text = text.replace("{DAY_AFTER_EXPIRY}", (expired_on + timedelta(days=1)).isoformat())
     return text.encode(), ids
 
 
@@ -282,4 +286,5 @@ async def test_unreadable_statements_are_422_and_import_nothing(merchant: Mercha
 async def test_a_statement_over_ten_mebibytes_is_413(merchant: Merchant, http: httpx.AsyncClient) -> None:
     body = b"id,amount,currency,reference\n" + b"x" * (10 * 1024 * 1024)
     answer = await import_statement(merchant, body)
-    assert answer.status_code == 413, answer.text
+    error = error_of(answer, 413, "payload_too_large")
+    assert error["message"] == "The request body is larger than 10 MiB."

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from payreq.errors import ValidationFailed
-from payreq.method.statements import camt053, csv_format
-from payreq.method.statements.importer import choose_format, read
+from payreq.method.statements import camt, csv_format
+from payreq.method.statements.importer import choose_family, read
 from payreq.method.statements.model import Direction, StatementLine
 from tests.method.statements import NS_08, Entry, Tx, csv_text
 from tests.method.statements import camt053 as build
@@ -27,32 +27,31 @@ def only(lines: list[StatementLine] | tuple[StatementLine, ...]) -> StatementLin
 
 
 def test_csv_rows_become_lines_in_minor_units_with_their_direction() -> None:
-    statement = csv_format.parse(
-        csv_text(
-            "T1,2026-11-21,125.00,EUR,Order 1 RF18539007547034,Jane",
-            "T2,2026-11-21,-7.45,eur,Fee,",
-            "T3,2026-11-21,500,JPY,x,",
-            "T4,2026-11-21,0.5,KWD,x,",
+    lines = list(
+        csv_format.parse(
+            csv_text(
+                "T1,2026-11-21,125.00,EUR,Order 1 RF18539007547034,Jane",
+                "T2,2026-11-21,-7.45,eur,Fee,",
+                "T3,2026-11-21,500,JPY,x,",
+                "T4,2026-11-21,0.5,KWD,x,",
+            )
         )
     )
-    got = [
-        (line.number, line.amount, line.currency, line.direction, line.bank_reference)
-        for line in statement.lines
-    ]
+    got = [(line.number, line.amount, line.currency, line.direction, line.bank_reference) for line in lines]
     assert got == [
         (2, 12500, "EUR", Direction.CREDIT, "T1"),
         (3, 745, "EUR", Direction.DEBIT, "T2"),
         (4, 500, "JPY", Direction.CREDIT, "T3"),
         (5, 500, "KWD", Direction.CREDIT, "T4"),
     ]
-    first = statement.lines[0]
+    first = lines[0]
     assert first.texts == ("Order 1 RF18539007547034",)
     assert first.payer == "Jane" and first.booking_date == "2026-11-21" and first.booked
 
 
 def test_csv_header_names_are_case_insensitive_in_any_order_with_semicolons_and_a_bom() -> None:
     data = "\ufeffReference;Currency;Amount;Status\nabc;USD;1.50;pending\n".encode()
-    line = only(csv_format.parse(data).lines)
+    line = only(list(csv_format.parse(data)))
     assert (line.amount, line.currency, line.texts, line.booked) == (150, "USD", ("abc",), False)
 
 
@@ -69,36 +68,40 @@ def test_csv_header_names_are_case_insensitive_in_any_order_with_semicolons_and_
     ],
 )
 def test_a_csv_row_that_cannot_be_read_is_an_invalid_line(row: str, problem: str) -> None:
-    line = only(csv_format.parse(csv_text(row)).lines)
+    line = only(list(csv_format.parse(csv_text(row))))
     assert line.problem is not None and problem in line.problem
     assert line.amount is None
 
 
 def test_csv_without_the_required_columns_is_refused_naming_them() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        csv_format.parse(b"id,date,amount\n1,2026-11-21,5\n")
+        list(csv_format.parse(b"id,date,amount\n1,2026-11-21,5\n"))
     assert "currency, reference" in caught.value.message
     assert caught.value.status == 422
 
 
 def test_csv_identity_is_the_bank_id_with_the_booking_or_the_content() -> None:
-    with_id = csv_format.parse(
-        csv_text("T1,2026-11-21,5.00,EUR,a,", "T1,2026-11-21,5.00,eur,b,Jo", "T1,2026-11-22,6.00,EUR,a,")
-    ).lines
-    assert with_id[0].key == with_id[1].key != with_id[2].key  # the text may change, the booking not
-    without = csv_format.parse(
-        csv_text(
-            "2026-11-21,5.00,EUR,a",
-            "2026-11-21,5.00,EUR,a",
-            "2026-11-21,5.00,EUR,b",
-            header="date,amount,currency,reference",
+    with_id = list(
+        csv_format.parse(
+            csv_text("T1,2026-11-21,5.00,EUR,a,", "T1,2026-11-21,5.00,eur,b,Jo", "T1,2026-11-22,6.00,EUR,a,")
         )
-    ).lines
+    )
+    assert with_id[0].key == with_id[1].key != with_id[2].key  # the text may change, the booking not
+    without = list(
+        csv_format.parse(
+            csv_text(
+                "2026-11-21,5.00,EUR,a",
+                "2026-11-21,5.00,EUR,a",
+                "2026-11-21,5.00,EUR,b",
+                header="date,amount,currency,reference",
+            )
+        )
+    )
     assert without[0].key == without[1].key != without[2].key
 
 
 def test_blank_rows_are_skipped_and_line_numbers_stay_true() -> None:
-    lines = csv_format.parse(csv_text("T1,2026-11-21,5.00,EUR,a,", "", "T2,2026-11-21,5.00,EUR,a,")).lines
+    lines = list(csv_format.parse(csv_text("T1,2026-11-21,5.00,EUR,a,", "", "T2,2026-11-21,5.00,EUR,a,")))
     assert [line.number for line in lines] == [2, 4]
 
 
@@ -106,7 +109,7 @@ def test_blank_rows_are_skipped_and_line_numbers_stay_true() -> None:
 
 
 def test_the_shared_fixture_reads_as_four_lines() -> None:
-    lines = camt053.parse(FIXTURE.read_bytes()).lines
+    lines = list(camt.parse(FIXTURE.read_bytes()))
     got = [
         (line.number, line.amount, line.currency, line.direction, line.booked, line.bank_reference)
         for line in lines
@@ -135,7 +138,7 @@ def test_a_batch_entry_becomes_one_line_per_transaction(version: str) -> None:
         ),
         version=version,
     )
-    first, second = camt053.parse(data).lines
+    first, second = list(camt.parse(data))
     assert (first.amount, first.texts, first.bank_reference) == (1000, ("first",), "B-1#1")
     assert (second.amount, second.texts, second.bank_reference) == (2000, ("RF18539007547034",), "TX-2")
     assert second.payer == "Second"
@@ -144,13 +147,13 @@ def test_a_batch_entry_becomes_one_line_per_transaction(version: str) -> None:
 
 def test_a_batch_without_transaction_amounts_is_invalid_per_transaction() -> None:
     data = build(Entry("30.00", servicer_ref="B-2", txs=[Tx(None), Tx(None)]))
-    assert [line.problem for line in camt053.parse(data).lines] == [
+    assert [line.problem for line in list(camt.parse(data))] == [
         "a batch transaction without its own amount"
     ] * 2
 
 
 def test_a_batch_without_details_stays_one_line_with_the_total() -> None:
-    line = only(camt053.parse(build(Entry("30.00", servicer_ref="B-3"))).lines)
+    line = only(list(camt.parse(build(Entry("30.00", servicer_ref="B-3")))))
     assert line.amount == 3000 and line.problem is None
 
 
@@ -162,7 +165,7 @@ def test_structured_references_are_searched_before_unstructured_text() -> None:
             txs=[Tx(unstructured=["free text"], structured=["RF18 5390 0754 7034"])],
         )
     )
-    assert only(camt053.parse(data).lines).texts == ("RF18 5390 0754 7034", "free text")
+    assert only(list(camt.parse(data))).texts == ("RF18 5390 0754 7034", "free text")
 
 
 def test_end_to_end_ids_are_searched_but_notprovided_is_not() -> None:
@@ -170,7 +173,7 @@ def test_end_to_end_ids_are_searched_but_notprovided_is_not() -> None:
         Entry("5.00", servicer_ref="E-1", txs=[Tx(end_to_end="RF18539007547034")]),
         Entry("5.00", servicer_ref="E-2", txs=[Tx(end_to_end="NOTPROVIDED")]),
     )
-    assert [line.texts for line in camt053.parse(data).lines] == [("RF18539007547034",), ()]
+    assert [line.texts for line in list(camt.parse(data))] == [("RF18539007547034",), ()]
 
 
 @pytest.mark.parametrize("version", ["urn:iso:std:iso:20022:tech:xsd:camt.053.001.02", NS_08])
@@ -181,7 +184,7 @@ def test_booking_status_is_read_in_both_shapes(version: str) -> None:
         Entry("1.00", servicer_ref="P-3", status="INFO"),
         version=version,
     )
-    assert [line.booked for line in camt053.parse(data).lines] == [False, True, False]
+    assert [line.booked for line in list(camt.parse(data))] == [False, True, False]
 
 
 def test_reversals_and_returns_are_marked() -> None:
@@ -190,18 +193,29 @@ def test_reversals_and_returns_are_marked() -> None:
         Entry("5.00", servicer_ref="R-2", txs=[Tx("5.00", returned=True)]),
         Entry("5.00", servicer_ref="R-3"),
     )
-    assert [line.reversal for line in camt053.parse(data).lines] == [True, True, False]
+    assert [line.reversal for line in list(camt.parse(data))] == [True, True, False]
 
 
-def test_identity_prefers_the_banks_reference_and_falls_back_to_the_statement() -> None:
-    a = only(camt053.parse(build(Entry("5.00", servicer_ref="X-1"), statement_id="S1")).lines)
-    b = only(camt053.parse(build(Entry("5.00", servicer_ref="X-1"), statement_id="S2")).lines)
+def test_identity_prefers_the_banks_reference_and_falls_back_to_the_transactions_content() -> None:
+    a = only(list(camt.parse(build(Entry("5.00", servicer_ref="X-1"), statement_id="S1"))))
+    b = only(list(camt.parse(build(Entry("5.00", servicer_ref="X-1"), statement_id="S2"))))
     assert a.key == b.key  # the same booking in two statements
-    c = only(camt053.parse(build(Entry("5.00", entry_ref="0001"), statement_id="S1")).lines)
-    d = only(camt053.parse(build(Entry("5.00", entry_ref="0001"), statement_id="S2")).lines)
-    assert c.key != d.key  # NtryRef is unique only within its statement
+    # without a bank reference: the transaction's references, remittance and payer
+    c = only(list(camt.parse(build(Entry("5.00", entry_ref="0001", txs=[Tx(end_to_end="E2E-1")])))))
+    d = only(
+        list(
+            camt.parse(
+                build(Entry("5.00", entry_ref="0002", txs=[Tx(end_to_end="E2E-1")]), statement_id="S2")
+            )
+        )
+    )
+    assert c.key == d.key  # NtryRef and the statement id are the statement's, not the transfer's
+    e = only(list(camt.parse(build(Entry("5.00", txs=[Tx(end_to_end="E2E-2")])))))
+    f = only(list(camt.parse(build(Entry("5.00", txs=[Tx(unstructured=["RF18539007547034"])])))))
+    g = only(list(camt.parse(build(Entry("5.00", txs=[Tx(unstructured=["RF18539007547034"], payer="B")])))))
+    assert len({c.key, e.key, f.key, g.key}) == 4
     other_account = only(
-        camt053.parse(build(Entry("5.00", servicer_ref="X-1"), iban="FR1420041010050500013M02606")).lines
+        list(camt.parse(build(Entry("5.00", servicer_ref="X-1"), iban="FR1420041010050500013M02606")))
     )
     assert other_account.key != a.key
 
@@ -209,9 +223,9 @@ def test_identity_prefers_the_banks_reference_and_falls_back_to_the_statement() 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"<Document><BkToCstmrStmt/></Document>", "not an ISO 20022 camt.053 document"),
+        (b"<Document><BkToCstmrStmt/></Document>", "not an ISO 20022 camt.053 or camt.054 document"),
         (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.052.001.02'/>", "not an ISO 20022 camt.053"),
-        (b"<Document", "not well-formed XML"),
+        (b"<Document", "not well-formed"),
         (
             b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
             b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.02'>&b;</Document>",
@@ -225,14 +239,14 @@ def test_identity_prefers_the_banks_reference_and_falls_back_to_the_statement() 
 )
 def test_documents_that_are_not_camt053_are_refused(data: bytes, message: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        camt053.parse(data)
+        list(camt.parse(data))
     assert message in caught.value.message
     assert caught.value.code == "unreadable_statement"
 
 
 def test_an_amount_with_too_many_decimals_or_an_unknown_currency_is_invalid() -> None:
     data = build(Entry("1.001", servicer_ref="D-1"), Entry("1.00", currency="ZZZ", servicer_ref="D-2"))
-    problems = [line.problem for line in camt053.parse(data).lines]
+    problems = [line.problem for line in list(camt.parse(data))]
     assert problems[0] is not None and "more decimals" in problems[0]
     assert problems[1] is not None and "ZZZ" in problems[1]
 
@@ -242,12 +256,14 @@ def test_an_amount_with_too_many_decimals_or_an_unknown_currency_is_invalid() ->
 
 def test_the_format_comes_from_the_parameter_the_media_type_or_the_content() -> None:
     xml, csv = FIXTURE.read_bytes(), csv_text("T,2026-11-21,1.00,EUR,x,")
-    assert choose_format(csv, format="camt053") == "camt.053"
-    assert choose_format(xml, media_type="text/csv") == "csv"
-    assert choose_format(xml, media_type="application/octet-stream") == "camt.053"
-    assert choose_format(b"\xef\xbb\xbf  <Document/>") == "camt.053"
-    assert choose_format(csv) == "csv"
+    assert choose_family(csv, format="camt053") == "camt"
+    assert choose_family(csv, format="camt.054") == "camt"
+    assert choose_family(xml, media_type="text/csv") == "csv"
+    assert choose_family(xml, media_type="application/octet-stream") == "camt"
+    assert choose_family(b"\xef\xbb\xbf  <Document/>") == "camt"
+    assert choose_family("<Document/>".encode("utf-16")) == "camt"
+    assert choose_family(csv) == "csv"
     with pytest.raises(ValidationFailed):
-        choose_format(csv, format="mt940")
+        choose_family(csv, format="mt940")
     with pytest.raises(ValidationFailed):
         read(b"  \n")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from payreq.errors import Conflict
-from payreq.payment.lifecycle import TERMINAL, InvalidTransition, Status, can_transition, transition
+from payreq.payment.lifecycle import TERMINAL, Cause, InvalidTransition, Status, can_transition, transition
 from payreq.services import Services
 from payreq.worker.runner import Worker
 from tests.fixtures.factories import Merchant
@@ -18,13 +18,23 @@ from tests.payment.conftest import error_of, event_data, event_types, events, pa
 if TYPE_CHECKING:
     from tests.conftest import MovableClock
 
-# written out, not derived from lifecycle.ALLOWED, so that a change to the table fails here
-ALLOWED_PAIRS = {
-    (Status.PENDING, Status.PAID),
-    (Status.PENDING, Status.EXPIRED),
-    (Status.PENDING, Status.CANCELLED),
+# written out, not derived from lifecycle.ALLOWED, so that a change to the table fails here:
+# (from, to, cause) for every move the lifecycle allows
+ALLOWED_MOVES = {
+    (Status.PENDING, Status.PAID, Cause.ORDINARY),
+    (Status.PENDING, Status.PAID, Cause.BOOKED_IN_TIME),
+    (Status.PENDING, Status.PAID, Cause.ACCEPTED),
+    (Status.PENDING, Status.EXPIRED, Cause.ORDINARY),
+    (Status.PENDING, Status.CANCELLED, Cause.ORDINARY),
+    # a bank transfer booked on or before the expiry day, imported later (SPEC §5)
+    (Status.EXPIRED, Status.PAID, Cause.BOOKED_IN_TIME),
+    # the merchant accepted a late statement line
+    (Status.EXPIRED, Status.PAID, Cause.ACCEPTED),
+    (Status.CANCELLED, Status.PAID, Cause.ACCEPTED),
 }
+ALLOWED_PAIRS = {(a, b) for a, b, cause in ALLOWED_MOVES if cause is Cause.ORDINARY}
 ALL_PAIRS = list(itertools.product(Status, Status))
+ALL_MOVES = list(itertools.product(Status, Status, Cause))
 
 
 def test_the_table_covers_sixteen_pairs() -> None:
@@ -45,6 +55,25 @@ def test_transition_allows_only_pending_to_a_terminal_status(current: Status, ta
     assert isinstance(error, Conflict)
     assert (error.status, error.type, error.code) == (409, "invalid_state", "invalid_state")
     assert str(current) in error.message and str(target) in error.message
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "cause"), ALL_MOVES, ids=[f"{a}->{b}-by-{c}" for a, b, c in ALL_MOVES]
+)
+def test_every_pair_and_cause_of_the_table(current: Status, target: Status, cause: Cause) -> None:
+    allowed = (current, target, cause) in ALLOWED_MOVES
+    assert can_transition(current, target, cause) is allowed
+    if allowed:
+        assert transition(current, target, cause) is target
+        return
+    with pytest.raises(InvalidTransition):
+        transition(current, target, cause)
+
+
+def test_nothing_leaves_paid_and_only_paid_is_reached_from_a_terminal_status() -> None:
+    assert not any(a is Status.PAID for a, _, _ in ALLOWED_MOVES)
+    assert {b for a, b, _ in ALLOWED_MOVES if a in TERMINAL} == {Status.PAID}
+    assert len(ALL_MOVES) == 48
 
 
 def test_terminal_statuses_are_paid_expired_and_cancelled() -> None:

@@ -92,3 +92,16 @@ async def revoke_api_key(conn: Connection, client_id: str, at: datetime) -> bool
         {"at": at, "client_id": client_id},
     )
     return changed == 1
+
+
+async def timezone(conn: Connection, account_id: UUID) -> str | None:
+    """The account's IANA time zone name; None if there is no such account."""
+    row = await conn.fetch_one("SELECT timezone FROM accounts WHERE id = :id", {"id": account_id})
+    return None if row is None else str(row["timezone"])
+
+
+async def set_timezone(conn: Connection, account_id: UUID, name: str) -> bool:
+    changed = await conn.execute(
+        "UPDATE accounts SET timezone = :name WHERE id = :id", {"id": account_id, "name": name}
+    )
+    return changed == 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+import zoneinfo
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 
@@ -14,7 +16,7 @@ from payreq.application import repository as applications
 from payreq.auth.subject import Scope, Tenant
 from payreq.db import Connection
 from payreq.db.tables import ENVIRONMENTS
-from payreq.errors import Conflict
+from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import (
     SecretKind,
@@ -60,9 +62,50 @@ class Bootstrapped:
         return asdict(self)
 
 
+@lru_cache(maxsize=1)
+def timezone_names() -> frozenset[str]:
+    """Every IANA time zone name this machine knows (the tzdata package, else the system's)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """The time zone of a stored name; UTC if the name is no longer known."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+class AccountNotFound(NotFound):
+    default_message = "No such account."
+
+
 class AccountService:
     def __init__(self, *, clock: Clock = utc_now) -> None:
         self.clock = clock
+
+    async def timezone(self, conn: Connection, account_id: uuid.UUID) -> zoneinfo.ZoneInfo:
+        """The account's time zone (UTC unless set): the day a bank transfer was booked
+        on, and so whether it was in time, is taken in it."""
+        name = await repository.timezone(conn, account_id)
+        if name is None:
+            raise AccountNotFound()
+        return zone(name)
+
+    async def set_timezone(self, conn: Connection, account_id: uuid.UUID, name: str) -> str:
+        """Set the account's time zone to an IANA name (``Europe/Berlin``); the name stored."""
+        clean = name.strip()
+        if clean.upper() == "UTC":
+            clean = "UTC"
+        if clean not in timezone_names():
+            raise ValidationFailed(
+                "timezone must be an IANA time zone name such as Europe/Berlin or UTC.",
+                code="invalid_timezone",
+                param="timezone",
+            )
+        if not await repository.set_timezone(conn, account_id, clean):
+            raise AccountNotFound()
+        return clean
 
     async def bootstrap(
         self,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import msgspec
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
 
 from payreq.application.models import BankDetails, Method
 from payreq.errors import ValidationFailed
@@ -17,8 +19,6 @@ from payreq.webhook.ssrf import webhook_url_problem
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 24 * 3600
 
-_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
-_BIC = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{0,32}[A-Za-z0-9]|[A-Za-z0-9]")
 _ROUTING_NUMBER = re.compile(r"[0-9]{4,12}")
 
@@ -120,7 +120,7 @@ def bank_details(value: BankDetails | None) -> BankDetails | None:
     holder = _text(value.account_holder, "bankDetails.accountHolder")
     bank = _text(value.bank_name, "bankDetails.bankName")
     iban = _compact(value.iban)
-    if iban is not None and not (_IBAN.fullmatch(iban) and _iban_checksum_ok(iban)):
+    if iban is not None and not stdnum_iban.is_valid(iban):
         raise ValidationFailed(
             "bankDetails.iban is not a valid IBAN (country, check digits, account).",
             code="invalid_iban",
@@ -137,7 +137,7 @@ def bank_details(value: BankDetails | None) -> BankDetails | None:
             "bankDetails needs an iban or an accountNumber.", code="missing_account", param="bankDetails"
         )
     bic = _compact(value.bic)
-    if bic is not None and not _BIC.fullmatch(bic):
+    if bic is not None and not stdnum_bic.is_valid(bic):
         raise ValidationFailed(
             "bankDetails.bic must be a BIC of 8 or 11 characters.",
             code="invalid_bic",
@@ -193,9 +193,3 @@ def _text(value: str, param: str) -> str:
 
 def _compact(value: str | None) -> str | None:
     return None if value is None else value.replace(" ", "").upper()
-
-
-def _iban_checksum_ok(iban: str) -> bool:
-    """ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1."""
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1

@@ -37,6 +37,7 @@ accounts = sa.Table(
     sa.Column("id", UUID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("disabled_at", Timestamp, nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
     sa.Column("created_at", Timestamp, nullable=False),
 )
 

@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 _UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`(?: - at `\$(.*)`)?")
 _MISSING = re.compile(r"Object missing required field `([^`]+)`(?: - at `\$(.*)`)?")
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`(?: - at `\$(.*)`)?")
 _PATH = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
 _decoders: dict[type, msgspec.json.Decoder[object]] = {}
 
@@ -110,6 +111,11 @@ def _classify(text: str) -> BadRequest | ValidationFailed:
         prefix = (missing.group(2) or "").lstrip(".")
         param = f"{prefix}.{field}" if prefix else field
         return BadRequest(f"Missing required field: {param}.", code="missing_field", param=param)
+    unknown = _UNKNOWN.match(text)
+    if unknown:  # only bodies declared with forbid_unknown_fields=True
+        prefix = (unknown.group(2) or "").lstrip(".")
+        param = f"{prefix}.{unknown.group(1)}" if prefix else unknown.group(1)
+        return BadRequest(f"Unknown field: {param}.", code="unknown_field", param=param)
     path_match = _PATH.search(text)
     path = path_match.group(1) if path_match else ""
     message = _PATH.sub("", text)

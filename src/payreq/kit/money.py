@@ -2,16 +2,20 @@
 
 Amounts are integers in the currency's minor unit (USD 2 digits, JPY 0, KWD 3):
 ``10000`` USD is $100.00. Floats never touch money.
+
+The exponent of a code comes from one table: ISO 4217's own "list one" as the
+maintenance agency publishes it, shipped by the ``iso4217`` data package. It never
+depends on babel (CLDR's digits are cash rounding: babel 2.19 says HUF has 0 digits,
+ISO 4217 says 2). babel formats amounts for people; it never counts them.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Mapping
 from functools import lru_cache
 
-from babel.core import get_global
-from babel.numbers import get_currency_precision, get_territory_currencies
+import iso4217
 
 MIN_AMOUNT = 1
 MAX_AMOUNT = 10**12
@@ -19,13 +23,29 @@ _DIGITS = re.compile(r"[0-9]{1,13}")
 
 
 @lru_cache(maxsize=1)
+def exponents() -> Mapping[str, int]:
+    """Every code of ISO 4217 list one that has a minor unit (``N.A.`` codes such as
+    gold, XDR or XXX have none), with its exponent."""
+    table: dict[str, int] = {}
+    for entry in iso4217.raw_xml.iter("CcyNtry"):
+        code, digits = entry.findtext("Ccy"), entry.findtext("CcyMnrUnts")
+        if code and digits and digits.isdigit():
+            table[code] = int(digits)
+    return table
+
+
+@lru_cache(maxsize=1)
 def active_currencies() -> frozenset[str]:
-    """Codes that are legal tender somewhere today (CLDR data shipped with babel)."""
-    today = date.today()
-    codes: set[str] = set()
-    for territory in get_global("territory_currencies"):
-        codes.update(get_territory_currencies(territory, start_date=today, end_date=today, tender=True))
-    return frozenset(codes)
+    """Codes a payment may be made in: list one's currencies with a minor unit, less
+    the fund codes (``IsFund``: CLF, USN, BOV, ...), which are units of account."""
+    funds = {
+        code
+        for entry in iso4217.raw_xml.iter("CcyNtry")
+        if (name := entry.find("CcyNm")) is not None
+        and name.get("IsFund") == "true"
+        and (code := entry.findtext("Ccy"))
+    }
+    return frozenset(code for code in exponents() if code not in funds)
 
 
 def normalise_currency(value: str) -> str | None:
@@ -34,17 +54,10 @@ def normalise_currency(value: str) -> str | None:
     return code if code in active_currencies() else None
 
 
-# Where CLDR's practical precision (what babel reports) differs from the ISO 4217
-# minor unit, which is what amounts are counted in.
-_ISO_EXPONENT_OVERRIDES = {
-    "AFN": 2, "ALL": 2, "IQD": 3, "IRR": 2, "KPW": 2, "LAK": 2, "LBP": 2,
-    "MGA": 2, "MMK": 2, "RSD": 2, "SOS": 2, "SYP": 2, "YER": 2,
-}  # fmt: skip
-
-
 def minor_unit_digits(code: str) -> int:
-    """The ISO 4217 exponent: USD 2, JPY 0, KWD 3."""
-    return _ISO_EXPONENT_OVERRIDES.get(code) or int(get_currency_precision(code))
+    """The ISO 4217 exponent: USD 2, JPY 0, KWD 3, HUF 2, CLF 4. KeyError for a code
+    without one (callers pass codes that ``normalise_currency`` accepted)."""
+    return exponents()[code]
 
 
 def parse_amount(value: object) -> int | None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
+from segno import helpers as qr_helpers
+from stdnum import iban as stdnum_iban
+
 from payreq.application.models import Application, BankDetails
 from payreq.auth.subject import Tenant
 from payreq.db import Connection
@@ -62,10 +65,34 @@ def plain_amount(amount: int, currency: str) -> str:
     return f"{Decimal(amount).scaleb(-digits):.{digits}f} {currency}"
 
 
+def epc_qr_svg(details: BankDetails, amount: int, currency: str, reference: str) -> str | None:
+    """The EPC QR code (EPC069-12 version 002, "GiroCode") of a euro transfer, as an
+    inline SVG: BCD, 002, UTF-8, SCT, BIC, name, IBAN, ``EUR`` amount, and the RF
+    reference in the structured remittance field. None where EPC069-12 has no code
+    (another currency, no IBAN, a name longer than its 70 characters)."""
+    if currency != "EUR" or not details.iban:
+        return None
+    try:
+        code = qr_helpers.make_epc_qr(
+            name=details.account_holder,
+            iban=details.iban,
+            amount=Decimal(amount).scaleb(-money.minor_unit_digits(currency)),
+            reference=reference,
+            bic=details.bic,
+            encoding="utf-8",
+        )
+    except ValueError:
+        return None
+    svg: str = code.svg_inline(
+        scale=4, border=4, dark="#000", light="#fff", omitsize=True, svgclass="epc-qr-code", lineclass=None
+    )
+    return svg.replace("<svg ", '<svg role="img" aria-labelledby="epc-qr-caption" ', 1)
+
+
 def format_account(details: BankDetails) -> list[Detail]:
     shown = [Detail("Account holder", details.account_holder)]
     if details.iban:
-        shown.append(Detail("IBAN", creditor_reference.display_form(details.iban), copy=True, code=True))
+        shown.append(Detail("IBAN", stdnum_iban.format(details.iban), copy=True, code=True))
     if details.account_number:
         shown.append(Detail("Account number", details.account_number, copy=True, code=True))
     if details.bic:
@@ -116,4 +143,6 @@ class BankTransferMethod(PaymentMethod):
             ],
             transfer_reference=reference,
             bank_details=details,
+            qr_svg=epc_qr_svg(details, ctx.payment.amount, ctx.payment.currency, reference),
+            qr_caption="Scan with your banking app: it fills in the account, amount and reference.",
         )

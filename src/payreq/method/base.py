@@ -80,6 +80,10 @@ class Instructions:
     page_steps: Sequence[str] | None = None
     """The steps as the checkout page words them, where they differ from ``steps``
     (which the API answers to a merchant's own front end)."""
+    qr_svg: str | None = None
+    """An inline SVG the checkout page shows for a banking app to scan (the EPC QR
+    code of a euro transfer); drawn by the method, markup-safe."""
+    qr_caption: str | None = None
 
     def steps_on_page(self) -> Sequence[str]:
         return self.steps if self.page_steps is None else self.page_steps

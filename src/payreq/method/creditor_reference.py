@@ -14,6 +14,9 @@ import re
 import secrets
 from collections.abc import Iterator
 
+from stdnum import iso11649
+from stdnum.iso7064 import mod_97_10
+
 BODY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 BODY_LENGTH = 8
 LENGTH = 4 + BODY_LENGTH
@@ -21,13 +24,9 @@ _CANDIDATE = re.compile(rf"(?=(RF[0-9]{{2}}[{BODY_ALPHABET}]{{{BODY_LENGTH}}}))"
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
 
 
-def _numeric(text: str) -> int:
-    """Letters as numbers (A=10 ... Z=35), digits as themselves."""
-    return int("".join(str(int(ch, 36)) for ch in text))
-
-
 def check_digits(body: str) -> str:
-    return f"{98 - _numeric(body + 'RF00') % 97:02d}"
+    """ISO 11649's two check digits for ``body`` (ISO 7064 MOD 97-10 over body + ``RF``)."""
+    return str(mod_97_10.calc_check_digits(body + "RF"))
 
 
 def new_reference() -> str:
@@ -36,12 +35,8 @@ def new_reference() -> str:
 
 
 def is_valid(reference: str) -> bool:
-    """Any well-formed ISO 11649 reference (not only payreq's): ``RF``, two check
-    digits, 1 to 21 letters or digits, mod 97 == 1."""
-    compact = compact_form(reference)
-    if not re.fullmatch(r"RF[0-9]{2}[0-9A-Z]{1,21}", compact):
-        return False
-    return _numeric(compact[4:] + compact[:4]) % 97 == 1
+    """Any well-formed ISO 11649 reference (not only payreq's), checked by python-stdnum."""
+    return bool(iso11649.is_valid(compact_form(reference)))
 
 
 def compact_form(reference: str) -> str:
@@ -50,8 +45,7 @@ def compact_form(reference: str) -> str:
 
 def display_form(reference: str) -> str:
     """Groups of four, as ISO 11649 recommends for print: ``RF47 K7M2 XQ9P``."""
-    compact = compact_form(reference)
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+    return str(iso11649.format(compact_form(reference)))
 
 
 def find_references(text: str) -> Iterator[str]:

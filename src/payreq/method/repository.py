@@ -91,13 +91,16 @@ async def insert_import(
     source: str,
     filename: str | None,
     line_count: int,
+    summary: str,
     at: datetime,
 ) -> None:
     await conn.execute(
         """
         INSERT INTO statement_imports
-            (id, account_id, environment, format, source, filename, line_count, created_at)
-        VALUES (:id, :account_id, :environment, :format, :source, :filename, :line_count, :created_at)
+            (id, account_id, environment, format, source, filename, line_count, lines_done, status,
+             summary, created_at)
+        VALUES (:id, :account_id, :environment, :format, :source, :filename, :line_count, 0, 'running',
+                :summary, :created_at)
         """,
         {
             "id": id,
@@ -106,25 +109,109 @@ async def insert_import(
             "source": source,
             "filename": filename,
             "line_count": line_count,
+            "summary": summary,
             "created_at": at,
         },
     )
 
 
-async def finish_import(conn: Connection, id: UUID, *, summary: str, report: str, at: datetime) -> None:
+async def record_progress(
+    conn: Connection,
+    id: UUID,
+    *,
+    lines_done: int,
+    summary: str,
+    status: str = "running",
+    error: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """How far an import got (in the same transaction as the lines it counts), and at
+    the end its status: finished, or failed with the reason."""
     await conn.execute(
-        "UPDATE statement_imports SET summary = :summary, report = :report, finished_at = :at WHERE id = :id",
-        {"id": id, "summary": summary, "report": report, "at": at},
+        """
+        UPDATE statement_imports
+        SET lines_done = :lines_done, summary = :summary, status = :status, error = :error,
+            finished_at = :at
+        WHERE id = :id
+        """,
+        {"id": id, "lines_done": lines_done, "summary": summary, "status": status, "error": error, "at": at},
     )
 
 
 async def import_by_id(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:
     return await conn.fetch_one(
         f"""
-        SELECT id, format, source, filename, line_count, summary, report, created_at, finished_at
+        SELECT id, format, source, filename, line_count, lines_done, status, error, summary, created_at,
+               finished_at
         FROM statement_imports WHERE id = :id AND {_TENANT}
         """,
         {"id": id, **_tenant(tenant)},
+    )
+
+
+REPORT_COLUMNS = (
+    "line",
+    "statement_line_id",
+    "outcome",
+    "message",
+    "amount",
+    "currency",
+    "direction",
+    "booking_date",
+    "bank_reference",
+    "payer",
+    "transfer_reference",
+    "payment_id",
+    "payment_status",
+)
+
+
+async def insert_report_lines(conn: Connection, import_id: UUID, rows: Sequence[dict[str, Any]]) -> None:
+    """Lines of an import's report (``REPORT_COLUMNS`` each), a few dozen per statement."""
+    names = ", ".join(REPORT_COLUMNS)
+    for start in range(0, len(rows), 50):
+        chunk = rows[start : start + 50]
+        params: dict[str, Any] = {"import_id": import_id}
+        values = []
+        for i, row in enumerate(chunk):
+            values.append("(:import_id, " + ", ".join(f":{name}_{i}" for name in REPORT_COLUMNS) + ")")
+            params.update({f"{name}_{i}": row[name] for name in REPORT_COLUMNS})
+        await conn.execute(
+            f"INSERT INTO statement_report_lines (import_id, {names}) VALUES {', '.join(values)}", params
+        )
+
+
+_REPORT_SELECT = """
+SELECT r.line, r.statement_line_id, r.outcome, r.message, r.amount, r.currency, r.direction,
+       r.booking_date, r.bank_reference, r.payer, r.transfer_reference, r.payment_id, r.payment_status,
+       s.outcome AS first_outcome, s.resolution, s.resolved_by, s.resolved_at
+FROM statement_report_lines r
+JOIN statement_imports i ON i.id = r.import_id
+LEFT JOIN statement_lines s ON s.id = r.statement_line_id
+"""
+
+
+async def report_lines(
+    conn: Connection, tenant: Tenant, import_id: UUID, *, after: int, limit: int
+) -> Sequence[Row]:
+    """A page of an import's report, by line number; each with its resolution."""
+    return await conn.fetch_all(
+        f"""{_REPORT_SELECT}
+        WHERE r.import_id = :import_id AND r.line > :after
+          AND i.account_id = :account_id AND i.environment = :environment
+        ORDER BY r.line LIMIT :limit
+        """,
+        {"import_id": import_id, "after": after, "limit": limit, **_tenant(tenant)},
+    )
+
+
+async def report_line(conn: Connection, tenant: Tenant, import_id: UUID, line: int) -> Row | None:
+    return await conn.fetch_one(
+        f"""{_REPORT_SELECT}
+        WHERE r.import_id = :import_id AND r.line = :line
+          AND i.account_id = :account_id AND i.environment = :environment
+        """,
+        {"import_id": import_id, "line": line, **_tenant(tenant)},
     )
 
 
@@ -187,11 +274,44 @@ async def record_outcome(
 async def remembered_line(conn: Connection, tenant: Tenant, line_key: str) -> Row | None:
     return await conn.fetch_one(
         f"""
-        SELECT outcome, payment_id, reference, import_id, created_at
+        SELECT id, outcome, payment_id, reference, import_id, created_at
         FROM statement_lines WHERE line_key = :line_key AND {_TENANT}
         """,
         {"line_key": line_key, **_tenant(tenant)},
     )
+
+
+async def remembered_line_by_id(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:
+    return await conn.fetch_one(
+        f"""
+        SELECT id, outcome, payment_id, reference, amount, currency, resolution, resolved_by, resolved_at
+        FROM statement_lines WHERE id = :id AND {_TENANT}
+        """,
+        {"id": id, **_tenant(tenant)},
+    )
+
+
+async def resolve_line(
+    conn: Connection,
+    tenant: Tenant,
+    id: UUID,
+    *,
+    resolution: str,
+    outcomes: Sequence[str],
+    by: str,
+    at: datetime,
+) -> bool:
+    """Record a resolution once: False if the line is resolved already (a concurrent
+    resolution won) or its outcome is not one of ``outcomes``."""
+    marks, params = placeholders(list(outcomes), "outcome")
+    changed = await conn.execute(
+        f"""
+        UPDATE statement_lines SET resolution = :resolution, resolved_by = :by, resolved_at = :at
+        WHERE id = :id AND {_TENANT} AND resolution IS NULL AND outcome IN ({marks})
+        """,
+        {"id": id, "resolution": resolution, "by": by, "at": at, **params, **_tenant(tenant)},
+    )
+    return changed == 1
 
 
 # -- the operator's CLI ---------------------------------------------------------------

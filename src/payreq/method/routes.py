@@ -3,7 +3,6 @@ outcome simulation. Thin: parse, call the service, present."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,6 +18,7 @@ from payreq.method import repository
 from payreq.method.sandbox import Outcome, simulate
 from payreq.method.statements.importer import read
 from payreq.method.statements.report import ImportReport, LineReport
+from payreq.method.statements.service import Actor
 from payreq.payment.schemas_b import PaymentB
 from payreq.payment.service import parse_id
 from payreq.services import Services
@@ -32,8 +32,13 @@ class SimulateBody(Body):
     outcome: Literal["paid", "cancelled", "expired"]
 
 
-class StatementImportNotFound(NotFound):
-    default_message = "No such statement import."
+class ResolveBody(Body):
+    """What to do with a late, partial or overpaid line."""
+
+    action: Annotated[
+        Literal["accept", "refund_due"],
+        msgspec.Meta(description="accept: the payment becomes paid; refund_due: noted, nothing changes."),
+    ]
 
 
 @post(
@@ -41,7 +46,7 @@ class StatementImportNotFound(NotFound):
     status_code=201,
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
     security=[{"bearerAuth": ["*"]}],
-    responses=error_responses(400, 401, 403, 413, 422, 429),
+    responses=error_responses(400, 401, 403, 413, 422, 429, 503),
     request_max_body_size=MAX_STATEMENT_BYTES,
     opt={"raw_body": "the statement file"},
 )
@@ -50,11 +55,13 @@ async def import_statement(
     subject: Subject,
     format: Annotated[
         str | None,
-        QueryParameter(description="csv or camt.053; default: from Content-Type, else from the content."),
+        QueryParameter(
+            description="csv, camt.053 or camt.054; default: from Content-Type, else from the content."
+        ),
     ] = None,
     filename: Annotated[str | None, QueryParameter(description="Shown in the import's record.")] = None,
 ) -> ImportReport:
-    """Import a bank statement (CSV or camt.053, up to 10 MiB, the file as the body); every line is reported. Access token, scope `*`."""
+    """Import a bank statement (CSV, camt.053 or camt.054, up to 10 MiB, the file as the body); every line is reported (the first page; `nextCursor` pages on). Access token, scope `*`."""
     services: Services = request.app.state.services
     statement = read(await request.body(), format=format, media_type=request.headers.get("content-type"))
     return await services.methods.statements.run(
@@ -66,31 +73,43 @@ async def import_statement(
     "/statements/{import_id:str}",
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
     security=[{"bearerAuth": ["*"]}],
-    responses=error_responses(401, 403, 404, 429),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def get_statement_import(
-    request: Request[Any, Any, Any], subject: Subject, import_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    subject: Subject,
+    import_id: FromPath[str],
+    cursor: Annotated[
+        str | None, QueryParameter(description="The nextCursor of the page before.", max_length=16)
+    ] = None,
+    limit: Annotated[int | None, QueryParameter(description="Lines per page, 1 to 1000 (100).")] = None,
 ) -> ImportReport:
-    """Read an earlier import's report. Access token, scope `*`."""
+    """Read an import's record and a page of its report. Access token, scope `*`."""
     services: Services = request.app.state.services
-    try:
-        key = uuid.UUID(import_id)
-    except ValueError:
-        raise StatementImportNotFound() from None
     async with services.db.read() as conn:
-        row = await repository.import_by_id(conn, subject.tenant, key)
-    if row is None or row["report"] is None:
-        raise StatementImportNotFound()
-    lines = msgspec.json.decode(row["report"], type=list[LineReport])
-    return ImportReport(
-        id=str(row["id"]),
-        format=row["format"],
-        source=row["source"],
-        filename=row["filename"],
-        created_at=row["created_at"].isoformat().replace("+00:00", "Z"),
-        summary=msgspec.json.decode(row["summary"], type=dict[str, int]),
-        lines=lines,
-    )
+        return await services.methods.statements.report(
+            conn, subject.tenant, import_id, cursor=cursor, limit=limit
+        )
+
+
+@post(
+    "/statements/{import_id:str}/lines/{line:int}/resolve",
+    status_code=200,
+    dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
+    security=[{"bearerAuth": ["*"]}],
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
+    opt={"body": ResolveBody},
+)
+async def resolve_statement_line(
+    request: Request[Any, Any, Any], subject: Subject, import_id: FromPath[str], line: FromPath[int]
+) -> LineReport:
+    """Resolve a late, partial or overpaid line: accept it (the payment becomes paid, accepted by this API key) or mark it refund_due. Once per line. Access token, scope `*`."""
+    services: Services = request.app.state.services
+    body = decode(await request.body(), ResolveBody)
+    async with services.db.transaction() as conn:
+        return await services.methods.statements.resolve(
+            conn, subject.tenant, import_id=import_id, line=line, action=body.action, actor=Actor.of(subject)
+        )
 
 
 @post(
@@ -118,6 +137,6 @@ async def simulate_outcome(
 
 router = Router(
     path="/api",
-    route_handlers=[import_statement, get_statement_import, simulate_outcome],
+    route_handlers=[import_statement, get_statement_import, resolve_statement_line, simulate_outcome],
     tags=["Payment methods"],
 )

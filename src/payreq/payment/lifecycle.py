@@ -1,11 +1,24 @@
-"""The payment status lifecycle, as one table.
+"""The payment status lifecycle, as one table of (from, to) pairs and what may make
+each move.
 
-    pending ──► paid
-        │──────► expired
-        └──────► cancelled
+    pending ──► paid ◄──────────────┐
+        │──────► expired ──(booked in time, accepted)
+        └──────► cancelled ──(accepted)
 
-The three terminal states are final. Transitions are applied with a conditional
-update (``... WHERE status = 'pending'``) so that concurrent changes settle once.
+Ordinary changes (the merchant's API call, the payer's page, a method's action, the
+deadline, a statement line matching a pending payment) only leave ``pending``: paid,
+expired and cancelled are terminal for them. Two causes, both from the bank-transfer
+method, move a terminal payment to paid, because the money is in the merchant's
+account:
+
+- ``BOOKED_IN_TIME``: the bank booked the transfer on or before the day the request
+  expired; its statement merely arrived later (SPEC §5). expired -> paid.
+- ``ACCEPTED``: the merchant accepted a late, partial or overpaid statement line, an
+  explicit decision recorded with who made it. expired or cancelled -> paid, and
+  pending -> paid (a partial or overpaid line).
+
+Nothing leaves ``paid``. Transitions are applied with a conditional update
+(``... WHERE status = :from``) so that concurrent changes settle once.
 """
 
 from __future__ import annotations
@@ -23,14 +36,27 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
-ALLOWED: Mapping[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.PAID, Status.EXPIRED, Status.CANCELLED}),
-    Status.PAID: frozenset(),
-    Status.EXPIRED: frozenset(),
-    Status.CANCELLED: frozenset(),
-}
+class Cause(StrEnum):
+    """What makes a transition."""
 
-TERMINAL: frozenset[Status] = frozenset(s for s, targets in ALLOWED.items() if not targets)
+    ORDINARY = "ordinary"
+    BOOKED_IN_TIME = "booked_in_time"
+    ACCEPTED = "accepted"
+
+
+ALLOWED: Mapping[tuple[Status, Status], frozenset[Cause]] = {
+    (Status.PENDING, Status.PAID): frozenset(Cause),
+    (Status.PENDING, Status.EXPIRED): frozenset({Cause.ORDINARY}),
+    (Status.PENDING, Status.CANCELLED): frozenset({Cause.ORDINARY}),
+    (Status.EXPIRED, Status.PAID): frozenset({Cause.BOOKED_IN_TIME, Cause.ACCEPTED}),
+    (Status.CANCELLED, Status.PAID): frozenset({Cause.ACCEPTED}),
+}
+"""Every allowed (from, to) pair with the causes that may make it; no other pair is allowed."""
+
+TERMINAL: frozenset[Status] = frozenset(
+    s for s in Status if not any(a == s and Cause.ORDINARY in c for (a, _), c in ALLOWED.items())
+)
+"""The statuses no ordinary change leaves: paid, expired, cancelled."""
 
 # the column that records when a status was reached, and the event that reports it
 REACHED_AT: Mapping[Status, str] = {
@@ -50,12 +76,13 @@ class InvalidTransition(Conflict):
     default_code = "invalid_state"
 
 
-def can_transition(current: Status, target: Status) -> bool:
-    return target in ALLOWED[current]
+def can_transition(current: Status, target: Status, cause: Cause = Cause.ORDINARY) -> bool:
+    return cause in ALLOWED.get((current, target), frozenset())
 
 
-def transition(current: Status, target: Status) -> Status:
-    """``target`` if the lifecycle allows it from ``current``; else InvalidTransition (409)."""
-    if not can_transition(current, target):
+def transition(current: Status, target: Status, cause: Cause = Cause.ORDINARY) -> Status:
+    """``target`` if the lifecycle allows it from ``current`` for ``cause``; else
+    InvalidTransition (409)."""
+    if not can_transition(current, target, cause):
         raise InvalidTransition(f"The payment request is {current}; it cannot become {target}.")
     return target

@@ -168,6 +168,19 @@ async def settle(conn: Connection, payment_id: UUID, target: Status, *, at: date
     return changed == 1
 
 
+async def settle_terminal(
+    conn: Connection, payment_id: UUID, current: Status, target: Status, *, at: datetime
+) -> bool:
+    """expired | cancelled -> paid (the lifecycle says when), only while the payment is
+    still ``current``. One winner."""
+    column = REACHED_AT[target]
+    changed = await conn.execute(
+        f"UPDATE payments SET status = :target, {column} = :at WHERE id = :id AND status = :current",
+        {"target": target.value, "at": at, "id": payment_id, "current": current.value},
+    )
+    return changed == 1
+
+
 async def expire(conn: Connection, payment_id: UUID, *, now: datetime) -> bool:
     """pending -> expired once the deadline has passed; expired_at is the deadline."""
     changed = await conn.execute(

@@ -122,6 +122,17 @@ class PaymentB(msgspec.Struct, rename="camel"):
         )
 
 
+def change_data(payment: Payment, *, base_url: str, previous: Status | None) -> str:
+    """An event's ``data``: the payment as contract B shows it, plus the status the
+    change took it from (``previousStatus``: ``pending`` for an ordinary change,
+    ``expired`` for a bank transfer booked in time, null for ``payment.created``).
+    Spliced into the encoded object rather than built as a second struct: this runs
+    on every payment create."""
+    encoded = msgspec.json.encode(PaymentB.of(payment, base_url=base_url))
+    status = b"null" if previous is None else b'"' + previous.value.encode() + b'"'
+    return (encoded[:-1] + b',"previousStatus":' + status + b"}").decode()
+
+
 class PaymentListB(msgspec.Struct, rename="camel"):
     """One page, newest first. Pass ``nextCursor`` as ``cursor`` for the next one."""
 

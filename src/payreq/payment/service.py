@@ -23,9 +23,9 @@ from payreq.kit.jsonbody import check_text
 from payreq.kit.pagination import clamp_limit
 from payreq.kit.urls import redirect_url_problem
 from payreq.payment import repository
-from payreq.payment.lifecycle import EVENT_TYPE, InvalidTransition, Status, transition
+from payreq.payment.lifecycle import EVENT_TYPE, Cause, InvalidTransition, Status, transition
 from payreq.payment.models import Page, Payment, PaymentDraft, PaymentQuery
-from payreq.payment.schemas_b import PaymentB
+from payreq.payment.schemas_b import change_data
 from payreq.webhook import outbox
 
 MIN_EXPIRES_IN = 60
@@ -201,9 +201,17 @@ class PaymentService:
         return await self.settle(conn, subject.tenant, parse_id(payment_id), Status.CANCELLED)
 
     async def settle(
-        self, conn: Connection, tenant: Tenant, payment_id: uuid.UUID, target: Status
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        payment_id: uuid.UUID,
+        target: Status,
+        *,
+        cause: Cause = Cause.ORDINARY,
     ) -> Payment:
-        """Move a pending payment to ``target`` (paid, cancelled or expired).
+        """Move a payment to ``target`` as the lifecycle allows for ``cause``: a pending
+        one to paid, cancelled or expired; for a bank transfer booked in time or a
+        statement line the merchant accepted, an expired (or cancelled) one to paid.
 
         Exactly one of any number of concurrent changes wins; the others get 409 and
         the payment is left as the winner made it.
@@ -214,18 +222,24 @@ class PaymentService:
             payment, won = await self._expire(conn, payment, now)
             if target is Status.EXPIRED and won:
                 return payment
-        transition(payment.status, target)
+            # a move on from the expiry just written comes after it, in time as in order
+            now = max(self.clock(), now + timedelta(microseconds=1))
+        transition(payment.status, target, cause)
         if target is Status.EXPIRED:
             raise InvalidTransition("The payment request has not reached its deadline yet.")
-        if not await repository.settle(conn, payment.id, target, at=now):
+        if payment.status is Status.PENDING:
+            won = await repository.settle(conn, payment.id, target, at=now)
+        else:
+            won = await repository.settle_terminal(conn, payment.id, payment.status, target, at=now)
+        if not won:
             current = await self._load(conn, tenant, payment_id)
-            transition(current.as_seen(now).status, target)
+            transition(current.as_seen(now).status, target, cause)
             raise InvalidTransition()  # unreachable unless the row changed twice underneath us
         if target is Status.PAID:
             changed = replace(payment, status=target, paid_at=now)
         else:
             changed = replace(payment, status=target, cancelled_at=now)
-        await self._record(conn, changed, target, now)
+        await self._record(conn, changed, target, now, previous=payment.status)
         return changed
 
     async def expire_due(self, conn: Connection, *, limit: int = 500) -> int:
@@ -235,7 +249,7 @@ class PaymentService:
         expired = 0
         for payment in await repository.get_by_ids(conn, ids):
             if await repository.expire(conn, payment.id, now=now):
-                await self._record(conn, payment.as_seen(now), Status.EXPIRED, now)
+                await self._record(conn, payment.as_seen(now), Status.EXPIRED, now, previous=Status.PENDING)
                 expired += 1
         return expired
 
@@ -244,7 +258,7 @@ class PaymentService:
         whether this call made the change (a concurrent one may have won)."""
         if await repository.expire(conn, payment.id, now=now):
             expired = payment.as_seen(now)
-            await self._record(conn, expired, Status.EXPIRED, now)
+            await self._record(conn, expired, Status.EXPIRED, now, previous=Status.PENDING)
             return expired, True
         return await self._load(conn, Tenant(payment.account_id, payment.environment), payment.id), False
 
@@ -254,8 +268,18 @@ class PaymentService:
             raise PaymentNotFound()
         return payment
 
-    async def _record(self, conn: Connection, payment: Payment, status: Status, at: datetime) -> None:
-        data = msgspec.json.encode(PaymentB.of(payment, base_url=self.base_url)).decode()
+    async def _record(
+        self,
+        conn: Connection,
+        payment: Payment,
+        status: Status,
+        at: datetime,
+        *,
+        previous: Status | None = None,
+    ) -> None:
+        """The event of a change, carrying the payment and the status it left
+        (``previousStatus``; null for ``payment.created``)."""
+        data = change_data(payment, base_url=self.base_url, previous=previous)
         await outbox.record(
             conn,
             type=EVENT_TYPE[status],

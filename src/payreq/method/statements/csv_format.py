@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 
 from payreq.kit import money
 from payreq.method.statements.model import (
     Direction,
-    Statement,
     StatementLine,
     StatementUnreadable,
     content_identity,
@@ -51,12 +51,14 @@ REQUIRED = ("amount", "currency", "reference")
 _BOOKED = {"booked": True, "book": True, "pending": False, "pdng": False}
 
 
-def parse(data: bytes) -> Statement:
+def parse(data: bytes) -> Iterator[StatementLine]:
+    """The rows as lines, read as a stream; StatementUnreadable for a file that is not
+    a CSV statement (at the header, or at the row where it breaks)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise StatementUnreadable("The CSV statement is not UTF-8 text.") from None
-    first = text.split("\n", 1)[0]
+    first = text[: text.find("\n") if "\n" in text else len(text)]
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
@@ -64,17 +66,15 @@ def parse(data: bytes) -> Statement:
     except (StopIteration, csv.Error):
         raise StatementUnreadable("The CSV statement has no header row.") from None
     columns = _columns(header)
-    lines = []
     try:
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
-            lines.append(_line(reader.line_num, row, columns))
+            yield _line(reader.line_num, row, columns)
     except csv.Error as exc:
         raise StatementUnreadable(
             f"The CSV statement is malformed at line {reader.line_num}: {exc}."
         ) from None
-    return Statement(format=FORMAT, lines=lines)
 
 
 def _columns(header: list[str]) -> dict[str, int]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -78,6 +79,7 @@ class StatementLine:
     booked: bool = True
     reversal: bool = False
     booking_date: str | None = None
+    value_date: str | None = None
     bank_reference: str | None = None
     texts: Sequence[str] = ()
     """Where to look for a transfer reference, structured references first."""
@@ -89,19 +91,43 @@ class StatementLine:
     def key(self) -> str:
         return hashlib.sha256(self.identity.encode("utf-8", "surrogatepass")).hexdigest()
 
+    @property
+    def booked_on(self) -> date | None:
+        """The day the bank booked the money: the booking date, else the value date."""
+        for text in (self.booking_date, self.value_date):
+            if text:
+                try:
+                    return date.fromisoformat(text[:10])
+                except ValueError:
+                    continue
+        return None
+
+
+Parser = Callable[[bytes], Iterator[StatementLine]]
+
 
 @dataclass(frozen=True, slots=True)
 class Statement:
+    """A statement file, read lazily: ``lines()`` parses it as it is consumed, so an
+    import holds the file and one batch of lines, never every line at once."""
+
     format: str
-    lines: Sequence[StatementLine]
+    data: bytes
+    parser: Parser
+
+    def lines(self) -> Iterator[StatementLine]:
+        return self.parser(self.data)
 
 
-_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+MAX_LINE_AMOUNT = 2**63 - 1
+"""The most a line may carry in minor units (what a 64-bit column holds); more is an
+invalid line, never an error of the whole import."""
+_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?")
 
 
 def minor_units(text: str, currency: str) -> int:
     """``"125.00", "EUR"`` -> 12500. Raises ValueError with the reason."""
-    if not _DECIMAL.fullmatch(text):
+    if len(text) > 61 or not _DECIMAL.fullmatch(text):
         raise ValueError(f"amount {text!r} is not a decimal number such as 125.00")
     try:
         value = Decimal(text)
@@ -113,6 +139,8 @@ def minor_units(text: str, currency: str) -> int:
         raise ValueError(f"amount {text} has more decimals than {currency} allows ({digits})")
     if scaled <= 0:
         raise ValueError("amount must not be zero")
+    if scaled > MAX_LINE_AMOUNT:
+        raise ValueError(f"amount {text} {currency} is more than a statement line can carry")
     return int(scaled)
 
 

@@ -1,17 +1,22 @@
 """Reconciliation: what one statement line does to the payments of one tenant.
 
-A booked credit line whose transfer reference, amount and currency match a pending
-payment marks it paid, through the payment core's race-safe ``settle`` (which writes
-the ``payment.paid`` event in the same transaction). Every other line is reported and
-changes nothing. Each booked line is remembered by its identity in the same unit of
-work as its effect, so a line is applied at most once however often it is imported,
-even by two imports at the same time.
+A booked credit line whose transfer reference, amount and currency match a payment
+marks it paid, through the payment core's race-safe ``settle`` (which writes the
+``payment.paid`` event in the same transaction), when the payment is pending, or
+when it has expired but the bank booked the transfer on or before the day it
+expired (booking date, else value date, in the account's time zone): the payer paid
+in time. Every other line is reported and changes nothing. Each booked line is
+remembered by its identity in the same unit of work as its effect, so a line is
+applied at most once however often it is imported, even by two imports at the same
+time.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from payreq.auth.subject import Tenant
 from payreq.db import Connection
@@ -20,9 +25,16 @@ from payreq.method.bank_transfer import plain_amount
 from payreq.method.statements.model import REMEMBERED, Direction, Outcome, StatementLine
 from payreq.method.statements.report import LineReport
 from payreq.payment import repository as payments_repository
-from payreq.payment.lifecycle import TERMINAL, InvalidTransition, Status
+from payreq.payment.lifecycle import Cause, InvalidTransition, Status
 from payreq.payment.models import Payment
 from payreq.payment.service import PaymentService
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    report: LineReport
+    statement_line_id: uuid.UUID | None
+    """The remembered line this report line is (or repeats, for a duplicate)."""
 
 
 class Reconciler:
@@ -30,9 +42,13 @@ class Reconciler:
         self.payments = payments
 
     async def apply(
-        self, conn: Connection, tenant: Tenant, import_id: uuid.UUID, line: StatementLine
-    ) -> LineReport:
-        report = _reporter(line)
+        self, conn: Connection, tenant: Tenant, import_id: uuid.UUID, line: StatementLine, *, zone: ZoneInfo
+    ) -> Applied:
+        made = _reporter(line)
+
+        def report(*args: object, **kwargs: object) -> Applied:
+            return Applied(made(*args, **kwargs), None)
+
         if line.problem is not None:
             return report(Outcome.INVALID, f"Cannot read this line: {line.problem}.")
         if not line.booked:
@@ -59,10 +75,10 @@ class Reconciler:
             at=self.payments.clock(),
         )
         if not claimed:
-            return await self._duplicate(conn, tenant, line, report)
+            return await self._duplicate(conn, tenant, line, made)
         if first[0] is not Outcome.UNMATCHED:
-            return report(*first)
-        outcome, message, payment, reference = await self._match(conn, tenant, line)
+            return Applied(made(*first), line_id)
+        outcome, message, payment, reference = await self._match(conn, tenant, line, zone)
         assert outcome in REMEMBERED
         if outcome is not Outcome.UNMATCHED or reference is not None:
             await repository.record_outcome(
@@ -72,10 +88,10 @@ class Reconciler:
                 payment_id=payment.id if payment else None,
                 reference=reference,
             )
-        return report(outcome, message, payment=payment, reference=reference)
+        return Applied(made(outcome, message, payment=payment, reference=reference), line_id)
 
     async def _match(
-        self, conn: Connection, tenant: Tenant, line: StatementLine
+        self, conn: Connection, tenant: Tenant, line: StatementLine, zone: ZoneInfo
     ) -> tuple[Outcome, str, Payment | None, str | None]:
         candidates: list[str] = []
         for text in line.texts:
@@ -96,10 +112,16 @@ class Reconciler:
         reference = known[0]
         payment = await payments_repository.get(conn, tenant, found[reference])
         assert payment is not None, "a transfer reference always has its payment"
-        return await self._settle(conn, tenant, line, payment, reference)
+        return await self._settle(conn, tenant, line, payment, reference, zone)
 
     async def _settle(
-        self, conn: Connection, tenant: Tenant, line: StatementLine, payment: Payment, reference: str
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        line: StatementLine,
+        payment: Payment,
+        reference: str,
+        zone: ZoneInfo,
     ) -> tuple[Outcome, str, Payment | None, str | None]:
         assert line.amount is not None and line.currency is not None
         due = plain_amount(payment.amount, payment.currency)
@@ -111,19 +133,33 @@ class Reconciler:
                 reference,
             )
         seen = payment.as_seen(self.payments.clock())
-        if seen.status in TERMINAL:
+        cause = Cause.ORDINARY
+        if seen.status is Status.EXPIRED:
+            expiry_day = seen.expires_at.astimezone(zone).date()
+            booked_on = line.booked_on
+            if booked_on is None or booked_on > expiry_day:
+                when = f"booked {booked_on.isoformat()}" if booked_on else "without a booking date"
+                return (
+                    Outcome.LATE,
+                    f"The payment expired on {expiry_day.isoformat()} ({zone.key}); this transfer was {when}. "
+                    "Accept it or mark it for refund.",
+                    seen,
+                    reference,
+                )
+            cause = Cause.BOOKED_IN_TIME
+        elif seen.status is not Status.PENDING:
             return (
                 Outcome.LATE,
-                f"The payment is already {seen.status.value}; refund or follow up.",
+                f"The payment is already {seen.status.value}; accept it or mark it for refund.",
                 seen,
                 reference,
             )
         if line.amount < payment.amount:
-            return Outcome.PARTIAL, f"Less than the {due} due; not applied.", payment, reference
+            return Outcome.PARTIAL, f"Less than the {due} due; not applied.", seen, reference
         if line.amount > payment.amount:
-            return Outcome.OVERPAID, f"More than the {due} due; not applied.", payment, reference
+            return Outcome.OVERPAID, f"More than the {due} due; not applied.", seen, reference
         try:
-            paid = await self.payments.settle(conn, tenant, payment.id, Status.PAID)
+            paid = await self.payments.settle(conn, tenant, payment.id, Status.PAID, cause=cause)
         except InvalidTransition:
             now = await payments_repository.get(conn, tenant, payment.id)
             current = now.as_seen(self.payments.clock()) if now else payment
@@ -133,22 +169,32 @@ class Reconciler:
                 current,
                 reference,
             )
+        if cause is Cause.BOOKED_IN_TIME:
+            return (
+                Outcome.MATCHED,
+                "The payment is now paid: it had expired, but the bank booked the transfer in time.",
+                paid,
+                reference,
+            )
         return Outcome.MATCHED, "The payment is now paid.", paid, reference
 
     async def _duplicate(
         self, conn: Connection, tenant: Tenant, line: StatementLine, report: Callable[..., LineReport]
-    ) -> LineReport:
+    ) -> Applied:
         first = await repository.remembered_line(conn, tenant, line.key)
         if first is None:  # pragma: no cover (the claim just saw it)
-            return report(Outcome.DUPLICATE, "Imported before.")
+            return Applied(report(Outcome.DUPLICATE, "Imported before."), None)
         payment = None
         if first["payment_id"] is not None:
             payment = await payments_repository.get(conn, tenant, first["payment_id"])
-        return report(
-            Outcome.DUPLICATE,
-            f"Imported before (as {first['outcome']}); nothing changed.",
-            payment=payment.as_seen(self.payments.clock()) if payment else None,
-            reference=first["reference"],
+        return Applied(
+            report(
+                Outcome.DUPLICATE,
+                f"Imported before (as {first['outcome']}); nothing changed.",
+                payment=payment.as_seen(self.payments.clock()) if payment else None,
+                reference=first["reference"],
+            ),
+            first["id"],
         )
 
 
@@ -163,9 +209,9 @@ def _reporter(line: StatementLine) -> Callable[..., LineReport]:
             amount=line.amount,
             currency_code=line.currency,
             direction=line.direction.value if line.direction else None,
-            booking_date=line.booking_date,
-            bank_reference=line.bank_reference,
-            payer=line.payer,
+            booking_date=(line.booking_date or line.value_date or "")[:10] or None,
+            bank_reference=(line.bank_reference or "")[:255] or None,
+            payer=(line.payer or "")[:140] or None,
             transfer_reference=reference,
             payment_id=str(payment.id) if payment else None,
             payment_status=payment.status.value if payment else None,

@@ -35,23 +35,49 @@ class LineReport(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tru
     payment_status: Annotated[
         str | None, Meta(description="The payment's status after this line (matched, late, partial ...).")
     ] = None
+    resolution: Annotated[
+        str | None,
+        Meta(
+            description="For a late, partial or overpaid line once the merchant resolved it: accepted "
+            "(the payment became paid) or refund_due. A duplicate shows the resolution of the line it repeats."
+        ),
+    ] = None
+    resolved_by: Annotated[
+        str | None, Meta(description="Who resolved it: api_key:<id>, user:<id> or cli.")
+    ] = None
+    resolved_at: str | None = None
+
+
+ImportStatus = Annotated[
+    str,
+    Meta(
+        description="running, finished, or failed (it stopped part-way: the lines listed are exactly "
+        "those applied; importing the file again applies the rest, the others come back as duplicate)."
+    ),
+]
 
 
 class ImportReport(msgspec.Struct, kw_only=True, rename="camel"):
-    """A statement import: what each line did. Importing the same file again changes
-    nothing: its booked lines come back as ``duplicate``."""
+    """A statement import: what each line did, a page at a time (``nextCursor``).
+    Importing the same file again changes nothing: its booked lines come back as
+    ``duplicate``."""
 
     id: str
     format: str
     source: str
     filename: str | None
+    status: ImportStatus
+    error: str | None = None
     created_at: str
+    finished_at: str | None
+    line_count: Annotated[int, Meta(description="Lines in the file.")]
+    lines_done: Annotated[int, Meta(description="Lines imported so far (all of them once finished).")]
     summary: Annotated[dict[str, int], Meta(description="How many lines had each outcome.")]
-    lines: list[LineReport]
+    lines: Annotated[list[LineReport], Meta(description="One page of lines, in file order.")]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as ``cursor`` for the next page; null on the last.")
+    ] = None
 
 
-def summarise(lines: list[LineReport]) -> dict[str, int]:
-    counts = {outcome.value: 0 for outcome in Outcome}
-    for line in lines:
-        counts[line.outcome] += 1
-    return counts
+def empty_summary() -> dict[str, int]:
+    return {outcome.value: 0 for outcome in Outcome}

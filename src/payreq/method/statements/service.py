@@ -1,0 +1,236 @@
+"""Statements as the API, the CLI and the dashboard use them: import a file, read an
+import's report a page at a time, resolve a late, partial or overpaid line.
+
+Resolving is the merchant's decision on money that reached the account but did not
+settle a payment by itself:
+
+- ``accept``: the payment becomes paid (through the payment lifecycle, cause
+  ``accepted``: from pending, expired or cancelled), with who accepted on record;
+- ``refund_due``: noted, nothing else changes (the merchant sends the money back).
+
+A line is resolved once: the resolution is a conditional update (``... WHERE
+resolution IS NULL``), so of any number of concurrent resolutions one wins and the
+others get 409; an ``accept`` whose payment cannot become paid (it is paid already)
+is 409 too, and records nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+import msgspec
+
+from payreq.account.service import AccountService
+from payreq.auth.subject import AuthSubject, Tenant
+from payreq.db import Connection, Database, Row
+from payreq.errors import Conflict, NotFound, ValidationFailed
+from payreq.kit.clock import rfc3339
+from payreq.method import repository
+from payreq.method.statements.importer import Progress, StatementImporter
+from payreq.method.statements.model import Outcome, Statement
+from payreq.method.statements.report import ImportReport, LineReport
+from payreq.payment.lifecycle import Cause, InvalidTransition, Status
+from payreq.payment.service import PaymentService
+
+MAX_LINE_NUMBER = 2**31 - 1
+"""Line numbers are 32-bit columns: a larger one in a URL is simply not found."""
+PAGE = 100
+MAX_PAGE = 1000
+RESOLVABLE = (Outcome.LATE.value, Outcome.PARTIAL.value, Outcome.OVERPAID.value)
+
+
+class Resolution(StrEnum):
+    ACCEPT = "accept"
+    REFUND_DUE = "refund_due"
+
+
+RECORDED = {Resolution.ACCEPT: "accepted", Resolution.REFUND_DUE: "refund_due"}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who resolves a line: an API key (over the API), a dashboard user, or the operator's CLI."""
+
+    kind: str
+    id: str | None = None
+
+    @classmethod
+    def of(cls, subject: AuthSubject) -> Actor:
+        kind, _, key = subject.rate_key.partition(":")
+        return cls("api_key", key) if kind == "key" else cls("client_token", str(subject.credential_id))
+
+    @classmethod
+    def user(cls, user_id: uuid.UUID) -> Actor:
+        return cls("user", str(user_id))
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls("cli")
+
+    def __str__(self) -> str:
+        return self.kind if self.id is None else f"{self.kind}:{self.id}"
+
+
+class StatementImportNotFound(NotFound):
+    default_message = "No such statement import."
+
+
+class LineNotFound(NotFound):
+    default_message = "No such line in this statement import."
+
+
+class NotResolvable(Conflict):
+    default_code = "not_resolvable"
+
+
+def parse_import_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise StatementImportNotFound() from None
+
+
+class StatementService:
+    def __init__(self, payments: PaymentService, accounts: AccountService) -> None:
+        self.payments = payments
+        self.importer = StatementImporter(payments, accounts)
+
+    async def run(
+        self,
+        db: Database,
+        tenant: Tenant,
+        statement: Statement,
+        *,
+        source: str,
+        filename: str | None = None,
+        progress: Progress | None = None,
+        limit: int | None = None,
+    ) -> ImportReport:
+        """Import a statement (in batches of short transactions); its report's first page."""
+        import_id = await self.importer.run(
+            db, tenant, statement, source=source, filename=filename, progress=progress
+        )
+        async with db.read() as conn:
+            return await self.report(conn, tenant, str(import_id), limit=limit)
+
+    async def report(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        import_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> ImportReport:
+        """An import's record and one page of its lines (``cursor``: the ``nextCursor``
+        of the page before)."""
+        key = parse_import_id(import_id)
+        row = await repository.import_by_id(conn, tenant, key)
+        if row is None:
+            raise StatementImportNotFound()
+        after = 0
+        if cursor is not None:
+            if not cursor.isdigit() or len(cursor) > 9:
+                raise ValidationFailed("cursor must be the nextCursor of an earlier page.", param="cursor")
+            after = int(cursor)
+        size = PAGE if limit is None else max(1, min(MAX_PAGE, limit))
+        rows = await repository.report_lines(conn, tenant, key, after=after, limit=size + 1)
+        lines = [_line(r) for r in rows[:size]]
+        return ImportReport(
+            id=str(row["id"]),
+            format=row["format"],
+            source=row["source"],
+            filename=row["filename"],
+            status=row["status"],
+            error=row["error"],
+            created_at=rfc3339(row["created_at"]) or "",
+            finished_at=rfc3339(row["finished_at"]),
+            line_count=int(row["line_count"]),
+            lines_done=int(row["lines_done"]),
+            summary=msgspec.json.decode(row["summary"], type=dict[str, int]) if row["summary"] else {},
+            lines=lines,
+            next_cursor=str(lines[-1].line) if len(rows) > size and lines else None,
+        )
+
+    async def resolve(
+        self, conn: Connection, tenant: Tenant, *, import_id: str, line: int, action: str, actor: Actor
+    ) -> LineReport:
+        """Resolve a late, partial or overpaid line (accept | refund_due), once; the line
+        as it now reads. Call it in a write unit (``db.transaction()``)."""
+        try:
+            resolution = Resolution(action)
+        except ValueError:
+            raise ValidationFailed("action must be accept or refund_due.", param="action") from None
+        key = parse_import_id(import_id)
+        row = await repository.report_line(conn, tenant, key, line) if 0 < line <= MAX_LINE_NUMBER else None
+        if row is None:
+            if await repository.import_by_id(conn, tenant, key) is None:
+                raise StatementImportNotFound()
+            raise LineNotFound()
+        if row["statement_line_id"] is None or row["first_outcome"] not in RESOLVABLE:
+            raise NotResolvable(
+                f"Only late, partial or overpaid lines can be resolved; this line is {row['outcome']}."
+            )
+        if row["resolution"] is not None:
+            raise _resolved(row)
+        at = self.payments.clock()
+        won = await repository.resolve_line(
+            conn,
+            tenant,
+            row["statement_line_id"],
+            resolution=RECORDED[resolution],
+            outcomes=RESOLVABLE,
+            by=str(actor)[:80],
+            at=at,
+        )
+        if not won:
+            fresh = await repository.report_line(conn, tenant, key, line)
+            raise _resolved(fresh if fresh is not None else row)
+        payment_status = None
+        remembered = await repository.remembered_line_by_id(conn, tenant, row["statement_line_id"])
+        assert remembered is not None
+        if resolution is Resolution.ACCEPT:
+            try:
+                paid = await self.payments.settle(
+                    conn, tenant, remembered["payment_id"], Status.PAID, cause=Cause.ACCEPTED
+                )
+            except InvalidTransition as exc:
+                raise NotResolvable(
+                    f"{exc.message} Mark the line refund_due if the money goes back.", code="invalid_state"
+                ) from None
+            payment_status = paid.status.value
+        done = await repository.report_line(conn, tenant, key, line)
+        assert done is not None
+        report = _line(done)
+        if payment_status is not None:
+            report.payment_status = payment_status
+        return report
+
+
+def _resolved(row: Row) -> Conflict:
+    return Conflict(
+        f"This line was resolved already ({row['resolution']} by {row['resolved_by']}).",
+        code="already_resolved",
+    )
+
+
+def _line(row: Row) -> LineReport:
+    return LineReport(
+        line=int(row["line"]),
+        outcome=row["outcome"],
+        message=row["message"],
+        amount=None if row["amount"] is None else int(row["amount"]),
+        currency_code=row["currency"],
+        direction=row["direction"],
+        booking_date=row["booking_date"],
+        bank_reference=row["bank_reference"],
+        payer=row["payer"],
+        transfer_reference=row["transfer_reference"],
+        payment_id=None if row["payment_id"] is None else str(row["payment_id"]),
+        payment_status=row["payment_status"],
+        resolution=row["resolution"],
+        resolved_by=row["resolved_by"],
+        resolved_at=rfc3339(row["resolved_at"]),
+    )

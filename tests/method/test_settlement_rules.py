@@ -1,0 +1,406 @@
+"""Issue 10's money rules over the real API, on SQLite and PostgreSQL: amounts in the
+ISO 4217 minor unit, one line per payer, a transfer booked in time settles an expired
+request, camt.054 then camt.053 applies once, and the merchant resolves late,
+partial and overpaid lines (once, by whom)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from payreq.account.repository import api_key_by_client_id
+from payreq.services import Services
+from tests.fixtures.factories import Merchant
+from tests.method.conftest import (
+    bank_application,
+    event_types,
+    imported,
+    new_payment,
+    outcomes,
+    status_of,
+    transfer_reference,
+)
+from tests.method.statements import Entry, Tx, camt053, camt054, csv_text
+from tests.payment.conftest import error_of, event_data, events, tenant_of
+
+if TYPE_CHECKING:
+    from tests.conftest import MovableClock
+
+
+async def _payment(
+    merchant: Merchant, client_id: str, amount: int, currency: str = "EUR", **fields: Any
+) -> tuple[dict[str, Any], str]:
+    payment = await new_payment(merchant, client_id, amount, currency, **fields)
+    return payment, await transfer_reference(merchant, payment["id"])
+
+
+def _day(payment: dict[str, Any], zone: str = "UTC", days: int = 0) -> str:
+    """The payment's expiry day in ``zone``, moved by ``days``."""
+    expires = datetime.fromisoformat(payment["expiresAt"]).astimezone(ZoneInfo(zone))
+    return (expires.date() + timedelta(days=days)).isoformat()
+
+
+async def resolve(merchant: Merchant, import_id: str, line: int, action: str) -> httpx.Response:
+    return await merchant.http.post(
+        f"/api/statements/{import_id}/lines/{line}/resolve",
+        json={"action": action},
+        headers=await merchant.headers(),
+    )
+
+
+async def _api_key_id(services: Services, merchant: Merchant) -> str:
+    async with services.db.read() as conn:
+        row = await api_key_by_client_id(conn, merchant.credentials.client_id)
+    assert row is not None
+    return str(row["id"])
+
+
+# -- amounts in the ISO 4217 minor unit ----------------------------------------------------
+
+
+async def test_huf_jpy_and_kwd_payments_are_matched_by_lines_in_major_units(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant)
+    huf, huf_ref = await _payment(merchant, client_id, 12500, "HUF")  # 125.00 Ft (ISO: 2 digits)
+    jpy, jpy_ref = await _payment(merchant, client_id, 500, "JPY")  # 500 yen (0 digits)
+    kwd, kwd_ref = await _payment(merchant, client_id, 1500, "KWD")  # 1.500 KD (3 digits)
+    body = csv_text(
+        f"H-1,2026-11-21,125.00,HUF,{huf_ref},Hanna",
+        f"J-1,2026-11-21,500,JPY,{jpy_ref},Jun",
+        f"K-1,2026-11-21,1.500,KWD,{kwd_ref},Karim",
+    )
+    report = await imported(merchant, body)
+    assert outcomes(report) == [(2, "matched"), (3, "matched"), (4, "matched")]
+    assert [line["amount"] for line in report["lines"]] == [12500, 500, 1500]
+    assert [await status_of(merchant, p["id"]) for p in (huf, jpy, kwd)] == ["paid"] * 3
+
+
+async def test_the_transfer_instructions_ask_for_the_iso_amount(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant)
+    huf = await new_payment(merchant, client_id, 12500, "HUF")
+    answer = await merchant.http.get(
+        f"/api/payment/{huf['id']}/instructions?method=bank_transfer", headers=await merchant.headers()
+    )
+    assert answer.status_code == 200, answer.text
+    amount = next(d for d in answer.json()["details"] if d["label"] == "Amount")
+    assert amount["value"] == "125.00 HUF"
+
+
+# -- one line per payer ------------------------------------------------------------------------
+
+
+async def test_two_payers_with_the_same_amount_on_the_same_day_are_two_lines(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant)
+    first, ref1 = await _payment(merchant, client_id, 5000)
+    second, ref2 = await _payment(merchant, client_id, 5000)
+    # no AcctSvcrRef and no NtryRef: the bank gave these entries no reference at all
+    statement = camt053(
+        Entry("50.00", txs=[Tx("50.00", structured=[ref1], payer="Anna")]),
+        Entry("50.00", txs=[Tx("50.00", structured=[ref2], payer="Bert")]),
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "matched"), (2, "matched")]
+    assert [await status_of(merchant, p["id"]) for p in (first, second)] == ["paid", "paid"]
+    again = await imported(merchant, statement, "application/xml")  # a true re-import
+    assert outcomes(again) == [(1, "duplicate"), (2, "duplicate")]
+
+
+async def test_two_payers_in_a_csv_without_ids_are_two_lines_and_a_reimport_is_duplicate(
+    merchant: Merchant,
+) -> None:
+    client_id = await bank_application(merchant)
+    first, ref1 = await _payment(merchant, client_id, 5000)
+    second, ref2 = await _payment(merchant, client_id, 5000)
+    body = csv_text(f",2026-11-21,50.00,EUR,{ref1},Anna", f",2026-11-21,50.00,EUR,{ref2},Bert")
+    assert outcomes(await imported(merchant, body)) == [(2, "matched"), (3, "matched")]
+    assert outcomes(await imported(merchant, body)) == [(2, "duplicate"), (3, "duplicate")]
+    assert [await status_of(merchant, p["id"]) for p in (first, second)] == ["paid", "paid"]
+
+
+# -- booked in time -----------------------------------------------------------------------------
+
+
+async def test_a_transfer_booked_on_the_expiry_day_and_imported_after_it_settles_the_payment(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 3300, expiresIn=60)
+    clock.advance(120)
+    assert await status_of(merchant, payment["id"]) == "expired"
+    statement = camt053(Entry("33.00", booked=_day(payment), txs=[Tx("33.00", structured=[reference])]))
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "matched")]
+    assert "booked the transfer in time" in report["lines"][0]["message"]
+    assert report["lines"][0]["paymentStatus"] == "paid"
+    shown = await merchant.http.get(f"/api/payment/{payment['id']}", headers=await merchant.headers())
+    assert shown.json()["status"] == "paid" and shown.json()["paidAt"] is not None
+    assert shown.json()["expiredAt"] == payment["expiresAt"]
+    rows = await events(services, payment["id"])
+    assert [row["type"] for row in rows] == ["payment.created", "payment.expired", "payment.paid"]
+    assert [event_data(row)["previousStatus"] for row in rows] == [None, "pending", "expired"]
+    assert event_data(rows[-1])["status"] == "paid"
+
+
+async def test_the_value_date_counts_when_there_is_no_booking_date(
+    merchant: Merchant, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 3300, expiresIn=60)
+    clock.advance(120)
+    statement = camt053(
+        Entry("33.00", booked=None, value=_day(payment), txs=[Tx("33.00", structured=[reference])])
+    )
+    assert outcomes(await imported(merchant, statement, "application/xml")) == [(1, "matched")]
+    assert await status_of(merchant, payment["id"]) == "paid"
+
+
+async def test_the_expiry_day_is_taken_in_the_accounts_time_zone(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 3300, expiresIn=60)
+    # UTC+14 and UTC-12 are 26 hours apart: in one of them the expiry day is not UTC's
+    ahead = _day(payment, "Etc/GMT-14") != _day(payment)
+    zone = "Etc/GMT-14" if ahead else "Etc/GMT+12"
+    async with services.db.transaction() as conn:
+        assert await services.accounts.set_timezone(conn, tenant_of(merchant).account_id, zone) == zone
+    clock.advance(120)
+    # ahead: booked on the local expiry day, which is UTC's next day (late in UTC)
+    # behind: booked on UTC's expiry day, which is the local day after expiry (in time in UTC)
+    booked = _day(payment, zone) if ahead else _day(payment)
+    statement = camt053(Entry("33.00", booked=booked, txs=[Tx("33.00", structured=[reference])]))
+    expected = "matched" if ahead else "late"
+    assert outcomes(await imported(merchant, statement, "application/xml")) == [(1, expected)]
+    assert await status_of(merchant, payment["id"]) == ("paid" if ahead else "expired")
+
+
+async def test_an_unknown_time_zone_is_refused(merchant: Merchant, services: Services) -> None:
+    async with services.db.transaction() as conn:
+        try:
+            await services.accounts.set_timezone(conn, tenant_of(merchant).account_id, "Mars/Olympus")
+        except Exception as exc:
+            assert getattr(exc, "code", None) == "invalid_timezone" and getattr(exc, "status", None) == 422
+        else:
+            raise AssertionError("an unknown zone was accepted")
+    async with services.db.read() as conn:
+        assert (await services.accounts.timezone(conn, tenant_of(merchant).account_id)).key == "UTC"
+
+
+# -- resolving lines ---------------------------------------------------------------------------
+
+
+async def test_a_transfer_booked_the_day_after_expiry_is_late_then_accepted_with_the_actor_on_record(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 3300, expiresIn=60)
+    clock.advance(120)
+    statement = camt053(
+        Entry("33.00", booked=_day(payment, days=1), txs=[Tx("33.00", structured=[reference])])
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "late")]
+    assert "expired on" in report["lines"][0]["message"]
+    assert await status_of(merchant, payment["id"]) == "expired"
+
+    answer = await resolve(merchant, report["id"], 1, "accept")
+    assert answer.status_code == 200, answer.text
+    line = answer.json()
+    key_id = await _api_key_id(services, merchant)
+    assert (line["outcome"], line["resolution"], line["resolvedBy"]) == (
+        "late",
+        "accepted",
+        f"api_key:{key_id}",
+    )
+    assert line["paymentStatus"] == "paid" and line["resolvedAt"]
+    assert await status_of(merchant, payment["id"]) == "paid"
+    rows = await events(services, payment["id"])
+    assert [row["type"] for row in rows] == ["payment.created", "payment.expired", "payment.paid"]
+    assert event_data(rows[-1])["previousStatus"] == "expired"
+
+    reread = await merchant.http.get(f"/api/statements/{report['id']}", headers=await merchant.headers())
+    assert reread.json()["lines"][0]["resolution"] == "accepted"
+    again = error_of(await resolve(merchant, report["id"], 1, "refund_due"), 409, "invalid_state")
+    assert again["code"] == "already_resolved" and f"api_key:{key_id}" in again["message"]
+    # the same line in a later import is a duplicate that shows the resolution it repeats
+    duplicate = await imported(merchant, statement, "application/xml")
+    assert duplicate["lines"][0]["outcome"] == "duplicate"
+    assert duplicate["lines"][0]["resolution"] == "accepted"
+    error_of(await resolve(merchant, duplicate["id"], 1, "accept"), 409, "invalid_state")
+    assert await event_types(services, payment["id"]) == [
+        "payment.created",
+        "payment.expired",
+        "payment.paid",
+    ]
+
+
+async def test_a_late_line_on_a_cancelled_payment_can_be_accepted(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4000)
+    cancelled = await merchant.http.post(
+        f"/payment/request/{payment['id']}/cancel", headers=await merchant.headers()
+    )
+    assert cancelled.status_code == 200
+    report = await imported(merchant, csv_text(f"C-1,2026-11-21,40.00,EUR,{reference},Carl"))
+    assert outcomes(report) == [(2, "late")]
+    answer = await resolve(merchant, report["id"], 2, "accept")
+    assert answer.status_code == 200, answer.text
+    assert await status_of(merchant, payment["id"]) == "paid"
+    rows = await events(services, payment["id"])
+    assert [row["type"] for row in rows] == ["payment.created", "payment.cancelled", "payment.paid"]
+    assert event_data(rows[-1])["previousStatus"] == "cancelled"
+
+
+async def test_a_late_line_on_a_paid_payment_cannot_be_accepted_and_records_nothing(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4000)
+    body = csv_text(f"P-1,2026-11-21,40.00,EUR,{reference},Pia", f"P-2,2026-11-22,40.00,EUR,{reference},Pia")
+    report = await imported(merchant, body)
+    assert outcomes(report) == [(2, "matched"), (3, "late")]
+    error = error_of(await resolve(merchant, report["id"], 3, "accept"), 409, "invalid_state")
+    assert "refund_due" in error["message"]
+    reread = await merchant.http.get(f"/api/statements/{report['id']}", headers=await merchant.headers())
+    assert "resolution" not in reread.json()["lines"][1]
+    refund = await resolve(merchant, report["id"], 3, "refund_due")
+    assert refund.status_code == 200 and refund.json()["resolution"] == "refund_due"
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_a_partial_line_marked_refund_due_changes_nothing(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 5000)
+    report = await imported(merchant, csv_text(f"Q-1,2026-11-21,20.00,EUR,{reference},Pat"))
+    assert outcomes(report) == [(2, "partial")]
+    answer = await resolve(merchant, report["id"], 2, "refund_due")
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["resolution"], answer.json()["paymentStatus"]) == ("refund_due", "pending")
+    assert await status_of(merchant, payment["id"]) == "pending"
+    assert await event_types(services, payment["id"]) == ["payment.created"]
+    error_of(await resolve(merchant, report["id"], 2, "accept"), 409, "invalid_state")
+    assert await status_of(merchant, payment["id"]) == "pending"
+
+
+async def test_an_overpaid_line_accepted_pays_the_pending_payment(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 1000)
+    report = await imported(merchant, csv_text(f"O-1,2026-11-21,15.00,EUR,{reference},Olga"))
+    assert outcomes(report) == [(2, "overpaid")]
+    assert (await resolve(merchant, report["id"], 2, "accept")).status_code == 200
+    rows = await events(services, payment["id"])
+    assert [row["type"] for row in rows] == ["payment.created", "payment.paid"]
+    assert event_data(rows[-1])["previousStatus"] == "pending"
+
+
+async def test_fifty_concurrent_resolutions_of_one_line_settle_once(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 3300, expiresIn=60)
+    clock.advance(120)
+    statement = camt053(
+        Entry("33.00", booked=_day(payment, days=2), txs=[Tx("33.00", structured=[reference])])
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "late")]
+    actions = ["accept", "refund_due"] * 25
+    answers = await asyncio.gather(*(resolve(merchant, report["id"], 1, action) for action in actions))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [409] * 49, statuses
+    winner = next(answer.json() for answer in answers if answer.status_code == 200)
+    for answer in answers:
+        if answer.status_code == 409:
+            assert answer.json()["error"]["code"] == "already_resolved"
+    paid = winner["resolution"] == "accepted"
+    assert await status_of(merchant, payment["id"]) == ("paid" if paid else "expired")
+    expected = ["payment.created", "payment.expired"] + (["payment.paid"] if paid else [])
+    assert await event_types(services, payment["id"]) == expected
+
+
+async def test_only_late_partial_and_overpaid_lines_can_be_resolved(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant)
+    _, reference = await _payment(merchant, client_id, 1000)
+    body = csv_text(f"M-1,2026-11-21,10.00,EUR,{reference},Mo", "M-2,2026-11-21,5.00,EUR,lunch,Al")
+    report = await imported(merchant, body)
+    assert outcomes(report) == [(2, "matched"), (3, "unmatched")]
+    for line in (2, 3):
+        error = error_of(await resolve(merchant, report["id"], line, "accept"), 409, "invalid_state")
+        assert error["code"] == "not_resolvable"
+    for line in (99, 0, -1, 2**31, 2**63):
+        error_of(await resolve(merchant, report["id"], line, "accept"), 404, "not_found")
+    error_of(await resolve(merchant, str(uuid.uuid4()), 2, "accept"), 404, "not_found")
+    error_of(await resolve(merchant, "not-an-id", 2, "accept"), 404, "not_found")
+    bad = error_of(await resolve(merchant, report["id"], 3, "forgive"), 422, "validation_error")
+    assert bad["param"] == "action"
+    unknown = await merchant.http.post(
+        f"/api/statements/{report['id']}/lines/3/resolve",
+        json={"action": "accept", "note": "x"},
+        headers=await merchant.headers(),
+    )
+    assert error_of(unknown, 400, "invalid_request")["param"] == "note"
+
+
+async def test_another_account_cannot_resolve_or_read_a_line(merchant: Merchant, make_merchant: Any) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 5000)
+    report = await imported(merchant, csv_text(f"X-1,2026-11-21,20.00,EUR,{reference},Pat"))
+    other = await make_merchant()
+    error_of(await resolve(other, report["id"], 2, "accept"), 404, "not_found")
+    production = await make_merchant(environment="production")
+    error_of(await resolve(production, report["id"], 2, "accept"), 404, "not_found")
+    client_token = {"Authorization": f"Bearer {merchant.credentials.client_token}"}
+    denied = await merchant.http.post(
+        f"/api/statements/{report['id']}/lines/2/resolve", json={"action": "accept"}, headers=client_token
+    )
+    error_of(denied, 403, "permission_error")
+    assert await status_of(merchant, payment["id"]) == "pending"
+
+
+# -- camt.054 ----------------------------------------------------------------------------------
+
+
+async def test_a_camt054_then_the_camt053_of_the_same_transfers_applies_each_once(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    with_ref, ref1 = await _payment(merchant, client_id, 2000)
+    without_ref, ref2 = await _payment(merchant, client_id, 3000)
+    entries = [
+        # the bank's reference in both messages
+        Entry("20.00", servicer_ref="BANK-77", txs=[Tx("20.00", structured=[ref1], end_to_end="E2E-A")]),
+        # none: the transaction's own references, remittance and payer make the identity
+        Entry("30.00", txs=[Tx("30.00", structured=[ref2], end_to_end="E2E-B", uetr=str(uuid.uuid4()))]),
+    ]
+    notification = await imported(merchant, camt054(*entries), "application/xml")
+    assert notification["format"] == "camt.054"
+    assert outcomes(notification) == [(1, "matched"), (2, "matched")]
+    # the day's statement reports them again, in its own entries (other NtryRef, statement id)
+    for entry, number in zip(entries, ("0001", "0002"), strict=True):
+        entry.entry_ref = number
+    statement = await imported(merchant, camt053(*entries, statement_id="STMT-9"), "application/xml")
+    assert statement["format"] == "camt.053"
+    assert outcomes(statement) == [(1, "duplicate"), (2, "duplicate")]
+    for payment in (with_ref, without_ref):
+        assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_camt054_can_be_named_by_the_format_parameter(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 2000)
+    body = camt054(Entry("20.00", servicer_ref="N-1", txs=[Tx("20.00", structured=[reference])]))
+    headers = {**(await merchant.headers()), "Content-Type": "application/octet-stream"}
+    answer = await merchant.http.post("/api/statements?format=camt.054", content=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    assert outcomes(answer.json()) == [(1, "matched")]
+    assert await status_of(merchant, payment["id"]) == "paid"
