@@ -300,3 +300,25 @@ def test_a_revoked_access_token_is_replaced_on_its_401(local_server: LocalServer
         assert revoked.status_code == 200
         assert payreq.get_payment_request(payment.id).id == payment.id
         assert payreq._core.tokens.token not in (None, old)
+
+
+def test_one_client_shared_by_threads_stays_under_the_budget(local_server: LocalServer) -> None:
+    payment = local_server.client.create_payment_request(amount=100, currency="USD", redirect_url=THANKS)
+    time.sleep(1.1)
+    statuses = Statuses()
+    with (
+        httpx.Client(event_hooks={"response": [statuses]}) as http,
+        Client(**local_server.client_options(), http_client=http) as payreq,
+    ):
+
+        def read_twice() -> None:
+            for _ in range(2):
+                assert payreq.get_payment_request(payment.id).id == payment.id
+
+        threads = [threading.Thread(target=read_twice) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses.seen.count(200) == 17  # one token, 16 reads
+    assert 429 not in statuses.seen
