@@ -122,7 +122,7 @@ async def _statement_report(w: World, h: dict[str, str]) -> httpx.Response:
     return await w.http.get(f"/api/statements/{w.made['import_id']}", headers=h)
 
 
-async def _partial_line_resolved(w: World, h: dict[str, str]) -> httpx.Response:
+async def _a_partial_line(w: World) -> None:
     from tests.method.conftest import bank_application, new_payment, transfer_reference
 
     client_id = await bank_application(w.merchant)
@@ -134,8 +134,14 @@ async def _partial_line_resolved(w: World, h: dict[str, str]) -> httpx.Response:
         headers={**(await w.merchant.headers()), "Content-Type": "text/csv"},
     )
     assert made.json()["lines"][0]["outcome"] == "partial", made.text
+    w.made["partial_import_id"] = made.json()["id"]
+
+
+async def _partial_line_resolved(w: World, h: dict[str, str]) -> httpx.Response:
     return await w.http.post(
-        f"/api/statements/{made.json()['id']}/lines/2/resolve", json={"action": "refund_due"}, headers=h
+        f"/api/statements/{w.made['partial_import_id']}/lines/2/resolve",
+        json={"action": "refund_due"},
+        headers=h,
     )
 
 
@@ -231,7 +237,7 @@ OPERATIONS: dict[str, Operation] = {
         "*", True, 200, _statement_report, prepare=_a_statement_import
     ),
     "POST /api/statements/{import_id}/lines/{line}/resolve": Operation(
-        "*", True, 200, _partial_line_resolved
+        "*", True, 200, _partial_line_resolved, prepare=_a_partial_line
     ),
     "POST /api/sandbox/payment/{id}/simulate": Operation(
         "payments.create",
