@@ -31,6 +31,7 @@ PAYMENT = uuid.UUID("00000000-0000-4000-8000-000000000004")
 EVENT = uuid.UUID("00000000-0000-4000-8000-000000000005")
 DELIVERY = uuid.UUID("00000000-0000-4000-8000-000000000006")
 IMPORT = uuid.UUID("00000000-0000-4000-8000-000000000007")
+ZONED_ACCOUNT = uuid.UUID("00000000-0000-4000-8000-000000000008")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,14 @@ class Seed:
     """Extra checks at head, for a revision that rewrites data."""
     key: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """A table's key columns when they are not ``id``."""
+
+
+async def _0006_at_head(conn: Connection) -> None:
+    """0006 gave every earlier account UTC and every earlier import a finished status."""
+    zone = await conn.fetch_one("SELECT timezone FROM accounts WHERE id = :id", {"id": ACCOUNT})
+    assert zone is not None and zone["timezone"] == "UTC"
+    done = await conn.fetch_one("SELECT status FROM statement_imports WHERE id = :id", {"id": IMPORT})
+    assert done is not None and done["status"] == "finished"
 
 
 SEEDS: dict[str, Seed] = {
@@ -239,6 +248,28 @@ SEEDS: dict[str, Seed] = {
             ]
         },
         key={"idempotency_keys": ("account_id", "environment", "caller", "idempotency_key")},
+    ),
+    "0006": Seed(
+        {
+            "accounts": [
+                {"id": ZONED_ACCOUNT, "name": "Zoned shop", "created_at": NOW, "timezone": "Europe/Budapest"}
+            ],
+            "statement_report_lines": [
+                {
+                    "import_id": IMPORT,
+                    "line": 1,
+                    "statement_line_id": uuid.UUID("00000000-0000-4000-8000-000000000041"),
+                    "outcome": "matched",
+                    "message": "Matched.",
+                    "amount": 1_000_000_000_000,
+                    "currency": "EUR",
+                    "payment_id": PAYMENT,
+                    "payment_status": "paid",
+                }
+            ],
+        },
+        at_head=_0006_at_head,
+        key={"statement_report_lines": ("import_id", "line")},
     ),
 }
 

@@ -14,7 +14,6 @@ from payreq.auth.subject import Scope
 from payreq.errors import NotFound
 from payreq.http import error_responses
 from payreq.kit.jsonbody import Body, decode
-from payreq.method import repository
 from payreq.method.sandbox import Outcome, simulate
 from payreq.method.statements.importer import read
 from payreq.method.statements.report import ImportReport, LineReport
