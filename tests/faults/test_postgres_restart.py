@@ -2,7 +2,7 @@
 cluster this test starts with ``initdb`` and ``pg_ctl``: while the database is down
 every request fails fast (503 with the envelope, well within 5 s; nothing hangs);
 once it is back the same ``payreq serve`` process serves again by itself (no
-restart); and no write that was acknowledged is lost."""
+restart); no write that was acknowledged is lost, and nothing is half-written."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.faults.conftest import (
     private_postgres,
     server_env,
 )
+from tests.faults.crash import Store
 
 DOWN_FOR = 4.0
 FAIL_FAST = 5.0
@@ -41,7 +42,21 @@ async def test_postgres_restart_under_load_fails_fast_and_recovers_without_a_res
         with payreq_server(env, tmp_path / "server.log") as server:
             await server.start()
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                # every event gets a delivery row to check (no worker runs: they stay pending)
+                issued = await client.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(credentials["client_id"], credentials["client_secret"]),
+                )
+                patched = await client.patch(
+                    f"/api/payment-applications/{credentials['application_client_id']}",
+                    json={"webhookUrl": "https://shop.example/hooks"},
+                    headers={"Authorization": f"Bearer {issued.json()['access_token']}"},
+                )
+                assert patched.status_code == 200, patched.text
                 await run_the_outage(cluster, client, headers)
+        # nothing half-written: each payment with its event, each event with its delivery
+        assert await Store(cluster.url("payreq")).broken_invariants() == {}
 
 
 async def run_the_outage(cluster: Cluster, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
