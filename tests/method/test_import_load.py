@@ -89,6 +89,7 @@ async def test_another_tenants_requests_stay_fast_during_the_largest_import(
     assert len(during) > 50
     assert p50 < 5, f"median {p50:.2f} ms"
     assert p99 < 25, f"p99 {p99:.2f} ms"
+    assert during[-1] < 0.5, f"max {during[-1] * 1000:.0f} ms"  # parsing 10 MiB in the loop takes seconds
 
 
 def test_parsing_a_large_camt_file_holds_one_entry_at_a_time() -> None:
