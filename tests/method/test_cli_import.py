@@ -92,3 +92,34 @@ async def test_the_cli_refuses_bad_arguments_and_unreadable_files_before_touchin
         assert done.returncode == code, (args, done.stderr)
         assert message in " ".join(done.stderr.split()), (args, done.stderr)
     assert not (tmp_path / "never-created.db").exists()
+
+
+async def test_the_cli_sets_the_time_zone_and_resolves_a_line(
+    merchant: Merchant, settings: Settings, tmp_path: Path
+) -> None:
+    account = ["--account", merchant.credentials.account_id]
+    shown = await payreq(settings, "admin", "timezone", *account)
+    assert (shown.returncode, shown.stdout.strip()) == (0, "UTC"), shown.stderr
+    changed = await payreq(settings, "admin", "timezone", "Europe/Berlin", *account)
+    assert (changed.returncode, changed.stdout.strip()) == (0, "Europe/Berlin"), changed.stderr
+    refused = await payreq(settings, "admin", "timezone", "Mars/Olympus", *account)
+    assert refused.returncode == 1 and "IANA time zone" in " ".join(refused.stderr.split())
+    assert (await payreq(settings, "admin", "timezone", *account)).stdout.strip() == "Europe/Berlin"
+
+    client_id = await bank_application(merchant)
+    payment = await new_payment(merchant, client_id, 4200, "EUR")
+    reference = await transfer_reference(merchant, payment["id"])
+    statement = tmp_path / "partial.csv"
+    statement.write_text(f"id,amount,currency,reference\nCLI-P,20.00,EUR,{reference}\n")
+    scope = [*account, "--environment", "sandbox"]
+    done = await payreq(settings, "admin", "import-statement", str(statement), *scope, "--json")
+    report = json.loads(done.stdout)
+    assert report["lines"][0]["outcome"] == "partial"
+    resolved = await payreq(settings, "admin", "resolve-statement-line", report["id"], "2", "accept", *scope)
+    assert resolved.returncode == 0, resolved.stderr
+    assert "accepted" in resolved.stdout and "paid" in resolved.stdout
+    assert await status_of(merchant, payment["id"]) == "paid"
+    again = await payreq(settings, "admin", "resolve-statement-line", report["id"], "2", "refund_due", *scope)
+    assert again.returncode == 1 and "resolved already" in " ".join(again.stderr.split())
+    reread = await merchant.http.get(f"/api/statements/{report['id']}", headers=await merchant.headers())
+    assert reread.json()["lines"][0]["resolvedBy"] == "cli"

@@ -88,7 +88,10 @@ async def test_another_tenants_requests_stay_fast_during_the_largest_import(
     )
     assert len(during) > 50
     assert p50 < 5, f"median {p50:.2f} ms"
-    assert p99 < 25, f"p99 {p99:.2f} ms"
+    # the floor of a wait: one batch (4 ms of work) and its commit's fsync (5-8 ms here),
+    # on a shared machine under load
+    assert p99 < 40, f"p99 {p99:.2f} ms"
+    assert during[-1] < 0.5, f"max {during[-1] * 1000:.0f} ms"  # parsing 10 MiB in the loop takes seconds
 
 
 def test_parsing_a_large_camt_file_holds_one_entry_at_a_time() -> None:

@@ -206,3 +206,29 @@ async def test_an_import_that_loses_its_database_part_way_says_what_it_applied(
     assert again["status"] == "finished"
     assert again["summary"]["duplicate"] == done and again["summary"]["unmatched"] == 3000 - done
     assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_prefer_respond_async_answers_202_at_once_and_the_import_is_polled(merchant: Merchant) -> None:
+    client_id = await bank_application(merchant)
+    payment = await new_payment(merchant, client_id, 1000)
+    reference = await transfer_reference(merchant, payment["id"])
+    rows = [f"A-0,2026-11-21,10.00,EUR,{reference},First"]
+    rows += [f"A-{i},2026-11-21,1.00,EUR,lunch {i},Al" for i in range(1, 1500)]
+    headers = {**(await merchant.headers()), "Content-Type": "text/csv", "Prefer": "respond-async"}
+    answer = await merchant.http.post("/api/statements", content=csv_text(*rows), headers=headers)
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["preference-applied"] == "respond-async"
+    started = answer.json()
+    assert started["status"] == "running" and started["lineCount"] == 1500
+    for _ in range(600):
+        polled = await merchant.http.get(f"/api/statements/{started['id']}", headers=await merchant.headers())
+        if polled.json()["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    report = polled.json()
+    assert report["status"] == "finished" and report["linesDone"] == 1500
+    assert report["summary"]["matched"] == 1 and report["summary"]["unmatched"] == 1499
+    assert await status_of(merchant, payment["id"]) == "paid"
+    # an unreadable file is still refused at once, with nothing recorded
+    bad = await merchant.http.post("/api/statements", content=b"date,amount\n1,2\n", headers=headers)
+    assert error_of(bad, 422, "validation_error")["code"] == "unreadable_statement"

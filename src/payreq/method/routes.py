@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Request, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, QueryParameter
 
 from payreq.auth.dependencies import Subject, requires
@@ -59,13 +59,17 @@ async def import_statement(
         ),
     ] = None,
     filename: Annotated[str | None, QueryParameter(description="Shown in the import's record.")] = None,
-) -> ImportReport:
-    """Import a bank statement (CSV, camt.053 or camt.054, up to 10 MiB, the file as the body); every line is reported (the first page; `nextCursor` pages on). Access token, scope `*`."""
+) -> ImportReport | Response[ImportReport]:
+    """Import a bank statement (CSV, camt.053 or camt.054, up to 10 MiB, the file as the body); every line is reported (the first page; `nextCursor` pages on). With `Prefer: respond-async`: 202 at once with the running import, to poll. Access token, scope `*`."""
     services: Services = request.app.state.services
     statement = read(await request.body(), format=format, media_type=request.headers.get("content-type"))
-    return await services.methods.statements.run(
-        services.db, subject.tenant, statement, source="api", filename=filename
-    )
+    statements = services.methods.statements
+    if "respond-async" in request.headers.get("prefer", "").lower():
+        started = await statements.run_in_background(
+            services.db, subject.tenant, statement, source="api", filename=filename
+        )
+        return Response(started, status_code=202, headers={"Preference-Applied": "respond-async"})
+    return await statements.run(services.db, subject.tenant, statement, source="api", filename=filename)
 
 
 @get(

@@ -1,2 +1,2 @@
-"""Bank statements: reading them (CSV, ISO 20022 camt.053) and reconciling their
-lines with pending bank-transfer payments."""
+"""Bank statements: reading them (CSV, ISO 20022 camt.053 and camt.054) and reconciling
+their lines with bank-transfer payments; resolving the lines that settled nothing."""

@@ -26,8 +26,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import msgspec
 import structlog
@@ -116,6 +118,13 @@ class ImportStopped(PayreqError):
     default_code = "import_stopped"
 
 
+@dataclass(frozen=True, slots=True)
+class Started:
+    import_id: uuid.UUID
+    total: int
+    zone: ZoneInfo
+
+
 class StatementImporter:
     def __init__(self, payments: PaymentService, accounts: AccountService) -> None:
         self.payments = payments
@@ -133,9 +142,17 @@ class StatementImporter:
         progress: Progress | None = None,
     ) -> uuid.UUID:
         """Import ``statement``; the import's id (its report is read back in pages)."""
+        started = await self.start(db, tenant, statement, source=source, filename=filename)
+        await self.apply(db, tenant, statement, started, progress=progress)
+        return started.import_id
+
+    async def start(
+        self, db: Database, tenant: Tenant, statement: Statement, *, source: str, filename: str | None = None
+    ) -> Started:
+        """Read the file through (off the loop: 422 if it cannot be read) and record the
+        import as running; nothing is applied yet."""
         name, total = await asyncio.to_thread(read_through, statement)
         import_id = uuid.uuid4()
-        summary = empty_summary()
         async with db.transaction() as conn:
             zone = await self.accounts.timezone(conn, tenant.account_id)
             await repository.insert_import(
@@ -146,9 +163,24 @@ class StatementImporter:
                 source=source,
                 filename=filename[:255] if filename else None,
                 line_count=total,
-                summary=_json(summary),
+                summary=_json(empty_summary()),
                 at=self.payments.clock(),
             )
+        return Started(import_id=import_id, total=total, zone=zone)
+
+    async def apply(
+        self,
+        db: Database,
+        tenant: Tenant,
+        statement: Statement,
+        started: Started,
+        *,
+        progress: Progress | None = None,
+    ) -> None:
+        """Apply a started import's lines, batch by batch, and record it finished (or
+        failed, with what it applied on record)."""
+        import_id, total, zone = started.import_id, started.total, started.zone
+        summary = empty_summary()
         lines = statement.lines()
         done = 0
         # the thread parses the next lines while the loop applies the ones before
@@ -183,7 +215,6 @@ class StatementImporter:
                 status="finished",
                 at=self.payments.clock(),
             )
-        return import_id
 
     async def _batch(
         self,

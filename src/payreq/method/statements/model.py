@@ -18,13 +18,15 @@ class Outcome(StrEnum):
     """What an import did with one line. Only ``matched`` changes anything."""
 
     MATCHED = "matched"
-    """Reference, amount and currency match a pending payment: it is now paid."""
+    """Reference, amount and currency match a pending payment, or an expired one the
+    bank booked the transfer for on or before its expiry day: it is now paid."""
     LATE = "late"
-    """It matches a payment that is already paid, cancelled or expired."""
+    """It matches a payment that is already paid or cancelled, or expired before the
+    bank booked the transfer. The merchant may accept it or mark it refund due."""
     PARTIAL = "partial"
-    """Its reference names a pending payment but the amount is smaller."""
+    """Its reference names a payment but the amount is smaller (resolvable)."""
     OVERPAID = "overpaid"
-    """Its reference names a pending payment but the amount is larger."""
+    """Its reference names a payment but the amount is larger (resolvable)."""
     WRONG_CURRENCY = "wrong_currency"
     """Its reference names a payment in another currency."""
     UNMATCHED = "unmatched"

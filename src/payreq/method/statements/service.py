@@ -16,6 +16,8 @@ is 409 too, and records nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -96,6 +98,7 @@ class StatementService:
     def __init__(self, payments: PaymentService, accounts: AccountService) -> None:
         self.payments = payments
         self.importer = StatementImporter(payments, accounts)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(
         self,
@@ -114,6 +117,27 @@ class StatementService:
         )
         async with db.read() as conn:
             return await self.report(conn, tenant, str(import_id), limit=limit)
+
+    async def run_in_background(
+        self, db: Database, tenant: Tenant, statement: Statement, *, source: str, filename: str | None = None
+    ) -> ImportReport:
+        """Read the file through (422 at once if it cannot be read), record the import
+        as running, and apply it in this process's background; the record (poll it
+        with ``report``). If the process stops first, the import stays ``running``
+        with what it applied on record; importing the file again applies the rest."""
+        started = await self.importer.start(db, tenant, statement, source=source, filename=filename)
+        work = self.importer.apply(db, tenant, statement, started)
+        # a fresh context: nothing of the request (its idempotency observer) follows the task
+        task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+        async with db.read() as conn:
+            return await self.report(conn, tenant, str(started.import_id))
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # logged by the importer as statement_import_stopped
 
     async def report(
         self,
