@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from payreq.account.service import AccountService
 from payreq.account.sessions import SessionService
+from payreq.account.team import TeamService
 from payreq.account.totp import TotpService
 from payreq.account.users import UserService
 from payreq.application.service import ApplicationService
@@ -42,6 +43,7 @@ class Services:
     sessions: SessionService
     users: UserService
     totp: TotpService
+    team: TeamService
     mailer: Mailer
 
     @classmethod
@@ -83,5 +85,6 @@ class Services:
             ),
             users=UserService(clock=clock, signup_open=settings.signup == "open"),
             totp=TotpService(clock=clock),
+            team=TeamService(clock=clock),
             mailer=Mailer(settings.smtp_url, sender=settings.smtp_from),
         )

@@ -233,7 +233,7 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
         "form_too_large",
     ):
         title, message = _CSRF
-    elif isinstance(exc, PayreqError) and status_code in (409, 422, 429):
+    elif isinstance(exc, PayreqError) and status_code in (404, 409, 422, 429):
         message = exc.message
     response = html(request, "error.html", {"title": title, "message": message}, status=status_code)
     if isinstance(exc, PayreqError) and "Retry-After" in exc.headers:
