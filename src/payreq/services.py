@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from payreq.account.keys import ApiKeyService
 from payreq.account.service import AccountService
 from payreq.account.sessions import SessionService
 from payreq.account.team import TeamService
@@ -44,6 +45,7 @@ class Services:
     users: UserService
     totp: TotpService
     team: TeamService
+    api_keys: ApiKeyService
     mailer: Mailer
 
     @classmethod
@@ -86,5 +88,6 @@ class Services:
             users=UserService(clock=clock, signup_open=settings.signup == "open"),
             totp=TotpService(clock=clock),
             team=TeamService(clock=clock),
+            api_keys=ApiKeyService(clock=clock, credentials_changed=changed),
             mailer=Mailer(settings.smtp_url, sender=settings.smtp_from),
         )

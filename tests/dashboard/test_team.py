@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+
 from litestar import Litestar
 
 from payreq.app import create_app

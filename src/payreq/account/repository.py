@@ -78,7 +78,8 @@ async def insert_api_key(
 async def api_key_by_client_id(conn: Connection, client_id: str) -> Row | None:
     return await conn.fetch_one(
         """
-        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, a.disabled_at
+        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, a.disabled_at,
+               k.previous_secret_digest, k.previous_secret_expires_at
         FROM api_keys k JOIN accounts a ON a.id = k.account_id
         WHERE k.client_id = :client_id
         """,
@@ -198,4 +199,85 @@ async def set_require_totp(conn: Connection, account_id: UUID, required: bool) -
     await conn.execute(
         "UPDATE accounts SET require_totp = :required WHERE id = :id",
         {"required": required, "id": account_id},
+    )
+
+
+# -- API keys, as the dashboard manages them -------------------------------------------
+
+_KEY = """id, account_id, environment, label, client_id, rate_limit, created_at, last_used_at, revoked_at,
+    previous_secret_expires_at"""
+
+
+async def api_keys(conn: Connection, account_id: UUID, environment: str) -> list[Row]:
+    """The tenant's keys that are not revoked, newest first."""
+    rows = await conn.fetch_all(
+        f"""
+        SELECT {_KEY} FROM api_keys
+        WHERE account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        ORDER BY created_at DESC, id DESC
+        """,
+        {"account_id": account_id, "environment": environment},
+    )
+    return list(rows)
+
+
+async def api_key(conn: Connection, account_id: UUID, environment: str, key_id: UUID) -> Row | None:
+    return await conn.fetch_one(
+        f"""
+        SELECT {_KEY} FROM api_keys
+        WHERE id = :id AND account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        """,
+        {"id": key_id, "account_id": account_id, "environment": environment},
+    )
+
+
+async def roll_api_key(
+    conn: Connection, key_id: UUID, *, secret_digest: str, previous_expires_at: datetime | None
+) -> bool:
+    """The new secret works from now on; the old one until ``previous_expires_at`` (if any)."""
+    changed = await conn.execute(
+        """
+        UPDATE api_keys
+        SET previous_secret_digest = CASE WHEN :keep THEN secret_digest ELSE NULL END,
+            previous_secret_expires_at = :previous_expires_at,
+            secret_digest = :secret_digest
+        WHERE id = :id AND revoked_at IS NULL
+        """,
+        {
+            "keep": previous_expires_at is not None,
+            "previous_expires_at": previous_expires_at,
+            "secret_digest": secret_digest,
+            "id": key_id,
+        },
+    )
+    return changed == 1
+
+
+async def revoke_access_tokens_of_key(conn: Connection, key_id: UUID, *, at: datetime) -> int:
+    return await conn.execute(
+        "UPDATE access_tokens SET revoked_at = :at WHERE api_key_id = :id AND revoked_at IS NULL",
+        {"at": at, "id": key_id},
+    )
+
+
+async def revoke_api_key_in(
+    conn: Connection, account_id: UUID, environment: str, key_id: UUID, at: datetime
+) -> bool:
+    changed = await conn.execute(
+        """
+        UPDATE api_keys SET revoked_at = :at
+        WHERE id = :id AND account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        """,
+        {"at": at, "id": key_id, "account_id": account_id, "environment": environment},
+    )
+    return changed == 1
+
+
+async def touch_api_key(conn: Connection, key_id: UUID, *, at: datetime, unless_since: datetime) -> None:
+    await conn.execute(
+        """
+        UPDATE api_keys SET last_used_at = :at
+        WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :since)
+        """,
+        {"at": at, "id": key_id, "since": unless_since},
     )

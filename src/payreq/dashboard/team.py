@@ -40,10 +40,8 @@ async def _team_page(
         invitations=invitations,
         roles=list(Role),
         descriptions=ROLE_DESCRIPTIONS,
-        errors={},
-        values={},
         mail=services.mailer.configured,
-        **extra,
+        **{"errors": {}, "values": {}, **extra},
     )
     return html(request, "team.html", context, status=status)
 

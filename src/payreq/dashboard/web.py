@@ -10,8 +10,10 @@ refuses (403) a form without the right token, and one sent from another site
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -238,4 +240,52 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     response = html(request, "error.html", {"title": title, "message": message}, status=status_code)
     if isinstance(exc, PayreqError) and "Retry-After" in exc.headers:
         response.headers["Retry-After"] = exc.headers["Retry-After"]
+    return response
+
+
+# -- shown once ------------------------------------------------------------------------
+
+ONCE_COOKIE = "payreq_once"
+
+
+def _once_mac(request: Request[Any, Any, Any], basis: str, body: str) -> str:
+    return form_keys(request).token(f"once\0{basis}\0{body}")[:32]
+
+
+def show_once(
+    request: Request[Any, Any, Any], response: Response[Any], basis: str, payload: dict[str, str]
+) -> Response[Any]:
+    """Carry a new secret to the next page (Post/Redirect/Get) in a cookie that only
+    this session can read, lives a minute and is deleted by the page that shows it:
+    a reload shows the secret no more, and the server never stores it."""
+    body = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+    response.set_cookie(
+        ONCE_COOKIE,
+        f"{body}.{_once_mac(request, basis, body)}",
+        max_age=60,
+        path="/dashboard",
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+    )
+    return response
+
+
+def take_once(request: Request[Any, Any, Any], basis: str) -> dict[str, str] | None:
+    raw = request.cookies.get(ONCE_COOKIE)
+    if not raw or raw.count(".") != 1:
+        return None
+    body, mac = raw.split(".")
+    if not hmac.compare_digest(mac.encode(), _once_mac(request, basis, body).encode()):
+        return None
+    try:
+        found: dict[str, str] = json.loads(base64.urlsafe_b64decode(body.encode()))
+    except ValueError:
+        return None
+    return found
+
+
+def forget_once(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
+    if ONCE_COOKIE in request.cookies:
+        response.delete_cookie(ONCE_COOKIE, path="/dashboard")
     return response
