@@ -50,6 +50,8 @@ class ClientTokenService:
         check_text(label, "label")
         if not label:
             raise ValidationFailed("label must not be blank.", param="label")
+        if len(label) > 200:
+            raise ValidationFailed("label must be at most 200 characters.", param="label")
         scopes = _scopes(data.scopes)
         now = self.clock()
         expires_at = data.expires_at
