@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 from litestar import Litestar
 
-from payreq.account.sessions import actor_of
 from payreq.account.session_repository import user_by_email
+from payreq.account.sessions import actor_of
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate, TokenCreate
 from payreq.auth.roles import Actor, Permission, Role, RoleForbidden
 from payreq.auth.subject import dashboard_subject
