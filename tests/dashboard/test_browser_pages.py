@@ -9,13 +9,23 @@ from typing import Any
 
 from tests.dashboard.a11y import problems
 from tests.dashboard.conftest import Live, new_page, shot, sign_up_in_browser, unique_email
+from tests.fixtures.browser import ARTIFACTS
 
 
 async def _check(page: Any, name: str, found: dict[str, list[str]]) -> None:
+    await shot(page, f"page-{name}")
     issues = await problems(page)
     if issues:
         found[name] = issues
-    await shot(page, f"page-{name}")
+
+
+async def _readme_picture(page: Any, name: str, size: dict[str, int]) -> None:
+    """The README's pictures (docs/img/ holds a copy): one screen, not the whole page."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    viewport = page.viewport_size
+    await page.set_viewport_size(size)
+    await page.screenshot(path=str(ARTIFACTS / f"readme-dashboard-{name}.png"))
+    await page.set_viewport_size(viewport)
 
 
 async def test_every_page_passes_the_checks_and_is_photographed(
@@ -43,9 +53,15 @@ async def test_every_page_passes_the_checks_and_is_photographed(
     await page.get_by_label("Label").fill("poller")
     await page.get_by_label("payments.get").check()
     await page.get_by_role("button", name="Save token").click()
+    await page.wait_for_url(f"{live.url}/dashboard/applications/{client_id}")
+    await _readme_picture(page, "token-once", {"width": 1000, "height": 640})
     await page.goto(f"{live.url}/dashboard/api-keys")
     await page.get_by_label("Label").fill("shop server")
     await page.get_by_role("button", name="Create key").click()
+    await page.wait_for_url(f"{live.url}/dashboard/api-keys")
+    await page.set_viewport_size({"width": 360, "height": 720})
+    await _readme_picture(page, "api-keys-phone", {"width": 360, "height": 720})
+    await page.set_viewport_size({"width": 1280, "height": 900})
     await page.goto(f"{live.url}/dashboard/team")
     await page.get_by_label("Email").fill(unique_email())
     await page.get_by_role("button", name="Create invitation").click()
