@@ -224,3 +224,23 @@ async def test_reset_password_by_email(settings: Settings, db: Database, clock: 
             await visitor.post(path, {"password": "mailed new passphrase"}, csrf_from=path)
         ).status_code == 303
         assert (await sign_in(app, owner.email, "mailed new passphrase"))[1] == 303
+
+
+async def test_the_worker_sweeps_ended_sessions(
+    dashboard_app: Litestar, clock: MovableClock, dashboard_settings: Settings
+) -> None:
+    from payreq.services import Services
+    from payreq.worker.runner import Worker
+
+    services: Services = dashboard_app.state.services
+    owner = await sign_up(dashboard_app)
+    count = "SELECT COUNT(*) AS n FROM user_sessions WHERE expires_at < :now"
+    clock.advance(dashboard_settings.session_max_age + 1)
+    async with services.db.read() as conn:
+        ended = await conn.fetch_one(count, {"now": clock()})
+    assert ended is not None and ended["n"] >= 1  # this test's session, at least
+    await Worker(services).run_once()
+    async with services.db.read() as conn:
+        left = await conn.fetch_one(count, {"now": clock()})
+    assert left is not None and left["n"] == 0
+    assert (await owner.get("/dashboard")).status_code == 303
