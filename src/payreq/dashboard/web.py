@@ -212,9 +212,7 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if request.method != "GET":
             target = "/dashboard"
-        to_login = see_other(request, f"/dashboard/login?next={quote(safe_next(target), safe='/')}")
-        to_login.delete_cookie(SESSION_COOKIE, path="/dashboard")
-        return to_login
+        return see_other(request, f"/dashboard/login?next={quote(safe_next(target), safe='/')}")
     if isinstance(exc, PayreqError) and exc.code == "totp_required":
         return see_other(request, "/dashboard/account/security")
     if isinstance(exc, PayreqError):
