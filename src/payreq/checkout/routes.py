@@ -28,7 +28,7 @@ from payreq.checkout.format import format_amount, payer_locale, time_left
 from payreq.checkout.redirect import origin, return_url
 from payreq.checkout.service import CANCEL_FORM, CheckoutService, CheckoutView, method_form
 from payreq.errors import Forbidden, NotFound, PayreqError
-from payreq.http import render_unexpected, request_id
+from payreq.http import page_error_status, request_id
 from payreq.kit.assets import CACHE_HEADERS, load
 from payreq.kit.clock import rfc3339
 from payreq.payment.lifecycle import Status
@@ -231,15 +231,7 @@ _UNEXPECTED = ("Something went wrong", "The checkout hit an unexpected error. Pl
 
 def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
     """Errors on the payer's side are pages too, with the same headers."""
-    if isinstance(exc, PayreqError):
-        status_code = exc.status
-    elif isinstance(exc, HTTPException):
-        status_code = exc.status_code
-    else:
-        status_code = 500
-    if status_code >= 500 and status_code != 503:
-        render_unexpected(request, exc)  # logs it with the request id
-        status_code = 500
+    status_code = page_error_status(request, exc)
     title, message = _TITLES.get(status_code, _UNEXPECTED)
     body = _templates.get_template("error.html").render(
         assets=ASSET_URLS, title=title, message=message, request_id=request_id(request)

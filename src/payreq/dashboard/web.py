@@ -20,14 +20,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException
 
 from payreq.account.sessions import SessionEnded
 from payreq.auth.roles import RoleForbidden
 from payreq.checkout.redirect import origin
 from payreq.checkout.routes import security_headers
 from payreq.errors import Forbidden, PayreqError
-from payreq.http import render_unexpected, request_id
+from payreq.http import page_error_status, request_id
 from payreq.kit.assets import load
 from payreq.kit.crypto import random_string
 from payreq.services import Services
@@ -215,15 +214,7 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
         return see_other(request, f"/dashboard/login?next={quote(safe_next(target), safe='/')}")
     if isinstance(exc, PayreqError) and exc.code == "totp_required":
         return see_other(request, "/dashboard/account/security")
-    if isinstance(exc, PayreqError):
-        status_code = exc.status
-    elif isinstance(exc, HTTPException):
-        status_code = exc.status_code
-    else:
-        status_code = 500
-    if status_code >= 500 and status_code != 503:
-        render_unexpected(request, exc)  # logs it with the request id
-        status_code = 500
+    status_code = page_error_status(request, exc)
     title, message = _TITLES.get(status_code, _UNEXPECTED)
     if isinstance(exc, RoleForbidden):
         title, message = "Your role does not allow this", exc.message
