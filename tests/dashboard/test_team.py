@@ -119,3 +119,28 @@ async def _wait_for(box: Mailbox, address: str) -> object:
             return found[0]
         await asyncio.sleep(0.05)
     raise AssertionError(f"no mail to {address}: {[m['To'] for m in box.messages]}")
+
+
+async def test_the_owner_closes_the_account_and_its_credentials_stop(signed_in: SignedIn) -> None:
+    owner = await signed_in("owner")
+    created = await owner.post("/dashboard/api-keys", {"label": "k"}, csrf_from="/dashboard/api-keys")
+    assert created.status_code == 303
+    keys = (await owner.get("/dashboard/api-keys")).text
+    client_id = re.search(
+        r'id="once-client-id" class="secret-value" type="text" value="([^"]+)"', keys
+    ).group(1)  # type: ignore[union-attr]
+    secret = re.search(r'id="once-secret" class="secret-value" type="text" value="([^"]+)"', keys).group(1)  # type: ignore[union-attr]
+    form = {"grant_type": "client_credentials"}
+    assert (await owner.http.post("/oauth/token", data=form, auth=(client_id, secret))).status_code == 200
+    wrong = await owner.post("/dashboard/team/close", {"confirm_name": "Corner"}, csrf_from="/dashboard/team")
+    assert wrong.status_code == 422 and "name exactly to confirm" in wrong.text
+    closed = await owner.post(
+        "/dashboard/team/close", {"confirm_name": "Corner Bookshop"}, csrf_from="/dashboard/team"
+    )
+    assert closed.status_code == 303
+    assert (await owner.http.post("/oauth/token", data=form, auth=(client_id, secret))).status_code == 403
+    assert (await owner.get("/dashboard")).status_code == 303
+    again = await owner.post(
+        "/dashboard/login", {"email": owner.email, "password": PASSWORD}, csrf_from="/dashboard/login"
+    )
+    assert again.status_code == 400
