@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
@@ -16,6 +17,7 @@ from litestar.routes import HTTPRoute
 
 from payreq import __version__, api, logs
 from payreq.config import Settings, get_settings
+from payreq.dashboard.web import render_error as render_dashboard_error
 from payreq.db import Database, connect
 from payreq.errors import PayreqError
 from payreq.http import (
@@ -29,6 +31,13 @@ from payreq.idempotency.middleware import IdempotencyMiddleware
 from payreq.kit.clock import Clock, utc_now
 from payreq.services import Services
 from payreq.worker.runner import Worker
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """The framework's own answers (unknown route, wrong method); the dashboard's are pages."""
+    if request.url.path.startswith("/dashboard/") or request.url.path == "/dashboard":
+        return render_dashboard_error(request, exc)
+    return render_http_exception(request, exc)
 
 
 def create_app(
@@ -74,7 +83,7 @@ def create_app(
         ],
         exception_handlers={
             PayreqError: render_payreq_error,
-            HTTPException: render_http_exception,
+            HTTPException: _http_exception,
             Exception: render_unexpected,
         },
         openapi_config=OpenAPIConfig(

@@ -196,6 +196,21 @@ def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+def page_error_status(request: Request[Any, Any, Any], exc: Exception) -> int:
+    """The status an HTML error page answers with: the error's own, 503 as it is, and
+    anything else unexpected as 500, logged with the request id."""
+    if isinstance(exc, PayreqError):
+        status = exc.status
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+    else:
+        status = 500
+    if status >= 500 and status != 503:
+        render_unexpected(request, exc)
+        status = 500
+    return status
+
+
 class RequestIdMiddleware:
     """Pure ASGI: every response carries ``X-Request-ID`` (the caller's if it sent a
     sane one, otherwise a new one), and the id is in the scope for logs and errors.

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from payreq.auth.roles import Actor
+
 
 class Scope(StrEnum):
     PAYMENTS_CREATE = "payments.create"
@@ -20,6 +22,8 @@ KNOWN_SCOPES = frozenset(s.value for s in Scope)
 class CredentialKind(StrEnum):  # names of kinds, not secrets
     ACCESS_TOKEN = "access_token"  # noqa: S105
     CLIENT_TOKEN = "client_token"  # noqa: S105
+    DASHBOARD = "dashboard"
+    """A signed-in dashboard user (``actor`` says who and with which role)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,8 @@ class AuthSubject:
     rate_key: str
     """Whose budget a request spends: the API key, or the client token."""
     rate_limit: int | None
+    actor: Actor | None = None
+    """The dashboard user behind a ``DASHBOARD`` subject; None for API credentials."""
 
     def allows(self, scope: Scope) -> bool:
         return Scope.ALL in self.scopes or scope in self.scopes
@@ -50,3 +56,18 @@ class AuthSubject:
     @property
     def sandbox(self) -> bool:
         return self.tenant.environment == "sandbox"
+
+
+def dashboard_subject(actor: Actor, environment: str) -> AuthSubject:
+    """What a dashboard page passes to the services the API also uses: the account's
+    tenant in the selected environment, with the user's role attached."""
+    return AuthSubject(
+        kind=CredentialKind.DASHBOARD,
+        credential_id=actor.user_id,
+        tenant=Tenant(actor.account_id, environment),
+        scopes=frozenset({Scope.ALL.value}),
+        application_id=None,
+        rate_key=f"user:{actor.user_id}",
+        rate_limit=None,
+        actor=actor,
+    )

@@ -14,9 +14,6 @@ included, carries a strict CSP and ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,7 +28,8 @@ from payreq.checkout.format import format_amount, payer_locale, time_left
 from payreq.checkout.redirect import origin, return_url
 from payreq.checkout.service import CANCEL_FORM, CheckoutService, CheckoutView, method_form
 from payreq.errors import Forbidden, NotFound, PayreqError
-from payreq.http import render_unexpected, request_id
+from payreq.http import page_error_status, request_id
+from payreq.kit.assets import CACHE_HEADERS, load
 from payreq.kit.clock import rfc3339
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
@@ -42,22 +40,10 @@ _templates = Environment(
 )
 
 
-@dataclass(frozen=True)
-class _Asset:
-    body: bytes
-    media_type: str
-    version: str
-
-
-def _asset(name: str, media_type: str) -> _Asset:
-    body = resources.files("payreq.checkout").joinpath("static", name).read_bytes()
-    return _Asset(body, media_type, hashlib.sha256(body).hexdigest()[:12])
-
-
 ASSETS = {
-    "checkout.css": _asset("checkout.css", "text/css; charset=utf-8"),
-    "checkout.js": _asset("checkout.js", "text/javascript; charset=utf-8"),
-    "favicon.svg": _asset("favicon.svg", "image/svg+xml"),
+    "checkout.css": load("payreq.checkout", "checkout.css", "text/css; charset=utf-8"),
+    "checkout.js": load("payreq.checkout", "checkout.js", "text/javascript; charset=utf-8"),
+    "favicon.svg": load("payreq.checkout", "favicon.svg", "image/svg+xml"),
 }
 ASSET_URLS = {
     "css": f"/checkout/static/checkout.css?v={ASSETS['checkout.css'].version}",
@@ -222,12 +208,7 @@ async def static(request: Request[Any, Any, Any], name: FromPath[str]) -> Respon
     asset = ASSETS.get(name)
     if asset is None:
         raise NotFound("No such file.")
-    headers = {
-        "Cache-Control": "public, max-age=86400",
-        "X-Content-Type-Options": "nosniff",
-        "Cross-Origin-Resource-Policy": "same-origin",
-    }
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=CACHE_HEADERS)
 
 
 _TITLES = {
@@ -252,15 +233,7 @@ _UNEXPECTED = ("Something went wrong", "The checkout hit an unexpected error. Pl
 
 def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
     """Errors on the payer's side are pages too, with the same headers."""
-    if isinstance(exc, PayreqError):
-        status_code = exc.status
-    elif isinstance(exc, HTTPException):
-        status_code = exc.status_code
-    else:
-        status_code = 500
-    if status_code >= 500 and status_code != 503:
-        render_unexpected(request, exc)  # logs it with the request id
-        status_code = 500
+    status_code = page_error_status(request, exc)
     title, message = _TITLES.get(status_code, _UNEXPECTED)
     body = _templates.get_template("error.html").render(
         assets=ASSET_URLS, title=title, message=message, request_id=request_id(request)

@@ -48,6 +48,7 @@ class Worker:
                 await oauth_repository.delete_expired_access_tokens(
                     conn, before=services.clock() - TOKEN_RETENTION
                 )
+                await services.sessions.sweep(conn)  # ended dashboard sessions, old sign-in attempts
             await self.sweep_idempotency_keys()
         if expired:
             log.info("payments_expired", count=expired)
