@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Router
 
 from payreq.application.routes import router as payment_applications
+from payreq.audit.routes import router as audit_log
 from payreq.checkout.routes import router as checkout
 from payreq.method.routes import router as payment_methods
 from payreq.oauth.routes import router as oauth
@@ -23,5 +24,6 @@ def routers() -> list[Router]:
         payment_methods,  # /api/statements, /api/sandbox/payment/{id}/simulate
         checkout,  # the payer's pages: /checkout/{id}
         events,  # contract B: /api/events, redeliver, replay
+        audit_log,  # contract B: /api/audit-log
         ops,  # /healthz, /readyz, /openapi.json, /docs
     ]

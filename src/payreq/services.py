@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from payreq.account.service import AccountService
 from payreq.application.service import ApplicationService
 from payreq.application.tokens import ClientTokenService
+from payreq.audit.service import AuditService
 from payreq.auth.service import Authenticator
 from payreq.config import Settings
 from payreq.db import Database
@@ -35,11 +36,16 @@ class Services:
     limiter: RateLimiter
     methods: PaymentMethods
     webhooks: WebhookService
+    audit: AuditService
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
+        audit = AuditService(clock=clock)
         payments = PaymentService(
-            base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
+            base_url=settings.base_url,
+            default_expires_in=settings.default_expires_in,
+            clock=clock,
+            audit=audit,
         )
         authenticator = Authenticator(db, clock=clock, cache_seconds=settings.auth_cache_seconds)
         changed = authenticator.forget_all
@@ -48,11 +54,11 @@ class Services:
             db=db,
             clock=clock,
             authenticator=authenticator,
-            accounts=AccountService(clock=clock),
+            accounts=AccountService(clock=clock, audit=audit),
             oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock, credentials_changed=changed),
             payments=payments,
-            applications=ApplicationService(clock=clock, credentials_changed=changed),
-            client_tokens=ClientTokenService(clock=clock, credentials_changed=changed),
+            applications=ApplicationService(clock=clock, credentials_changed=changed, audit=audit),
+            client_tokens=ClientTokenService(clock=clock, credentials_changed=changed, audit=audit),
             instructions=InstructionsService(payments, base_url=settings.base_url),
             methods=PaymentMethods.build(payments),
             limiter=RateLimiter(
@@ -63,5 +69,8 @@ class Services:
                 failure_window=settings.auth_failure_window,
                 enabled=settings.rate_limit_enabled,
             ),
-            webhooks=WebhookService(clock=clock, event_log_delay=settings.webhook_event_log_delay),
+            webhooks=WebhookService(
+                clock=clock, event_log_delay=settings.webhook_event_log_delay, audit=audit
+            ),
+            audit=audit,
         )

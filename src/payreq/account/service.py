@@ -11,6 +11,8 @@ from argon2 import PasswordHasher
 
 from payreq.account import repository
 from payreq.application import repository as applications
+from payreq.audit.models import Actor
+from payreq.audit.service import AuditService
 from payreq.auth.subject import Scope, Tenant
 from payreq.db import Connection
 from payreq.db.tables import ENVIRONMENTS
@@ -61,8 +63,9 @@ class Bootstrapped:
 
 
 class AccountService:
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
 
     async def bootstrap(
         self,
@@ -73,6 +76,7 @@ class AccountService:
         password_hash: str,
         environment: str,
         name: str = "Demo merchant",
+        actor: Actor | None = None,
     ) -> Bootstrapped:
         """An account with a dashboard user, a default application per environment,
         an API key and a ``*`` client token in ``environment``."""
@@ -115,6 +119,18 @@ class AccountService:
             if env == environment:
                 chosen = (app_id, app_client_id, webhook_secret)
         assert chosen is not None
+        actor = actor or Actor.cli("payreq bootstrap")
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=account_id,
+            environment=None,
+            action="account.created",
+            target_type="account",
+            target_id=account_id,
+            changes={"name": name, "owner": email},
+            at=now,
+        )
         client_id, client_secret = (
             new_client_id(environment),
             new_secret(SecretKind.CLIENT_SECRET, environment),
@@ -129,10 +145,32 @@ class AccountService:
             secret_digest=digest(client_secret),
             created_at=now,
         )
-        client_token = new_secret(SecretKind.CLIENT_TOKEN, environment)
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=account_id,
+            environment=environment,
+            action="api_key.created",
+            target_type="api_key",
+            target_id=client_id,
+            changes={"label": "Default key"},
+            at=now,
+        )
+        client_token, token_id = new_secret(SecretKind.CLIENT_TOKEN, environment), uuid.uuid4()
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=account_id,
+            environment=environment,
+            action="client_token.created",
+            target_type="client_token",
+            target_id=token_id,
+            changes={"application": chosen[1], "label": "Bootstrap token", "scopes": [Scope.ALL.value]},
+            at=now,
+        )
         await applications.insert_client_token(
             conn,
-            id=uuid.uuid4(),
+            id=token_id,
             application_id=chosen[0],
             label="Bootstrap token",
             token_digest=digest(client_token),

@@ -7,10 +7,11 @@ refuse client tokens with 403, and so does ``tenant_of``). Services never commit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 import structlog
 from msgspec import UNSET
 
@@ -18,6 +19,8 @@ from payreq.account.service import new_webhook_secret
 from payreq.application import repository, rules
 from payreq.application.models import Application
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate
+from payreq.audit.models import Actor
+from payreq.audit.service import AuditService
 from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
 from payreq.db import Connection
 from payreq.errors import Conflict, Forbidden, NotFound
@@ -60,10 +63,35 @@ async def find(conn: Connection, tenant: Tenant, client_id: str) -> Application:
 
 class ApplicationService:
     def __init__(
-        self, *, clock: Clock = utc_now, credentials_changed: Callable[[], None] = lambda: None
+        self,
+        *,
+        clock: Clock = utc_now,
+        credentials_changed: Callable[[], None] = lambda: None,
+        audit: AuditService | None = None,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
+        self.audit = audit or AuditService(clock=clock)
+
+    async def _audit(
+        self,
+        conn: Connection,
+        subject: AuthSubject,
+        action: str,
+        target_type: str,
+        target_id: object,
+        changes: Mapping[str, object] | None = None,
+    ) -> None:
+        await self.audit.record(
+            conn,
+            Actor.of(subject),
+            account_id=subject.tenant.account_id,
+            environment=subject.tenant.environment,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            changes=changes,
+        )
 
     async def list(self, conn: Connection, subject: AuthSubject) -> list[Application]:
         rows = await repository.active_applications(conn, tenant_of(subject))
@@ -104,7 +132,9 @@ class ApplicationService:
             bank_details=rules.encode(bank_details),
         )
         log.info("application_created", client_id=client_id, environment=tenant.environment)
-        return WithSecret(await find(conn, tenant, client_id), secret)
+        created = await find(conn, tenant, client_id)
+        await self._audit(conn, subject, "application.created", "application", client_id, _shown(created))
+        return WithSecret(created, secret)
 
     async def update(
         self, conn: Connection, subject: AuthSubject, client_id: str, data: ApplicationUpdate
@@ -139,7 +169,11 @@ class ApplicationService:
         rules.require_bank_details(methods, bank_details)
         if not await repository.update_application(conn, tenant, app.id, changes):
             raise ApplicationNotFound()
-        return await find(conn, tenant, client_id)
+        changed = await find(conn, tenant, client_id)
+        before, after = _shown(app), _shown(changed)
+        diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        await self._audit(conn, subject, "application.updated", "application", client_id, diff)
+        return changed
 
     async def archive(self, conn: Connection, subject: AuthSubject, client_id: str) -> None:
         """``DELETE``: the application is archived, never erased, so that its payments and
@@ -155,6 +189,7 @@ class ApplicationService:
         if not await repository.archive_application(conn, tenant, app.id, at=self.clock()):
             raise ApplicationNotFound()
         conn.after_commit(self.credentials_changed)
+        await self._audit(conn, subject, "application.archived", "application", client_id, {"name": app.name})
         log.info("application_archived", client_id=client_id, environment=tenant.environment)
 
     async def rotate_webhook_secret(
@@ -168,5 +203,26 @@ class ApplicationService:
             conn, tenant, app.id, secret=secret, previous_expires_at=previous_expires_at
         ):
             raise ApplicationNotFound()
+        await self._audit(
+            conn,
+            subject,
+            "webhook_secret.rotated",
+            "application",
+            client_id,
+            {"previousSecretSignsUntil": previous_expires_at.isoformat()},
+        )
         log.info("webhook_secret_rotated", client_id=client_id, environment=tenant.environment)
         return WithSecret(app, secret, previous_expires_at)
+
+
+def _shown(app: Application) -> dict[str, object]:
+    """An application's fields as the audit log records them (its secret never)."""
+    return {
+        "name": app.name,
+        "webhookUrl": app.webhook_url,
+        "defaultRedirectUrl": app.default_redirect_url,
+        "defaultExpiresIn": app.default_expires_in,
+        "currencies": app.currencies,
+        "methods": app.methods,
+        "bankDetails": None if app.bank_details is None else msgspec.to_builtins(app.bank_details),
+    }

@@ -7,6 +7,7 @@ credential's rate budget (429 past it), then check the scope (403).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from litestar import Request
@@ -69,6 +70,7 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
         except Unauthenticated:
             await limiter.record_failure(address)
             raise
+        found = replace(found, address=address)
         cast("dict[str, Any]", request.scope)[SUBJECT_KEY] = found
         decision = await limiter.hit(found.rate_key, found.rate_limit)
         if decision is not None:

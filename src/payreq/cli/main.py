@@ -224,9 +224,9 @@ def rate_limit(
 
 
 def _register_features() -> None:
-    from payreq.cli import statements, webhooks
+    from payreq.cli import audit, statements, webhooks
 
-    for feature in (webhooks, statements):
+    for feature in (webhooks, statements, audit):
         feature.register(app, admin)
 
 

@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, QueryParameter
 
+from payreq.audit.models import Actor
 from payreq.auth.dependencies import Subject, requires
 from payreq.auth.subject import Scope
 from payreq.errors import NotFound
@@ -110,7 +111,12 @@ async def simulate_outcome(
     body = decode(await request.body(), SimulateBody)
     async with services.db.transaction() as conn:
         payment = await simulate(
-            conn, services.payments, subject.tenant, parse_id(payment_id), Outcome(body.outcome)
+            conn,
+            services.payments,
+            subject.tenant,
+            parse_id(payment_id),
+            Outcome(body.outcome),
+            actor=Actor.of(subject),
         )
     return PaymentB.of(payment, base_url=services.settings.base_url)
 

@@ -8,12 +8,15 @@ same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import msgspec
 
 from payreq.application import repository as applications
+from payreq.audit.models import Actor
+from payreq.audit.service import AuditService
 from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Row
 from payreq.errors import Forbidden, NotFound, ValidationFailed
@@ -45,10 +48,18 @@ def parse_id(value: str) -> uuid.UUID:
 
 
 class PaymentService:
-    def __init__(self, *, base_url: str, default_expires_in: int = 86400, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        default_expires_in: int = 86400,
+        clock: Clock = utc_now,
+        audit: AuditService | None = None,
+    ) -> None:
         self.base_url = base_url
         self.default_expires_in = default_expires_in
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
 
     # -- create -----------------------------------------------------------------
 
@@ -198,15 +209,25 @@ class PaymentService:
     # -- change -----------------------------------------------------------------
 
     async def cancel(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Payment:
-        return await self.settle(conn, subject.tenant, parse_id(payment_id), Status.CANCELLED)
+        return await self.settle(
+            conn, subject.tenant, parse_id(payment_id), Status.CANCELLED, actor=Actor.of(subject)
+        )
 
     async def settle(
-        self, conn: Connection, tenant: Tenant, payment_id: uuid.UUID, target: Status
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        payment_id: uuid.UUID,
+        target: Status,
+        *,
+        actor: Actor,
+        changes: Mapping[str, object] | None = None,
     ) -> Payment:
         """Move a pending payment to ``target`` (paid, cancelled or expired).
 
         Exactly one of any number of concurrent changes wins; the others get 409 and
-        the payment is left as the winner made it.
+        the payment is left as the winner made it. A paid or cancelled change is
+        audited with ``actor`` (an expiry is the deadline's, the worker's, not anyone's act).
         """
         payment = await self._load(conn, tenant, payment_id)
         now = self.clock()
@@ -226,6 +247,17 @@ class PaymentService:
         else:
             changed = replace(payment, status=target, cancelled_at=now)
         await self._record(conn, changed, target, now)
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=payment.account_id,
+            environment=payment.environment,
+            action=EVENT_TYPE[target],
+            target_type="payment",
+            target_id=payment.id,
+            changes={"status": [payment.status.value, target.value], **(changes or {})},
+            at=now,
+        )
         return changed
 
     async def expire_due(self, conn: Connection, *, limit: int = 500) -> int:

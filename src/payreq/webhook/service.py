@@ -11,6 +11,8 @@ import uuid
 from datetime import datetime, timedelta
 
 from payreq.application.service import tenant_of
+from payreq.audit.models import Actor
+from payreq.audit.service import AuditService
 from payreq.auth.subject import AuthSubject
 from payreq.db import Connection
 from payreq.errors import Conflict, NotFound, ValidationFailed
@@ -33,9 +35,12 @@ def parse_event_id(value: str) -> uuid.UUID:
 
 
 class WebhookService:
-    def __init__(self, *, clock: Clock = utc_now, event_log_delay: float = 5.0) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, event_log_delay: float = 5.0, audit: AuditService | None = None
+    ) -> None:
         self.clock = clock
         self.event_log_delay = timedelta(seconds=event_log_delay)
+        self.audit = audit or AuditService(clock=clock)
 
     async def list_events(
         self,
@@ -117,6 +122,17 @@ class WebhookService:
         else:
             await repository.requeue(conn, row["delivery_id"], at=now)
         await repository.enable_endpoints(conn, tenant, [row["application_id"]])
+        await self.audit.record(
+            conn,
+            Actor.of(subject),
+            account_id=tenant.account_id,
+            environment=tenant.environment,
+            action="event.redelivered",
+            target_type="payment",
+            target_id=row["payment_id"],
+            changes={"event": str(row["id"]), "type": row["type"], "application": row["client_id"]},
+            at=now,
+        )
         conn.after_commit(doorbell.ring)
         return await self.get_event(conn, subject, event_id)
 
@@ -131,5 +147,15 @@ class WebhookService:
             return 0
         count = await repository.requeue_many(conn, [r["id"] for r in failed], at=self.clock())
         await repository.enable_endpoints(conn, tenant, sorted({r["application_id"] for r in failed}))
+        await self.audit.record(
+            conn,
+            Actor.of(subject),
+            account_id=tenant.account_id,
+            environment=tenant.environment,
+            action="events.replayed",
+            target_type="events",
+            target_id=None,
+            changes={"since": since.isoformat(), "count": count},
+        )
         conn.after_commit(doorbell.ring)
         return count

@@ -53,6 +53,8 @@ webhook_attempts = sa.Table(
     sa.Column("event_id", UUID, sa.ForeignKey("events.id"), nullable=False),
     sa.Column("attempted_at", Timestamp, nullable=False),
     sa.Column("url", sa.String(2048), nullable=False),
+    # the request as sent: its headers (JSON; the body is the event's, rebuilt)
+    sa.Column("request_headers", sa.Text, nullable=True),
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("latency_ms", sa.Integer, nullable=True),
     sa.Column("response_body", sa.Text, nullable=True),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from payreq.audit.models import Actor, ActorKind
 from payreq.auth.subject import Tenant
 from payreq.db import Connection
 from payreq.method import creditor_reference, repository
@@ -62,7 +63,7 @@ class Reconciler:
             return await self._duplicate(conn, tenant, line, report)
         if first[0] is not Outcome.UNMATCHED:
             return report(*first)
-        outcome, message, payment, reference = await self._match(conn, tenant, line)
+        outcome, message, payment, reference = await self._match(conn, tenant, line, line_id)
         assert outcome in REMEMBERED
         if outcome is not Outcome.UNMATCHED or reference is not None:
             await repository.record_outcome(
@@ -75,7 +76,7 @@ class Reconciler:
         return report(outcome, message, payment=payment, reference=reference)
 
     async def _match(
-        self, conn: Connection, tenant: Tenant, line: StatementLine
+        self, conn: Connection, tenant: Tenant, line: StatementLine, line_id: uuid.UUID
     ) -> tuple[Outcome, str, Payment | None, str | None]:
         candidates: list[str] = []
         for text in line.texts:
@@ -96,10 +97,16 @@ class Reconciler:
         reference = known[0]
         payment = await payments_repository.get(conn, tenant, found[reference])
         assert payment is not None, "a transfer reference always has its payment"
-        return await self._settle(conn, tenant, line, payment, reference)
+        return await self._settle(conn, tenant, line, payment, reference, line_id)
 
     async def _settle(
-        self, conn: Connection, tenant: Tenant, line: StatementLine, payment: Payment, reference: str
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        line: StatementLine,
+        payment: Payment,
+        reference: str,
+        line_id: uuid.UUID,
     ) -> tuple[Outcome, str, Payment | None, str | None]:
         assert line.amount is not None and line.currency is not None
         due = plain_amount(payment.amount, payment.currency)
@@ -123,7 +130,10 @@ class Reconciler:
         if line.amount > payment.amount:
             return Outcome.OVERPAID, f"More than the {due} due; not applied.", payment, reference
         try:
-            paid = await self.payments.settle(conn, tenant, payment.id, Status.PAID)
+            actor = Actor(ActorKind.STATEMENT_LINE, str(line_id), f"statement line {line.number}")
+            paid = await self.payments.settle(
+                conn, tenant, payment.id, Status.PAID, actor=actor, changes={"reference": reference}
+            )
         except InvalidTransition:
             now = await payments_repository.get(conn, tenant, payment.id)
             current = now.as_seen(self.payments.clock()) if now else payment
