@@ -7,7 +7,7 @@ refuse client tokens with 403, and so does ``tenant_of``). Services never commit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +19,6 @@ from payreq.account.service import new_webhook_secret
 from payreq.application import repository, rules
 from payreq.application.models import Application
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate
-from payreq.audit.models import Actor
 from payreq.audit.service import AuditService
 from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
 from payreq.db import Connection
@@ -73,26 +72,6 @@ class ApplicationService:
         self.credentials_changed = credentials_changed
         self.audit = audit or AuditService(clock=clock)
 
-    async def _audit(
-        self,
-        conn: Connection,
-        subject: AuthSubject,
-        action: str,
-        target_type: str,
-        target_id: object,
-        changes: Mapping[str, object] | None = None,
-    ) -> None:
-        await self.audit.record(
-            conn,
-            Actor.of(subject),
-            account_id=subject.tenant.account_id,
-            environment=subject.tenant.environment,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id),
-            changes=changes,
-        )
-
     async def list(self, conn: Connection, subject: AuthSubject) -> list[Application]:
         rows = await repository.active_applications(conn, tenant_of(subject))
         return [Application.of(row) for row in rows]
@@ -133,7 +112,14 @@ class ApplicationService:
         )
         log.info("application_created", client_id=client_id, environment=tenant.environment)
         created = await find(conn, tenant, client_id)
-        await self._audit(conn, subject, "application.created", "application", client_id, _shown(created))
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="application.created",
+            target_type="application",
+            target_id=client_id,
+            changes=_shown(created),
+        )
         return WithSecret(created, secret)
 
     async def update(
@@ -172,7 +158,14 @@ class ApplicationService:
         changed = await find(conn, tenant, client_id)
         before, after = _shown(app), _shown(changed)
         diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
-        await self._audit(conn, subject, "application.updated", "application", client_id, diff)
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="application.updated",
+            target_type="application",
+            target_id=client_id,
+            changes=diff,
+        )
         return changed
 
     async def archive(self, conn: Connection, subject: AuthSubject, client_id: str) -> None:
@@ -189,7 +182,14 @@ class ApplicationService:
         if not await repository.archive_application(conn, tenant, app.id, at=self.clock()):
             raise ApplicationNotFound()
         conn.after_commit(self.credentials_changed)
-        await self._audit(conn, subject, "application.archived", "application", client_id, {"name": app.name})
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="application.archived",
+            target_type="application",
+            target_id=client_id,
+            changes={"name": app.name},
+        )
         log.info("application_archived", client_id=client_id, environment=tenant.environment)
 
     async def rotate_webhook_secret(
@@ -203,13 +203,13 @@ class ApplicationService:
             conn, tenant, app.id, secret=secret, previous_expires_at=previous_expires_at
         ):
             raise ApplicationNotFound()
-        await self._audit(
+        await self.audit.record_by(
             conn,
             subject,
-            "webhook_secret.rotated",
-            "application",
-            client_id,
-            {"previousSecretSignsUntil": previous_expires_at.isoformat()},
+            action="webhook_secret.rotated",
+            target_type="application",
+            target_id=client_id,
+            changes={"previousSecretSignsUntil": previous_expires_at.isoformat()},
         )
         log.info("webhook_secret_rotated", client_id=client_id, environment=tenant.environment)
         return WithSecret(app, secret, previous_expires_at)

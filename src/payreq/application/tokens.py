@@ -18,7 +18,6 @@ from payreq.application import repository
 from payreq.application.models import ClientToken
 from payreq.application.schemas import TokenCreate
 from payreq.application.service import find, tenant_of
-from payreq.audit.models import Actor
 from payreq.audit.service import AuditService
 from payreq.auth.subject import KNOWN_SCOPES, AuthSubject, Scope
 from payreq.db import Connection
@@ -87,11 +86,9 @@ class ClientTokenService:
             created_at=now,
             expires_at=expires_at,
         )
-        await self.audit.record(
+        await self.audit.record_by(
             conn,
-            Actor.of(subject),
-            account_id=tenant.account_id,
-            environment=tenant.environment,
+            subject,
             action="client_token.created",
             target_type="client_token",
             target_id=token.id,
@@ -121,11 +118,9 @@ class ClientTokenService:
         if not await repository.revoke_client_token(conn, tenant, app.id, parsed, at=self.clock()):
             raise TokenNotFound()
         conn.after_commit(self.credentials_changed)
-        await self.audit.record(
+        await self.audit.record_by(
             conn,
-            Actor.of(subject),
-            account_id=tenant.account_id,
-            environment=tenant.environment,
+            subject,
             action="client_token.revoked",
             target_type="client_token",
             target_id=parsed,

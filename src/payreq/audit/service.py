@@ -99,6 +99,30 @@ class AuditService:
         entry["hash"] = content_hash(**entry)
         await repository.append(conn, entry)
 
+    async def record_by(
+        self,
+        conn: Connection,
+        subject: AuthSubject,
+        *,
+        action: str,
+        target_type: str,
+        target_id: str | uuid.UUID | None,
+        changes: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """``record`` for a change an API credential made, in its tenant."""
+        await self.record(
+            conn,
+            Actor.of(subject),
+            account_id=subject.tenant.account_id,
+            environment=subject.tenant.environment,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            changes=changes,
+            at=at,
+        )
+
     async def list(self, conn: Connection, subject: AuthSubject, query: AuditFilter) -> EntryPage:
         """The API's read: access tokens only; this environment and the account-wide entries."""
         if subject.kind is not CredentialKind.ACCESS_TOKEN:

@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime, timedelta
 
 from payreq.application.service import tenant_of
-from payreq.audit.models import Actor
 from payreq.audit.service import AuditService
 from payreq.auth.subject import AuthSubject
 from payreq.db import Connection
@@ -122,11 +121,9 @@ class WebhookService:
         else:
             await repository.requeue(conn, row["delivery_id"], at=now)
         await repository.enable_endpoints(conn, tenant, [row["application_id"]])
-        await self.audit.record(
+        await self.audit.record_by(
             conn,
-            Actor.of(subject),
-            account_id=tenant.account_id,
-            environment=tenant.environment,
+            subject,
             action="event.redelivered",
             target_type="payment",
             target_id=row["payment_id"],
@@ -147,11 +144,9 @@ class WebhookService:
             return 0
         count = await repository.requeue_many(conn, [r["id"] for r in failed], at=self.clock())
         await repository.enable_endpoints(conn, tenant, sorted({r["application_id"] for r in failed}))
-        await self.audit.record(
+        await self.audit.record_by(
             conn,
-            Actor.of(subject),
-            account_id=tenant.account_id,
-            environment=tenant.environment,
+            subject,
             action="events.replayed",
             target_type="events",
             target_id=None,
