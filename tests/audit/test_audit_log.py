@@ -225,3 +225,26 @@ async def test_a_refused_change_records_nothing(merchant: Merchant) -> None:
     )
     assert answer.status_code == 422
     assert len(await every_entry(merchant)) == before
+
+
+async def test_a_secret_passed_by_mistake_is_redacted(
+    merchant: Merchant, services: Services, db: Database
+) -> None:
+    from payreq.audit.models import Actor
+
+    async with db.transaction() as conn:
+        await services.audit.record(
+            conn,
+            Actor.cli("test"),
+            account_id=uuid.UUID(merchant.credentials.account_id),
+            environment="sandbox",
+            action="client_token.created",
+            target_type="client_token",
+            target_id=None,
+            changes={
+                "token": merchant.credentials.client_token,
+                "nested": [{"s": merchant.credentials.webhook_secret}],
+            },
+        )
+    entry = (await audit_log(merchant))["data"][0]
+    assert entry["changes"] == {"token": "[redacted]", "nested": [{"s": "[redacted]"}]}
