@@ -197,6 +197,9 @@ OPERATIONS: dict[str, Operation] = {
         ),
     ),
     "GET /api/statements/{import_id}": Operation("*", True, 200, _statement_report),
+    "GET /api/payments/export": Operation(
+        "payments.get", True, 200, lambda w, h: w.http.get("/api/payments/export", headers=h)
+    ),
     "GET /api/audit-log": Operation("*", True, 200, lambda w, h: w.http.get("/api/audit-log", headers=h)),
     "POST /api/sandbox/payment/{id}/simulate": Operation(
         "payments.create",

@@ -6,6 +6,7 @@ import base64
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, tzinfo
 
 from argon2 import PasswordHasher
 
@@ -188,3 +189,11 @@ class AccountService:
             dashboard_email=email,
             dashboard_password=password,
         )
+
+
+async def time_zone_of(conn: Connection, account_id: uuid.UUID) -> tzinfo:
+    """The account's time zone: the one place that reads it (dashboard times, exports).
+
+    UTC until the account setting exists (issue 10 adds it; read it here then)."""
+    del conn, account_id
+    return UTC

@@ -9,7 +9,6 @@ statement's remittance information.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from uuid import UUID
 
 from payreq.application.models import Application, BankDetails
@@ -58,8 +57,7 @@ async def issue_reference(
 
 def plain_amount(amount: int, currency: str) -> str:
     """``12500, "EUR"`` -> ``125.00 EUR``: the ISO 4217 minor unit, no locale."""
-    digits = money.minor_unit_digits(currency)
-    return f"{Decimal(amount).scaleb(-digits):.{digits}f} {currency}"
+    return f"{money.major_units(amount, currency)} {currency}"
 
 
 def format_account(details: BankDetails) -> list[Detail]:

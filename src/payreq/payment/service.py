@@ -183,12 +183,7 @@ class PaymentService:
         return payment
 
     async def list(self, conn: Connection, subject: AuthSubject, query: PaymentQuery) -> Page:
-        for name, value in (
-            ("reference_id", query.reference_id),
-            ("application_client_id", query.application_client_id),
-        ):
-            if value is not None:
-                check_text(value, query.param(name))
+        query = self.checked_query(query)
         after = None
         if query.starting_after is not None:
             try:
@@ -205,6 +200,34 @@ class PaymentService:
         now = self.clock()
         rows = await repository.page(conn, subject.tenant, replace(query, limit=limit), now=now, after=after)
         return Page(items=[p.as_seen(now) for p in rows[:limit]], has_more=len(rows) > limit)
+
+    def checked_query(self, query: PaymentQuery) -> PaymentQuery:
+        """The filters' rules, for the list and the export alike; the currency upper-cased."""
+        for name, value in (
+            ("reference_id", query.reference_id),
+            ("application_client_id", query.application_client_id),
+            ("search", query.search),
+        ):
+            if value is not None:
+                check_text(value, query.param(name))
+        if query.currency is not None:
+            code = money.normalise_currency(query.currency)
+            if code is None:
+                raise ValidationFailed(
+                    "currency must be an active ISO 4217 currency code.",
+                    code="unsupported_currency",
+                    param=query.param("currency"),
+                )
+            query = replace(query, currency=code)
+        if (
+            query.amount_gte is not None
+            and query.amount_lte is not None
+            and query.amount_gte > query.amount_lte
+        ):
+            raise ValidationFailed(
+                "The lower amount bound is above the upper one.", param=query.param("amount_gte")
+            )
+        return query
 
     # -- change -----------------------------------------------------------------
 
