@@ -7,6 +7,7 @@ from litestar import Router
 from payreq.application.routes import router as payment_applications
 from payreq.audit.routes import router as audit_log
 from payreq.checkout.routes import router as checkout
+from payreq.dashboard.routes import router as dashboard
 from payreq.method.routes import router as payment_methods
 from payreq.oauth.routes import router as oauth
 from payreq.ops.routes import router as ops
@@ -23,6 +24,7 @@ def routers() -> list[Router]:
         payment_applications,  # contract B: /api/payment-applications, client tokens
         payment_methods,  # /api/statements, /api/sandbox/payment/{id}/simulate
         checkout,  # the payer's pages: /checkout/{id}
+        dashboard(),  # the merchant's pages: /dashboard
         events,  # contract B: /api/events, redeliver, replay
         audit_log,  # contract B: /api/audit-log
         ops,  # /healthz, /readyz, /openapi.json, /docs

@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from payreq import __version__, api, logs
 from payreq.config import Settings, get_settings
+from payreq.dashboard.web import render_error as render_dashboard_error
 from payreq.db import Database, connect
 from payreq.errors import PayreqError
 from payreq.http import RequestIdMiddleware, render_http_exception, render_payreq_error, render_unexpected
@@ -21,6 +23,13 @@ from payreq.idempotency.middleware import IdempotencyMiddleware
 from payreq.kit.clock import Clock, utc_now
 from payreq.services import Services
 from payreq.worker.runner import Worker
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """The framework's own answers (unknown route, wrong method); the dashboard's are pages."""
+    if request.url.path.startswith("/dashboard/") or request.url.path == "/dashboard":
+        return render_dashboard_error(request, exc)
+    return render_http_exception(request, exc)
 
 
 def create_app(
@@ -63,7 +72,7 @@ def create_app(
         middleware=[RequestIdMiddleware, IdempotencyMiddleware],
         exception_handlers={
             PayreqError: render_payreq_error,
-            HTTPException: render_http_exception,
+            HTTPException: _http_exception,
             Exception: render_unexpected,
         },
         openapi_config=OpenAPIConfig(

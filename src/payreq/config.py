@@ -32,6 +32,26 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(default=3600, ge=60)
     auth_cache_seconds: float = Field(default=1.0, ge=0, le=5)
 
+    # the dashboard (issue 12)
+    signup: Literal["open", "closed"] = "closed"
+    """Who may create an account from the sign-up page. ``closed`` (the default): only the
+    operator (``payreq bootstrap``) and owners' invitations. On an ``open`` server every
+    tenant is a stranger; ``make run`` opens it for local use."""
+    session_idle_timeout: int = Field(default=7200, ge=60)
+    """Seconds without a request after which a dashboard session ends."""
+    session_max_age: int = Field(default=7 * 86400, ge=300)
+    """Seconds after sign-in after which a session ends however busy it is."""
+    login_failure_limit: int = Field(default=10, ge=1)
+    """Failed sign-ins per address per window before that address is refused."""
+    login_user_failure_limit: int = Field(default=50, ge=1)
+    """Failed sign-ins per user per window before browsers it has never signed in from
+    are refused for that user (its known browsers keep working)."""
+    login_failure_window: int = Field(default=900, ge=1)
+    smtp_url: str | None = None
+    """``smtp://user:pass@host:port`` (STARTTLS when offered), ``smtps://...`` (TLS) for
+    invitation and password-reset mail; unset: links are shown or printed instead."""
+    smtp_from: str = "payreq <no-reply@localhost>"
+
     # payments
     default_expires_in: int = Field(default=86400, ge=60, le=2_592_000)
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from payreq.account.keys import ApiKeyService
 from payreq.account.service import AccountService
+from payreq.account.sessions import SessionService
+from payreq.account.team import TeamService
+from payreq.account.totp import TotpService
+from payreq.account.users import UserService
 from payreq.application.service import ApplicationService
 from payreq.application.tokens import ClientTokenService
 from payreq.audit.service import AuditService
@@ -13,6 +18,7 @@ from payreq.auth.service import Authenticator
 from payreq.config import Settings
 from payreq.db import Database
 from payreq.kit.clock import Clock, utc_now
+from payreq.kit.mail import Mailer
 from payreq.method.service import PaymentMethods
 from payreq.oauth.service import OAuthService
 from payreq.payment.instructions import InstructionsService
@@ -37,6 +43,12 @@ class Services:
     methods: PaymentMethods
     webhooks: WebhookService
     audit: AuditService
+    sessions: SessionService
+    users: UserService
+    totp: TotpService
+    team: TeamService
+    api_keys: ApiKeyService
+    mailer: Mailer
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
@@ -73,4 +85,19 @@ class Services:
                 clock=clock, event_log_delay=settings.webhook_event_log_delay, audit=audit
             ),
             audit=audit,
+            sessions=SessionService(
+                secret_key=settings.secret_key,
+                clock=clock,
+                idle_timeout=settings.session_idle_timeout,
+                max_age=settings.session_max_age,
+                failure_limit=settings.login_failure_limit,
+                user_failure_limit=settings.login_user_failure_limit,
+                failure_window=settings.login_failure_window,
+                audit=audit,
+            ),
+            users=UserService(clock=clock, signup_open=settings.signup == "open", audit=audit),
+            totp=TotpService(clock=clock, audit=audit),
+            team=TeamService(clock=clock, audit=audit),
+            api_keys=ApiKeyService(clock=clock, credentials_changed=changed, audit=audit),
+            mailer=Mailer(settings.smtp_url, sender=settings.smtp_from),
         )

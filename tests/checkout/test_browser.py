@@ -26,21 +26,10 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from tests.fixtures.backends import IN_CI
+from tests.fixtures.browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, require_browser
 from tests.fixtures.live import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PAYREQ = str(Path(sys.executable).with_name("payreq"))
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 BANK = {
     "accountHolder": "Example Shop GmbH",
     "bankName": "Example Bank",
@@ -49,24 +38,9 @@ BANK = {
 }
 
 
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        return "browser tests need the playwright Python package (pip install playwright)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser_available() -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason}; under CI=true the browser tests must run")
-    pytest.skip(reason)
+    require_browser()
 
 
 # -- the merchant's shop: where payers land ------------------------------------------

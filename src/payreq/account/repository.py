@@ -16,12 +16,19 @@ async def insert_account(conn: Connection, *, id: UUID, name: str, created_at: d
 
 
 async def insert_user(
-    conn: Connection, *, id: UUID, account_id: UUID, email: str, password_hash: str, created_at: datetime
+    conn: Connection,
+    *,
+    id: UUID,
+    account_id: UUID,
+    email: str,
+    password_hash: str,
+    created_at: datetime,
+    role: str = "owner",
 ) -> None:
     await conn.execute(
         """
-        INSERT INTO users (id, account_id, email, password_hash, created_at)
-        VALUES (:id, :account_id, :email, :password_hash, :created_at)
+        INSERT INTO users (id, account_id, email, password_hash, created_at, role)
+        VALUES (:id, :account_id, :email, :password_hash, :created_at, :role)
         """,
         {
             "id": id,
@@ -29,6 +36,7 @@ async def insert_user(
             "email": email,
             "password_hash": password_hash,
             "created_at": created_at,
+            "role": role,
         },
     )
 
@@ -70,7 +78,8 @@ async def insert_api_key(
 async def api_key_by_client_id(conn: Connection, client_id: str) -> Row | None:
     return await conn.fetch_one(
         """
-        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, a.disabled_at
+        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, a.disabled_at,
+               k.previous_secret_digest, k.previous_secret_expires_at
         FROM api_keys k JOIN accounts a ON a.id = k.account_id
         WHERE k.client_id = :client_id
         """,
@@ -92,3 +101,183 @@ async def revoke_api_key(conn: Connection, client_id: str, at: datetime) -> bool
         {"at": at, "client_id": client_id},
     )
     return changed == 1
+
+
+# -- password resets --------------------------------------------------------------
+
+
+async def insert_password_reset(
+    conn: Connection, *, token_digest: str, user_id: UUID, created_at: datetime, expires_at: datetime
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO password_resets (token_digest, user_id, created_at, expires_at)
+        VALUES (:digest, :user_id, :created_at, :expires_at)
+        """,
+        {"digest": token_digest, "user_id": user_id, "created_at": created_at, "expires_at": expires_at},
+    )
+
+
+async def password_reset(conn: Connection, token_digest: str) -> Row | None:
+    return await conn.fetch_one(
+        "SELECT user_id, expires_at, used_at FROM password_resets WHERE token_digest = :digest",
+        {"digest": token_digest},
+    )
+
+
+async def use_password_reset(conn: Connection, token_digest: str, *, at: datetime) -> bool:
+    changed = await conn.execute(
+        "UPDATE password_resets SET used_at = :at WHERE token_digest = :digest AND used_at IS NULL",
+        {"at": at, "digest": token_digest},
+    )
+    return changed == 1
+
+
+# -- two-factor --------------------------------------------------------------------
+
+
+async def set_totp(
+    conn: Connection,
+    user_id: UUID,
+    *,
+    secret: str | None,
+    enabled_at: datetime | None,
+    last_step: int | None = None,
+) -> None:
+    await conn.execute(
+        """
+        UPDATE users SET totp_secret = :secret, totp_enabled_at = :enabled_at, totp_last_step = :last_step
+        WHERE id = :id
+        """,
+        {"secret": secret, "enabled_at": enabled_at, "last_step": last_step, "id": user_id},
+    )
+
+
+async def use_totp_step(conn: Connection, user_id: UUID, step: int) -> bool:
+    """Record ``step`` as used, unless it (or a later one) already was: a code works once."""
+    changed = await conn.execute(
+        """
+        UPDATE users SET totp_last_step = :step
+        WHERE id = :id AND (totp_last_step IS NULL OR totp_last_step < :step)
+        """,
+        {"step": step, "id": user_id},
+    )
+    return changed == 1
+
+
+async def replace_recovery_codes(conn: Connection, user_id: UUID, digests: list[str]) -> None:
+    import uuid as _uuid
+
+    await conn.execute("DELETE FROM recovery_codes WHERE user_id = :user_id", {"user_id": user_id})
+    for code_digest in digests:
+        await conn.execute(
+            "INSERT INTO recovery_codes (id, user_id, code_digest) VALUES (:id, :user_id, :digest)",
+            {"id": _uuid.uuid4(), "user_id": user_id, "digest": code_digest},
+        )
+
+
+async def use_recovery_code(conn: Connection, user_id: UUID, code_digest: str, *, at: datetime) -> bool:
+    changed = await conn.execute(
+        """
+        UPDATE recovery_codes SET used_at = :at
+        WHERE user_id = :user_id AND code_digest = :digest AND used_at IS NULL
+        """,
+        {"at": at, "user_id": user_id, "digest": code_digest},
+    )
+    return changed >= 1
+
+
+async def unused_recovery_codes(conn: Connection, user_id: UUID) -> int:
+    row = await conn.fetch_one(
+        "SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = :user_id AND used_at IS NULL",
+        {"user_id": user_id},
+    )
+    return int(row["n"]) if row else 0
+
+
+async def set_require_totp(conn: Connection, account_id: UUID, required: bool) -> None:
+    await conn.execute(
+        "UPDATE accounts SET require_totp = :required WHERE id = :id",
+        {"required": required, "id": account_id},
+    )
+
+
+# -- API keys, as the dashboard manages them -------------------------------------------
+
+_KEY = """id, account_id, environment, label, client_id, rate_limit, created_at, last_used_at, revoked_at,
+    previous_secret_expires_at"""
+
+
+async def api_keys(conn: Connection, account_id: UUID, environment: str) -> list[Row]:
+    """The tenant's keys that are not revoked, newest first."""
+    rows = await conn.fetch_all(
+        f"""
+        SELECT {_KEY} FROM api_keys
+        WHERE account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        ORDER BY created_at DESC, id DESC
+        """,
+        {"account_id": account_id, "environment": environment},
+    )
+    return list(rows)
+
+
+async def api_key(conn: Connection, account_id: UUID, environment: str, key_id: UUID) -> Row | None:
+    return await conn.fetch_one(
+        f"""
+        SELECT {_KEY} FROM api_keys
+        WHERE id = :id AND account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        """,
+        {"id": key_id, "account_id": account_id, "environment": environment},
+    )
+
+
+async def roll_api_key(
+    conn: Connection, key_id: UUID, *, secret_digest: str, previous_expires_at: datetime | None
+) -> bool:
+    """The new secret works from now on; the old one until ``previous_expires_at`` (if any)."""
+    changed = await conn.execute(
+        """
+        UPDATE api_keys
+        SET previous_secret_digest = CASE WHEN :keep THEN secret_digest ELSE NULL END,
+            previous_secret_expires_at = :previous_expires_at,
+            secret_digest = :secret_digest
+        WHERE id = :id AND revoked_at IS NULL
+        """,
+        {
+            "keep": previous_expires_at is not None,
+            "previous_expires_at": previous_expires_at,
+            "secret_digest": secret_digest,
+            "id": key_id,
+        },
+    )
+    return changed == 1
+
+
+async def revoke_access_tokens_of_key(conn: Connection, key_id: UUID, *, at: datetime) -> int:
+    return await conn.execute(
+        "UPDATE access_tokens SET revoked_at = :at WHERE api_key_id = :id AND revoked_at IS NULL",
+        {"at": at, "id": key_id},
+    )
+
+
+async def revoke_api_key_in(
+    conn: Connection, account_id: UUID, environment: str, key_id: UUID, at: datetime
+) -> bool:
+    changed = await conn.execute(
+        """
+        UPDATE api_keys SET revoked_at = :at
+        WHERE id = :id AND account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        """,
+        {"at": at, "id": key_id, "account_id": account_id, "environment": environment},
+    )
+    return changed == 1
+
+
+async def touch_api_key(conn: Connection, key_id: UUID, *, at: datetime, unless_since: datetime) -> None:
+    await conn.execute(
+        """
+        UPDATE api_keys SET last_used_at = :at
+        WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :since)
+        """,
+        {"at": at, "id": key_id, "since": unless_since},
+    )

@@ -6,7 +6,7 @@ import base64
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from argon2 import PasswordHasher
 
@@ -63,6 +63,47 @@ class Bootstrapped:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CreatedAccount:
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    applications: dict[str, tuple[uuid.UUID, str, str]]
+    """Per environment: the default application's id, Client ID and webhook secret."""
+
+
+async def create_account(
+    conn: Connection, *, name: str, email: str, password_hash: str, now: datetime
+) -> CreatedAccount:
+    """An account, its owner, and a default application per environment."""
+    account_id, user_id = uuid.uuid4(), uuid.uuid4()
+    await repository.insert_account(conn, id=account_id, name=name, created_at=now)
+    await repository.insert_user(
+        conn, id=user_id, account_id=account_id, email=email, password_hash=password_hash, created_at=now
+    )
+    made: dict[str, tuple[uuid.UUID, str, str]] = {}
+    for env in ENVIRONMENTS:
+        app_id, app_client_id, webhook_secret = (
+            uuid.uuid4(),
+            new_application_client_id(),
+            new_webhook_secret(),
+        )
+        await applications.insert_application(
+            conn,
+            id=app_id,
+            client_id=app_client_id,
+            tenant=Tenant(account_id, env),
+            name="Default application",
+            is_default=True,
+            webhook_secret=webhook_secret,
+            created_at=now,
+            # the sandbox simulates; production takes bank transfers once the merchant
+            # has entered bank details
+            methods='["sandbox"]' if env == "sandbox" else '["bank_transfer"]',
+        )
+        made[env] = (app_id, app_client_id, webhook_secret)
+    return CreatedAccount(account_id, user_id, made)
+
+
 class AccountService:
     def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
         self.clock = clock
@@ -86,40 +127,11 @@ class AccountService:
         email = email.strip().lower()
         if await repository.user_exists(conn, email):
             raise Conflict(f"A user with the email {email} already exists.", code="email_taken")
-        now = self.clock()
-        account_id = uuid.uuid4()
-        await repository.insert_account(conn, id=account_id, name=name, created_at=now)
-        await repository.insert_user(
-            conn,
-            id=uuid.uuid4(),
-            account_id=account_id,
-            email=email,
-            password_hash=password_hash,
-            created_at=now,
+        created = await create_account(
+            conn, name=name, email=email, password_hash=password_hash, now=self.clock()
         )
-        chosen: tuple[uuid.UUID, str, str] | None = None
-        for env in ENVIRONMENTS:
-            app_id, app_client_id, webhook_secret = (
-                uuid.uuid4(),
-                new_application_client_id(),
-                new_webhook_secret(),
-            )
-            await applications.insert_application(
-                conn,
-                id=app_id,
-                client_id=app_client_id,
-                tenant=Tenant(account_id, env),
-                name="Default application",
-                is_default=True,
-                webhook_secret=webhook_secret,
-                created_at=now,
-                # the sandbox simulates; production takes bank transfers once the merchant
-                # has entered bank details
-                methods='["sandbox"]' if env == "sandbox" else '["bank_transfer"]',
-            )
-            if env == environment:
-                chosen = (app_id, app_client_id, webhook_secret)
-        assert chosen is not None
+        account_id, now = created.account_id, self.clock()
+        chosen = created.applications[environment]
         actor = actor or Actor.cli("payreq bootstrap")
         await self.audit.record(
             conn,

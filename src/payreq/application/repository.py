@@ -234,3 +234,14 @@ async def set_client_token_rate_limit(conn: Connection, token_id: UUID, limit: i
         "UPDATE client_tokens SET rate_limit = :limit WHERE id = :id", {"limit": limit, "id": token_id}
     )
     return changed == 1
+
+
+async def webhook_signing(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:
+    """An active application's webhook URL and the secrets that sign for it."""
+    return await conn.fetch_one(
+        f"""
+        SELECT webhook_url, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at
+        FROM applications WHERE id = :id AND {_TENANT} AND archived_at IS NULL
+        """,
+        {"id": id, **_tenant(tenant)},
+    )

@@ -4,6 +4,7 @@ or raises ``ValidationFailed`` naming the contract-B field (422)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import msgspec
 
@@ -38,6 +39,7 @@ def webhook_url(value: str | None, *, sandbox: bool) -> str | None:
     if value is None:
         return None
     check_text(value, "webhookUrl")
+    _not_too_long(value, "webhookUrl")
     problem = webhook_url_problem(value, sandbox=sandbox)
     if problem:
         raise ValidationFailed(f"webhookUrl {problem}.", code="invalid_url", param="webhookUrl")
@@ -52,6 +54,7 @@ def _url(value: str | None, param: str, *, sandbox: bool) -> str | None:
     if value is None:
         return None
     check_text(value, param)
+    _not_too_long(value, param)
     problem = redirect_url_problem(value, sandbox=sandbox)
     if problem:
         raise ValidationFailed(f"{param} {problem}.", code="invalid_url", param=param)
@@ -117,46 +120,90 @@ def bank_details(value: BankDetails | None) -> BankDetails | None:
     """Names present, an IBAN or an account number, well-formed codes (IBAN checksum)."""
     if value is None:
         return None
-    holder = _text(value.account_holder, "bankDetails.accountHolder")
-    bank = _text(value.bank_name, "bankDetails.bankName")
+    found = bank_details_problems(value)
+    if found:
+        raise next(iter(found.values()))
     iban = _compact(value.iban)
-    if iban is not None and not (_IBAN.fullmatch(iban) and _iban_checksum_ok(iban)):
-        raise ValidationFailed(
-            "bankDetails.iban is not a valid IBAN (country, check digits, account).",
-            code="invalid_iban",
-            param="bankDetails.iban",
-        )
     account = value.account_number.strip() if value.account_number is not None else None
-    if account is not None and not _ACCOUNT_NUMBER.fullmatch(account):
-        raise ValidationFailed(
-            "bankDetails.accountNumber may hold letters, digits, spaces and dashes (at most 34).",
-            param="bankDetails.accountNumber",
-        )
-    if iban is None and not account:
-        raise ValidationFailed(
-            "bankDetails needs an iban or an accountNumber.", code="missing_account", param="bankDetails"
-        )
-    bic = _compact(value.bic)
-    if bic is not None and not _BIC.fullmatch(bic):
-        raise ValidationFailed(
-            "bankDetails.bic must be a BIC of 8 or 11 characters.",
-            code="invalid_bic",
-            param="bankDetails.bic",
-        )
     routing = value.routing_number.replace(" ", "").replace("-", "") if value.routing_number else None
-    if routing is not None and not _ROUTING_NUMBER.fullmatch(routing):
-        raise ValidationFailed(
-            "bankDetails.routingNumber must be 4 to 12 digits (spaces and dashes are ignored).",
-            param="bankDetails.routingNumber",
-        )
     return BankDetails(
-        account_holder=holder,
-        bank_name=bank,
+        account_holder=value.account_holder.strip(),
+        bank_name=value.bank_name.strip(),
         iban=iban,
         account_number=account,
-        bic=bic,
+        bic=_compact(value.bic),
         routing_number=routing,
     )
+
+
+def bank_details_problems(value: BankDetails) -> dict[str, ValidationFailed]:
+    """Every rule the bank details break, by field, in the order a form shows them."""
+    found: dict[str, ValidationFailed] = {}
+
+    def check(param: str, rule: Callable[[], None]) -> None:
+        try:
+            rule()
+        except ValidationFailed as exc:
+            found[exc.param or param] = exc
+
+    def names_rule() -> None:
+        _text(value.account_holder, "bankDetails.accountHolder")
+
+    def bank_rule() -> None:
+        _text(value.bank_name, "bankDetails.bankName")
+
+    check("bankDetails.accountHolder", names_rule)
+    check("bankDetails.bankName", bank_rule)
+    iban = _compact(value.iban)
+    account = value.account_number.strip() if value.account_number is not None else None
+
+    def iban_rule() -> None:
+        if iban is not None and not (_IBAN.fullmatch(iban) and _iban_checksum_ok(iban)):
+            raise ValidationFailed(
+                "bankDetails.iban is not a valid IBAN (country, check digits, account).",
+                code="invalid_iban",
+                param="bankDetails.iban",
+            )
+
+    def account_rule() -> None:
+        if account is not None and not _ACCOUNT_NUMBER.fullmatch(account):
+            raise ValidationFailed(
+                "bankDetails.accountNumber may hold letters, digits, spaces and dashes (at most 34).",
+                param="bankDetails.accountNumber",
+            )
+
+    def either_rule() -> None:
+        if iban is None and not account:
+            raise ValidationFailed(
+                "bankDetails needs an iban or an accountNumber.", code="missing_account", param="bankDetails"
+            )
+
+    def bic_rule() -> None:
+        bic = _compact(value.bic)
+        if bic is not None and not _BIC.fullmatch(bic):
+            raise ValidationFailed(
+                "bankDetails.bic must be a BIC of 8 or 11 characters.",
+                code="invalid_bic",
+                param="bankDetails.bic",
+            )
+
+    def routing_rule() -> None:
+        routing = value.routing_number.replace(" ", "").replace("-", "") if value.routing_number else None
+        if routing is not None and not _ROUTING_NUMBER.fullmatch(routing):
+            raise ValidationFailed(
+                "bankDetails.routingNumber must be 4 to 12 digits (spaces and dashes are ignored).",
+                param="bankDetails.routingNumber",
+            )
+
+    for param, rule in (
+        ("bankDetails.iban", iban_rule),
+        ("bankDetails.accountNumber", account_rule),
+        ("bankDetails", either_rule),
+        ("bankDetails.bic", bic_rule),
+        ("bankDetails.routingNumber", routing_rule),
+    ):
+        check(param, rule)
+    return found
 
 
 def require_bank_details(chosen_methods: list[str], details: BankDetails | None) -> None:
@@ -176,6 +223,11 @@ def expires_in(value: int | None) -> int | None:
             param="defaultExpiresIn",
         )
     return value
+
+
+def _not_too_long(value: str, param: str, limit: int = 2048) -> None:
+    if len(value) > limit:
+        raise ValidationFailed(f"{param} must be at most {limit} characters.", param=param)
 
 
 def encode(value: object) -> str | None:
@@ -199,3 +251,41 @@ def _iban_checksum_ok(iban: str) -> bool:
     """ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1."""
     rearranged = iban[4:] + iban[:4]
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def problems(
+    *,
+    sandbox: bool,
+    name_value: str,
+    webhook_url_value: str | None,
+    redirect_url_value: str | None,
+    currencies_value: list[str] | None,
+    methods_value: list[str],
+    bank_details_value: BankDetails | None,
+    expires_in_value: int | None,
+) -> dict[str, str]:
+    """Every rule an application's settings break, by field (``param``), so that a form
+    can show each error beside its field at once. The service checks them again."""
+    checks = (
+        lambda: name(name_value),
+        lambda: webhook_url(webhook_url_value, sandbox=sandbox),
+        lambda: default_redirect_url(redirect_url_value, sandbox=sandbox),
+        lambda: currencies(currencies_value),
+        lambda: methods(methods_value, sandbox=sandbox),
+        lambda: expires_in(expires_in_value),
+    )
+    found: dict[str, str] = {}
+    for check in checks:
+        try:
+            check()
+        except ValidationFailed as exc:
+            found.setdefault(exc.param or "form", exc.message)
+    if bank_details_value is not None:
+        for param, problem in bank_details_problems(bank_details_value).items():
+            found.setdefault(param, problem.message)
+    if not found:
+        try:
+            require_bank_details(methods_value, bank_details(bank_details_value))
+        except ValidationFailed as exc:
+            found[exc.param or "form"] = exc.message
+    return found

@@ -20,6 +20,7 @@ from payreq.application import repository, rules
 from payreq.application.models import Application
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate
 from payreq.audit.service import AuditService
+from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
 from payreq.db import Connection
 from payreq.errors import Conflict, Forbidden, NotFound
@@ -45,9 +46,13 @@ class WithSecret:
     previous_expires_at: datetime | None = None
 
 
-def tenant_of(subject: AuthSubject) -> Tenant:
-    """The tenant a dashboard operation acts in; client tokens have no say here."""
-    if subject.kind is not CredentialKind.ACCESS_TOKEN:
+def tenant_of(subject: AuthSubject, permission: Permission = Permission.DEVELOP) -> Tenant:
+    """The tenant a dashboard operation acts in: an access token's, or a signed-in
+    user's whose role grants ``permission`` (``payreq.auth.roles``); client tokens have
+    no say here."""
+    if subject.kind is CredentialKind.DASHBOARD and subject.actor is not None:
+        subject.actor.require(permission)
+    elif subject.kind is not CredentialKind.ACCESS_TOKEN:
         raise Forbidden(code="access_token_required")
     return subject.tenant
 
@@ -73,11 +78,11 @@ class ApplicationService:
         self.audit = audit or AuditService(clock=clock)
 
     async def list(self, conn: Connection, subject: AuthSubject) -> list[Application]:
-        rows = await repository.active_applications(conn, tenant_of(subject))
+        rows = await repository.active_applications(conn, tenant_of(subject, Permission.READ))
         return [Application.of(row) for row in rows]
 
     async def get(self, conn: Connection, subject: AuthSubject, client_id: str) -> Application:
-        return await find(conn, tenant_of(subject), client_id)
+        return await find(conn, tenant_of(subject, Permission.READ), client_id)
 
     async def create(self, conn: Connection, subject: AuthSubject, data: ApplicationCreate) -> WithSecret:
         tenant, sandbox = tenant_of(subject), subject.sandbox

@@ -19,6 +19,7 @@ from payreq.application.models import ClientToken
 from payreq.application.schemas import TokenCreate
 from payreq.application.service import find, tenant_of
 from payreq.audit.service import AuditService
+from payreq.auth.roles import Permission
 from payreq.auth.subject import KNOWN_SCOPES, AuthSubject, Scope
 from payreq.db import Connection
 from payreq.errors import NotFound, ValidationFailed
@@ -55,6 +56,8 @@ class ClientTokenService:
         check_text(label, "label")
         if not label:
             raise ValidationFailed("label must not be blank.", param="label")
+        if len(label) > 200:
+            raise ValidationFailed("label must be at most 200 characters.", param="label")
         scopes = _scopes(data.scopes)
         now = self.clock()
         expires_at = data.expires_at
@@ -103,7 +106,7 @@ class ClientTokenService:
         return token, secret
 
     async def list(self, conn: Connection, subject: AuthSubject, client_id: str) -> list[ClientToken]:
-        tenant = tenant_of(subject)
+        tenant = tenant_of(subject, Permission.READ)
         app = await find(conn, tenant, client_id)
         return [ClientToken.of(row) for row in await repository.client_tokens(conn, tenant, app.id)]
 

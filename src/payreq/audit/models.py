@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 
+from payreq.auth.roles import Actor as User
 from payreq.auth.subject import AuthSubject, CredentialKind
 from payreq.db import Row
 
@@ -41,11 +42,19 @@ class Actor:
 
     @classmethod
     def of(cls, subject: AuthSubject) -> Actor:
-        """The credential behind an API request: an access token acts for its API key."""
+        """Who is behind a request: a signed-in user, or an API key (for its access
+        tokens), or a client token."""
+        if subject.kind is CredentialKind.DASHBOARD and subject.actor is not None:
+            return cls.user(subject.actor, subject.address)
         if subject.kind is CredentialKind.ACCESS_TOKEN:
             key = subject.api_key_id or subject.credential_id
             return cls(ActorKind.API_KEY, str(key), subject.label, subject.address)
         return cls(ActorKind.CLIENT_TOKEN, str(subject.credential_id), subject.label, subject.address)
+
+    @classmethod
+    def user(cls, user: User, address: str | None = None) -> Actor:
+        """A signed-in dashboard user (``payreq.auth.roles.Actor``)."""
+        return cls(ActorKind.USER, str(user.user_id), user.email or None, address)
 
     @classmethod
     def cli(cls, command: str) -> Actor:

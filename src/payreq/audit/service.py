@@ -19,6 +19,7 @@ import msgspec
 from payreq.audit import repository
 from payreq.audit.chain import ChainCheck, Problem, content_hash
 from payreq.audit.models import ACTOR_KINDS, Actor, Entry, EntryPage
+from payreq.auth.roles import Actor as User
 from payreq.auth.subject import AuthSubject, CredentialKind
 from payreq.db import Connection, Database
 from payreq.errors import Forbidden, ValidationFailed
@@ -121,6 +122,29 @@ class AuditService:
             target_id=target_id,
             changes=changes,
             at=at,
+        )
+
+    async def record_user(
+        self,
+        conn: Connection,
+        user: User,
+        *,
+        action: str,
+        target_type: str,
+        target_id: str | uuid.UUID | None,
+        changes: Mapping[str, Any] | None = None,
+        address: str | None = None,
+    ) -> None:
+        """``record`` for an account-wide change a signed-in user made (team, two-factor)."""
+        await self.record(
+            conn,
+            Actor.user(user, address),
+            account_id=user.account_id,
+            environment=None,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            changes=changes,
         )
 
     async def list(self, conn: Connection, subject: AuthSubject, query: AuditFilter) -> EntryPage:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from payreq.auth.roles import Actor
+
 
 class Scope(StrEnum):
     PAYMENTS_CREATE = "payments.create"
@@ -20,6 +22,8 @@ KNOWN_SCOPES = frozenset(s.value for s in Scope)
 class CredentialKind(StrEnum):  # names of kinds, not secrets
     ACCESS_TOKEN = "access_token"  # noqa: S105
     CLIENT_TOKEN = "client_token"  # noqa: S105
+    DASHBOARD = "dashboard"
+    """A signed-in dashboard user (``actor`` says who and with which role)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,8 @@ class AuthSubject:
     """What the audit log shows: the API key's Client ID, the client token's label."""
     address: str | None = None
     """The client address of the request (set per request, never cached)."""
+    actor: Actor | None = None
+    """The dashboard user behind a ``DASHBOARD`` subject; None for API credentials."""
 
     def allows(self, scope: Scope) -> bool:
         return Scope.ALL in self.scopes or scope in self.scopes
@@ -56,3 +62,18 @@ class AuthSubject:
     @property
     def sandbox(self) -> bool:
         return self.tenant.environment == "sandbox"
+
+
+def dashboard_subject(actor: Actor, environment: str) -> AuthSubject:
+    """What a dashboard page passes to the services the API also uses: the account's
+    tenant in the selected environment, with the user's role attached."""
+    return AuthSubject(
+        kind=CredentialKind.DASHBOARD,
+        credential_id=actor.user_id,
+        tenant=Tenant(actor.account_id, environment),
+        scopes=frozenset({Scope.ALL.value}),
+        application_id=None,
+        rate_key=f"user:{actor.user_id}",
+        rate_limit=None,
+        actor=actor,
+    )

@@ -14,9 +14,6 @@ included, carries a strict CSP and ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,6 +30,7 @@ from payreq.checkout.redirect import origin, return_url
 from payreq.checkout.service import CANCEL_FORM, CheckoutService, CheckoutView, method_form
 from payreq.errors import Forbidden, NotFound, PayreqError
 from payreq.http import render_unexpected, request_id
+from payreq.kit.assets import CACHE_HEADERS, load
 from payreq.kit.clock import rfc3339
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
@@ -43,22 +41,10 @@ _templates = Environment(
 )
 
 
-@dataclass(frozen=True)
-class _Asset:
-    body: bytes
-    media_type: str
-    version: str
-
-
-def _asset(name: str, media_type: str) -> _Asset:
-    body = resources.files("payreq.checkout").joinpath("static", name).read_bytes()
-    return _Asset(body, media_type, hashlib.sha256(body).hexdigest()[:12])
-
-
 ASSETS = {
-    "checkout.css": _asset("checkout.css", "text/css; charset=utf-8"),
-    "checkout.js": _asset("checkout.js", "text/javascript; charset=utf-8"),
-    "favicon.svg": _asset("favicon.svg", "image/svg+xml"),
+    "checkout.css": load("payreq.checkout", "checkout.css", "text/css; charset=utf-8"),
+    "checkout.js": load("payreq.checkout", "checkout.js", "text/javascript; charset=utf-8"),
+    "favicon.svg": load("payreq.checkout", "favicon.svg", "image/svg+xml"),
 }
 ASSET_URLS = {
     "css": f"/checkout/static/checkout.css?v={ASSETS['checkout.css'].version}",
@@ -223,12 +209,7 @@ async def static(request: Request[Any, Any, Any], name: FromPath[str]) -> Respon
     asset = ASSETS.get(name)
     if asset is None:
         raise NotFound("No such file.")
-    headers = {
-        "Cache-Control": "public, max-age=86400",
-        "X-Content-Type-Options": "nosniff",
-        "Cross-Origin-Resource-Policy": "same-origin",
-    }
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=CACHE_HEADERS)
 
 
 _TITLES = {

@@ -165,6 +165,7 @@ events = sa.Table(
 
 # Each feature keeps its own tables beside its code; importing them here puts them on
 # the one metadata that Alembic compares against.
+from payreq.account import tables as _account_tables  # noqa: E402, F401
 from payreq.audit import tables as _audit_tables  # noqa: E402, F401
 from payreq.idempotency import tables as _idempotency_tables  # noqa: E402, F401
 from payreq.method import tables as _method_tables  # noqa: E402, F401

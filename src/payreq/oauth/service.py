@@ -19,6 +19,8 @@ from payreq.oauth import repository
 from payreq.oauth.errors import InvalidClient, InvalidRequest, InvalidScope, UnsupportedGrantType
 
 _NO_MATCH = digest("no client has this secret")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""An API key's ``last_used_at`` (when it last obtained a token) is written at most this often."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,11 @@ class OAuthService:
         presented = digest(credentials.client_secret)
         # compare even for an unknown client so both failures take the same time
         matches = digests_match(presented, key["secret_digest"] if key else _NO_MATCH)
+        if key is not None and not matches and key["previous_secret_digest"] is not None:
+            # a rolled key: the old secret works until its overlap ends
+            matches = key["previous_secret_expires_at"] > self.clock() and digests_match(
+                presented, key["previous_secret_digest"]
+            )
         if key is None or not matches or key["revoked_at"] is not None or key["disabled_at"] is not None:
             raise InvalidClient()
         return key
@@ -130,6 +137,7 @@ class OAuthService:
             created_at=now,
             expires_at=now + timedelta(seconds=self.token_ttl),
         )
+        await accounts.touch_api_key(conn, key["id"], at=now, unless_since=now - LAST_USED_RESOLUTION)
         return IssuedToken(access_token=token, expires_in=self.token_ttl, scope=scope)
 
     async def revoke(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> None:

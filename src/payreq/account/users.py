@@ -1,0 +1,183 @@
+"""Dashboard users: sign-up, the password rules, password changes and reset links.
+
+Passwords: at least 12 characters, at most 1,000 (argon2id hashes them outside any
+transaction), not on the small built-in list of common passwords
+(``common_passwords.txt``), not the email address nor one repeated character.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from importlib import resources
+
+from payreq.account import repository, session_repository
+from payreq.account.service import create_account, hash_password
+from payreq.audit.service import AuditService
+from payreq.auth.roles import Actor, Role
+from payreq.db import Connection
+from payreq.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from payreq.kit.clock import Clock, utc_now
+from payreq.kit.crypto import digest, random_string
+from payreq.kit.jsonbody import check_text
+
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1000
+RESET_TTL = timedelta(hours=1)
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    text = resources.files("payreq.account").joinpath("common_passwords.txt").read_text()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def password_problem(password: str, *, email: str = "") -> str | None:
+    """Why ``password`` is refused, or None."""
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    lowered = password.lower()
+    if lowered in common_passwords() or len(set(lowered)) == 1:
+        return "This password is too common. Choose one that is not on lists of leaked passwords."
+    if email and lowered in (email.lower(), email.lower().split("@")[0]):
+        return "Do not use your email address as the password."
+    return None
+
+
+def check_password(password: str, *, email: str = "", param: str = "password") -> None:
+    problem = password_problem(password, email=email)
+    if problem:
+        raise ValidationFailed(problem, code="weak_password", param=param)
+
+
+def normalise_email(value: str) -> str:
+    email = value.strip().lower()
+    check_text(email, "email")
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or len(email) > 320 or " " in email:
+        raise ValidationFailed("Enter an email address such as name@example.com.", param="email")
+    return email
+
+
+def account_name(value: str) -> str:
+    name = value.strip()
+    check_text(name, "account_name")
+    if not 1 <= len(name) <= 200:
+        raise ValidationFailed("Enter your business name (1 to 200 characters).", param="account_name")
+    return name
+
+
+async def hash_new_password(password: str) -> str:
+    """argon2id in a thread: tens of milliseconds off the event loop."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    account_name: str
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResetLink:
+    email: str
+    token: str
+
+
+class UserService:
+    def __init__(
+        self, *, clock: Clock = utc_now, signup_open: bool = False, audit: AuditService | None = None
+    ) -> None:
+        self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
+        self.signup_open = signup_open
+
+    def validate_signup(self, *, account_name_value: str, email: str, password: str) -> SignUp:
+        """Every field's rule, before the slow hash; ``ValidationFailed`` names the field."""
+        if not self.signup_open:
+            raise Forbidden(code="signup_closed")
+        clean = SignUp(account_name(account_name_value), normalise_email(email), password)
+        check_password(password, email=clean.email)
+        return clean
+
+    async def sign_up(self, conn: Connection, data: SignUp, *, password_hash: str) -> uuid.UUID:
+        """A new account with its owner and a default application per environment;
+        the owner's user id. Refused when sign-up is closed (the operator's choice)."""
+        if not self.signup_open:
+            raise Forbidden(code="signup_closed")
+        if await repository.user_exists(conn, data.email):
+            raise Conflict("An account with this email already exists. Sign in instead.", code="email_taken")
+        created = await create_account(
+            conn, name=data.account_name, email=data.email, password_hash=password_hash, now=self.clock()
+        )
+        owner = Actor(created.user_id, created.account_id, Role.OWNER, data.email)
+        await self.audit.record_user(
+            conn,
+            owner,
+            action="account.created",
+            target_type="account",
+            target_id=created.account_id,
+            changes={"name": data.account_name, "owner": data.email, "via": "sign-up"},
+        )
+        return created.user_id
+
+    async def change_password(
+        self, conn: Connection, actor: Actor, *, new_hash: str, keep_session: str | None
+    ) -> None:
+        """A new password; every other session of the user ends."""
+        await session_repository.set_password(conn, actor.user_id, new_hash, self.clock())
+        await session_repository.delete_user_sessions(conn, actor.user_id, except_digest=keep_session)
+        await self.audit.record_user(
+            conn, actor, action="user.password_changed", target_type="user", target_id=actor.user_id
+        )
+
+    # -- reset links -------------------------------------------------------------------
+
+    async def reset_link(self, conn: Connection, email: str) -> ResetLink | None:
+        """A single-use reset token for ``email`` (valid one hour), or None if no user
+        has it: the page says the same either way."""
+        user = await session_repository.user_by_email(conn, email.strip().lower())
+        if user is None:
+            return None
+        token = random_string(43)
+        now = self.clock()
+        await repository.insert_password_reset(
+            conn,
+            token_digest=digest(token),
+            user_id=user["user_id"],
+            created_at=now,
+            expires_at=now + RESET_TTL,
+        )
+        return ResetLink(email=user["email"], token=token)
+
+    async def check_reset(self, conn: Connection, token: str) -> uuid.UUID:
+        row = await repository.password_reset(conn, digest(token)) if token and len(token) < 100 else None
+        if row is None or row["used_at"] is not None or row["expires_at"] <= self.clock():
+            raise NotFound(
+                "This reset link is not valid any more. Ask for a new one.", code="reset_link_invalid"
+            )
+        user_id: uuid.UUID = row["user_id"]
+        return user_id
+
+    async def reset_password(self, conn: Connection, token: str, *, new_hash: str) -> uuid.UUID:
+        """Use the link once: the new password, every session of the user ended."""
+        user_id = await self.check_reset(conn, token)
+        if not await repository.use_password_reset(conn, digest(token), at=self.clock()):
+            raise NotFound(
+                "This reset link is not valid any more. Ask for a new one.", code="reset_link_invalid"
+            )
+        await session_repository.set_password(conn, user_id, new_hash, self.clock())
+        await session_repository.delete_user_sessions(conn, user_id)
+        user = await session_repository.user_by_id(conn, user_id)
+        if user is not None:
+            reset_by = Actor(user_id, user["account_id"], Role(user["role"]), user["email"])
+            await self.audit.record_user(
+                conn, reset_by, action="user.password_reset", target_type="user", target_id=user_id
+            )
+        return user_id
