@@ -21,9 +21,11 @@ from payreq.kit.clock import Clock, utc_now
 from payreq.kit.mail import Mailer
 from payreq.method.service import PaymentMethods
 from payreq.oauth.service import OAuthService
+from payreq.overview.service import OverviewService
 from payreq.payment.instructions import InstructionsService
 from payreq.payment.service import PaymentService
 from payreq.ratelimit.limiter import RateLimiter
+from payreq.webhook.monitor import WebhookMonitor
 from payreq.webhook.service import WebhookService
 
 
@@ -43,6 +45,8 @@ class Services:
     methods: PaymentMethods
     webhooks: WebhookService
     audit: AuditService
+    monitor: WebhookMonitor
+    overview: OverviewService
     sessions: SessionService
     users: UserService
     totp: TotpService
@@ -100,4 +104,6 @@ class Services:
             team=TeamService(clock=clock, audit=audit),
             api_keys=ApiKeyService(clock=clock, credentials_changed=changed, audit=audit),
             mailer=Mailer(settings.smtp_url, sender=settings.smtp_from),
+            monitor=WebhookMonitor(clock=clock, audit=audit),
+            overview=OverviewService(clock=clock),
         )

@@ -146,6 +146,8 @@ payments = sa.Table(
     sa.Index("ix_payments_application_created", "application_id", "created_at"),
     # the expiry sweep: pending rows by deadline
     sa.Index("ix_payments_status_expires", "status", "expires_at"),
+    # the overview: paid per day
+    sa.Index("ix_payments_tenant_paid", "account_id", "environment", "paid_at"),
 )
 
 events = sa.Table(

@@ -70,5 +70,7 @@ statement_lines = sa.Table(
     sa.Column("bank_reference", sa.String(255), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("account_id", "environment", "line_key"),
+    # the overview: lines waiting to be resolved
+    sa.Index("ix_statement_lines_tenant_outcome", "account_id", "environment", "outcome"),
     _env_check(),
 )

@@ -17,6 +17,7 @@ import msgspec
 from payreq.application import repository as applications
 from payreq.audit.models import Actor
 from payreq.audit.service import AuditService
+from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Row
 from payreq.errors import Forbidden, NotFound, ValidationFailed
@@ -232,6 +233,8 @@ class PaymentService:
     # -- change -----------------------------------------------------------------
 
     async def cancel(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Payment:
+        if subject.actor is not None:  # a dashboard user: viewers change nothing
+            subject.actor.require(Permission.DEVELOP)
         return await self.settle(
             conn, subject.tenant, parse_id(payment_id), Status.CANCELLED, actor=Actor.of(subject)
         )

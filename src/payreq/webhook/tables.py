@@ -43,6 +43,8 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("event_id", "application_id"),
     # the claim: due pending rows, oldest first
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    # the dashboard: one endpoint's deliveries
+    sa.Index("ix_webhook_deliveries_application", "application_id", "created_at"),
 )
 
 webhook_attempts = sa.Table(
@@ -61,6 +63,8 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.String(500), nullable=True),
     sa.Column("succeeded", sa.Boolean, nullable=False),
     sa.Index("ix_webhook_attempts_event", "event_id", "attempted_at"),
+    # an endpoint's health: its deliveries' attempts
+    sa.Index("ix_webhook_attempts_delivery", "delivery_id", "attempted_at"),
 )
 
 # The endpoint's state lives on its application (one webhook URL per application).

@@ -1,5 +1,6 @@
 """The audit log (issue 13): hash-chained entries, their per-account heads, triggers
-that refuse UPDATE and DELETE on entries; the request headers of webhook attempts.
+that refuse UPDATE and DELETE on entries; the request headers of webhook attempts;
+the indexes of the dashboard's overview and webhook health.
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +20,14 @@ revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+_INDEXES = (
+    ("ix_payments_tenant_paid", "payments", ["account_id", "environment", "paid_at"]),
+    ("ix_webhook_deliveries_application", "webhook_deliveries", ["application_id", "created_at"]),
+    ("ix_webhook_attempts_delivery", "webhook_attempts", ["delivery_id", "attempted_at"]),
+    ("ix_statement_lines_tenant_outcome", "statement_lines", ["account_id", "environment", "outcome"]),
+)
+"""The dashboard's reads: the overview's figures, an endpoint's health."""
 
 _PG_FUNCTION = """
 CREATE FUNCTION audit_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -67,6 +76,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("webhook_attempts") as batch:
         batch.add_column(sa.Column("request_headers", sa.Text(), nullable=True))
+    for name, table, columns in _INDEXES:
+        op.create_index(name, table, columns, unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
         op.execute(
@@ -88,6 +99,8 @@ def downgrade() -> None:
     else:
         for verb in ("update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS audit_entries_no_{verb}")
+    for name, table, _ in _INDEXES:
+        op.drop_index(name, table_name=table)
     with op.batch_alter_table("webhook_attempts") as batch:
         batch.drop_column("request_headers")
     op.drop_table("audit_heads")
