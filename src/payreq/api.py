@@ -11,6 +11,7 @@ from payreq.dashboard.routes import router as dashboard
 from payreq.method.routes import router as payment_methods
 from payreq.oauth.routes import router as oauth
 from payreq.ops.routes import router as ops
+from payreq.overview.routes import router as overview
 from payreq.payment.routes_a import router as payment_requests
 from payreq.payment.routes_b import router as payments_b
 from payreq.webhook.routes import router as events
@@ -27,5 +28,6 @@ def routers() -> list[Router]:
         dashboard(),  # the merchant's pages: /dashboard
         events,  # contract B: /api/events, redeliver, replay
         audit_log,  # contract B: /api/audit-log
+        overview,  # contract B: /api/overview
         ops,  # /healthz, /readyz, /openapi.json, /docs
     ]
