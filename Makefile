@@ -26,7 +26,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/payreq migrate
 	$(BIN)/payreq demo
-	$(BIN)/payreq serve --host $(HOST) --port $(PORT)
+	PAYREQ_SIGNUP=$${PAYREQ_SIGNUP:-open} $(BIN)/payreq serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

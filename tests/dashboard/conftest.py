@@ -35,6 +35,7 @@ from payreq.app import create_app
 from payreq.config import Settings
 from payreq.db import Database
 from tests.conftest import BASE_URL, MovableClock
+from tests.dashboard.smtp import Mailbox, smtp_server
 from tests.fixtures.browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, DESKTOP, PHONE, require_browser
 from tests.fixtures.live import Server, environment, free_port, payreq, serve
 
@@ -172,20 +173,34 @@ async def join(app: Litestar, owner: DashboardClient, role: str, email: str | No
 # -- a real server and a real browser -----------------------------------------------------
 
 
+@dataclass
+class Live:
+    """A real ``payreq serve`` (sign-up open, mail through a local SMTP server)."""
+
+    server: Server
+    mailbox: Mailbox
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     require_browser()
     home = tmp_path_factory.mktemp("dashboard-live")
-    env = environment(
-        f"sqlite:///{home / 'payreq.db'}",
-        PAYREQ_SIGNUP="open",
-        PAYREQ_DEFAULT_RATE_LIMIT="1000",
-        PAYREQ_FORWARDED_ALLOW_IPS="127.0.0.1",
-        PAYREQ_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8",
-    )
-    payreq("migrate", env=env)
-    with serve(env, home / "serve.log") as server:
-        yield server
+    with smtp_server() as box:
+        env = environment(
+            f"sqlite:///{home / 'payreq.db'}",
+            PAYREQ_SIGNUP="open",
+            PAYREQ_DEFAULT_RATE_LIMIT="1000",
+            PAYREQ_FORWARDED_ALLOW_IPS="127.0.0.1",
+            PAYREQ_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8",
+            PAYREQ_SMTP_URL=box.url,
+        )
+        payreq("migrate", env=env)
+        with serve(env, home / "serve.log") as server:
+            yield Live(server, box)
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +239,7 @@ async def page(browser: Any, console_errors: list[str]) -> AsyncIterator[Any]:
     await opened.context.close()
 
 
-async def sign_up_in_browser(page: Any, live: Server, *, account_name: str = "Corner Bookshop") -> str:
+async def sign_up_in_browser(page: Any, live: Live, *, account_name: str = "Corner Bookshop") -> str:
     email = unique_email("owner")
     await page.goto(f"{live.url}/dashboard/signup")
     await page.get_by_label("Business name").fill(account_name)
@@ -235,7 +250,7 @@ async def sign_up_in_browser(page: Any, live: Server, *, account_name: str = "Co
     return email
 
 
-async def sign_in_in_browser(page: Any, live: Server, email: str, password: str = PASSWORD) -> None:
+async def sign_in_in_browser(page: Any, live: Live, email: str, password: str = PASSWORD) -> None:
     await page.goto(f"{live.url}/dashboard/login")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
@@ -259,6 +274,7 @@ async def shot(page: Any, name: str) -> list[Path]:
 __all__ = [
     "PASSWORD",
     "DashboardClient",
+    "Live",
     "free_port",
     "join",
     "new_client",

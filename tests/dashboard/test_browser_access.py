@@ -8,11 +8,10 @@ from typing import Any
 
 import httpx
 
-from tests.dashboard.conftest import shot, sign_up_in_browser
-from tests.fixtures.live import Server
+from tests.dashboard.conftest import Live, shot, sign_up_in_browser
 
 
-async def _create_api_key(page: Any, live: Server, label: str) -> tuple[str, str]:
+async def _create_api_key(page: Any, live: Live, label: str) -> tuple[str, str]:
     await page.goto(f"{live.url}/dashboard/api-keys")
     await page.get_by_label("Label").fill(label)
     await page.get_by_role("button", name="Create key").click()
@@ -23,14 +22,17 @@ async def _create_api_key(page: Any, live: Server, label: str) -> tuple[str, str
     )
 
 
-def _access_token(live: Server, client_id: str, secret: str) -> httpx.Response:
+def _access_token(live: Live, client_id: str, secret: str) -> httpx.Response:
     return httpx.post(
-        f"{live.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=10
+        f"{live.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=10,
     )
 
 
 async def test_application_and_a_read_only_client_token_end_to_end(
-    live: Server, page: Any, console_errors: list[str]
+    live: Live, page: Any, console_errors: list[str]
 ) -> None:
     await sign_up_in_browser(page, live)
     await page.get_by_role("link", name="Applications").first.click()
@@ -79,7 +81,9 @@ async def test_application_and_a_read_only_client_token_end_to_end(
         "clientId": client_id,
         "redirectUrl": "https://shop.example/done",
     }
-    created = httpx.post(f"{live.url}/api/payment/checkout", json=body, headers={"Authorization": f"Bearer {access}"})
+    created = httpx.post(
+        f"{live.url}/api/payment/checkout", json=body, headers={"Authorization": f"Bearer {access}"}
+    )
     assert created.status_code == 201, created.text
     payment_id = created.json()["id"]
     read_only = {"Authorization": f"Bearer {token}"}
@@ -96,7 +100,7 @@ async def test_application_and_a_read_only_client_token_end_to_end(
     assert [e for e in console_errors if "status of 422" not in e] == []
 
 
-async def test_an_api_key_rolled_with_overlap_then_without(live: Server, page: Any) -> None:
+async def test_an_api_key_rolled_with_overlap_then_without(live: Live, page: Any) -> None:
     await sign_up_in_browser(page, live)
     client_id, first = await _create_api_key(page, live, "shop server")
     await shot(page, "api-key-once")

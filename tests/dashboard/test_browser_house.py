@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.dashboard.conftest import shot, sign_up_in_browser
-from tests.fixtures.live import Server
+from tests.dashboard.conftest import Live, shot, sign_up_in_browser
 
 
 async def test_sign_up_lands_on_the_sandbox_home_and_the_switch_changes_environment(
-    live: Server, page: Any, console_errors: list[str]
+    live: Live, page: Any, console_errors: list[str]
 ) -> None:
     await sign_up_in_browser(page, live, account_name="Corner Bookshop")
     assert await page.get_by_role("heading", name="Corner Bookshop", level=1).is_visible()

@@ -194,15 +194,16 @@ class SessionService:
 
     async def start(
         self, conn: Connection, candidate: Candidate, *, password_ok: bool, user_agent: str | None
-    ) -> Started:
+    ) -> Started | None:
         """Step 2 (write, after ``verify_password`` outside the transaction): a session
-        (its second-factor stage when the user has TOTP), or the failure recorded."""
+        (its second-factor stage when the user has TOTP), or None with the failure
+        recorded (the caller commits, then answers ``SignInFailed``)."""
         user = candidate.user
         if user is None or not password_ok or user["disabled_at"] is not None:
             await self.record_failure(
                 conn, address=candidate.address, user_id=user["user_id"] if user else None
             )
-            raise SignInFailed()
+            return None
         stage = "totp" if user["totp_enabled_at"] is not None else "full"
         return await self._new_session(
             conn,

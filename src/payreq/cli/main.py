@@ -113,7 +113,8 @@ def demo(
     typer.echo("payreq demo sandbox account (kept in " + str(credentials_file) + "):")
     for key in ("client_id", "client_secret", "client_token", "application_client_id", "webhook_secret"):
         typer.echo(f"  {key:22} {result[key]}")
-    typer.echo(f"  {'dashboard':22} {result['dashboard_email']} / {result['dashboard_password']}")
+    typer.echo(f"  {'dashboard':22} {settings.base_url}/dashboard")
+    typer.echo(f"  {'dashboard sign-in':22} {result['dashboard_email']} / {result['dashboard_password']}")
     typer.echo("")
     typer.echo("Try:")
     typer.echo(
@@ -221,6 +222,31 @@ def rate_limit(
         typer.echo(f"no {kind} {key}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{key}: {limit or 'default'} requests per second")
+
+
+@admin.command("reset-password")
+def reset_password(
+    email: Annotated[str, typer.Argument(help="The dashboard user's email.")],
+) -> None:
+    """Print a single-use password reset link (valid one hour) for a dashboard user."""
+    from payreq.db import connect
+    from payreq.services import Services
+
+    async def main(settings: Settings) -> str | None:
+        db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+        await db.open()
+        try:
+            async with db.transaction() as conn:
+                link = await Services.build(settings, db).users.reset_link(conn, email)
+        finally:
+            await db.close()
+        return None if link is None else f"{settings.base_url}/dashboard/password-reset/{link.token}"
+
+    url = _run(main)
+    if url is None:
+        typer.echo(f"no dashboard user has the email {email}", err=True)
+        raise typer.Exit(1)
+    typer.echo(url)
 
 
 def _register_features() -> None:

@@ -93,6 +93,8 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
             started = await services.sessions.start(
                 conn, candidate, password_ok=password_ok, user_agent=request.headers.get("user-agent")
             )
+        if started is None:  # the failure is on record (committed) before the answer
+            raise SignInFailed()
     except (SignInFailed, ValidationFailed, RateLimited) as exc:
         response = _login_page(request, status=exc.status, email=email, next=next_path, error=exc.message)
         if "Retry-After" in exc.headers:

@@ -1,0 +1,226 @@
+"""Sign-up, sign-in, sessions, the throttle and password resets, in process on both
+engines (the browser tests walk the same paths in Chromium)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from payreq.app import create_app
+from payreq.config import Settings
+from payreq.db import Database
+from tests.conftest import BASE_URL, MovableClock
+from tests.dashboard.conftest import PASSWORD, DashboardClient, new_client, sign_up, unique_email
+from tests.dashboard.smtp import smtp_server
+from tests.fixtures.live import PAYREQ, environment
+
+
+async def sign_in(
+    app: Litestar,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    address: str = "127.0.0.1",
+    client: DashboardClient | None = None,
+) -> tuple[DashboardClient, int, str]:
+    client = client or DashboardClient(new_client(app, address), email=email)
+    answer = await client.post(
+        "/dashboard/login", {"email": email, "password": password}, csrf_from="/dashboard/login"
+    )
+    alert = re.search(r'role="alert">([^<]+)<', answer.text)
+    return client, answer.status_code, alert.group(1) if alert else ""
+
+
+def _app(settings: Settings, db: Database, clock: MovableClock, **changes: object) -> Litestar:
+    return create_app(settings.model_copy(update=changes), db=db, clock=clock, run_worker=False)
+
+
+async def test_sign_up_is_closed_by_default(settings: Settings, db: Database, clock: MovableClock) -> None:
+    app = _app(settings, db, clock)  # PAYREQ_SIGNUP unset: closed
+    assert settings.signup == "closed"
+    client = DashboardClient(new_client(app))
+    page = await client.get("/dashboard/signup")
+    assert page.status_code == 403 and "Sign-up is closed on this server" in page.text
+    email = unique_email()
+    answer = await client.post(
+        "/dashboard/signup",
+        {"account_name": "Shop", "email": email, "password": PASSWORD},
+        csrf_from="/dashboard/login",
+    )
+    assert answer.status_code == 403
+    assert (await sign_in(app, email))[1] == 400  # no such user was made
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("short pass", "Use at least 12 characters."),
+        ("Password1234", "This password is too common."),
+        ("aaaaaaaaaaaaaaaa", "This password is too common."),
+    ],
+)
+async def test_weak_passwords_are_refused_beside_the_field(
+    dashboard_app: Litestar, password: str, message: str
+) -> None:
+    client = DashboardClient(new_client(dashboard_app))
+    answer = await client.post(
+        "/dashboard/signup",
+        {"account_name": "Shop", "email": unique_email(), "password": password},
+        csrf_from="/dashboard/signup",
+    )
+    assert answer.status_code == 422
+    assert re.search(r'id="f-password-error">([^<]+)<', answer.text).group(1).startswith(message)  # type: ignore[union-attr]
+    assert 'value="Shop"' in answer.text  # what was typed stays
+
+
+async def test_a_session_id_is_new_at_every_sign_in_and_ends_when_idle(
+    dashboard_app: Litestar, clock: MovableClock, dashboard_settings: Settings
+) -> None:
+    owner = await sign_up(dashboard_app)
+    first = owner.http.cookies["payreq_session"]
+    client, status, _ = await sign_in(dashboard_app, owner.email)
+    assert status == 303
+    second = client.http.cookies["payreq_session"]
+    assert second != first
+    assert (await client.get("/dashboard")).status_code == 200
+    clock.advance(dashboard_settings.session_idle_timeout - 120)
+    assert (await client.get("/dashboard")).status_code == 200  # seen: the idle clock restarts
+    clock.advance(dashboard_settings.session_idle_timeout - 120)
+    assert (await client.get("/dashboard")).status_code == 200
+    clock.advance(dashboard_settings.session_idle_timeout + 1)
+    ended = await client.get("/dashboard")
+    assert ended.status_code == 303 and ended.headers["location"].startswith("/dashboard/login")
+
+
+async def test_cookies_are_secure_under_https(settings: Settings, db: Database, clock: MovableClock) -> None:
+    app = _app(settings, db, clock, signup="open", base_url="https://pay.example")
+    client = DashboardClient(
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://pay.example")
+    )
+    token = await client.csrf("/dashboard/signup")
+    answer = await client.http.post(
+        "/dashboard/signup",
+        data={"csrf": token, "account_name": "Shop", "email": unique_email(), "password": PASSWORD},
+        headers={"Origin": "https://pay.example", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert answer.status_code == 303
+    cookies = [v for k, v in answer.headers.multi_items() if k == "set-cookie"]
+    assert all("Secure" in c and "HttpOnly" in c for c in cookies) and len(cookies) >= 2
+    assert answer.headers["strict-transport-security"] == "max-age=31536000"
+
+
+async def test_sign_out_everywhere_and_a_password_change_end_the_other_sessions(
+    dashboard_app: Litestar,
+) -> None:
+    owner = await sign_up(dashboard_app)
+    other, _, _ = await sign_in(dashboard_app, owner.email)
+    third, _, _ = await sign_in(dashboard_app, owner.email)
+    changed = await owner.post(
+        "/dashboard/account/security/password",
+        {"current_password": PASSWORD, "new_password": "another long passphrase"},
+        csrf_from="/dashboard/account/security",
+    )
+    assert changed.status_code == 303
+    assert (await owner.get("/dashboard")).status_code == 200  # this one stays
+    assert (await other.get("/dashboard")).status_code == 303
+    assert (await sign_in(dashboard_app, owner.email))[1] == 400  # the old password is gone
+    fourth, status, _ = await sign_in(dashboard_app, owner.email, "another long passphrase")
+    assert status == 303
+    everywhere = await fourth.post("/dashboard/logout?everywhere=1", {})
+    assert everywhere.status_code == 303
+    assert (await owner.get("/dashboard")).status_code == 303
+    assert (await fourth.get("/dashboard")).status_code == 303
+    del third
+
+
+async def test_the_user_throttle_spares_a_browser_that_signed_in_before(
+    settings: Settings, db: Database, clock: MovableClock
+) -> None:
+    app = _app(settings, db, clock, signup="open", login_failure_limit=3, login_user_failure_limit=5)
+    owner = await sign_up(app)  # this browser holds the device cookie
+    for n in range(5):  # a guesser spreads over five addresses, under each address's limit
+        _, status, _ = await sign_in(app, owner.email, "wrong guess number", address=f"192.0.2.{n + 1}")
+        assert status == 400
+    _, status, alert = await sign_in(app, owner.email, address="198.51.100.77")
+    assert status == 429 and alert.startswith("Too many failed sign-in attempts")
+    known, status, _ = await sign_in(app, owner.email, address="198.51.100.78", client=owner)
+    assert status == 303
+    assert (await known.get("/dashboard")).status_code == 200
+
+
+async def test_the_address_throttle_refuses_before_checking_and_answers_429(
+    settings: Settings, db: Database, clock: MovableClock
+) -> None:
+    app = _app(settings, db, clock, signup="open", login_failure_limit=3)
+    owner = await sign_up(app)
+    for _ in range(3):
+        assert (await sign_in(app, owner.email, "wrong guess number", address="203.0.113.50"))[1] == 400
+    client, status, _ = await sign_in(app, owner.email, address="203.0.113.50")
+    assert status == 429
+    assert (await sign_in(app, owner.email, address="203.0.113.51"))[1] == 303
+    clock.advance(settings.login_failure_window + 1)
+    assert (await sign_in(app, owner.email, address="203.0.113.50"))[1] == 303
+
+
+async def test_reset_password_by_the_operators_link(dashboard_app: Litestar, database_url: str) -> None:
+    owner = await sign_up(dashboard_app)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [PAYREQ, "admin", "reset-password", owner.email],
+        env=environment(database_url, PAYREQ_BASE_URL=BASE_URL),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert re.fullmatch(rf"{BASE_URL}/dashboard/password-reset/[A-Za-z0-9]{{43}}", link)
+    path = link.removeprefix(BASE_URL)
+    visitor = DashboardClient(new_client(dashboard_app))
+    weak = await visitor.post(path, {"password": "tiny"}, csrf_from=path)
+    assert weak.status_code == 422
+    reset = await visitor.post(path, {"password": "a brand new passphrase"}, csrf_from=path)
+    assert reset.status_code == 303
+    assert (await owner.get("/dashboard")).status_code == 303  # every old session ended
+    assert (await sign_in(dashboard_app, owner.email))[1] == 400
+    assert (await sign_in(dashboard_app, owner.email, "a brand new passphrase"))[1] == 303
+    again = await visitor.get(path)
+    assert again.status_code == 404 and "not valid any more" in again.text
+    unknown = await asyncio.to_thread(
+        subprocess.run,
+        [PAYREQ, "admin", "reset-password", "nobody@example.com"],
+        env=environment(database_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 1 and "no dashboard user" in unknown.stderr
+
+
+async def test_reset_password_by_email(settings: Settings, db: Database, clock: MovableClock) -> None:
+    with smtp_server() as box:
+        app = _app(settings, db, clock, signup="open", smtp_url=box.url)
+        owner = await sign_up(app)
+        visitor = DashboardClient(new_client(app))
+        for address in (owner.email, "nobody@example.com"):
+            sent = await visitor.post(
+                "/dashboard/password-reset", {"email": address}, csrf_from="/dashboard/password-reset"
+            )
+            assert sent.status_code == 200 and "If an account uses that address" in sent.text
+        for _ in range(100):
+            if box.to(owner.email):
+                break
+            await asyncio.sleep(0.05)
+        (message,) = box.to(owner.email)
+        assert box.to("nobody@example.com") == []
+        body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+        path = re.search(r"http://testserver(/dashboard/password-reset/\S+)", body).group(1)  # type: ignore[union-attr]
+        assert (
+            await visitor.post(path, {"password": "mailed new passphrase"}, csrf_from=path)
+        ).status_code == 303
+        assert (await sign_in(app, owner.email, "mailed new passphrase"))[1] == 303
