@@ -20,6 +20,7 @@ from payreq.audit import repository
 from payreq.audit.chain import ChainCheck, Problem, content_hash
 from payreq.audit.models import ACTOR_KINDS, Actor, Entry, EntryPage
 from payreq.auth.roles import Actor as User
+from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, CredentialKind
 from payreq.db import Connection, Database
 from payreq.errors import Forbidden, ValidationFailed
@@ -148,8 +149,11 @@ class AuditService:
         )
 
     async def list(self, conn: Connection, subject: AuthSubject, query: AuditFilter) -> EntryPage:
-        """The API's read: access tokens only; this environment and the account-wide entries."""
-        if subject.kind is not CredentialKind.ACCESS_TOKEN:
+        """This environment's entries and the account-wide ones: for an access token, or
+        a dashboard user whose role manages the team (admins, owners)."""
+        if subject.kind is CredentialKind.DASHBOARD and subject.actor is not None:
+            subject.actor.require(Permission.TEAM)
+        elif subject.kind is not CredentialKind.ACCESS_TOKEN:
             raise Forbidden(code="access_token_required")
         return await self.page(
             conn, account_id=subject.tenant.account_id, environment=subject.tenant.environment, query=query

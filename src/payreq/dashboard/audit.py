@@ -44,9 +44,7 @@ async def audit_log(request: Request[Any, Any, Any]) -> Response[str]:
             limit=50,
         )
         async with services.db.read() as conn:
-            entries = await services.audit.page(
-                conn, account_id=page.actor.account_id, environment=page.environment, query=query
-            )
+            entries = await services.audit.list(conn, page.subject, query)
     except ValidationFailed as exc:
         errors[exc.param or "kind"] = exc.message
     chosen = {k: v for k, v in values.items() if v}

@@ -123,7 +123,7 @@ async def export(request: Request[Any, Any, Any]) -> Stream:
 
 
 async def _detail(
-    request: Request[Any, Any, Any], page: Page, payment_id: str, **extra: Any
+    request: Request[Any, Any, Any], page: Page, payment_id: str, *, status: int = 200, **extra: Any
 ) -> Response[str]:
     services = services_of(request)
     async with services.db.read() as conn:
@@ -135,7 +135,7 @@ async def _detail(
         may_change=page.may(Permission.DEVELOP),
         **extra,
     )
-    return html(request, "payment.html", context)
+    return html(request, "payment.html", context, status=status)
 
 
 @get("/payments/{payment_id:str}", include_in_schema=False)
@@ -159,7 +159,7 @@ async def cancel(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> 
     except PayreqError as exc:
         if exc.status != 409:
             raise
-        return await _detail(request, page, payment_id, notices=[exc.message])
+        return await _detail(request, page, payment_id, status=409, notices=[exc.message])
     return see_other(request, f"/dashboard/payments/{payment_id}?cancelled=1")
 
 
@@ -175,7 +175,7 @@ async def redeliver(
     except PayreqError as exc:
         if exc.status != 409:
             raise
-        return await _detail(request, page, payment_id, notices=[exc.message])
+        return await _detail(request, page, payment_id, status=409, notices=[exc.message])
     return see_other(request, f"/dashboard/payments/{payment_id}?redelivered=1")
 
 
