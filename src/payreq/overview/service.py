@@ -99,7 +99,9 @@ class OverviewService:
             last_day=last_day,
             series=series,
             outcomes=outcomes,
-            median_seconds_to_pay=await repository.median_seconds_to_pay(conn, tenant, since=since),
+            median_seconds_to_pay=repository.median(
+                await repository.seconds_to_pay_histogram(conn, tenant, since=since)
+            ),
             failing_endpoints=[
                 FailingEndpoint(
                     r["client_id"], r["name"], r["webhook_failing_since"], r["webhook_disabled_at"]

@@ -22,7 +22,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _INDEXES = (
-    ("ix_payments_tenant_paid", "payments", ["account_id", "environment", "paid_at"]),
+    ("ix_payments_tenant_paid", "payments", ["account_id", "environment", "paid_at", "currency", "amount"]),
+    (
+        "ix_payments_tenant_outcomes",
+        "payments",
+        ["account_id", "environment", "created_at", "status", "expires_at", "paid_at"],
+    ),
     ("ix_webhook_deliveries_application", "webhook_deliveries", ["application_id", "created_at"]),
     ("ix_webhook_attempts_delivery", "webhook_attempts", ["delivery_id", "attempted_at"]),
     ("ix_statement_lines_tenant_outcome", "statement_lines", ["account_id", "environment", "outcome"]),
