@@ -130,7 +130,7 @@ async def resend(request: Request[Any, Any, Any]) -> Response[Any]:
         since = _since(form.get("since"))
         if form.get("confirm") != "yes":
             async with services.db.read() as conn:
-                count = await services.monitor.failed_since(conn, page.subject, since=since)
+                count = await services.webhooks.replay_count(conn, page.subject, since=since)
             return await _page(
                 request, page, confirm={"since": form.get("since"), "count": count, "at": since}
             )

@@ -179,14 +179,6 @@ class WebhookMonitor:
         )
         return DeliveryPage([DeliveryLine.of(r) for r in rows[:size]], has_more=len(rows) > size)
 
-    async def failed_since(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
-        """How many deliveries "resend every failed one since" would send: the same
-        selection ``WebhookService.replay`` requeues."""
-        tenant = tenant_of(subject, Permission.READ)
-        if since.tzinfo is None:
-            raise ValidationFailed("since must carry a time zone.", param="since")
-        return len(await deliveries.failed_since(conn, tenant, since=since))
-
     async def enable(self, conn: Connection, subject: AuthSubject, client_id: str) -> None:
         """Deliver to a disabled endpoint again (the merchant says it is mended)."""
         tenant = tenant_of(subject, Permission.DEVELOP)

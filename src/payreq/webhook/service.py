@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 from payreq.application.service import tenant_of
 from payreq.audit.service import AuditService
-from payreq.auth.subject import AuthSubject
-from payreq.db import Connection
+from payreq.auth.roles import Permission
+from payreq.auth.subject import AuthSubject, Tenant
+from payreq.db import Connection, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.pagination import clamp_limit
@@ -133,13 +134,22 @@ class WebhookService:
         conn.after_commit(doorbell.ring)
         return await self.get_event(conn, subject, event_id)
 
+    async def _failed_since(self, conn: Connection, tenant: Tenant, since: datetime) -> list[Row]:
+        """What a replay since ``since`` sends again: the one place its rules and bounds
+        live, for the replay itself and for the count shown before it."""
+        if since.tzinfo is None:
+            raise ValidationFailed("since must be an RFC 3339 timestamp with an offset.", param="since")
+        return await repository.failed_since(conn, tenant, since=since)
+
+    async def replay_count(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
+        """How many deliveries ``replay`` would send again now (sends nothing)."""
+        return len(await self._failed_since(conn, tenant_of(subject, Permission.READ), since))
+
     async def replay(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
         """Send again every event created at or after ``since`` whose delivery failed; the
         endpoints concerned are enabled again. The number of events requeued."""
-        if since.tzinfo is None:
-            raise ValidationFailed("since must be an RFC 3339 timestamp with an offset.", param="since")
         tenant = tenant_of(subject)
-        failed = await repository.failed_since(conn, tenant, since=since)
+        failed = await self._failed_since(conn, tenant, since)
         if not failed:
             return 0
         count = await repository.requeue_many(conn, [r["id"] for r in failed], at=self.clock())
