@@ -21,37 +21,39 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
+import httpx
+from tests.fixtures.bulk import insert_payments
 
-from payreq.app import create_app  # noqa: E402
-from payreq.auth.roles import Actor, Role  # noqa: E402
-from payreq.auth.subject import dashboard_subject  # noqa: E402
-from payreq.config import Settings  # noqa: E402
-from payreq.db import connect  # noqa: E402
-from payreq.db.migrate import upgrade  # noqa: E402
-from payreq.services import Services  # noqa: E402
-from tests.fixtures.bulk import insert_payments  # noqa: E402
+from payreq.app import create_app
+from payreq.auth.roles import Actor, Role
+from payreq.auth.subject import dashboard_subject
+from payreq.config import Settings
+from payreq.db import connect
+from payreq.db.migrate import upgrade
+from payreq.services import Services
 
 
 async def main(payments: int, rounds: int, postgres: str | None) -> None:
-    if postgres:
-        url = postgres
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='payreq-bench-')}/overview.db"
+    url = postgres or f"sqlite:///{tempfile.mkdtemp(prefix='payreq-bench-')}/overview.db"
     await asyncio.to_thread(upgrade, url)
     settings = Settings(database_url=url, signup="open", default_rate_limit=1_000_000, log_level="WARNING")
     db = connect(url)
     await db.open()
     app = create_app(settings, db=db, run_worker=False)
     services: Services = app.state.services
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar is an ASGI app
     async with httpx.AsyncClient(transport=transport, base_url=settings.base_url) as http:
         page = await http.get("/dashboard/signup")
         csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         signed = await http.post(
             "/dashboard/signup",
-            data={"csrf": csrf, "account_name": "Bench", "email": email, "password": "a long enough passphrase"},
+            data={
+                "csrf": csrf,
+                "account_name": "Bench",
+                "email": email,
+                "password": "a long enough passphrase",
+            },
             headers={"Origin": settings.base_url, "Sec-Fetch-Site": "same-origin"},
         )
         assert signed.status_code == 303, signed.text[:300]
@@ -65,7 +67,11 @@ async def main(payments: int, rounds: int, postgres: str | None) -> None:
             assert app_row is not None
         started = time.perf_counter()
         await insert_payments(
-            db, account_id=user["account_id"], application_id=app_row["id"], count=payments, now=services.clock()
+            db,
+            account_id=user["account_id"],
+            application_id=app_row["id"],
+            count=payments,
+            now=services.clock(),
         )
         print(f"inserted {payments:,} payments in {time.perf_counter() - started:.1f} s ({db.dialect})")
         subject = dashboard_subject(Actor(user["id"], user["account_id"], Role.OWNER, email), "sandbox")
@@ -80,8 +86,13 @@ async def main(payments: int, rounds: int, postgres: str | None) -> None:
             page_times.append((time.perf_counter() - t) * 1000)
             assert answer.status_code == 200 and "<svg" in answer.text
         paid = sum(s.total_count for s in figures.series)
-        print(f"overview of {payments:,} payments ({paid:,} paid in 30 days, {len(figures.series)} currencies):")
-        for name, times in (("service (every query)", service_times), ("page (GET /dashboard/overview)", page_times)):
+        print(
+            f"overview of {payments:,} payments ({paid:,} paid in 30 days, {len(figures.series)} currencies):"
+        )
+        for name, times in (
+            ("service (every query)", service_times),
+            ("page (GET /dashboard/overview)", page_times),
+        ):
             times.sort()
             print(
                 f"  {name:32} median {statistics.median(times):6.1f} ms   "

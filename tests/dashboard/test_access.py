@@ -160,7 +160,7 @@ async def test_the_address_throttle_refuses_before_checking_and_answers_429(
     owner = await sign_up(app)
     for _ in range(3):
         assert (await sign_in(app, owner.email, "wrong guess number", address="203.0.113.50"))[1] == 400
-    client, status, _ = await sign_in(app, owner.email, address="203.0.113.50")
+    _client, status, _ = await sign_in(app, owner.email, address="203.0.113.50")
     assert status == 429
     assert (await sign_in(app, owner.email, address="203.0.113.51"))[1] == 303
     clock.advance(settings.login_failure_window + 1)

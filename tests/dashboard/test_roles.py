@@ -168,7 +168,7 @@ async def test_every_page_and_action_follows_the_role_matrix(
     targets = await _targets(owner, dashboard_app)
     user = owner if role == "owner" else await join(dashboard_app, owner, role)
     outcomes = {}
-    for name, permission, method, path, form in MATRIX:
+    for name, _permission, method, path, form in MATRIX:
         url = path.format(**vars(targets))
         if method == "GET":
             answer = await user.get(url)
