@@ -4,27 +4,18 @@ payments whose numbers are known: bulk row ``i`` is paid when ``i % 10 < 6``, af
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 from payreq.overview.repository import median
 from payreq.services import Services
-from tests.fixtures.bulk import insert_payments
+from tests.fixtures.bulk import insert_for
 from tests.fixtures.factories import Merchant
 
 
 async def _seed(merchant: Merchant, services: Services, count: int = 10) -> None:
-    account = uuid.UUID(merchant.credentials.account_id)
-    async with services.db.read() as conn:
-        row = await conn.fetch_one(
-            "SELECT id FROM applications WHERE account_id = :a AND environment = 'sandbox'", {"a": account}
-        )
-    assert row is not None
-    await insert_payments(
-        services.db, account_id=account, application_id=row["id"], count=count, now=services.clock()
-    )
+    await insert_for(services.db, merchant.credentials.account_id, count=count, now=services.clock())
 
 
 async def overview(merchant: Merchant) -> dict[str, Any]:
@@ -60,18 +51,8 @@ async def test_old_payments_and_other_tenants_stay_out(
     await _seed(merchant, services)
     other = await make_merchant()
     assert (await overview(other))["paid"] == []
-    account = uuid.UUID(merchant.credentials.account_id)
-    async with services.db.read() as conn:
-        row = await conn.fetch_one(
-            "SELECT id FROM applications WHERE account_id = :a AND environment = 'sandbox'", {"a": account}
-        )
-    assert row is not None
-    await insert_payments(
-        services.db,
-        account_id=account,
-        application_id=row["id"],
-        count=10,
-        now=services.clock() - timedelta(days=60),
+    await insert_for(
+        services.db, merchant.credentials.account_id, count=10, now=services.clock() - timedelta(days=60)
     )
     assert sum(s["totalCount"] for s in (await overview(merchant))["paid"]) == 6
 

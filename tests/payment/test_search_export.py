@@ -15,7 +15,7 @@ import pytest
 
 from payreq.config import Settings
 from payreq.services import Services
-from tests.fixtures.bulk import insert_payments
+from tests.fixtures.bulk import insert_for, insert_payments
 from tests.fixtures.factories import Merchant
 from tests.fixtures.live import environment, serve
 from tests.method.conftest import bank_application, new_payment, transfer_reference
@@ -201,15 +201,7 @@ async def test_100000_rows_stream_in_bounded_memory(
 ) -> None:
     """A real server streams the 100,000-row export: the client reads it as it comes,
     and the server's memory grows by a fraction of the file's size."""
-    account = uuid.UUID(merchant.credentials.account_id)
-    async with services.db.read() as conn:
-        row = await conn.fetch_one(
-            "SELECT id FROM applications WHERE account_id = :a AND environment = 'sandbox'", {"a": account}
-        )
-    assert row is not None
-    await insert_payments(
-        services.db, account_id=account, application_id=row["id"], count=100_000, now=services.clock()
-    )
+    await insert_for(services.db, merchant.credentials.account_id, count=100_000, now=services.clock())
     headers = await merchant.headers()
     with serve(
         environment(settings.database_url, PAYREQ_DEFAULT_RATE_LIMIT="1000"), tmp_path / "serve.log"
