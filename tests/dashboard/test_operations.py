@@ -43,7 +43,10 @@ async def test_another_account_sees_and_touches_nothing(
     payment_id, event_id = await _payment(dashboard_app, mine, "MINE-1")
     apps = (await mine.get("/dashboard/webhooks")).text
     client_id = apps.split('data-client-id="')[1].split('"')[0]
-    assert (await mine.get(f"/dashboard/payments/{payment_id}")).status_code == 200
+    detail = await mine.get(f"/dashboard/payments/{payment_id}")
+    assert detail.status_code == 200
+    # a pending payment shows what its payer is asked to do, per method it offers
+    assert "What the payer is asked to do: Sandbox payment: no money moves" in detail.text
     for path in (f"/dashboard/payments/{payment_id}",):
         assert (await theirs.get(path)).status_code == 404
     for path in (

@@ -25,6 +25,7 @@ from payreq.dashboard.session import Page, signed_in, signed_in_form
 from payreq.dashboard.web import html, see_other, services_of
 from payreq.errors import PayreqError, ValidationFailed
 from payreq.payment.export import export_csv
+from payreq.payment.instructions import PaymentInstructions
 from payreq.payment.models import PaymentQuery
 from payreq.payment.routes_b import payment_filters
 from payreq.payment.timeline import timeline
@@ -126,13 +127,21 @@ async def _detail(
     request: Request[Any, Any, Any], page: Page, payment_id: str, *, status: int = 200, **extra: Any
 ) -> Response[str]:
     services = services_of(request)
+    shown: list[PaymentInstructions] = []
     async with services.db.read() as conn:
         story = await timeline(conn, services.payments, services.audit, page.subject, payment_id)
+        if story.payment.status.value == "pending":
+            for method in services.methods.registry.names():
+                try:  # what the payer is shown for each method this payment offers
+                    shown.append(await services.instructions.get(conn, page.subject, payment_id, method))
+                except PayreqError:
+                    continue
     context = page.context(
         story=story,
         payment=story.payment,
         checkout_url=f"{services.settings.base_url}/checkout/{story.payment.id}",
         may_change=page.may(Permission.DEVELOP),
+        instructions=shown,
         **extra,
     )
     return html(request, "payment.html", context, status=status)
