@@ -16,6 +16,7 @@ import pytest
 
 from payreq.account import repository as accounts
 from payreq.app import create_app
+from payreq.audit.models import Actor
 from payreq.auth.subject import Tenant
 from payreq.config import Settings
 from payreq.db import Connection
@@ -78,7 +79,7 @@ def rfc3339(value: str) -> datetime:
 async def settle(services: Services, merchant: Merchant, payment_id: str, target: Status) -> None:
     tenant = Tenant(uuid.UUID(merchant.credentials.account_id), merchant.credentials.environment)
     async with services.db.transaction() as conn:
-        await services.payments.settle(conn, tenant, uuid.UUID(payment_id), target)
+        await services.payments.settle(conn, tenant, uuid.UUID(payment_id), target, actor=Actor.cli("test"))
 
 
 async def get_payment(merchant: Merchant, payment_id: str) -> httpx.Response:

@@ -13,6 +13,7 @@ from payreq.account.totp import TotpService
 from payreq.account.users import UserService
 from payreq.application.service import ApplicationService
 from payreq.application.tokens import ClientTokenService
+from payreq.audit.service import AuditService
 from payreq.auth.service import Authenticator
 from payreq.config import Settings
 from payreq.db import Database
@@ -20,9 +21,11 @@ from payreq.kit.clock import Clock, utc_now
 from payreq.kit.mail import Mailer
 from payreq.method.service import PaymentMethods
 from payreq.oauth.service import OAuthService
+from payreq.overview.service import OverviewService
 from payreq.payment.instructions import InstructionsService
 from payreq.payment.service import PaymentService
 from payreq.ratelimit.limiter import RateLimiter
+from payreq.webhook.monitor import WebhookMonitor
 from payreq.webhook.service import WebhookService
 
 
@@ -41,6 +44,9 @@ class Services:
     limiter: RateLimiter
     methods: PaymentMethods
     webhooks: WebhookService
+    audit: AuditService
+    monitor: WebhookMonitor
+    overview: OverviewService
     sessions: SessionService
     users: UserService
     totp: TotpService
@@ -50,10 +56,14 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, clock: Clock = utc_now) -> Services:
+        audit = AuditService(clock=clock)
         payments = PaymentService(
-            base_url=settings.base_url, default_expires_in=settings.default_expires_in, clock=clock
+            base_url=settings.base_url,
+            default_expires_in=settings.default_expires_in,
+            clock=clock,
+            audit=audit,
         )
-        accounts = AccountService(clock=clock)
+        accounts = AccountService(clock=clock, audit=audit)
         authenticator = Authenticator(db, clock=clock, cache_seconds=settings.auth_cache_seconds)
         changed = authenticator.forget_all
         return cls(
@@ -64,8 +74,8 @@ class Services:
             accounts=accounts,
             oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock, credentials_changed=changed),
             payments=payments,
-            applications=ApplicationService(clock=clock, credentials_changed=changed),
-            client_tokens=ClientTokenService(clock=clock, credentials_changed=changed),
+            applications=ApplicationService(clock=clock, credentials_changed=changed, audit=audit),
+            client_tokens=ClientTokenService(clock=clock, credentials_changed=changed, audit=audit),
             instructions=InstructionsService(payments, base_url=settings.base_url),
             methods=PaymentMethods.build(payments, accounts),
             limiter=RateLimiter(
@@ -76,7 +86,10 @@ class Services:
                 failure_window=settings.auth_failure_window,
                 enabled=settings.rate_limit_enabled,
             ),
-            webhooks=WebhookService(clock=clock, event_log_delay=settings.webhook_event_log_delay),
+            webhooks=WebhookService(
+                clock=clock, event_log_delay=settings.webhook_event_log_delay, audit=audit
+            ),
+            audit=audit,
             sessions=SessionService(
                 secret_key=settings.secret_key,
                 clock=clock,
@@ -85,10 +98,13 @@ class Services:
                 failure_limit=settings.login_failure_limit,
                 user_failure_limit=settings.login_user_failure_limit,
                 failure_window=settings.login_failure_window,
+                audit=audit,
             ),
-            users=UserService(clock=clock, signup_open=settings.signup == "open"),
-            totp=TotpService(clock=clock),
-            team=TeamService(clock=clock),
-            api_keys=ApiKeyService(clock=clock, credentials_changed=changed),
+            users=UserService(clock=clock, signup_open=settings.signup == "open", audit=audit),
+            totp=TotpService(clock=clock, audit=audit),
+            team=TeamService(clock=clock, audit=audit),
+            api_keys=ApiKeyService(clock=clock, credentials_changed=changed, audit=audit),
             mailer=Mailer(settings.smtp_url, sender=settings.smtp_from),
+            monitor=WebhookMonitor(clock=clock, audit=audit),
+            overview=OverviewService(clock=clock),
         )

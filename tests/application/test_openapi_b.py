@@ -93,4 +93,18 @@ async def test_request_bodies_are_documented_with_their_required_fields(http_onc
 async def test_list_parameters_carry_their_contract_b_names(http_once: httpx.AsyncClient) -> None:
     document = await openapi(http_once)
     parameters = {p["name"] for p in document["paths"]["/api/payments"]["get"]["parameters"]}
-    assert parameters == {"status", "clientId", "reference", "createdFrom", "createdTo", "limit", "cursor"}
+    assert parameters == {
+        "status",
+        "clientId",
+        "reference",
+        "createdFrom",
+        "createdTo",
+        "currency",
+        "amountFrom",
+        "amountTo",
+        "q",
+        "limit",
+        "cursor",
+    }
+    exported = {p["name"] for p in document["paths"]["/api/payments/export"]["get"]["parameters"]}
+    assert exported == parameters

@@ -239,6 +239,13 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/statements/{import_id}/lines/{line}/resolve": Operation(
         "*", True, 200, _partial_line_resolved, prepare=_a_partial_line
     ),
+    "GET /api/payments/export": Operation(
+        "payments.get", True, 200, lambda w, h: w.http.get("/api/payments/export", headers=h)
+    ),
+    "GET /api/overview": Operation(
+        "payments.get", True, 200, lambda w, h: w.http.get("/api/overview", headers=h)
+    ),
+    "GET /api/audit-log": Operation("*", True, 200, lambda w, h: w.http.get("/api/audit-log", headers=h)),
     "POST /api/sandbox/payment/{id}/simulate": Operation(
         "payments.create",
         False,

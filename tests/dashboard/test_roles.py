@@ -15,6 +15,7 @@ from litestar import Litestar
 from payreq.account.session_repository import user_by_email
 from payreq.account.sessions import actor_of
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate, TokenCreate
+from payreq.audit.service import AuditFilter
 from payreq.auth.roles import Actor, Permission, Role, RoleForbidden
 from payreq.auth.subject import dashboard_subject
 from payreq.services import Services
@@ -32,6 +33,8 @@ class Targets:
     token_id: str
     member_id: str
     invitation_id: str
+    payment_id: str = ""
+    event_id: str = ""
 
 
 async def _targets(owner: DashboardClient, app: Litestar) -> Targets:
@@ -63,7 +66,25 @@ async def _targets(owner: DashboardClient, app: Litestar) -> Targets:
     invitation_id = re.search(r"/dashboard/team/invitations/([0-9a-f-]{36})/revoke", invited.text).group(1)  # type: ignore[union-attr]
     team = (await owner.get("/dashboard/team")).text
     member_id = re.findall(r"/dashboard/team/members/([0-9a-f-]{36})/remove", team)[-1]
-    return Targets(client_id, key_id, token_id, member_id, invitation_id)
+    payment_id, event_id = await _payment(app, owner)
+    return Targets(client_id, key_id, token_id, member_id, invitation_id, payment_id, event_id)
+
+
+async def _payment(app: Litestar, owner: DashboardClient) -> tuple[str, str]:
+    """A pending sandbox payment of the owner's account and its payment.created event."""
+    from payreq.payment.models import PaymentDraft
+    from payreq.webhook.repository import events_for_payment
+
+    services: Services = app.state.services
+    actor = await _actor(services, owner.email, Role.OWNER)
+    async with services.db.transaction() as conn:
+        payment = await services.payments.create(
+            conn,
+            dashboard_subject(actor, "sandbox"),
+            PaymentDraft(amount=1000, currency="EUR", redirect_url="https://shop.example/done"),
+        )
+        events = await events_for_payment(conn, payment.id)
+    return str(payment.id), str(events[0]["id"])
 
 
 # (name, permission needed, method, path, form); paths take the Targets' fields
@@ -98,6 +119,36 @@ MATRIX: list[tuple[str, str, str, str, dict[str, str]]] = [
     ("create api key", "develop", "POST", "/dashboard/api-keys", {"label": "x"}),
     ("roll api key", "develop", "POST", "/dashboard/api-keys/{key_id}/roll", {"overlap": "1h"}),
     ("revoke api key", "develop", "POST", "/dashboard/api-keys/{key_id}/revoke", {}),
+    ("overview", "read", "GET", "/dashboard/overview", {}),
+    ("payments", "read", "GET", "/dashboard/payments?status=pending&q=x", {}),
+    ("payments export", "read", "GET", "/dashboard/payments/export", {}),
+    ("payment page", "read", "GET", "/dashboard/payments/{payment_id}", {}),
+    ("webhooks", "read", "GET", "/dashboard/webhooks?outcome=failed", {}),
+    (
+        "redeliver (payment page)",
+        "develop",
+        "POST",
+        "/dashboard/payments/{payment_id}/events/{event_id}/redeliver",
+        {},
+    ),
+    ("redeliver (delivery log)", "develop", "POST", "/dashboard/webhooks/events/{event_id}/redeliver", {}),
+    (
+        "count failed deliveries",
+        "develop",
+        "POST",
+        "/dashboard/webhooks/resend",
+        {"since": "2020-01-01T00:00"},
+    ),
+    (
+        "resend failed deliveries",
+        "develop",
+        "POST",
+        "/dashboard/webhooks/resend",
+        {"since": "2020-01-01T00:00", "confirm": "yes"},
+    ),
+    ("enable endpoint", "develop", "POST", "/dashboard/webhooks/{client_id}/enable", {}),
+    ("cancel payment", "develop", "POST", "/dashboard/payments/{payment_id}/cancel", {}),
+    ("audit log", "team", "GET", "/dashboard/audit-log?kind=payment", {}),
     ("archive application", "develop", "POST", "/dashboard/applications/{client_id}/archive", {}),
     ("team", "team", "GET", "/dashboard/team", {}),
     ("invite", "team", "POST", "/dashboard/team/invitations", {"email": "{email}", "role": "viewer"}),
@@ -130,12 +181,21 @@ async def test_every_page_and_action_follows_the_role_matrix(
     }
     seen = {name: (403 if code == 403 else "allowed") for name, code in outcomes.items()}
     assert seen == expected, outcomes
-    assert all(code in (200, 303, 403, 422) for code in outcomes.values()), outcomes
+    # 409: redelivering where the application has no webhook URL, cancelling twice
+    assert all(code in (200, 303, 403, 409, 422) for code in outcomes.values()), [
+        (k, v) for k, v in outcomes.items() if v not in (200, 303, 403, 409, 422)
+    ]
     # navigation offers exactly the allowed areas
     home = (await user.get("/dashboard")).text
     assert ('href="/dashboard/applications"' in home) is (ROLE_RANK[role] >= 1)
     assert ('href="/dashboard/api-keys"' in home) is (ROLE_RANK[role] >= 1)
     assert ('href="/dashboard/team"' in home) is (ROLE_RANK[role] >= 2)
+    for area in ("overview", "payments", "webhooks"):
+        assert f'href="/dashboard/{area}"' in home
+    assert ('href="/dashboard/audit-log"' in home) is (ROLE_RANK[role] >= 2)
+    # a viewer's refused cancel left the payment as it was; a developer's cancelled it
+    detail = (await owner.get(f"/dashboard/payments/{targets.payment_id}")).text
+    assert ("cancelled</span>" in detail) is (ROLE_RANK[role] >= 1)
 
 
 async def test_a_refused_action_changes_nothing(signed_in: Callable[..., Awaitable[DashboardClient]]) -> None:
@@ -193,6 +253,11 @@ async def test_the_services_enforce_roles_without_any_page(
         ),
         (Permission.DEVELOP, lambda c: services.api_keys.create(c, subject, label="x")),
         (Permission.DEVELOP, lambda c: services.api_keys.list(c, subject)),
+        (Permission.DEVELOP, lambda c: services.payments.cancel(c, subject, str(uuid.uuid4()))),
+        (Permission.DEVELOP, lambda c: services.webhooks.redeliver(c, subject, str(uuid.uuid4()))),
+        (Permission.DEVELOP, lambda c: services.webhooks.replay(c, subject, since=services.clock())),
+        (Permission.DEVELOP, lambda c: services.monitor.enable(c, subject, default.client_id)),
+        (Permission.TEAM, lambda c: services.audit.list(c, subject, AuditFilter())),
         (Permission.TEAM, lambda c: services.team.invite(c, actor, email=unique_email(), role="viewer")),
         (Permission.TEAM, lambda c: services.team.members(c, actor)),
         (Permission.TEAM, lambda c: services.totp.require_for_account(c, actor, True)),

@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from payreq.audit.models import Actor
 from payreq.kit.clock import utc_now
 from payreq.payment.lifecycle import InvalidTransition, Status
 from payreq.services import Services
@@ -42,7 +43,7 @@ async def test_pay_cancel_and_expire_race_settles_exactly_once_in_200_trials(
     async def pay(pid: uuid.UUID) -> bool:
         try:
             async with services.db.transaction() as conn:
-                await services.payments.settle(conn, tenant, pid, Status.PAID)
+                await services.payments.settle(conn, tenant, pid, Status.PAID, actor=Actor.cli("test"))
         except InvalidTransition:
             return False
         return True
@@ -50,7 +51,7 @@ async def test_pay_cancel_and_expire_race_settles_exactly_once_in_200_trials(
     async def expire(pid: uuid.UUID) -> bool:
         try:
             async with services.db.transaction() as conn:
-                await services.payments.settle(conn, tenant, pid, Status.EXPIRED)
+                await services.payments.settle(conn, tenant, pid, Status.EXPIRED, actor=Actor.cli("test"))
         except InvalidTransition:
             return False
         return True

@@ -28,6 +28,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from payreq.audit.models import Actor
 from payreq.payment.lifecycle import InvalidTransition, Status
 from payreq.services import Services
 from payreq.worker.runner import Worker
@@ -68,7 +69,7 @@ async def test_lifecycle_state_machine_keeps_api_database_and_events_in_agreemen
     async def settle(pid: str, target: Status) -> bool:
         try:
             async with services.db.transaction() as conn:
-                await services.payments.settle(conn, tenant, uuid.UUID(pid), target)
+                await services.payments.settle(conn, tenant, uuid.UUID(pid), target, actor=Actor.cli("test"))
         except InvalidTransition:
             return False
         return True

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from payreq.audit.models import Actor
 from payreq.auth.subject import Tenant
 from payreq.db import Row
 from payreq.payment.lifecycle import Status
@@ -58,7 +59,9 @@ async def stored(services: Services, payment_id: str) -> Row:
 async def pay(services: Services, merchant: Merchant, payment_id: str) -> Payment:
     """Settle as paid through the service, in its own unit of work (no pay API yet)."""
     async with services.db.transaction() as conn:
-        return await services.payments.settle(conn, tenant_of(merchant), uuid.UUID(payment_id), Status.PAID)
+        return await services.payments.settle(
+            conn, tenant_of(merchant), uuid.UUID(payment_id), Status.PAID, actor=Actor.cli("test")
+        )
 
 
 def error_of(answer: httpx.Response, status: int, type_: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from payreq.audit.models import Actor
 from payreq.kit.clock import utc_now
 from payreq.payment.lifecycle import InvalidTransition, Status
 from payreq.services import Services
@@ -92,7 +93,9 @@ async def test_cancel_waiting_on_an_uncommitted_payment_gets_409(
     headers = await merchant.headers()
 
     async with services.db.transaction() as conn:
-        await services.payments.settle(conn, tenant_of(merchant), uuid.UUID(created["id"]), Status.PAID)
+        await services.payments.settle(
+            conn, tenant_of(merchant), uuid.UUID(created["id"]), Status.PAID, actor=Actor.cli("test")
+        )
         cancel = asyncio.ensure_future(
             merchant.http.post(f"/payment/request/{created['id']}/cancel", headers=headers)
         )
@@ -148,7 +151,9 @@ async def test_pay_cancel_and_expire_race_settles_once(
         async def pay_it(pid: str = pid) -> bool:
             try:
                 async with services.db.transaction() as conn:
-                    await services.payments.settle(conn, tenant, uuid.UUID(pid), Status.PAID)
+                    await services.payments.settle(
+                        conn, tenant, uuid.UUID(pid), Status.PAID, actor=Actor.cli("test")
+                    )
             except InvalidTransition:
                 return False
             return True
@@ -217,10 +222,12 @@ async def test_losing_expiry_does_not_report_success_for_a_payment_paid_meanwhil
 
     async def expire_it() -> Status:
         async with services.db.transaction() as conn:
-            return (await services.payments.settle(conn, tenant, pid, Status.EXPIRED)).status
+            return (
+                await services.payments.settle(conn, tenant, pid, Status.EXPIRED, actor=Actor.worker())
+            ).status
 
     async with services.db.transaction() as conn:
-        await services.payments.settle(conn, tenant, pid, Status.PAID)
+        await services.payments.settle(conn, tenant, pid, Status.PAID, actor=Actor.cli("test"))
         clock.advance(61)  # the deadline passes while the payment is not yet committed
         expiry: asyncio.Task[Status] = asyncio.ensure_future(expire_it())
         await wait_for_lock_waiter(services, backend, expiry)

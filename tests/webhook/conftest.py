@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from payreq.audit.models import Actor
 from payreq.auth.subject import Tenant
 from payreq.payment.lifecycle import Status
 from payreq.services import Services
@@ -88,7 +89,9 @@ async def settle(
     services: Services, merchant: Merchant, payment_id: str, status: Status = Status.PAID
 ) -> None:
     async with services.db.transaction() as conn:
-        await services.payments.settle(conn, tenant_of(merchant), uuid.UUID(payment_id), status)
+        await services.payments.settle(
+            conn, tenant_of(merchant), uuid.UUID(payment_id), status, actor=Actor.cli("test")
+        )
 
 
 @asynccontextmanager

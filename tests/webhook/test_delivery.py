@@ -14,6 +14,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from payreq.audit.models import Actor
 from payreq.payment.lifecycle import Status
 from payreq.services import Services
 from tests.fixtures.factories import Merchant
@@ -311,7 +312,9 @@ async def test_a_rolled_back_change_has_no_event_and_sends_nothing(
     payment = await hooked.create_payment()
     with pytest.raises(RuntimeError):
         async with services.db.transaction() as conn:
-            await services.payments.settle(conn, tenant_of(hooked), uuid.UUID(payment["id"]), Status.PAID)
+            await services.payments.settle(
+                conn, tenant_of(hooked), uuid.UUID(payment["id"]), Status.PAID, actor=Actor.cli("test")
+            )
             raise RuntimeError("the unit of work fails after the change")
     assert set(await event_ids(services, payment["id"])) == {"payment.created"}
     async with delivering(services):

@@ -19,6 +19,7 @@ import structlog
 
 from payreq.account import repository
 from payreq.application.service import tenant_of
+from payreq.audit.service import AuditService
 from payreq.auth.subject import AuthSubject
 from payreq.db import Connection, Row
 from payreq.errors import NotFound, ValidationFailed
@@ -92,10 +93,15 @@ def _key_id(value: str) -> uuid.UUID:
 
 class ApiKeyService:
     def __init__(
-        self, *, clock: Clock = utc_now, credentials_changed: Callable[[], None] = lambda: None
+        self,
+        *,
+        clock: Clock = utc_now,
+        credentials_changed: Callable[[], None] = lambda: None,
+        audit: AuditService | None = None,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
+        self.audit = audit or AuditService(clock=clock)
 
     async def list(self, conn: Connection, subject: AuthSubject) -> list[ApiKey]:
         tenant = tenant_of(subject)
@@ -128,7 +134,16 @@ class ApiKeyService:
             created_at=now,
         )
         log.info("api_key_created", key_id=str(key_id), environment=tenant.environment)
-        return await self.get(conn, subject, str(key_id)), secret
+        created = await self.get(conn, subject, str(key_id))
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="api_key.created",
+            target_type="api_key",
+            target_id=created.client_id,
+            changes={"label": clean},
+        )
+        return created, secret
 
     async def roll(
         self, conn: Connection, subject: AuthSubject, key_id: str, *, overlap: str
@@ -146,15 +161,27 @@ class ApiKeyService:
         if span is None:
             await repository.revoke_access_tokens_of_key(conn, key.id, at=now)
             conn.after_commit(self.credentials_changed)
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="api_key.rolled",
+            target_type="api_key",
+            target_id=key.client_id,
+            changes={"overlap": overlap},
+        )
         log.info("api_key_rolled", key_id=str(key.id), overlap=overlap)
         return await self.get(conn, subject, key_id), secret
 
     async def revoke(self, conn: Connection, subject: AuthSubject, key_id: str) -> None:
         """The key and every access token it issued stop working at once."""
+        key = await self.get(conn, subject, key_id)
         tenant = tenant_of(subject)
         if not await repository.revoke_api_key_in(
-            conn, tenant.account_id, tenant.environment, _key_id(key_id), self.clock()
+            conn, tenant.account_id, tenant.environment, key.id, self.clock()
         ):
             raise ApiKeyNotFound()
+        await self.audit.record_by(
+            conn, subject, action="api_key.revoked", target_type="api_key", target_id=key.client_id
+        )
         conn.after_commit(self.credentials_changed)
         log.info("api_key_revoked", key_id=key_id)

@@ -7,13 +7,15 @@ import secrets
 import uuid
 import zoneinfo
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 
 from payreq.account import repository
 from payreq.application import repository as applications
+from payreq.audit.models import Actor
+from payreq.audit.service import AuditService
 from payreq.auth.subject import Scope, Tenant
 from payreq.db import Connection
 from payreq.db.tables import ENVIRONMENTS
@@ -123,8 +125,9 @@ async def create_account(
 
 
 class AccountService:
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
 
     async def timezone(self, conn: Connection, account_id: uuid.UUID) -> zoneinfo.ZoneInfo:
         """The account's time zone (UTC unless set): the day a bank transfer was booked
@@ -158,6 +161,7 @@ class AccountService:
         password_hash: str,
         environment: str,
         name: str = "Demo merchant",
+        actor: Actor | None = None,
     ) -> Bootstrapped:
         """An account with a dashboard user, a default application per environment,
         an API key and a ``*`` client token in ``environment``."""
@@ -171,6 +175,18 @@ class AccountService:
         )
         account_id, now = created.account_id, self.clock()
         chosen = created.applications[environment]
+        actor = actor or Actor.cli("payreq bootstrap")
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=account_id,
+            environment=None,
+            action="account.created",
+            target_type="account",
+            target_id=account_id,
+            changes={"name": name, "owner": email},
+            at=now,
+        )
         client_id, client_secret = (
             new_client_id(environment),
             new_secret(SecretKind.CLIENT_SECRET, environment),
@@ -185,10 +201,32 @@ class AccountService:
             secret_digest=digest(client_secret),
             created_at=now,
         )
-        client_token = new_secret(SecretKind.CLIENT_TOKEN, environment)
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=account_id,
+            environment=environment,
+            action="api_key.created",
+            target_type="api_key",
+            target_id=client_id,
+            changes={"label": "Default key"},
+            at=now,
+        )
+        client_token, token_id = new_secret(SecretKind.CLIENT_TOKEN, environment), uuid.uuid4()
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=account_id,
+            environment=environment,
+            action="client_token.created",
+            target_type="client_token",
+            target_id=token_id,
+            changes={"application": chosen[1], "label": "Bootstrap token", "scopes": [Scope.ALL.value]},
+            at=now,
+        )
         await applications.insert_client_token(
             conn,
-            id=uuid.uuid4(),
+            id=token_id,
             application_id=chosen[0],
             label="Bootstrap token",
             token_digest=digest(client_token),
@@ -206,3 +244,10 @@ class AccountService:
             dashboard_email=email,
             dashboard_password=password,
         )
+
+
+async def time_zone_of(conn: Connection, account_id: uuid.UUID) -> tzinfo:
+    """The account's time zone: the one place that reads it (dashboard times, exports);
+    UTC for an account that is gone."""
+    name = await repository.timezone(conn, account_id)
+    return UTC if name is None else zone(name)

@@ -29,6 +29,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from payreq.account import session_repository as repository
+from payreq.audit.models import Actor as AuditActor
+from payreq.audit.models import ActorKind
+from payreq.audit.service import AuditService
 from payreq.auth.roles import Actor, Role
 from payreq.db import Connection, Row
 from payreq.db.tables import ENVIRONMENTS
@@ -130,8 +133,10 @@ class SessionService:
         failure_limit: int = 10,
         user_failure_limit: int = 50,
         failure_window: int = 900,
+        audit: AuditService | None = None,
     ) -> None:
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
         self.idle_timeout = timedelta(seconds=idle_timeout)
         self.max_age = timedelta(seconds=max_age)
         self.failure_limit = failure_limit
@@ -173,6 +178,8 @@ class SessionService:
         await repository.insert_attempt(
             conn, id=uuid.uuid4(), address=address[:64], user_id=user_id, succeeded=False, at=now
         )
+        if user_id is not None:  # a failure for no known user belongs to no account's log
+            await self._audit_sign_in(conn, user_id, "sign_in.failed", address)
 
     # -- signing in ------------------------------------------------------------------
 
@@ -241,7 +248,24 @@ class SessionService:
                 succeeded=True,
                 at=now,
             )
+            await self._audit_sign_in(conn, user_id, "sign_in.succeeded", address)
         return Started(token=token, stage=stage, user_id=user_id)
+
+    async def _audit_sign_in(
+        self, conn: Connection, user_id: uuid.UUID, action: str, address: str | None
+    ) -> None:
+        user = await repository.user_by_id(conn, user_id)
+        if user is None:
+            return
+        await self.audit.record(
+            conn,
+            AuditActor(ActorKind.USER, str(user_id), user["email"], address[:64] if address else None),
+            account_id=user["account_id"],
+            environment=None,
+            action=action,
+            target_type="user",
+            target_id=user_id,
+        )
 
     async def promote(
         self, conn: Connection, pending: Session, *, address: str | None, user_agent: str | None

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from payreq.account import repository as accounts
 from payreq.account import team_repository as repository
 from payreq.account.users import normalise_email
+from payreq.audit.service import AuditService
 from payreq.auth.roles import Actor, Permission, Role
 from payreq.db import Connection, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
@@ -80,8 +81,9 @@ def parse_id(value: str, error: type[NotFound]) -> uuid.UUID:
 
 
 class TeamService:
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
 
     async def members(self, conn: Connection, actor: Actor) -> list[Member]:
         actor.require(Permission.TEAM)
@@ -123,6 +125,14 @@ class TeamService:
         )
         row = await repository.invitation_by_digest(conn, digest(token))
         assert row is not None
+        await self.audit.record_user(
+            conn,
+            actor,
+            action="team.invited",
+            target_type="invitation",
+            target_id=invitation_id,
+            changes={"email": address, "role": chosen.value},
+        )
         return Invitation.of(row), token
 
     async def revoke_invitation(self, conn: Connection, actor: Actor, invitation_id: str) -> None:
@@ -130,6 +140,9 @@ class TeamService:
         parsed = parse_id(invitation_id, InvitationNotFound)
         if not await repository.revoke_invitation(conn, actor.account_id, parsed, at=self.clock()):
             raise InvitationNotFound()
+        await self.audit.record_user(
+            conn, actor, action="team.invitation_revoked", target_type="invitation", target_id=parsed
+        )
 
     async def invitation(self, conn: Connection, token: str) -> Invitation:
         """An invitation that can still be accepted (anyone holding the link)."""
@@ -163,6 +176,15 @@ class TeamService:
             created_at=now,
             role=invitation.role.value,
         )
+        joined = Actor(user_id, invitation.account_id, invitation.role, invitation.email)
+        await self.audit.record_user(
+            conn,
+            joined,
+            action="team.joined",
+            target_type="user",
+            target_id=user_id,
+            changes={"email": invitation.email, "role": invitation.role.value},
+        )
         return user_id
 
     async def _target(self, conn: Connection, actor: Actor, user_id: str) -> Row:
@@ -181,6 +203,14 @@ class TeamService:
         if target["role"] == Role.OWNER and chosen is not Role.OWNER:
             await self._keep_an_owner(conn, actor)
         await repository.set_role(conn, actor.account_id, target["id"], chosen.value)
+        await self.audit.record_user(
+            conn,
+            actor,
+            action="team.role_changed",
+            target_type="user",
+            target_id=target["id"],
+            changes={"email": target["email"], "role": [target["role"], chosen.value]},
+        )
 
     async def remove(self, conn: Connection, actor: Actor, user_id: str) -> None:
         """The member leaves the account; their sessions end in this transaction."""
@@ -190,6 +220,14 @@ class TeamService:
             await self._keep_an_owner(conn, actor)
         if not await repository.delete_member(conn, actor.account_id, target["id"]):
             raise MemberNotFound()
+        await self.audit.record_user(
+            conn,
+            actor,
+            action="team.removed",
+            target_type="user",
+            target_id=target["id"],
+            changes={"email": target["email"], "role": target["role"]},
+        )
 
     async def transfer_ownership(self, conn: Connection, actor: Actor, user_id: str) -> None:
         """Another member becomes owner; the one handing over becomes an admin."""
@@ -199,6 +237,14 @@ class TeamService:
             raise ValidationFailed("Choose another member.", param="user_id")
         await repository.set_role(conn, actor.account_id, target["id"], Role.OWNER.value)
         await repository.set_role(conn, actor.account_id, actor.user_id, Role.ADMIN.value)
+        await self.audit.record_user(
+            conn,
+            actor,
+            action="team.ownership_transferred",
+            target_type="user",
+            target_id=target["id"],
+            changes={"to": target["email"], "from": actor.email},
+        )
 
     async def close_account(
         self, conn: Connection, actor: Actor, *, confirm_name: str, account_name: str
@@ -209,6 +255,9 @@ class TeamService:
         if confirm_name.strip() != account_name:
             raise ValidationFailed("Type the account's name exactly to confirm.", param="confirm_name")
         await repository.disable_account(conn, actor.account_id, at=self.clock())
+        await self.audit.record_user(
+            conn, actor, action="account.closed", target_type="account", target_id=actor.account_id
+        )
 
     async def _keep_an_owner(self, conn: Connection, actor: Actor) -> None:
         if await repository.count_owners(conn, actor.account_id) <= 1:

@@ -16,6 +16,7 @@ import segno
 
 from payreq.account import repository
 from payreq.account import session_repository as sessions
+from payreq.audit.service import AuditService
 from payreq.auth.roles import Actor, Permission
 from payreq.db import Connection
 from payreq.errors import Conflict, ValidationFailed
@@ -44,8 +45,9 @@ class Enrolment:
 
 
 class TotpService:
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
 
     def enrolment(self, secret: str, email: str) -> Enrolment:
         uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
@@ -94,12 +96,22 @@ class TotpService:
         await repository.set_totp(
             conn, actor.user_id, secret=user["totp_secret"], enabled_at=self.clock(), last_step=step
         )
+        await self.audit.record_user(
+            conn, actor, action="two_factor.enabled", target_type="user", target_id=actor.user_id
+        )
         return await self._new_codes(conn, actor.user_id)
 
     async def regenerate(self, conn: Connection, actor: Actor) -> list[str]:
         user = await sessions.user_by_id(conn, actor.user_id)
         if user is None or user["totp_enabled_at"] is None:
             raise Conflict("Two-factor sign-in is off.", code="totp_disabled")
+        await self.audit.record_user(
+            conn,
+            actor,
+            action="two_factor.recovery_codes_replaced",
+            target_type="user",
+            target_id=actor.user_id,
+        )
         return await self._new_codes(conn, actor.user_id)
 
     async def _new_codes(self, conn: Connection, user_id: uuid.UUID) -> list[str]:
@@ -114,6 +126,9 @@ class TotpService:
             raise ValidationFailed("That code is not right.", param="code")
         await repository.set_totp(conn, actor.user_id, secret=None, enabled_at=None)
         await repository.replace_recovery_codes(conn, actor.user_id, [])
+        await self.audit.record_user(
+            conn, actor, action="two_factor.disabled", target_type="user", target_id=actor.user_id
+        )
 
     async def verify(self, conn: Connection, user_id: uuid.UUID, code: str) -> bool:
         """A current TOTP code not used before, or an unused recovery code (used up now)."""
@@ -135,3 +150,10 @@ class TotpService:
         """The account setting: every member must use two-factor (admins and owners)."""
         actor.require(Permission.TEAM)
         await repository.set_require_totp(conn, actor.account_id, required)
+        await self.audit.record_user(
+            conn,
+            actor,
+            action="two_factor.required" if required else "two_factor.not_required",
+            target_type="account",
+            target_id=actor.account_id,
+        )

@@ -16,7 +16,8 @@ from importlib import resources
 
 from payreq.account import repository, session_repository
 from payreq.account.service import create_account, hash_password
-from payreq.auth.roles import Actor
+from payreq.audit.service import AuditService
+from payreq.auth.roles import Actor, Role
 from payreq.db import Connection
 from payreq.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
@@ -90,8 +91,11 @@ class ResetLink:
 
 
 class UserService:
-    def __init__(self, *, clock: Clock = utc_now, signup_open: bool = False) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, signup_open: bool = False, audit: AuditService | None = None
+    ) -> None:
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
         self.signup_open = signup_open
 
     def validate_signup(self, *, account_name_value: str, email: str, password: str) -> SignUp:
@@ -112,6 +116,15 @@ class UserService:
         created = await create_account(
             conn, name=data.account_name, email=data.email, password_hash=password_hash, now=self.clock()
         )
+        owner = Actor(created.user_id, created.account_id, Role.OWNER, data.email)
+        await self.audit.record_user(
+            conn,
+            owner,
+            action="account.created",
+            target_type="account",
+            target_id=created.account_id,
+            changes={"name": data.account_name, "owner": data.email, "via": "sign-up"},
+        )
         return created.user_id
 
     async def change_password(
@@ -120,6 +133,9 @@ class UserService:
         """A new password; every other session of the user ends."""
         await session_repository.set_password(conn, actor.user_id, new_hash, self.clock())
         await session_repository.delete_user_sessions(conn, actor.user_id, except_digest=keep_session)
+        await self.audit.record_user(
+            conn, actor, action="user.password_changed", target_type="user", target_id=actor.user_id
+        )
 
     # -- reset links -------------------------------------------------------------------
 
@@ -158,4 +174,10 @@ class UserService:
             )
         await session_repository.set_password(conn, user_id, new_hash, self.clock())
         await session_repository.delete_user_sessions(conn, user_id)
+        user = await session_repository.user_by_id(conn, user_id)
+        if user is not None:
+            reset_by = Actor(user_id, user["account_id"], Role(user["role"]), user["email"])
+            await self.audit.record_user(
+                conn, reset_by, action="user.password_reset", target_type="user", target_id=user_id
+            )
         return user_id

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 import structlog
 from msgspec import UNSET
 
@@ -18,6 +19,7 @@ from payreq.account.service import new_webhook_secret
 from payreq.application import repository, rules
 from payreq.application.models import Application
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate
+from payreq.audit.service import AuditService
 from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
 from payreq.db import Connection
@@ -65,10 +67,15 @@ async def find(conn: Connection, tenant: Tenant, client_id: str) -> Application:
 
 class ApplicationService:
     def __init__(
-        self, *, clock: Clock = utc_now, credentials_changed: Callable[[], None] = lambda: None
+        self,
+        *,
+        clock: Clock = utc_now,
+        credentials_changed: Callable[[], None] = lambda: None,
+        audit: AuditService | None = None,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
+        self.audit = audit or AuditService(clock=clock)
 
     async def list(self, conn: Connection, subject: AuthSubject) -> list[Application]:
         rows = await repository.active_applications(conn, tenant_of(subject, Permission.READ))
@@ -109,7 +116,16 @@ class ApplicationService:
             bank_details=rules.encode(bank_details),
         )
         log.info("application_created", client_id=client_id, environment=tenant.environment)
-        return WithSecret(await find(conn, tenant, client_id), secret)
+        created = await find(conn, tenant, client_id)
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="application.created",
+            target_type="application",
+            target_id=client_id,
+            changes=_shown(created),
+        )
+        return WithSecret(created, secret)
 
     async def update(
         self, conn: Connection, subject: AuthSubject, client_id: str, data: ApplicationUpdate
@@ -144,7 +160,18 @@ class ApplicationService:
         rules.require_bank_details(methods, bank_details)
         if not await repository.update_application(conn, tenant, app.id, changes):
             raise ApplicationNotFound()
-        return await find(conn, tenant, client_id)
+        changed = await find(conn, tenant, client_id)
+        before, after = _shown(app), _shown(changed)
+        diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="application.updated",
+            target_type="application",
+            target_id=client_id,
+            changes=diff,
+        )
+        return changed
 
     async def archive(self, conn: Connection, subject: AuthSubject, client_id: str) -> None:
         """``DELETE``: the application is archived, never erased, so that its payments and
@@ -160,6 +187,14 @@ class ApplicationService:
         if not await repository.archive_application(conn, tenant, app.id, at=self.clock()):
             raise ApplicationNotFound()
         conn.after_commit(self.credentials_changed)
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="application.archived",
+            target_type="application",
+            target_id=client_id,
+            changes={"name": app.name},
+        )
         log.info("application_archived", client_id=client_id, environment=tenant.environment)
 
     async def rotate_webhook_secret(
@@ -173,5 +208,26 @@ class ApplicationService:
             conn, tenant, app.id, secret=secret, previous_expires_at=previous_expires_at
         ):
             raise ApplicationNotFound()
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="webhook_secret.rotated",
+            target_type="application",
+            target_id=client_id,
+            changes={"previousSecretSignsUntil": previous_expires_at.isoformat()},
+        )
         log.info("webhook_secret_rotated", client_id=client_id, environment=tenant.environment)
         return WithSecret(app, secret, previous_expires_at)
+
+
+def _shown(app: Application) -> dict[str, object]:
+    """An application's fields as the audit log records them (its secret never)."""
+    return {
+        "name": app.name,
+        "webhookUrl": app.webhook_url,
+        "defaultRedirectUrl": app.default_redirect_url,
+        "defaultExpiresIn": app.default_expires_in,
+        "currencies": app.currencies,
+        "methods": app.methods,
+        "bankDetails": None if app.bank_details is None else msgspec.to_builtins(app.bank_details),
+    }

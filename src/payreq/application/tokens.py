@@ -18,6 +18,7 @@ from payreq.application import repository
 from payreq.application.models import ClientToken
 from payreq.application.schemas import TokenCreate
 from payreq.application.service import find, tenant_of
+from payreq.audit.service import AuditService
 from payreq.auth.roles import Permission
 from payreq.auth.subject import KNOWN_SCOPES, AuthSubject, Scope
 from payreq.db import Connection
@@ -35,10 +36,15 @@ class TokenNotFound(NotFound):
 
 class ClientTokenService:
     def __init__(
-        self, *, clock: Clock = utc_now, credentials_changed: Callable[[], None] = lambda: None
+        self,
+        *,
+        clock: Clock = utc_now,
+        credentials_changed: Callable[[], None] = lambda: None,
+        audit: AuditService | None = None,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
+        self.audit = audit or AuditService(clock=clock)
 
     async def create(
         self, conn: Connection, subject: AuthSubject, client_id: str, data: TokenCreate
@@ -83,6 +89,19 @@ class ClientTokenService:
             created_at=now,
             expires_at=expires_at,
         )
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="client_token.created",
+            target_type="client_token",
+            target_id=token.id,
+            changes={
+                "application": client_id,
+                "label": label,
+                "scopes": scopes,
+                "expiresAt": None if expires_at is None else expires_at.isoformat(),
+            },
+        )
         log.info("client_token_created", client_id=client_id, token_id=str(token.id), scopes=scopes)
         return token, secret
 
@@ -102,6 +121,14 @@ class ClientTokenService:
         if not await repository.revoke_client_token(conn, tenant, app.id, parsed, at=self.clock()):
             raise TokenNotFound()
         conn.after_commit(self.credentials_changed)
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="client_token.revoked",
+            target_type="client_token",
+            target_id=parsed,
+            changes={"application": client_id},
+        )
         log.info("client_token_revoked", client_id=client_id, token_id=str(parsed))
 
 

@@ -8,6 +8,7 @@ that declares no body refuses one that carries fields (400 ``unknown_field``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from litestar import Request
@@ -70,6 +71,7 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
         except Unauthenticated:
             await limiter.record_failure(address)
             raise
+        found = replace(found, address=address)
         cast("dict[str, Any]", request.scope)[SUBJECT_KEY] = found
         decision = await limiter.hit(found.rate_key, found.rate_limit)
         if decision is not None:

@@ -101,6 +101,8 @@ class Authenticator:
             application_id=None,
             rate_key=f"key:{row['api_key_id']}",
             rate_limit=row["rate_limit"],
+            api_key_id=row["api_key_id"],
+            label=row["api_key_client_id"],
         )
         return subject, row["expires_at"]
 
@@ -126,6 +128,7 @@ class Authenticator:
             application_id=row["application_id"],
             rate_key=f"ct:{row['id']}",
             rate_limit=row["rate_limit"],
+            label=row["label"],
         )
         return subject, row["expires_at"]
 

@@ -47,6 +47,12 @@ class AuthSubject:
     rate_key: str
     """Whose budget a request spends: the API key, or the client token."""
     rate_limit: int | None
+    api_key_id: UUID | None = None
+    """An access token's API key: the actor the audit log names."""
+    label: str | None = None
+    """What the audit log shows: the API key's Client ID, the client token's label."""
+    address: str | None = None
+    """The client address of the request (set per request, never cached)."""
     actor: Actor | None = None
     """The dashboard user behind a ``DASHBOARD`` subject; None for API credentials."""
 

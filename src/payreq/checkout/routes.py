@@ -23,6 +23,7 @@ from litestar import MediaType, Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 
+from payreq.auth.dependencies import client_address
 from payreq.checkout.csrf import FormTokens
 from payreq.checkout.format import format_amount, payer_locale, time_left
 from payreq.checkout.redirect import origin, return_url
@@ -190,7 +191,9 @@ async def pay(
     services: Services = request.app.state.services
     fields = await _form(request, payment_id, method_form(method))
     async with services.db.transaction() as conn:
-        payment = await _service(request).act(conn, payment_id, method, fields.get("action", ""))
+        payment = await _service(request).act(
+            conn, payment_id, method, fields.get("action", ""), address=client_address(request)
+        )
     return _after(request, payment)
 
 
@@ -199,7 +202,7 @@ async def cancel(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> 
     services: Services = request.app.state.services
     await _form(request, payment_id, CANCEL_FORM)
     async with services.db.transaction() as conn:
-        payment = await _service(request).cancel(conn, payment_id)
+        payment = await _service(request).cancel(conn, payment_id, address=client_address(request))
     return _after(request, payment)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from payreq.application import repository as applications
 from payreq.application.models import Application
+from payreq.audit.models import Actor
 from payreq.auth.subject import Tenant
 from payreq.checkout import repository
 from payreq.checkout.csrf import FormTokens
@@ -82,7 +83,7 @@ class CheckoutService:
         payment = loaded.payment
         panels: list[MethodPanel] = []
         if payment.status is Status.PENDING:
-            ctx = self._context(conn, loaded)
+            ctx = self._context(conn, loaded, Actor.payer())
             for method in self.offered(loaded):
                 panels.append(
                     MethodPanel(
@@ -105,14 +106,16 @@ class CheckoutService:
             loaded.application, environment=loaded.payment.environment, currency=loaded.payment.currency
         )
 
-    async def cancel(self, conn: Connection, payment_id: str) -> Payment:
+    async def cancel(self, conn: Connection, payment_id: str, *, address: str | None = None) -> Payment:
         """The payer cancels; a payment that is already terminal is left as it is."""
         loaded = await self._load(conn, payment_id)
         if loaded.payment.status is not Status.PENDING:
             return loaded.payment
-        return await self._settle(conn, loaded, Status.CANCELLED)
+        return await self._settle(conn, loaded, Status.CANCELLED, Actor.payer(address))
 
-    async def act(self, conn: Connection, payment_id: str, method_name: str, action: str) -> Payment:
+    async def act(
+        self, conn: Connection, payment_id: str, method_name: str, action: str, *, address: str | None = None
+    ) -> Payment:
         """Press a method's button; a terminal payment is left as it is (a second
         submission of the same form lands where the first did)."""
         loaded = await self._load(conn, payment_id)
@@ -122,7 +125,7 @@ class CheckoutService:
         if method is None:
             raise CheckoutNotFound("This payment method is not offered for this payment.")
         try:
-            return await method.act(conn, self._context(conn, loaded), action)
+            return await method.act(conn, self._context(conn, loaded, Actor.payer(address)), action)
         except InvalidTransition:
             return await self._reload(conn, loaded)
 
@@ -133,9 +136,9 @@ class CheckoutService:
             return False
         return self.tokens.check(token, key, form)
 
-    async def _settle(self, conn: Connection, loaded: _Loaded, target: Status) -> Payment:
+    async def _settle(self, conn: Connection, loaded: _Loaded, target: Status, actor: Actor) -> Payment:
         try:
-            return await self.payments.settle(conn, loaded.tenant, loaded.payment.id, target)
+            return await self.payments.settle(conn, loaded.tenant, loaded.payment.id, target, actor=actor)
         except InvalidTransition:
             return await self._reload(conn, loaded)
 
@@ -144,9 +147,9 @@ class CheckoutService:
         assert payment is not None
         return payment.as_seen(self.payments.clock())
 
-    def _context(self, conn: Connection, loaded: _Loaded) -> MethodContext:
+    def _context(self, conn: Connection, loaded: _Loaded, actor: Actor) -> MethodContext:
         async def settle(target: Status) -> Payment:
-            return await self.payments.settle(conn, loaded.tenant, loaded.payment.id, target)
+            return await self.payments.settle(conn, loaded.tenant, loaded.payment.id, target, actor=actor)
 
         return MethodContext(
             payment=loaded.payment,
@@ -171,7 +174,9 @@ class CheckoutService:
         if payment.overdue(self.payments.clock()):
             await conn.begin()
             try:
-                payment = await self.payments.settle(conn, tenant, payment.id, Status.EXPIRED)
+                payment = await self.payments.settle(
+                    conn, tenant, payment.id, Status.EXPIRED, actor=Actor.worker()
+                )
             except InvalidTransition:
                 reloaded = await payments.get(conn, tenant, payment.id)
                 assert reloaded is not None

@@ -256,9 +256,9 @@ def reset_password(
 
 
 def _register_features() -> None:
-    from payreq.cli import statements, webhooks
+    from payreq.cli import audit, statements, webhooks
 
-    for feature in (webhooks, statements):
+    for feature in (webhooks, statements, audit):
         feature.register(app, admin)
 
 

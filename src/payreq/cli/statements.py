@@ -225,8 +225,8 @@ def resolve_statement_line(
     refund due. Recorded as resolved by ``cli``."""
     from rich.console import Console
 
+    from payreq.audit.models import Actor
     from payreq.auth.subject import Tenant
-    from payreq.method.statements.service import Actor
 
     err = Console(stderr=True)
     wanted = _account_arguments(err, account, environment)
@@ -239,7 +239,7 @@ def resolve_statement_line(
                 import_id=import_id,
                 line=line,
                 action=action,
-                actor=Actor.cli(),
+                actor=Actor.cli("payreq admin resolve-statement-line"),
             )
         return f"line {resolved.line}: {resolved.resolution}; payment {resolved.payment_id} is {resolved.payment_status}"
 

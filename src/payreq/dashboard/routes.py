@@ -8,11 +8,35 @@ from types import ModuleType
 from litestar import Router
 from litestar.exceptions import HTTPException
 
-from payreq.dashboard import account, applications, auth, home, keys, team, tokens
+from payreq.dashboard import (
+    account,
+    applications,
+    audit,
+    auth,
+    home,
+    keys,
+    overview,
+    payments,
+    team,
+    tokens,
+    webhooks,
+)
 from payreq.dashboard.web import render_error
 from payreq.errors import PayreqError
 
-AREAS: list[ModuleType] = [home, auth, account, team, keys, applications, tokens]
+AREAS: list[ModuleType] = [
+    home,
+    auth,
+    account,
+    team,
+    keys,
+    applications,
+    tokens,
+    overview,
+    payments,
+    webhooks,
+    audit,
+]
 """Each module has ``handlers``; part 2 appends its areas here."""
 
 

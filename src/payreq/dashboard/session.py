@@ -10,12 +10,13 @@ who has none yet is sent to set it up first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from litestar import Request
 
 from payreq.account.sessions import Session, SessionEnded
+from payreq.auth.dependencies import client_address
 from payreq.auth.roles import Actor, Permission
 from payreq.auth.subject import AuthSubject, dashboard_subject
 from payreq.dashboard import nav
@@ -40,6 +41,8 @@ class Page:
     session: Session
     csrf: str
     path: str
+    address: str | None = None
+    """The client address, which the audit log records beside the user."""
 
     @property
     def actor(self) -> Actor:
@@ -56,7 +59,7 @@ class Page:
     @property
     def subject(self) -> AuthSubject:
         """For the services the API also uses (applications, tokens, payments, ...)."""
-        return dashboard_subject(self.session.actor, self.session.environment)
+        return replace(dashboard_subject(self.session.actor, self.session.environment), address=self.address)
 
     @property
     def nav(self) -> list[NavEntry]:
@@ -88,7 +91,12 @@ async def signed_in(
     if session.must_enroll_totp and not enrolling:
         raise EnrollmentRequired()
     session.actor.require(permission)
-    return Page(session=session, csrf=form_keys(request).token(session.csrf_secret), path=request.url.path)
+    return Page(
+        session=session,
+        csrf=form_keys(request).token(session.csrf_secret),
+        path=request.url.path,
+        address=client_address(request),
+    )
 
 
 async def signed_in_form(
@@ -100,7 +108,12 @@ async def signed_in_form(
     if session.must_enroll_totp and not enrolling:
         raise EnrollmentRequired()
     session.actor.require(permission)
-    page = Page(session=session, csrf=form_keys(request).token(session.csrf_secret), path=request.url.path)
+    page = Page(
+        session=session,
+        csrf=form_keys(request).token(session.csrf_secret),
+        path=request.url.path,
+        address=client_address(request),
+    )
     return page, form
 
 

@@ -27,6 +27,7 @@ from payreq.checkout.redirect import origin
 from payreq.checkout.routes import security_headers
 from payreq.errors import Forbidden, PayreqError
 from payreq.http import page_error_status, request_id
+from payreq.kit import money
 from payreq.kit.assets import load
 from payreq.kit.crypto import random_string
 from payreq.services import Services
@@ -42,6 +43,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+templates.filters["major"] = lambda amount, currency: money.major_units(int(amount), str(currency))
 
 
 ASSETS = {

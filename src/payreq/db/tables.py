@@ -147,6 +147,17 @@ payments = sa.Table(
     sa.Index("ix_payments_application_created", "application_id", "created_at"),
     # the expiry sweep: pending rows by deadline
     sa.Index("ix_payments_status_expires", "status", "expires_at"),
+    # the overview, read from the index alone: paid per day; outcomes and time to pay
+    sa.Index("ix_payments_tenant_paid", "account_id", "environment", "paid_at", "currency", "amount"),
+    sa.Index(
+        "ix_payments_tenant_outcomes",
+        "account_id",
+        "environment",
+        "created_at",
+        "status",
+        "expires_at",
+        "paid_at",
+    ),
 )
 
 events = sa.Table(
@@ -167,6 +178,7 @@ events = sa.Table(
 # Each feature keeps its own tables beside its code; importing them here puts them on
 # the one metadata that Alembic compares against.
 from payreq.account import tables as _account_tables  # noqa: E402, F401
+from payreq.audit import tables as _audit_tables  # noqa: E402, F401
 from payreq.idempotency import tables as _idempotency_tables  # noqa: E402, F401
 from payreq.method import tables as _method_tables  # noqa: E402, F401
 from payreq.webhook import tables as _webhook_tables  # noqa: E402, F401

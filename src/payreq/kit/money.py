@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 
 import iso4217
@@ -74,3 +75,9 @@ def parse_amount(value: object) -> int | None:
     else:
         return None
     return amount if MIN_AMOUNT <= amount <= MAX_AMOUNT else None
+
+
+def major_units(amount: int, currency: str) -> str:
+    """``12500, "EUR"`` -> ``125.00``: the amount in the currency's major unit, no locale."""
+    digits = minor_unit_digits(currency)
+    return f"{Decimal(amount).scaleb(-digits):.{digits}f}"

@@ -61,8 +61,7 @@ async def issue_reference(
 
 def plain_amount(amount: int, currency: str) -> str:
     """``12500, "EUR"`` -> ``125.00 EUR``: the ISO 4217 minor unit, no locale."""
-    digits = money.minor_unit_digits(currency)
-    return f"{Decimal(amount).scaleb(-digits):.{digits}f} {currency}"
+    return f"{money.major_units(amount, currency)} {currency}"
 
 
 def epc_qr_svg(details: BankDetails, amount: int, currency: str, reference: str) -> str | None:

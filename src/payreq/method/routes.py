@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, QueryParameter
 
+from payreq.audit.models import Actor
 from payreq.auth.dependencies import Subject, requires
 from payreq.auth.subject import Scope
 from payreq.errors import NotFound
@@ -17,7 +18,6 @@ from payreq.kit.jsonbody import Body, decode
 from payreq.method.sandbox import Outcome, simulate
 from payreq.method.statements.importer import read
 from payreq.method.statements.report import ImportReport, LineReport
-from payreq.method.statements.service import Actor
 from payreq.payment.schemas_b import PaymentB
 from payreq.payment.service import parse_id
 from payreq.services import Services
@@ -133,7 +133,12 @@ async def simulate_outcome(
     body = decode(await request.body(), SimulateBody)
     async with services.db.transaction() as conn:
         payment = await simulate(
-            conn, services.payments, subject.tenant, parse_id(payment_id), Outcome(body.outcome)
+            conn,
+            services.payments,
+            subject.tenant,
+            parse_id(payment_id),
+            Outcome(body.outcome),
+            actor=Actor.of(subject),
         )
     return PaymentB.of(payment, base_url=services.settings.base_url)
 

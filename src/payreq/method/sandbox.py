@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from uuid import UUID
 
+from payreq.audit.models import Actor
 from payreq.auth.subject import Tenant
 from payreq.db import Connection
 from payreq.errors import NotFound
@@ -36,14 +37,22 @@ _TARGET = {Outcome.PAID: Status.PAID, Outcome.CANCELLED: Status.CANCELLED, Outco
 
 
 async def simulate(
-    conn: Connection, payments: PaymentService, tenant: Tenant, payment_id: UUID, outcome: Outcome
+    conn: Connection,
+    payments: PaymentService,
+    tenant: Tenant,
+    payment_id: UUID,
+    outcome: Outcome,
+    *,
+    actor: Actor,
 ) -> Payment:
     """Settle a sandbox payment as ``outcome``. 404 outside the sandbox."""
     if tenant.environment != "sandbox":
         raise NotFound("Simulation exists only in the sandbox.")
     if outcome is Outcome.EXPIRED:
         await repository.bring_deadline_forward(conn, tenant, payment_id, now=payments.clock())
-    return await payments.settle(conn, tenant, payment_id, _TARGET[outcome])
+    return await payments.settle(
+        conn, tenant, payment_id, _TARGET[outcome], actor=actor, changes={"simulated": True}
+    )
 
 
 class SandboxMethod(PaymentMethod):

@@ -86,6 +86,8 @@ statement_lines = sa.Table(
     sa.Column("resolved_by", sa.String(80), nullable=True),
     sa.Column("resolved_at", Timestamp, nullable=True),
     sa.UniqueConstraint("account_id", "environment", "line_key"),
+    # the overview: lines waiting to be resolved
+    sa.Index("ix_statement_lines_tenant_outcome", "account_id", "environment", "outcome"),
     _env_check(),
 )
 

@@ -14,6 +14,7 @@ from msgspec import Meta
 
 from payreq.application import repository as applications
 from payreq.application.models import Application, BankDetails
+from payreq.audit.models import Actor
 from payreq.auth.subject import AuthSubject
 from payreq.db import Connection
 from payreq.errors import Conflict, ValidationFailed
@@ -82,7 +83,9 @@ class InstructionsService:
         checkout_url = f"{self.base_url}/checkout/{payment.id}"
 
         async def settle(target: Status) -> Payment:
-            return await self.payments.settle(conn, subject.tenant, payment.id, target)
+            return await self.payments.settle(
+                conn, subject.tenant, payment.id, target, actor=Actor.of(subject)
+            )
 
         ctx = MethodContext(
             payment=payment,

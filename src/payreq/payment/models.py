@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 from payreq.payment.lifecycle import Status
@@ -69,6 +70,12 @@ class PaymentQuery:
     application_client_id: str | None = None
     created_gte: datetime | None = None
     created_lt: datetime | None = None
+    amount_gte: Decimal | None = None
+    """In major units (``10.50``), applied in each payment's own currency."""
+    amount_lte: Decimal | None = None
+    currency: str | None = None
+    search: str | None = None
+    """A payment id, a reference, part of a reference label, or a transfer reference."""
     limit: int = 10
     starting_after: str | None = None
     names: Mapping[str, str] = field(default_factory=dict)

@@ -4,6 +4,7 @@ account and environment scope."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,9 @@ import msgspec
 
 from payreq.auth.subject import Tenant
 from payreq.db import Connection, Row
+from payreq.db.base import placeholders
+from payreq.kit import money
+from payreq.method.creditor_reference import compact_form
 from payreq.payment.lifecycle import REACHED_AT, Status
 from payreq.payment.models import Payment, PaymentQuery
 
@@ -146,13 +150,56 @@ async def page(
     if query.created_lt is not None:
         where.append("p.created_at < :created_lt")
         params["created_lt"] = query.created_lt
+    if query.currency is not None:
+        where.append("p.currency = :currency")
+        params["currency"] = query.currency
+    for bound, op, value in (("amount_gte", ">=", query.amount_gte), ("amount_lte", "<=", query.amount_lte)):
+        if value is not None:
+            where.append(_amount_bound(bound, op, value, params))
+    if query.search is not None:
+        where.append(_search(query.search, params))
     if after is not None:
-        where.append(
-            "(p.created_at < :after_created OR (p.created_at = :after_created AND p.id < :after_id))"
-        )
+        # a row value, so that both engines seek the (created_at, id) index to the cursor
+        where.append("(p.created_at, p.id) < (:after_created, :after_id)")
         params["after_created"], params["after_id"] = after
     sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit"
     return [_payment(row) for row in await conn.fetch_all(sql, params)]
+
+
+def _amount_bound(name: str, op: str, major: Decimal, params: dict[str, Any]) -> str:
+    """``amount op major`` in each payment's own currency: one bound per minor-unit
+    exponent (a whole number of minor units, rounded towards the range's inside)."""
+    by_exponent: dict[int, list[str]] = {}
+    for code in sorted(money.active_currencies()):
+        by_exponent.setdefault(money.minor_unit_digits(code), []).append(code)
+    parts = []
+    for exponent, codes in sorted(by_exponent.items()):
+        scaled = major.scaleb(exponent)
+        minor = int(scaled.to_integral_value(ROUND_CEILING if op == ">=" else ROUND_FLOOR))
+        marks, named = placeholders(codes, f"{name}_{exponent}_c")
+        params.update(named)
+        params[f"{name}_{exponent}"] = minor
+        parts.append(f"(p.currency IN ({marks}) AND p.amount {op} :{name}_{exponent})")
+    return f"({' OR '.join(parts)})"
+
+
+def _search(text: str, params: dict[str, Any]) -> str:
+    """A payment id, an exact reference, part of a reference label (any case), or a
+    transfer reference as a payer may write it (spaces, lower case)."""
+    try:
+        params["search_id"] = UUID(text.strip())
+    except ValueError:
+        pass
+    else:
+        return "p.id = :search_id"
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    params["search_text"] = text.strip()
+    params["search_like"] = f"%{escaped}%"
+    params["search_reference"] = compact_form(text)
+    return (
+        "(p.reference_id = :search_text OR LOWER(p.reference_label) LIKE :search_like ESCAPE '\\'"
+        " OR p.id IN (SELECT t.payment_id FROM transfer_references t WHERE t.reference = :search_reference))"
+    )
 
 
 async def settle(conn: Connection, payment_id: UUID, target: Status, *, at: datetime) -> bool:

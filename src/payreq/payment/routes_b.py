@@ -7,16 +7,26 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import SecurityRequirement
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
 
 from payreq.auth.dependencies import Subject, requires
 from payreq.auth.subject import Scope
 from payreq.http import error_responses
 from payreq.kit.jsonbody import decode
+from payreq.payment.export import export_csv
 from payreq.payment.instructions import PaymentInstructions
 from payreq.payment.models import PaymentQuery
-from payreq.payment.schemas_b import PaymentB, PaymentCheckout, PaymentListB, parse_instant, parse_status
+from payreq.payment.schemas_b import (
+    PaymentB,
+    PaymentCheckout,
+    PaymentListB,
+    parse_instant,
+    parse_major_amount,
+    parse_status,
+)
 from payreq.services import Services
 
 
@@ -77,15 +87,7 @@ async def get_instructions(
         return await services.instructions.get(conn, subject, payment_id, method)
 
 
-@get(
-    "/payments",
-    dependencies={"subject": requires(Scope.PAYMENTS_GET, access_token_only=True)},
-    security=security(Scope.PAYMENTS_GET),
-    responses=error_responses(401, 403, 422, 429),
-)
-async def list_payments(
-    request: Request[Any, Any, Any],
-    subject: Subject,
+async def payment_filters(
     status: Annotated[str | None, QueryParameter(description="pending, paid, expired or cancelled.")] = None,
     client_id: Annotated[
         str | None, QueryParameter(name="clientId", description="Only this application's.")
@@ -97,30 +99,93 @@ async def list_payments(
     created_to: Annotated[
         str | None, QueryParameter(name="createdTo", description="RFC 3339; created before.")
     ] = None,
+    currency: Annotated[str | None, QueryParameter(description="Only payments in this currency.")] = None,
+    amount_from: Annotated[
+        str | None,
+        QueryParameter(
+            name="amountFrom",
+            description="At least this much, in major units (10.50), in each payment's currency.",
+        ),
+    ] = None,
+    amount_to: Annotated[
+        str | None, QueryParameter(name="amountTo", description="At most this much, in major units.")
+    ] = None,
+    q: Annotated[
+        str | None,
+        QueryParameter(
+            description="Search: a payment id, a reference, part of a reference label, a transfer reference."
+        ),
+    ] = None,
     limit: Annotated[
         int | None, QueryParameter(description="1 to 100 (default 10); larger values are clamped.")
     ] = None,
     cursor: Annotated[str | None, QueryParameter(description="`nextCursor` of the previous page.")] = None,
-) -> PaymentListB:
-    """List payments, newest first, with filters. Access token only, scope `payments.get`."""
-    services: Services = request.app.state.services
-    query = PaymentQuery(
+) -> PaymentQuery:
+    """The list's filters, shared by the list and its CSV export."""
+    return PaymentQuery(
         status=parse_status(status),
         reference_id=reference,
         application_client_id=client_id,
         created_gte=parse_instant(created_from, "createdFrom"),
         created_lt=parse_instant(created_to, "createdTo"),
+        currency=currency,
+        amount_gte=parse_major_amount(amount_from, "amountFrom"),
+        amount_lte=parse_major_amount(amount_to, "amountTo"),
+        search=q,
         limit=limit if limit is not None else 10,
         starting_after=cursor,
-        names={"starting_after": "cursor", "reference_id": "reference", "application_client_id": "clientId"},
+        names={
+            "starting_after": "cursor",
+            "reference_id": "reference",
+            "application_client_id": "clientId",
+            "amount_gte": "amountFrom",
+            "search": "q",
+        },
     )
+
+
+Filters = NamedDependency[PaymentQuery]
+
+LIST = {
+    "subject": requires(Scope.PAYMENTS_GET, access_token_only=True),
+    "filters": Provide(payment_filters),
+}
+
+
+@get(
+    "/payments",
+    dependencies=LIST,
+    security=security(Scope.PAYMENTS_GET),
+    responses=error_responses(401, 403, 422, 429),
+)
+async def list_payments(request: Request[Any, Any, Any], subject: Subject, filters: Filters) -> PaymentListB:
+    """List payments, newest first, with filters. Access token only, scope `payments.get`."""
+    services: Services = request.app.state.services
     async with services.db.read() as conn:
-        page = await services.payments.list(conn, subject, query)
+        page = await services.payments.list(conn, subject, filters)
     return PaymentListB.of(page, base_url=services.settings.base_url)
+
+
+@get(
+    "/payments/export",
+    dependencies=LIST,
+    security=security(Scope.PAYMENTS_GET),
+    responses=error_responses(401, 403, 422, 429),
+    media_type="text/csv",
+)
+async def export_payments(request: Request[Any, Any, Any], subject: Subject, filters: Filters) -> Stream:
+    """Every payment the filters select, as CSV (streamed; `limit` and `cursor` are ignored). Access token only, scope `payments.get`."""
+    services: Services = request.app.state.services
+    lines = await export_csv(services.payments, services.db, subject, filters)
+    return Stream(
+        lines,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="payments.csv"'},
+    )
 
 
 router = Router(
     path="/api",
-    route_handlers=[checkout, get_payment, get_instructions, list_payments],
+    route_handlers=[checkout, get_payment, get_instructions, list_payments, export_payments],
     tags=["Payments (contract B)"],
 )

@@ -4,6 +4,7 @@ Events carry ``PaymentB`` too (SPEC §6)."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import msgspec
@@ -157,6 +158,19 @@ def parse_status(value: str | None) -> Status | None:
     except ValueError:
         allowed = ", ".join(s.value for s in Status)
         raise ValidationFailed(f"status must be one of {allowed}.", param="status") from None
+
+
+def parse_major_amount(value: str | None, param: str) -> Decimal | None:
+    """An amount in major units (``10``, ``10.5``, ``0.001``) from a query parameter or form."""
+    if value is None or not value.strip():
+        return None
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0 or amount > 10**12 or len(value) > 32:
+        raise ValidationFailed(f"{param} must be an amount in major units, such as 10 or 10.50.", param=param)
+    return amount
 
 
 def parse_instant(value: str | None, param: str) -> datetime | None:

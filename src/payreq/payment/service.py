@@ -8,12 +8,16 @@ same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import msgspec
 
 from payreq.application import repository as applications
+from payreq.audit.models import Actor
+from payreq.audit.service import AuditService
+from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Row
 from payreq.errors import Forbidden, NotFound, ValidationFailed
@@ -45,10 +49,18 @@ def parse_id(value: str) -> uuid.UUID:
 
 
 class PaymentService:
-    def __init__(self, *, base_url: str, default_expires_in: int = 86400, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        default_expires_in: int = 86400,
+        clock: Clock = utc_now,
+        audit: AuditService | None = None,
+    ) -> None:
         self.base_url = base_url
         self.default_expires_in = default_expires_in
         self.clock = clock
+        self.audit = audit or AuditService(clock=clock)
 
     # -- create -----------------------------------------------------------------
 
@@ -172,12 +184,7 @@ class PaymentService:
         return payment
 
     async def list(self, conn: Connection, subject: AuthSubject, query: PaymentQuery) -> Page:
-        for name, value in (
-            ("reference_id", query.reference_id),
-            ("application_client_id", query.application_client_id),
-        ):
-            if value is not None:
-                check_text(value, query.param(name))
+        query = self.checked_query(query)
         after = None
         if query.starting_after is not None:
             try:
@@ -195,10 +202,42 @@ class PaymentService:
         rows = await repository.page(conn, subject.tenant, replace(query, limit=limit), now=now, after=after)
         return Page(items=[p.as_seen(now) for p in rows[:limit]], has_more=len(rows) > limit)
 
+    def checked_query(self, query: PaymentQuery) -> PaymentQuery:
+        """The filters' rules, for the list and the export alike; the currency upper-cased."""
+        for name, value in (
+            ("reference_id", query.reference_id),
+            ("application_client_id", query.application_client_id),
+            ("search", query.search),
+        ):
+            if value is not None:
+                check_text(value, query.param(name))
+        if query.currency is not None:
+            code = money.normalise_currency(query.currency)
+            if code is None:
+                raise ValidationFailed(
+                    "currency must be an active ISO 4217 currency code.",
+                    code="unsupported_currency",
+                    param=query.param("currency"),
+                )
+            query = replace(query, currency=code)
+        if (
+            query.amount_gte is not None
+            and query.amount_lte is not None
+            and query.amount_gte > query.amount_lte
+        ):
+            raise ValidationFailed(
+                "The lower amount bound is above the upper one.", param=query.param("amount_gte")
+            )
+        return query
+
     # -- change -----------------------------------------------------------------
 
     async def cancel(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Payment:
-        return await self.settle(conn, subject.tenant, parse_id(payment_id), Status.CANCELLED)
+        if subject.actor is not None:  # a dashboard user: viewers change nothing
+            subject.actor.require(Permission.DEVELOP)
+        return await self.settle(
+            conn, subject.tenant, parse_id(payment_id), Status.CANCELLED, actor=Actor.of(subject)
+        )
 
     async def settle(
         self,
@@ -208,13 +247,16 @@ class PaymentService:
         target: Status,
         *,
         cause: Cause = Cause.ORDINARY,
+        actor: Actor,
+        changes: Mapping[str, object] | None = None,
     ) -> Payment:
         """Move a payment to ``target`` as the lifecycle allows for ``cause``: a pending
         one to paid, cancelled or expired; for a bank transfer booked in time or a
         statement line the merchant accepted, an expired (or cancelled) one to paid.
 
         Exactly one of any number of concurrent changes wins; the others get 409 and
-        the payment is left as the winner made it.
+        the payment is left as the winner made it. A paid or cancelled change is
+        audited with ``actor`` (an expiry is the deadline's, the worker's, not anyone's act).
         """
         payment = await self._load(conn, tenant, payment_id)
         now = self.clock()
@@ -240,6 +282,17 @@ class PaymentService:
         else:
             changed = replace(payment, status=target, cancelled_at=now)
         await self._record(conn, changed, target, now, previous=payment.status)
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=payment.account_id,
+            environment=payment.environment,
+            action=EVENT_TYPE[target],
+            target_type="payment",
+            target_id=payment.id,
+            changes={"status": [payment.status.value, target.value], **(changes or {})},
+            at=now,
+        )
         return changed
 
     async def expire_due(self, conn: Connection, *, limit: int = 500) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -73,6 +74,8 @@ class Result:
     outcome: Outcome | None
     """None: given up without an attempt (``reason``)."""
     reason: str | None = None
+    headers: dict[str, str] | None = None
+    """The request's headers as sent (the body is the event's, rebuilt from it)."""
 
 
 @dataclass
@@ -195,7 +198,7 @@ class Dispatcher:
         )
         headers = signing.headers(str(row["event_id"]), now, payload, secrets)
         outcome = await self._sender.send(url, payload, headers, sandbox=row["environment"] == "sandbox")
-        self._result(Result(row, now, url, outcome))
+        self._result(Result(row, now, url, outcome, headers=headers))
 
     def _result(self, result: Result) -> None:
         self._results.append(result)
@@ -271,6 +274,7 @@ class Dispatcher:
             event_id=row["event_id"],
             attempted_at=result.attempted_at,
             url=result.url or "",
+            request_headers=None if result.headers is None else json.dumps(result.headers),
             status_code=outcome.status_code,
             latency_ms=outcome.latency_ms,
             response_body=outcome.body,

@@ -81,6 +81,8 @@ class Attempt:
     response_body: str | None
     error: str | None
     succeeded: bool
+    request_headers: dict[str, str] | None = None
+    """As sent; None for attempts recorded before headers were kept."""
 
     @classmethod
     def of(cls, row: Row) -> Attempt:
@@ -93,6 +95,7 @@ class Attempt:
             response_body=row["response_body"],
             error=row["error"],
             succeeded=bool(row["succeeded"]),
+            request_headers=msgspec.json.decode(row["request_headers"]) if row["request_headers"] else None,
         )
 
 

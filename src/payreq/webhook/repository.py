@@ -167,13 +167,14 @@ async def insert_attempt(
     response_body: str | None,
     error: str | None,
     succeeded: bool,
+    request_headers: str | None = None,
 ) -> None:
     await conn.execute(
         """
-        INSERT INTO webhook_attempts (id, delivery_id, event_id, attempted_at, url, status_code, latency_ms,
-                                      response_body, error, succeeded)
-        VALUES (:id, :delivery_id, :event_id, :attempted_at, :url, :status_code, :latency_ms,
-                :response_body, :error, :succeeded)
+        INSERT INTO webhook_attempts (id, delivery_id, event_id, attempted_at, url, request_headers,
+                                      status_code, latency_ms, response_body, error, succeeded)
+        VALUES (:id, :delivery_id, :event_id, :attempted_at, :url, :request_headers,
+                :status_code, :latency_ms, :response_body, :error, :succeeded)
         """,
         {
             "id": id,
@@ -181,6 +182,7 @@ async def insert_attempt(
             "event_id": event_id,
             "attempted_at": attempted_at,
             "url": url,
+            "request_headers": request_headers,
             "status_code": status_code,
             "latency_ms": latency_ms,
             "response_body": response_body,
@@ -349,7 +351,7 @@ async def attempts(conn: Connection, event_id: UUID) -> list[Row]:
     """An event's attempts, oldest first (the caller has checked the event's tenant)."""
     rows = await conn.fetch_all(
         """
-        SELECT id, attempted_at, url, status_code, latency_ms, response_body, error, succeeded
+        SELECT id, attempted_at, url, request_headers, status_code, latency_ms, response_body, error, succeeded
         FROM webhook_attempts WHERE event_id = :event_id ORDER BY attempted_at, id
         """,
         {"event_id": event_id},

@@ -11,8 +11,10 @@ import uuid
 from datetime import datetime, timedelta
 
 from payreq.application.service import tenant_of
-from payreq.auth.subject import AuthSubject
-from payreq.db import Connection
+from payreq.audit.service import AuditService
+from payreq.auth.roles import Permission
+from payreq.auth.subject import AuthSubject, Tenant
+from payreq.db import Connection, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.pagination import clamp_limit
@@ -33,9 +35,12 @@ def parse_event_id(value: str) -> uuid.UUID:
 
 
 class WebhookService:
-    def __init__(self, *, clock: Clock = utc_now, event_log_delay: float = 5.0) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, event_log_delay: float = 5.0, audit: AuditService | None = None
+    ) -> None:
         self.clock = clock
         self.event_log_delay = timedelta(seconds=event_log_delay)
+        self.audit = audit or AuditService(clock=clock)
 
     async def list_events(
         self,
@@ -117,19 +122,45 @@ class WebhookService:
         else:
             await repository.requeue(conn, row["delivery_id"], at=now)
         await repository.enable_endpoints(conn, tenant, [row["application_id"]])
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="event.redelivered",
+            target_type="payment",
+            target_id=row["payment_id"],
+            changes={"event": str(row["id"]), "type": row["type"], "application": row["client_id"]},
+            at=now,
+        )
         conn.after_commit(doorbell.ring)
         return await self.get_event(conn, subject, event_id)
+
+    async def _failed_since(self, conn: Connection, tenant: Tenant, since: datetime) -> list[Row]:
+        """What a replay since ``since`` sends again: the one place its rules and bounds
+        live, for the replay itself and for the count shown before it."""
+        if since.tzinfo is None:
+            raise ValidationFailed("since must be an RFC 3339 timestamp with an offset.", param="since")
+        return await repository.failed_since(conn, tenant, since=since)
+
+    async def replay_count(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
+        """How many deliveries ``replay`` would send again now (sends nothing)."""
+        return len(await self._failed_since(conn, tenant_of(subject, Permission.READ), since))
 
     async def replay(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
         """Send again every event created at or after ``since`` whose delivery failed; the
         endpoints concerned are enabled again. The number of events requeued."""
-        if since.tzinfo is None:
-            raise ValidationFailed("since must be an RFC 3339 timestamp with an offset.", param="since")
         tenant = tenant_of(subject)
-        failed = await repository.failed_since(conn, tenant, since=since)
+        failed = await self._failed_since(conn, tenant, since)
         if not failed:
             return 0
         count = await repository.requeue_many(conn, [r["id"] for r in failed], at=self.clock())
         await repository.enable_endpoints(conn, tenant, sorted({r["application_id"] for r in failed}))
+        await self.audit.record_by(
+            conn,
+            subject,
+            action="events.replayed",
+            target_type="events",
+            target_id=None,
+            changes={"since": since.isoformat(), "count": count},
+        )
         conn.after_commit(doorbell.ring)
         return count

@@ -43,6 +43,8 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("event_id", "application_id"),
     # the claim: due pending rows, oldest first
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    # the dashboard: one endpoint's deliveries
+    sa.Index("ix_webhook_deliveries_application", "application_id", "created_at"),
 )
 
 webhook_attempts = sa.Table(
@@ -53,12 +55,16 @@ webhook_attempts = sa.Table(
     sa.Column("event_id", UUID, sa.ForeignKey("events.id"), nullable=False),
     sa.Column("attempted_at", Timestamp, nullable=False),
     sa.Column("url", sa.String(2048), nullable=False),
+    # the request as sent: its headers (JSON; the body is the event's, rebuilt)
+    sa.Column("request_headers", sa.Text, nullable=True),
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("latency_ms", sa.Integer, nullable=True),
     sa.Column("response_body", sa.Text, nullable=True),
     sa.Column("error", sa.String(500), nullable=True),
     sa.Column("succeeded", sa.Boolean, nullable=False),
     sa.Index("ix_webhook_attempts_event", "event_id", "attempted_at"),
+    # an endpoint's health: its deliveries' attempts
+    sa.Index("ix_webhook_attempts_delivery", "delivery_id", "attempted_at"),
 )
 
 # The endpoint's state lives on its application (one webhook URL per application).

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from payreq.audit.models import Actor, ActorKind
 from payreq.auth.subject import Tenant
 from payreq.db import Connection
 from payreq.method import creditor_reference, repository
@@ -78,7 +79,7 @@ class Reconciler:
             return await self._duplicate(conn, tenant, line, made)
         if first[0] is not Outcome.UNMATCHED:
             return Applied(made(*first), line_id)
-        outcome, message, payment, reference = await self._match(conn, tenant, line, zone)
+        outcome, message, payment, reference = await self._match(conn, tenant, line, zone, line_id)
         assert outcome in REMEMBERED
         if outcome is not Outcome.UNMATCHED or reference is not None:
             await repository.record_outcome(
@@ -91,7 +92,7 @@ class Reconciler:
         return Applied(made(outcome, message, payment=payment, reference=reference), line_id)
 
     async def _match(
-        self, conn: Connection, tenant: Tenant, line: StatementLine, zone: ZoneInfo
+        self, conn: Connection, tenant: Tenant, line: StatementLine, zone: ZoneInfo, line_id: uuid.UUID
     ) -> tuple[Outcome, str, Payment | None, str | None]:
         candidates: list[str] = []
         for text in line.texts:
@@ -112,7 +113,7 @@ class Reconciler:
         reference = known[0]
         payment = await payments_repository.get(conn, tenant, found[reference])
         assert payment is not None, "a transfer reference always has its payment"
-        return await self._settle(conn, tenant, line, payment, reference, zone)
+        return await self._settle(conn, tenant, line, payment, reference, zone, line_id)
 
     async def _settle(
         self,
@@ -122,6 +123,7 @@ class Reconciler:
         payment: Payment,
         reference: str,
         zone: ZoneInfo,
+        line_id: uuid.UUID,
     ) -> tuple[Outcome, str, Payment | None, str | None]:
         assert line.amount is not None and line.currency is not None
         due = plain_amount(payment.amount, payment.currency)
@@ -159,7 +161,16 @@ class Reconciler:
         if line.amount > payment.amount:
             return Outcome.OVERPAID, f"More than the {due} due; not applied.", seen, reference
         try:
-            paid = await self.payments.settle(conn, tenant, payment.id, Status.PAID, cause=cause)
+            actor = Actor(ActorKind.STATEMENT_LINE, str(line_id), f"statement line {line.number}")
+            paid = await self.payments.settle(
+                conn,
+                tenant,
+                payment.id,
+                Status.PAID,
+                cause=cause,
+                actor=actor,
+                changes={"reference": reference},
+            )
         except InvalidTransition:
             now = await payments_repository.get(conn, tenant, payment.id)
             current = now.as_seen(self.payments.clock()) if now else payment

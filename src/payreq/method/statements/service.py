@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import uuid
-from dataclasses import dataclass
 from enum import StrEnum
 
 import msgspec
 
 from payreq.account.service import AccountService
-from payreq.auth.subject import AuthSubject, Tenant
+from payreq.audit.models import Actor
+from payreq.auth.subject import Tenant
 from payreq.db import Connection, Database, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import rfc3339
@@ -51,28 +51,9 @@ class Resolution(StrEnum):
 RECORDED = {Resolution.ACCEPT: "accepted", Resolution.REFUND_DUE: "refund_due"}
 
 
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who resolves a line: an API key (over the API), a dashboard user, or the operator's CLI."""
-
-    kind: str
-    id: str | None = None
-
-    @classmethod
-    def of(cls, subject: AuthSubject) -> Actor:
-        kind, _, key = subject.rate_key.partition(":")
-        return cls("api_key", key) if kind == "key" else cls("client_token", str(subject.credential_id))
-
-    @classmethod
-    def user(cls, user_id: uuid.UUID) -> Actor:
-        return cls("user", str(user_id))
-
-    @classmethod
-    def cli(cls) -> Actor:
-        return cls("cli")
-
-    def __str__(self) -> str:
-        return self.kind if self.id is None else f"{self.kind}:{self.id}"
+def recorded_by(actor: Actor) -> str:
+    """How a line names who resolved it: ``api_key:<id>``, ``user:<id>``, ``cli``."""
+    return actor.kind.value if actor.id is None else f"{actor.kind.value}:{actor.id}"
 
 
 class StatementImportNotFound(NotFound):
@@ -206,7 +187,7 @@ class StatementService:
             row["statement_line_id"],
             resolution=RECORDED[resolution],
             outcomes=RESOLVABLE,
-            by=str(actor)[:80],
+            by=recorded_by(actor)[:80],
             at=at,
         )
         if not won:
@@ -218,7 +199,13 @@ class StatementService:
         if resolution is Resolution.ACCEPT:
             try:
                 paid = await self.payments.settle(
-                    conn, tenant, remembered["payment_id"], Status.PAID, cause=Cause.ACCEPTED
+                    conn,
+                    tenant,
+                    remembered["payment_id"],
+                    Status.PAID,
+                    cause=Cause.ACCEPTED,
+                    actor=actor,
+                    changes={"statementLine": line, "resolution": RECORDED[resolution]},
                 )
             except InvalidTransition as exc:
                 raise NotResolvable(

@@ -1,0 +1,1 @@
+"""The dashboard overview: the figures on its first page, each one indexed query."""
