@@ -18,6 +18,7 @@ from payreq.payment.instructions import InstructionsService
 from payreq.payment.service import PaymentService
 from payreq.ratelimit.limiter import RateLimiter
 from payreq.webhook.service import WebhookService
+from payreq.webhook.ssrf import UrlPolicy
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,11 @@ class Services:
             accounts=AccountService(clock=clock, max_api_keys=settings.max_api_keys_per_account),
             oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock, credentials_changed=changed),
             payments=payments,
-            applications=ApplicationService(clock=clock, credentials_changed=changed),
+            applications=ApplicationService(
+                clock=clock,
+                credentials_changed=changed,
+                url_policy=UrlPolicy.of(settings.webhook_allow_private),
+            ),
             client_tokens=ClientTokenService(
                 clock=clock,
                 credentials_changed=changed,

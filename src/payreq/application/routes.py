@@ -57,8 +57,9 @@ async def create_application(request: Request[Any, Any, Any], subject: Subject) 
     """Create an application; only this answer shows `webhookSecret`. Access token only, scope `*`."""
     services: Services = request.app.state.services
     data = decode(await request.body(), ApplicationCreate)
+    webhook = await services.applications.check_webhook_url(data.webhook_url)  # DNS: before the unit
     async with services.db.transaction() as conn:
-        created = await services.applications.create(conn, subject, data)
+        created = await services.applications.create(conn, subject, data, webhook=webhook)
     return ApplicationWithSecret.with_secret(created.application, created.webhook_secret)
 
 
@@ -91,8 +92,9 @@ async def update_application(
     """Change the fields sent (`null` clears an optional one). Access token only, scope `*`."""
     services: Services = request.app.state.services
     data = decode(await request.body(), ApplicationUpdate)
+    webhook = await services.applications.check_webhook_url(data.webhook_url)  # DNS: before the unit
     async with services.db.transaction() as conn:
-        app = await services.applications.update(conn, subject, client_id, data)
+        app = await services.applications.update(conn, subject, client_id, data, webhook=webhook)
     return ApplicationView.of(app)
 
 

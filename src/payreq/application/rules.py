@@ -12,7 +12,7 @@ from payreq.errors import ValidationFailed
 from payreq.kit import money
 from payreq.kit.jsonbody import check_text
 from payreq.kit.urls import redirect_url_problem
-from payreq.webhook.ssrf import webhook_url_problem
+from payreq.webhook.ssrf import UrlPolicy, check_webhook_url
 
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 24 * 3600
@@ -31,14 +31,15 @@ def name(value: str) -> str:
     return clean
 
 
-def webhook_url(value: str | None, *, sandbox: bool) -> str | None:
-    """Where events are delivered: https resolving only to public addresses (sandbox
-    also http://localhost and http://127.0.0.1; ``PAYREQ_WEBHOOK_ALLOW_PRIVATE``), as
-    ``payreq.webhook.ssrf`` checks again before every attempt."""
+async def webhook_url(value: str | None, *, policy: UrlPolicy) -> str | None:
+    """Where events are delivered: https resolving only to public addresses, or to the
+    networks the operator allows (``PAYREQ_WEBHOOK_ALLOW_PRIVATE``), in every
+    environment, as ``payreq.webhook.ssrf`` checks again before every attempt. The name
+    is resolved here, asynchronously: call this before any unit of work opens."""
     if value is None:
         return None
     check_text(value, "webhookUrl")
-    problem = webhook_url_problem(value, sandbox=sandbox)
+    problem = await check_webhook_url(value, policy=policy)
     if problem:
         raise ValidationFailed(f"webhookUrl {problem}.", code="invalid_url", param="webhookUrl")
     return value
