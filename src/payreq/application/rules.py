@@ -11,7 +11,7 @@ from payreq.application.models import BankDetails, Method
 from payreq.errors import ValidationFailed
 from payreq.kit import money
 from payreq.kit.jsonbody import check_text
-from payreq.kit.urls import redirect_url_problem
+from payreq.kit.urls import normalise_url, redirect_url_problem
 from payreq.webhook.ssrf import UrlPolicy, check_webhook_url
 
 MIN_EXPIRES_IN = 60
@@ -56,7 +56,7 @@ def _url(value: str | None, param: str, *, sandbox: bool) -> str | None:
     problem = redirect_url_problem(value, sandbox=sandbox)
     if problem:
         raise ValidationFailed(f"{param} {problem}.", code="invalid_url", param=param)
-    return value
+    return normalise_url(value)
 
 
 def currencies(values: list[str] | None) -> list[str] | None:

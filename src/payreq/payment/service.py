@@ -21,7 +21,7 @@ from payreq.kit import money
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.jsonbody import check_text
 from payreq.kit.pagination import clamp_limit
-from payreq.kit.urls import redirect_url_problem
+from payreq.kit.urls import normalise_url, redirect_url_problem
 from payreq.payment import repository
 from payreq.payment.lifecycle import EVENT_TYPE, InvalidTransition, Status, transition
 from payreq.payment.models import Page, Payment, PaymentDraft, PaymentQuery
@@ -133,7 +133,7 @@ class PaymentService:
         problem = redirect_url_problem(url, sandbox=sandbox)
         if problem:
             raise ValidationFailed(f"{param} {problem}.", code="invalid_redirect_url", param=param)
-        return url
+        return normalise_url(url)  # IDNA host, percent-encoded: ASCII for the payer's Location
 
     def _text(self, draft: PaymentDraft, name: str, value: str | None) -> str | None:
         if value is not None:
