@@ -512,3 +512,17 @@ async def test_a_new_webhook_url_enables_a_disabled_endpoint_again(
             "SELECT webhook_failing_since FROM applications WHERE client_id = :c", {"c": client_id}
         )
     assert row is not None and row["webhook_failing_since"] is None
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2066", "\u200e"])
+async def test_names_payers_see_refuse_bidi_controls(merchant: Merchant, control: str) -> None:
+    headers = await merchant.headers()
+    answer = await merchant.http.post(API, json={"name": f"Shop{control}pohS"}, headers=headers)
+    error = error_of(answer, 422, "validation_error")
+    assert (error["param"], error["code"]) == ("name", "bidi_control")
+    client_id = merchant.credentials.application_client_id
+    answer = await merchant.http.patch(f"{API}/{client_id}", json={"name": f"{control}x"}, headers=headers)
+    assert error_of(answer, 422, "validation_error")["param"] == "name"
+    bank = {**BANK, "accountHolder": f"Shop Ltd{control}"}
+    answer = await merchant.http.patch(f"{API}/{client_id}", json={"bankDetails": bank}, headers=headers)
+    assert error_of(answer, 422, "validation_error")["param"] == "bankDetails.accountHolder"

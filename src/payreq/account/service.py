@@ -24,7 +24,7 @@ from payreq.kit.crypto import (
     new_secret,
     random_string,
 )
-from payreq.kit.jsonbody import check_text
+from payreq.kit.jsonbody import check_display_text, check_text
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
@@ -125,6 +125,7 @@ class AccountService:
         an API key and a ``*`` client token in ``environment``."""
         if environment not in ENVIRONMENTS:
             raise ValueError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+        check_display_text(name, "name")  # the checkout shows the merchant's name to payers
         email = email.strip().lower()
         if await repository.user_exists(conn, email):
             raise Conflict(f"A user with the email {email} already exists.", code="email_taken")

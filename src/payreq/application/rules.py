@@ -10,7 +10,7 @@ import msgspec
 from payreq.application.models import BankDetails, Method
 from payreq.errors import ValidationFailed
 from payreq.kit import money
-from payreq.kit.jsonbody import check_text
+from payreq.kit.jsonbody import check_display_text, check_text
 from payreq.kit.urls import normalise_url, redirect_url_problem
 from payreq.webhook.ssrf import UrlPolicy, check_webhook_url
 
@@ -25,7 +25,7 @@ _ROUTING_NUMBER = re.compile(r"[0-9]{4,12}")
 
 def name(value: str) -> str:
     clean = value.strip()
-    check_text(clean, "name")
+    check_display_text(clean, "name")  # the checkout shows it to payers
     if not 1 <= len(clean) <= 200:
         raise ValidationFailed("name must be 1 to 200 characters, not only spaces.", param="name")
     return clean
@@ -186,7 +186,7 @@ def encode(value: object) -> str | None:
 
 def _text(value: str, param: str) -> str:
     clean = value.strip()
-    check_text(clean, param)
+    check_display_text(clean, param)  # bank details are shown to payers
     if not clean:
         raise ValidationFailed(f"{param} must not be blank.", param=param)
     return clean

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC
 
 import structlog
 
@@ -21,7 +20,7 @@ from payreq.application.service import find, tenant_of
 from payreq.auth.subject import KNOWN_SCOPES, AuthSubject, Scope
 from payreq.db import Connection
 from payreq.errors import NotFound, ValidationFailed
-from payreq.kit.clock import Clock, utc_now
+from payreq.kit.clock import Clock, bounded_instant, utc_now
 from payreq.kit.crypto import SecretKind, digest, new_secret
 from payreq.kit.jsonbody import check_text
 
@@ -69,11 +68,13 @@ class ClientTokenService:
         now = self.clock()
         expires_at = data.expires_at
         if expires_at is not None:
-            if expires_at.tzinfo is None:
+            bounded = bounded_instant(expires_at)
+            if bounded is None:
                 raise ValidationFailed(
-                    "expiresAt must carry a UTC offset, as in 2030-01-31T12:00:00Z.", param="expiresAt"
+                    "expiresAt must carry a UTC offset, as in 2030-01-31T12:00:00Z, and lie before 9999.",
+                    param="expiresAt",
                 )
-            expires_at = expires_at.astimezone(UTC)
+            expires_at = bounded
             if expires_at <= now:
                 raise ValidationFailed("expiresAt must be in the future.", param="expiresAt")
         secret = new_secret(SecretKind.CLIENT_TOKEN, tenant.environment)

@@ -14,7 +14,7 @@ from payreq.application.service import tenant_of
 from payreq.auth.subject import AuthSubject
 from payreq.db import Connection
 from payreq.errors import Conflict, NotFound, ValidationFailed
-from payreq.kit.clock import Clock, utc_now
+from payreq.kit.clock import Clock, bounded_instant, utc_now
 from payreq.kit.pagination import clamp_limit
 from payreq.webhook import repository
 from payreq.webhook.models import Attempt, Event, EventPage, EventType
@@ -117,8 +117,12 @@ class WebhookService:
     async def replay(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
         """Send again every event created at or after ``since`` whose delivery failed; the
         endpoints concerned are enabled again. The number of events requeued."""
-        if since.tzinfo is None:
-            raise ValidationFailed("since must be an RFC 3339 timestamp with an offset.", param="since")
+        bounded = bounded_instant(since)
+        if bounded is None:
+            raise ValidationFailed(
+                "since must be an RFC 3339 timestamp with an offset, from 1970 to 9998.", param="since"
+            )
+        since = bounded
         tenant = tenant_of(subject)
         failed = await repository.failed_since(conn, tenant, since=since)
         if not failed:
