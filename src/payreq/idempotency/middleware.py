@@ -27,8 +27,10 @@ For a request that carries the header:
    or rate checks (401, 403, 429) and server errors (5xx) are not stored: the change,
    if any, is rolled back with the key, and the client may retry with the same key.
    Every other answer (2xx, 404, 409 ...) is kept for 24 hours. An answer carrying a
-   secret that is shown once (a new client token) keeps only its status: replaying
-   its key answers 409 instead of storing the secret.
+   secret that is shown once (a client token, an API key's secret, a webhook secret
+   when an application is created or its secret rotated) keeps only its status:
+   replaying its key answers 409 ``idempotency_key_used`` instead of storing the
+   secret. Such answers also carry ``Cache-Control: no-store`` (their routes say so).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ KEPT_HEADERS = frozenset(
 )
 NOT_STORED = frozenset({400, 401, 403, 405, 408, 413, 415, 422, 429})
 # secrets shown once (kit/crypto prefixes) are never written anywhere in clear
-SECRET_MARKERS = (b'"prq_cs_', b'"prq_at_', b'"prq_ct_')
+SECRET_MARKERS = (b'"prq_cs_', b'"prq_at_', b'"prq_ct_', b'"whsec_')
 
 _running: set[ScopedKey] = set()
 
