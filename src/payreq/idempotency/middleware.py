@@ -10,8 +10,9 @@ For a request that carries the header:
 2. The key must be 1 to 255 printable ASCII characters, else 400 naming the header.
    It is scoped to the credential's account and environment (and, for a client
    token, its application): another caller's identical key is another key.
-3. The body is read (at most the 64 KiB limit; a larger one passes through to its
-   413) and the request's fingerprint is the SHA-256 of method, path, query and body.
+3. The body is read (at most the route's own limit: 64 KiB, or 10 MiB for a
+   statement; a larger one passes through to its 413) and the request's fingerprint
+   is the SHA-256 of method, path, query and the whole body.
 4. While a request with the same scoped key runs in this process, a duplicate gets
    409 ``idempotency_key_in_use`` at once.
 5. The key is claimed inside the handler's own write transaction (``hook``): after
@@ -134,7 +135,7 @@ class IdempotencyMiddleware:
             )
             return
         body, replayed_receive, complete = await _read_body(
-            receive, scope["headers"], services.settings.max_body_bytes
+            receive, scope["headers"], _body_limit(scope, services.settings.max_body_bytes)
         )
         if not complete:  # too large (413) or the client left: the app answers as usual
             await self.app(asgi_scope, replayed_receive, send)
@@ -411,6 +412,15 @@ async def _subject(services: Any, scope: dict[str, Any]) -> AuthSubject | None:
     except PayreqError:
         return None
     return subject
+
+
+def _body_limit(scope: dict[str, Any], default: int) -> int:
+    """The route's own body limit (Litestar has routed the request before app-level
+    middleware runs), so that a key on a large body fingerprints all of it."""
+    handler = scope.get("route_handler")
+    resolve = getattr(handler, "resolve_request_max_body_size", None)
+    limit = resolve() if resolve is not None else None
+    return limit if isinstance(limit, int) and limit > 0 else default
 
 
 async def _read_body(

@@ -76,3 +76,38 @@ async def test_without_a_key_the_secret_answers_are_not_cacheable_either(merchan
         answer = await merchant.http.post(path, json=body, headers=await merchant.headers())
         assert answer.status_code in (200, 201), answer.text
         assert answer.headers["cache-control"] == "no-store"
+
+
+# -- keys on large bodies (a statement: up to 10 MiB) --------------------------------
+
+
+def large_statement(tail: str) -> bytes:
+    """A CSV statement over 64 KiB whose lines differ from another's only at the end."""
+    from tests.method.statements import csv_text
+
+    rows = [f"bank-{i:05d},2026-11-30,1.00,EUR,NOREF{i:05d},Payer {i} {'x' * 240}" for i in range(300)]
+    rows.append(f"bank-last,2026-11-30,1.00,EUR,{tail},Payer last")
+    return csv_text(*rows)
+
+
+async def test_a_key_on_a_statement_over_64_kib_fingerprints_the_whole_body(
+    services: Services, merchant: Merchant
+) -> None:
+    body = large_statement("TAIL-A")
+    assert len(body) > 64 * 1024
+    headers = {**keyed(await merchant.headers(), new_key()), "Content-Type": "text/csv"}
+    first = await merchant.http.post("/api/statements", content=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await merchant.http.post("/api/statements", content=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    # the same first 64 KiB and another ending is another request
+    other = await merchant.http.post("/api/statements", content=large_statement("TAIL-B"), headers=headers)
+    assert error_of(other, 422, "validation_error")["code"] == "idempotency_key_reused"
+    async with services.db.read() as conn:
+        row = await conn.fetch_one(
+            "SELECT COUNT(*) AS n FROM statement_imports WHERE account_id = :a",
+            {"a": uuid.UUID(merchant.credentials.account_id)},
+        )
+    assert row is not None and row["n"] == 1  # the retry created no second import
