@@ -5,6 +5,7 @@ account and environment only, access tokens only."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -305,3 +306,56 @@ async def test_replay_needs_a_time_with_an_offset(
     assert answer.json()["error"]["code"] == code
     if code != "invalid_body":
         assert answer.json()["error"]["param"] == "since"
+
+
+async def test_replay_requeues_in_bounded_batches_and_counts_them_all(
+    services: Services, merchant: Merchant, clock: MovableClock
+) -> None:
+    from payreq.webhook.service import REPLAY_BATCH
+
+    assert (await set_webhook_url(merchant, "http://127.0.0.1:9/hooks")).status_code == 200
+    payment = await merchant.create_payment()
+    total = REPLAY_BATCH * 2 + 7  # three batches
+    async with services.db.transaction() as conn:
+        for _ in range(total):
+            await _event(services, conn, payment["id"], created_at=clock())
+        row = await conn.fetch_one(
+            "SELECT application_id FROM events WHERE payment_id = :p LIMIT 1", {"p": uuid.UUID(payment["id"])}
+        )
+        await conn.execute(
+            "INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step, created_at, "
+            "failed_at) SELECT e.id, e.id, e.application_id, 'failed', 11, 11, e.created_at, e.created_at "
+            "FROM events e WHERE e.payment_id = :p AND NOT EXISTS "
+            "(SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)",
+            {"p": uuid.UUID(payment["id"])},
+        )
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'failed' WHERE application_id = :a",
+            {"a": row["application_id"]},
+        )
+    since = (clock() - timedelta(minutes=1)).isoformat()
+    answer = await merchant.http.post(
+        "/api/events/replay", json={"since": since}, headers=await merchant.headers()
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"replayed": total + 1}  # and the payment's own payment.created
+    async with services.db.read() as conn:
+        left = await conn.fetch_one(
+            "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE application_id = :a AND status = 'failed'",
+            {"a": row["application_id"]},
+        )
+    assert left is not None and left["n"] == 0
+
+
+async def test_replay_reaches_back_at_most_30_days(merchant: Merchant, clock: MovableClock) -> None:
+    old = (clock() - timedelta(days=31)).isoformat()
+    answer = await merchant.http.post(
+        "/api/events/replay", json={"since": old}, headers=await merchant.headers()
+    )
+    error = error_of(answer, 422, "validation_error")
+    assert (error["code"], error["param"]) == ("replay_window", "since")
+    recent = (clock() - timedelta(days=29)).isoformat()
+    answer = await merchant.http.post(
+        "/api/events/replay", json={"since": recent}, headers=await merchant.headers()
+    )
+    assert answer.status_code == 202

@@ -418,14 +418,19 @@ async def requeue(conn: Connection, delivery_id: UUID, *, at: datetime) -> None:
     )
 
 
-async def failed_since(conn: Connection, tenant: Tenant, *, since: datetime) -> list[Row]:
-    """The failed deliveries of the tenant's events created at or after ``since``."""
+async def failed_since(
+    conn: Connection, tenant: Tenant, *, since: datetime, after: UUID | None, limit: int
+) -> list[Row]:
+    """Up to ``limit`` failed deliveries of the tenant's events created at or after
+    ``since``, in delivery id order after ``after`` (one bounded batch)."""
+    later = "" if after is None else " AND d.id > :after"
     rows = await conn.fetch_all(
         f"""
         SELECT d.id, d.application_id FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-        WHERE d.status = 'failed' AND {_TENANT} AND e.created_at >= :since
+        WHERE d.status = 'failed' AND {_TENANT} AND e.created_at >= :since{later}
+        ORDER BY d.id LIMIT :limit
         """,
-        {**_tenant(tenant), "since": since},
+        {**_tenant(tenant), "since": since, "limit": limit, **({} if after is None else {"after": after})},
     )
     return list(rows)
 

@@ -8,7 +8,7 @@ Dashboard operations over the API: access tokens only, one account and environme
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from payreq.application.service import tenant_of
 from payreq.auth.subject import AuthSubject
@@ -19,6 +19,11 @@ from payreq.kit.pagination import clamp_limit
 from payreq.webhook import repository
 from payreq.webhook.models import Attempt, Event, EventPage, EventType
 from payreq.webhook.outbox import doorbell
+
+REPLAY_BATCH = 500
+"""Failed deliveries requeued per unit of work by ``POST /api/events/replay``."""
+REPLAY_WINDOW = timedelta(days=30)
+"""How far back one replay may reach."""
 
 
 class EventNotFound(NotFound):
@@ -114,20 +119,35 @@ class WebhookService:
         conn.after_commit(doorbell.ring)
         return await self.get_event(conn, subject, event_id)
 
-    async def replay(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
-        """Send again every event created at or after ``since`` whose delivery failed; the
-        endpoints concerned are enabled again. The number of events requeued."""
+    def replay_since(self, since: datetime) -> datetime:
+        """Check a replay's start: an instant with an offset, at most ``REPLAY_WINDOW``
+        ago (the retry schedule spans about three days; older failures are for the
+        dashboard, one event at a time)."""
         bounded = bounded_instant(since)
         if bounded is None:
             raise ValidationFailed(
                 "since must be an RFC 3339 timestamp with an offset, from 1970 to 9998.", param="since"
             )
-        since = bounded
+        if bounded < self.clock() - REPLAY_WINDOW:
+            raise ValidationFailed(
+                f"since may be at most {REPLAY_WINDOW.days} days ago; redeliver older events one by one.",
+                code="replay_window",
+                param="since",
+            )
+        return bounded
+
+    async def replay_batch(
+        self, conn: Connection, subject: AuthSubject, *, since: datetime, after: uuid.UUID | None
+    ) -> tuple[int, uuid.UUID | None]:
+        """Send again up to ``REPLAY_BATCH`` failed events created at or after ``since``
+        (checked by ``replay_since``), after the delivery ``after``; their endpoints are
+        enabled again. The number requeued, and where the next batch starts (None: done).
+        The edge runs one unit of work per batch, so no transaction grows with the log."""
         tenant = tenant_of(subject)
-        failed = await repository.failed_since(conn, tenant, since=since)
+        failed = await repository.failed_since(conn, tenant, since=since, after=after, limit=REPLAY_BATCH)
         if not failed:
-            return 0
+            return 0, None
         count = await repository.requeue_many(conn, [r["id"] for r in failed], at=self.clock())
         await repository.enable_endpoints(conn, tenant, sorted({r["application_id"] for r in failed}))
         conn.after_commit(doorbell.ring)
-        return count
+        return count, (failed[-1]["id"] if len(failed) == REPLAY_BATCH else None)
