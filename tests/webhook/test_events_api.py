@@ -5,8 +5,8 @@ account and environment only, access tokens only."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
