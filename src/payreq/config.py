@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     """Networks (CIDR, comma-separated) production webhooks may reach beyond public
     addresses, and reach over plain http; ``*`` allows every address."""
 
+    # retention (the worker sweeps in small batches; 0 keeps forever)
+    retention_attempt_body_days: int = Field(default=30, ge=0)
+    """Days the first KiB of each webhook attempt's answer is kept (the attempt stays)."""
+    retention_event_days: int = Field(default=395, ge=0)
+    """Days events, with their deliveries and attempts, are kept (13 months)."""
+    retention_statement_line_days: int = Field(default=2557, ge=0)
+    """Days imported statement lines (and then their imports) are kept (7 years, as
+    bookkeeping records; a line older than this is no longer recognised as imported)."""
+
     # logs
     log_level: str = "INFO"
     log_json: bool = True

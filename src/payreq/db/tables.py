@@ -167,6 +167,7 @@ events = sa.Table(
     sa.Index("ix_events_tenant_created", "account_id", "environment", "created_at", "id"),
     sa.Index("ix_events_tenant_log", "account_id", "environment", "log_position", "id"),
     sa.Index("ix_events_log_position", "log_position"),
+    sa.Index("ix_events_created_at", "created_at"),  # retention
     _env_check(),
 )
 

@@ -49,6 +49,7 @@ statement_imports = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("finished_at", Timestamp, nullable=True),
     sa.Index("ix_statement_imports_tenant_created", "account_id", "environment", "created_at"),
+    sa.Index("ix_statement_imports_created_at", "created_at"),  # retention
     _env_check(),
 )
 
@@ -70,5 +71,6 @@ statement_lines = sa.Table(
     sa.Column("bank_reference", sa.String(255), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("account_id", "environment", "line_key"),
+    sa.Index("ix_statement_lines_created_at", "created_at"),  # retention
     _env_check(),
 )

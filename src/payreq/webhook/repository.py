@@ -506,3 +506,38 @@ async def events_since(
         {"account_id": account_id, "environment": environment, "since": since, "limit": limit},
     )
     return list(rows)
+
+
+# -- retention (the worker, in small batches) ----------------------------------------
+
+
+async def forget_attempt_bodies(conn: Connection, *, before: datetime, limit: int) -> int:
+    """Clear the stored answers of up to ``limit`` attempts made before ``before``."""
+    return await conn.execute(
+        """
+        UPDATE webhook_attempts SET response_body = NULL
+        WHERE id IN (SELECT id FROM webhook_attempts
+                     WHERE attempted_at < :before AND response_body IS NOT NULL LIMIT :limit)
+        """,
+        {"before": before, "limit": limit},
+    )
+
+
+async def delete_events_before(conn: Connection, *, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` events created before ``before``, with their deliveries and
+    attempts (never one whose delivery is still pending)."""
+    rows = await conn.fetch_all(
+        """
+        SELECT e.id FROM events e
+        WHERE e.created_at < :before AND NOT EXISTS (
+            SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+        LIMIT :limit
+        """,
+        {"before": before, "limit": limit},
+    )
+    if not rows:
+        return 0
+    marks, params = placeholders([row["id"] for row in rows], "e")
+    await conn.execute(f"DELETE FROM webhook_attempts WHERE event_id IN ({marks})", params)
+    await conn.execute(f"DELETE FROM webhook_deliveries WHERE event_id IN ({marks})", params)
+    return await conn.execute(f"DELETE FROM events WHERE id IN ({marks})", params)

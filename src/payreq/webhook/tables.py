@@ -59,6 +59,7 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.String(500), nullable=True),
     sa.Column("succeeded", sa.Boolean, nullable=False),
     sa.Index("ix_webhook_attempts_event", "event_id", "attempted_at"),
+    sa.Index("ix_webhook_attempts_attempted_at", "attempted_at"),  # retention
 )
 
 # The endpoint's state lives on its application (one webhook URL per application).

@@ -1,5 +1,5 @@
-"""Hardening for open sign-up (issue 11): an account's own rate limit, and the event
-log's commit order.
+"""Hardening for open sign-up (issue 11): an account's own rate limit, the event log's
+commit order, and the indexes the retention sweeps read by.
 
 Revision ID: 0007
 Revises: 0005
@@ -17,6 +17,13 @@ revision: str = "0007"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+RETENTION_INDEXES = (
+    ("events", "created_at"),
+    ("webhook_attempts", "attempted_at"),
+    ("statement_lines", "created_at"),
+    ("statement_imports", "created_at"),
+)
 
 
 def upgrade() -> None:
@@ -37,9 +44,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_events_tenant_log", "events", ["account_id", "environment", "log_position", "id"])
     op.create_index("ix_events_log_position", "events", ["log_position"])
+    for table, column in RETENTION_INDEXES:
+        op.create_index(f"ix_{table}_{column}", table, [column])
 
 
 def downgrade() -> None:
+    for table, column in RETENTION_INDEXES:
+        op.drop_index(f"ix_{table}_{column}", table_name=table)
     op.drop_index("ix_events_log_position", table_name="events")
     op.drop_index("ix_events_tenant_log", table_name="events")
     with op.batch_alter_table("events", recreate="never") as batch:
