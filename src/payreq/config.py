@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     auth_failure_window: float = Field(default=10.0, gt=0)
     forwarded_allow_ips: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=1024 * 1024)
+    """Bytes of one request's head (request line and headers) ``payreq serve`` reads;
+    past it, 431 and the connection is closed."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Connections and requests in flight one server process takes; past it, 503."""
 
     # worker
     worker_interval: float = Field(default=1.0, gt=0)

@@ -132,8 +132,11 @@ def serve(
         bool, typer.Option("--no-worker", help="Do not run the background worker here.")
     ] = False,
 ) -> None:
-    """Serve the API, checkout and docs over HTTP (uvicorn, uvloop, httptools)."""
+    """Serve the API, checkout and docs over HTTP (uvicorn, uvloop, httptools; request
+    heads and concurrency bounded: PAYREQ_MAX_HEADER_BYTES, PAYREQ_MAX_CONNECTIONS)."""
     import uvicorn
+
+    from payreq.cli.server import BoundedHttpTools
 
     settings = get_settings()
     if workers > 1 and settings.rate_limit_enabled and not settings.redis_url:
@@ -159,6 +162,10 @@ def serve(
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
+        http=BoundedHttpTools,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=5,
     )
 
 
