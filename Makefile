@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# local development: webhooks may reach this machine (loopback), in every environment;
+# a server where anyone can sign up leaves PAYREQ_WEBHOOK_ALLOW_PRIVATE unset
+run: export PAYREQ_WEBHOOK_ALLOW_PRIVATE ?= 127.0.0.0/8,::1/128
 run: install
 	$(BIN)/payreq migrate
 	$(BIN)/payreq demo

@@ -75,7 +75,12 @@ def settings(database_url: str) -> Settings:
         database_timeout=5.0,
         # tests send bursts with one key; the limiter's own tests set their limits
         default_rate_limit=1_000_000,
+        account_rate_limit=1_000_000,
+        checkout_form_rate_limit=1_000_000,
+        checkout_payment_rate_limit=1_000_000,
         auth_failure_limit=1_000_000,
+        # as `make run` does: the suite's webhook receivers listen on loopback
+        webhook_allow_private="127.0.0.0/8,::1/128",
     )
 
 

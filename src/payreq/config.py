@@ -60,10 +60,26 @@ class Settings(BaseSettings):
     redis_prefix: str = "payreq:"
     rate_limit_enabled: bool = True
     default_rate_limit: int = Field(default=5, ge=1)
+    account_rate_limit: int = Field(default=50, ge=1)
+    """Requests per second of one account and environment, all its credentials together
+    (raise one account's with ``payreq admin rate-limit --account``)."""
+    max_client_tokens_per_application: int = Field(default=100, ge=1)
+    """Live (unrevoked, unexpired) client tokens one application may have."""
+    max_api_keys_per_account: int = Field(default=100, ge=1)
+    """Unrevoked API keys one account may have in one environment."""
+    checkout_form_rate_limit: int = Field(default=10, ge=1)
+    """Checkout form posts (pay, cancel) per second from one client address."""
+    checkout_payment_rate_limit: int = Field(default=5, ge=1)
+    """Checkout form posts per second for one payment, from anywhere."""
     auth_failure_limit: int = Field(default=10, ge=1)
     auth_failure_window: float = Field(default=10.0, gt=0)
     forwarded_allow_ips: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=1024 * 1024)
+    """Bytes of one request's head (request line and headers) ``payreq serve`` reads;
+    past it, 431 and the connection is closed."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Connections and requests in flight one server process takes; past it, 503."""
 
     # worker
     worker_interval: float = Field(default=1.0, gt=0)
@@ -89,9 +105,15 @@ class Settings(BaseSettings):
     webhook_allow_private: str = ""
     """Networks (CIDR, comma-separated) production webhooks may reach beyond public
     addresses, and reach over plain http; ``*`` allows every address."""
-    webhook_event_log_delay: float = Field(default=5.0, ge=0, le=300)
-    """``GET /api/events`` lists an event once it is this many seconds old, so that a
-    cursor never passes an event whose transaction committed late."""
+
+    # retention (the worker sweeps in small batches; 0 keeps forever)
+    retention_attempt_body_days: int = Field(default=30, ge=0)
+    """Days the first KiB of each webhook attempt's answer is kept (the attempt stays)."""
+    retention_event_days: int = Field(default=395, ge=0)
+    """Days events, with their deliveries and attempts, are kept (13 months)."""
+    retention_statement_line_days: int = Field(default=2557, ge=0)
+    """Days imported statement lines (and then their imports) are kept (7 years, as
+    bookkeeping records; a line older than this is no longer recognised as imported)."""
 
     # fault tests only (tests/faults): hold every write's answer this many seconds
     # after its change committed, so that a test can kill the server between the

@@ -27,6 +27,7 @@ from payreq.payment.service import PaymentService
 from payreq.ratelimit.limiter import RateLimiter
 from payreq.webhook.monitor import WebhookMonitor
 from payreq.webhook.service import WebhookService
+from payreq.webhook.ssrf import UrlPolicy
 
 
 @dataclass(frozen=True)
@@ -74,21 +75,30 @@ class Services:
             accounts=accounts,
             oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock, credentials_changed=changed),
             payments=payments,
-            applications=ApplicationService(clock=clock, credentials_changed=changed, audit=audit),
-            client_tokens=ClientTokenService(clock=clock, credentials_changed=changed, audit=audit),
+            applications=ApplicationService(
+                clock=clock,
+                credentials_changed=changed,
+                url_policy=UrlPolicy.of(settings.webhook_allow_private),
+                audit=audit,
+            ),
+            client_tokens=ClientTokenService(
+                clock=clock,
+                credentials_changed=changed,
+                max_per_application=settings.max_client_tokens_per_application,
+                audit=audit,
+            ),
             instructions=InstructionsService(payments, base_url=settings.base_url),
             methods=PaymentMethods.build(payments, accounts),
             limiter=RateLimiter(
                 default_limit=settings.default_rate_limit,
+                account_limit=settings.account_rate_limit,
                 redis_url=settings.redis_url,
                 redis_prefix=f"{settings.redis_prefix}rl:",
                 failure_limit=settings.auth_failure_limit,
                 failure_window=settings.auth_failure_window,
                 enabled=settings.rate_limit_enabled,
             ),
-            webhooks=WebhookService(
-                clock=clock, event_log_delay=settings.webhook_event_log_delay, audit=audit
-            ),
+            webhooks=WebhookService(clock=clock, audit=audit),
             audit=audit,
             sessions=SessionService(
                 secret_key=settings.secret_key,

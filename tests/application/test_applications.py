@@ -218,6 +218,9 @@ async def test_create_with_a_body_that_is_not_a_json_object_is_400(merchant: Mer
 
 
 async def test_sandbox_allows_local_http_urls_and_production_does_not(make_merchant: MakeMerchant) -> None:
+    """Redirects: local http in the sandbox only. Webhooks: loopback is the operator's
+    choice in every environment (the suite allows it, as `make run` does; test_ssrf.py
+    has the server that does not)."""
     sandbox = await make_merchant()
     created = await new_application(
         sandbox, webhookUrl="http://localhost:4000/hooks", defaultRedirectUrl="http://127.0.0.1:3000/done"
@@ -225,7 +228,7 @@ async def test_sandbox_allows_local_http_urls_and_production_does_not(make_merch
     assert created["webhookUrl"] == "http://localhost:4000/hooks"
     production = await make_merchant(environment="production")
     headers = await production.headers()
-    for field in ("webhookUrl", "defaultRedirectUrl"):
+    for field in ("defaultRedirectUrl",):
         body = {
             "name": "Live",
             "methods": ["bank_transfer"],
@@ -509,3 +512,17 @@ async def test_a_new_webhook_url_enables_a_disabled_endpoint_again(
             "SELECT webhook_failing_since FROM applications WHERE client_id = :c", {"c": client_id}
         )
     assert row is not None and row["webhook_failing_since"] is None
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2066", "\u200e"])
+async def test_names_payers_see_refuse_bidi_controls(merchant: Merchant, control: str) -> None:
+    headers = await merchant.headers()
+    answer = await merchant.http.post(API, json={"name": f"Shop{control}pohS"}, headers=headers)
+    error = error_of(answer, 422, "validation_error")
+    assert (error["param"], error["code"]) == ("name", "bidi_control")
+    client_id = merchant.credentials.application_client_id
+    answer = await merchant.http.patch(f"{API}/{client_id}", json={"name": f"{control}x"}, headers=headers)
+    assert error_of(answer, 422, "validation_error")["param"] == "name"
+    bank = {**BANK, "accountHolder": f"Shop Ltd{control}"}
+    answer = await merchant.http.patch(f"{API}/{client_id}", json={"bankDetails": bank}, headers=headers)
+    assert error_of(answer, 422, "validation_error")["param"] == "bankDetails.accountHolder"

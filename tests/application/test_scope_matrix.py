@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -223,7 +224,9 @@ OPERATIONS: dict[str, Operation] = {
         "*",
         True,
         202,
-        lambda w, h: w.http.post(f"{EVENTS}/replay", json={"since": "2020-01-01T00:00:00Z"}, headers=h),
+        lambda w, h: w.http.post(
+            f"{EVENTS}/replay", json={"since": (datetime.now(UTC) - timedelta(days=1)).isoformat()}, headers=h
+        ),
     ),
     "POST /api/statements": Operation(
         "*",

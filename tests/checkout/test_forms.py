@@ -245,3 +245,83 @@ async def test_forms_are_post_only(http: httpx.AsyncClient, merchant: Merchant) 
     answer = await http.get(f"/checkout/{payment['id']}/cancel")
     assert answer.status_code in (404, 405)
     assert await status_of(merchant, payment["id"]) == "pending"
+
+
+async def test_a_form_with_more_fields_than_any_checkout_form_is_a_400_page(merchant: Merchant) -> None:
+    payment = await merchant.create_payment()
+    sandbox, _ = await forms(merchant, payment["id"])
+    extra = {f"f{i}": "x" for i in range(11)}
+    answer = await submit(merchant.http, sandbox, button="paid", **extra)
+    assert answer.status_code == 400
+    assert "text/html" in answer.headers["content-type"]
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert await status_of(merchant, payment["id"]) == "pending"
+
+
+async def test_checkout_forms_are_limited_per_address_and_per_payment(
+    services: Services, merchant: Merchant
+) -> None:
+    from litestar import Litestar
+
+    from payreq.app import create_app
+
+    limited = services.settings.model_copy(
+        update={"checkout_form_rate_limit": 4, "checkout_payment_rate_limit": 2}
+    )
+    app: Litestar = create_app(limited, db=services.db, clock=services.clock, run_worker=False)
+
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url=str(merchant.http.base_url))
+
+    payments = [await merchant.create_payment() for _ in range(3)]
+    async with client("203.0.113.9") as payer, client("198.51.100.4") as other:
+        cancel_forms = []
+        for payment in payments:
+            _, cancel = await forms(merchant, payment["id"])
+            cancel_forms.append(cancel)
+        # per payment: a third post of one payment within a second is refused, from anywhere
+        first = await submit(payer, cancel_forms[0], csrf="wrong")
+        second = await submit(other, cancel_forms[0], csrf="wrong")
+        third = await submit(payer, cancel_forms[0])
+        assert [first.status_code, second.status_code, third.status_code] == [403, 403, 429]
+        assert int(third.headers["retry-after"]) >= 1
+        assert "Too many attempts" in third.text
+        assert await status_of(merchant, payments[0]["id"]) == "pending"
+        # per address: this payer's fifth post within the second is refused (a refused
+        # post spends nothing: the payer has spent one so far)...
+        statuses = [(await submit(payer, form, csrf="wrong")).status_code for form in cancel_forms[1:2] * 2]
+        statuses.append((await submit(payer, cancel_forms[2], csrf="wrong")).status_code)
+        statuses.append((await submit(payer, cancel_forms[2], csrf="wrong")).status_code)
+        assert statuses == [403, 403, 403, 429]
+        # ... while another address may still pay its own
+        assert (await submit(other, cancel_forms[2])).status_code == 303
+        assert await status_of(merchant, payments[2]["id"]) == "cancelled"
+
+
+async def test_a_redirect_url_outside_latin_1_is_normalised_and_the_payer_gets_back(
+    merchant: Merchant,
+) -> None:
+    """IDNA host and UTF-8 percent-encoding when the payment is created; the payer's
+    return (after the payment changed state) is a 303, never a 500."""
+    payment = await merchant.create_payment(redirect_url="https://bücher.example/danke/感谢?für=€#oben")
+    assert payment["redirect_url"] == (
+        "https://xn--bcher-kva.example/danke/%E6%84%9F%E8%B0%A2?f%C3%BCr=%E2%82%AC#oben"
+    )
+    answer, _ = await open_page(merchant.http, payment["id"])
+    assert "form-action 'self' https://xn--bcher-kva.example;" in answer.headers["content-security-policy"]
+    sandbox, _ = await forms(merchant, payment["id"])
+    back = await submit(merchant.http, sandbox, button="paid")
+    assert back.status_code == 303
+    assert back.headers["location"].startswith("https://xn--bcher-kva.example/danke/%E6%84%9F%E8%B0%A2?")
+    assert await status_of(merchant, payment["id"]) == "paid"
+
+
+async def test_a_redirect_url_with_an_unencodable_host_is_422(merchant: Merchant) -> None:
+    answer = await merchant.http.post(
+        "/payment/request",
+        json={"amount": "1000", "currency": "USD", "redirect_url": "https://xn--a.example/back"},
+        headers=await merchant.headers(),
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"]["param"] == "redirect_url"

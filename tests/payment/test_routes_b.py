@@ -561,3 +561,19 @@ async def test_list_clamps_the_limit(merchant: Merchant, clock: MovableClock) ->
 async def test_a_client_token_cannot_list(merchant: Merchant, http: httpx.AsyncClient) -> None:
     answer = await http.get("/api/payments", headers=bearer(merchant.credentials.client_token))
     assert error_of(answer, 403, "permission_error")["message"] == "Insufficient permissions"
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2067", "\u200f", "\u061c"])
+async def test_a_reference_label_with_bidi_controls_is_422(
+    merchant: Merchant, http: httpx.AsyncClient, control: str
+) -> None:
+    """The checkout shows the label to the payer: no text that reads backwards."""
+    answer = await checkout(
+        http,
+        merchant.credentials.client_token,
+        merchant.credentials.application_client_id,
+        referenceLabel=f"Invoice {control}0001 DSU",
+    )
+    error = error_of(answer, 422, "validation_error")
+    assert error["param"] == "referenceLabel"
+    assert error["code"] == "bidi_control"

@@ -21,6 +21,7 @@ from payreq.payment.lifecycle import Status
 from payreq.services import Services
 from payreq.webhook.config import WebhookConfig
 from payreq.webhook.delivery import Dispatcher
+from payreq.webhook.sender import Sender
 from payreq.webhook.ssrf import UrlPolicy
 from tests.fixtures.factories import Merchant
 from tests.webhook.receiver import Receiver
@@ -33,7 +34,7 @@ FAST = WebhookConfig(
     disable_after=3600,
     concurrency=16,
     poll_interval=0.05,
-    policy=UrlPolicy(),
+    policy=UrlPolicy.of("127.0.0.0/8,::1/128"),  # the receivers listen on loopback
 )
 """About 7 seconds of retries instead of three days."""
 
@@ -96,10 +97,14 @@ async def settle(
 
 @asynccontextmanager
 async def delivering(
-    services: Services, config: WebhookConfig = FAST, **changes: Any
+    services: Services, config: WebhookConfig = FAST, *, loopback_is_public: bool = False, **changes: Any
 ) -> AsyncIterator[Dispatcher]:
-    """A delivery worker running in this event loop until the block ends."""
-    dispatcher = Dispatcher(services.db, config=replace(config, **changes), clock=services.clock)
+    """A delivery worker running in this event loop until the block ends.
+    ``loopback_is_public``: the receiver's answers are kept as a public endpoint's are
+    (only to test what is kept; payreq never stores an allowed network's answers)."""
+    config = replace(config, **changes)
+    sender = Sender(config, public=lambda ip: ip.is_loopback) if loopback_is_public else None
+    dispatcher = Dispatcher(services.db, config=config, clock=services.clock, sender=sender)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
     try:
@@ -107,6 +112,8 @@ async def delivering(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
+        if sender is not None:
+            await sender.aclose()
 
 
 async def eventually(

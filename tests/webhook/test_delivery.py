@@ -78,7 +78,7 @@ async def test_500_twice_then_200_same_webhook_id_fresh_timestamp_attempts_liste
     services: Services, hooked: Merchant, receiver: Receiver
 ) -> None:
     receiver.answers = [Answer(500, b"boom 1"), Answer(500, b"boom 2"), Answer(200, b"thanks")]
-    async with delivering(services, schedule=(0, 1.1, 1.1, 1.1)):
+    async with delivering(services, schedule=(0, 1.1, 1.1, 1.1), loopback_is_public=True):
         payment = await hooked.create_payment()
         created_id = (await event_ids(services, payment["id"]))["payment.created"]
         await eventually(lambda: _is(services, created_id, "delivered"), timeout=10)
@@ -105,13 +105,42 @@ async def test_answer_bodies_are_kept_to_the_first_kib(
     services: Services, hooked: Merchant, receiver: Receiver
 ) -> None:
     receiver.default = Answer(200, b"x" * 5000)
-    async with delivering(services):
+    async with delivering(services, loopback_is_public=True):
         payment = await hooked.create_payment()
         created_id = (await event_ids(services, payment["id"]))["payment.created"]
         await eventually(lambda: bool(receiver.of(created_id)))
     await eventually(lambda: _delivered(services, created_id))
     [attempt] = (await event_view(hooked, created_id))["attempts"]
     assert attempt["responseBody"] == "x" * 1024
+
+
+async def test_answers_from_an_allowed_private_network_are_neither_stored_nor_shown(
+    services: Services, hooked: Merchant, receiver: Receiver
+) -> None:
+    """The operator allowed loopback; a merchant aiming at it must not read what the
+    gateway's own host answers (SPEC §6)."""
+    receiver.default = Answer(500, b"internal admin page: secrets")
+    async with delivering(services, schedule=(0, 30)):
+        payment = await hooked.create_payment()
+        created_id = (await event_ids(services, payment["id"]))["payment.created"]
+        await eventually(lambda: bool(receiver.of(created_id)))
+        await eventually(lambda: _attempted(services, created_id))
+    [attempt] = (await event_view(hooked, created_id))["attempts"]
+    assert attempt["statusCode"] == 500
+    assert attempt["responseBody"] is None
+    async with services.db.read() as conn:
+        rows = await conn.fetch_all(
+            "SELECT response_body FROM webhook_attempts WHERE event_id = :e", {"e": uuid.UUID(created_id)}
+        )
+    assert [r["response_body"] for r in rows] == [None]
+
+
+async def _attempted(services: Services, event_id: str) -> bool:
+    async with services.db.read() as conn:
+        row = await conn.fetch_one(
+            "SELECT COUNT(*) AS n FROM webhook_attempts WHERE event_id = :e", {"e": uuid.UUID(event_id)}
+        )
+    return row is not None and row["n"] >= 1
 
 
 async def _delivered(services: Services, event_id: str) -> bool:

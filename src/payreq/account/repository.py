@@ -78,7 +78,8 @@ async def insert_api_key(
 async def api_key_by_client_id(conn: Connection, client_id: str) -> Row | None:
     return await conn.fetch_one(
         """
-        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, a.disabled_at,
+        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, k.rate_limit,
+               a.disabled_at, a.rate_limit AS account_rate_limit,
                k.previous_secret_digest, k.previous_secret_expires_at
         FROM api_keys k JOIN accounts a ON a.id = k.account_id
         WHERE k.client_id = :client_id
@@ -112,6 +113,14 @@ async def timezone(conn: Connection, account_id: UUID) -> str | None:
 async def set_timezone(conn: Connection, account_id: UUID, name: str) -> bool:
     changed = await conn.execute(
         "UPDATE accounts SET timezone = :name WHERE id = :id", {"id": account_id, "name": name}
+    )
+    return changed == 1
+
+
+async def set_account_rate_limit(conn: Connection, account_id: UUID, limit: int | None) -> bool:
+    """An operator's limit for the account's budget (each environment); None: the default."""
+    changed = await conn.execute(
+        "UPDATE accounts SET rate_limit = :limit WHERE id = :id", {"limit": limit, "id": account_id}
     )
     return changed == 1
 
@@ -294,3 +303,14 @@ async def touch_api_key(conn: Connection, key_id: UUID, *, at: datetime, unless_
         """,
         {"at": at, "id": key_id, "since": unless_since},
     )
+
+
+async def count_live_api_keys(conn: Connection, account_id: UUID, environment: str) -> int:
+    row = await conn.fetch_one(
+        """
+        SELECT COUNT(*) AS n FROM api_keys
+        WHERE account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        """,
+        {"account_id": account_id, "environment": environment},
+    )
+    return int(row["n"]) if row is not None else 0

@@ -29,6 +29,7 @@ from payreq.kit.crypto import (
     new_secret,
     random_string,
 )
+from payreq.kit.jsonbody import check_display_text, check_text
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
@@ -84,6 +85,16 @@ class AccountNotFound(NotFound):
 
 
 @dataclass(frozen=True)
+class NewApiKey:
+    """An API key as created; ``client_secret`` is shown this once."""
+
+    id: uuid.UUID
+    client_id: str
+    client_secret: str
+    label: str
+
+
+@dataclass(frozen=True)
 class CreatedAccount:
     account_id: uuid.UUID
     user_id: uuid.UUID
@@ -125,9 +136,12 @@ async def create_account(
 
 
 class AccountService:
-    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, audit: AuditService | None = None, max_api_keys: int = 100
+    ) -> None:
         self.clock = clock
         self.audit = audit or AuditService(clock=clock)
+        self.max_api_keys = max_api_keys
 
     async def timezone(self, conn: Connection, account_id: uuid.UUID) -> zoneinfo.ZoneInfo:
         """The account's time zone (UTC unless set): the day a bank transfer was booked
@@ -152,6 +166,41 @@ class AccountService:
             raise AccountNotFound()
         return clean
 
+    async def create_api_key(self, conn: Connection, tenant: Tenant, *, label: str) -> NewApiKey:
+        """A new API key of the account in ``tenant``'s environment; at most
+        ``max_api_keys`` unrevoked ones (422 past it), so that a tenant cannot grow the
+        table, or its budgets, without bound. Pages and the CLI call this."""
+        label = label.strip()
+        check_text(label, "label")
+        if not 1 <= len(label) <= 200:
+            raise ValidationFailed("label must be 1 to 200 characters.", param="label")
+        if (
+            await repository.count_live_api_keys(conn, tenant.account_id, tenant.environment)
+            >= self.max_api_keys
+        ):
+            raise ValidationFailed(
+                f"This account already has {self.max_api_keys} API keys in {tenant.environment}, the most "
+                "allowed; revoke one first.",
+                code="too_many_api_keys",
+            )
+        key = NewApiKey(
+            id=uuid.uuid4(),
+            client_id=new_client_id(tenant.environment),
+            client_secret=new_secret(SecretKind.CLIENT_SECRET, tenant.environment),
+            label=label,
+        )
+        await repository.insert_api_key(
+            conn,
+            id=key.id,
+            account_id=tenant.account_id,
+            environment=tenant.environment,
+            label=label,
+            client_id=key.client_id,
+            secret_digest=digest(key.client_secret),
+            created_at=self.clock(),
+        )
+        return key
+
     async def bootstrap(
         self,
         conn: Connection,
@@ -167,6 +216,7 @@ class AccountService:
         an API key and a ``*`` client token in ``environment``."""
         if environment not in ENVIRONMENTS:
             raise ValueError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+        check_display_text(name, "name")  # the checkout shows the merchant's name to payers
         email = email.strip().lower()
         if await repository.user_exists(conn, email):
             raise Conflict(f"A user with the email {email} already exists.", code="email_taken")

@@ -25,11 +25,16 @@ from payreq.application.schemas import (
 )
 from payreq.auth.dependencies import Subject, requires
 from payreq.auth.subject import Scope
-from payreq.http import error_responses
+from payreq.http import add_response_headers, error_responses
 from payreq.kit.jsonbody import decode
 from payreq.services import Services
 
 SECURITY: list[SecurityRequirement] = [{"bearerAuth": [Scope.ALL.value]}]
+
+
+def shows_a_secret(request: Request[Any, Any, Any]) -> None:
+    """This answer shows a secret once: no cache keeps it (the idempotency store does not either)."""
+    add_response_headers(request, {"Cache-Control": "no-store"})
 
 
 def access_token() -> dict[str, Provide]:
@@ -57,8 +62,10 @@ async def create_application(request: Request[Any, Any, Any], subject: Subject) 
     """Create an application; only this answer shows `webhookSecret`. Access token only, scope `*`."""
     services: Services = request.app.state.services
     data = decode(await request.body(), ApplicationCreate)
+    webhook = await services.applications.check_webhook_url(data.webhook_url)  # DNS: before the unit
     async with services.db.transaction() as conn:
-        created = await services.applications.create(conn, subject, data)
+        created = await services.applications.create(conn, subject, data, webhook=webhook)
+    shows_a_secret(request)
     return ApplicationWithSecret.with_secret(created.application, created.webhook_secret)
 
 
@@ -91,8 +98,9 @@ async def update_application(
     """Change the fields sent (`null` clears an optional one). Access token only, scope `*`."""
     services: Services = request.app.state.services
     data = decode(await request.body(), ApplicationUpdate)
+    webhook = await services.applications.check_webhook_url(data.webhook_url)  # DNS: before the unit
     async with services.db.transaction() as conn:
-        app = await services.applications.update(conn, subject, client_id, data)
+        app = await services.applications.update(conn, subject, client_id, data, webhook=webhook)
     return ApplicationView.of(app)
 
 
@@ -125,6 +133,7 @@ async def rotate_webhook_secret(
     services: Services = request.app.state.services
     async with services.db.transaction() as conn:
         rotated = await services.applications.rotate_webhook_secret(conn, subject, client_id)
+    shows_a_secret(request)
     return ApplicationWithSecret.with_secret(
         rotated.application, rotated.webhook_secret, previous_expires_at=rotated.previous_expires_at
     )
@@ -146,6 +155,7 @@ async def create_client_token(
     data = decode(await request.body(), TokenCreate)
     async with services.db.transaction() as conn:
         token, secret = await services.client_tokens.create(conn, subject, client_id, data)
+    shows_a_secret(request)
     return TokenCreated.of(token, secret)
 
 

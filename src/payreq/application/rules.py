@@ -13,9 +13,9 @@ from stdnum import iban as stdnum_iban
 from payreq.application.models import BankDetails, Method
 from payreq.errors import ValidationFailed
 from payreq.kit import money
-from payreq.kit.jsonbody import check_text
-from payreq.kit.urls import redirect_url_problem
-from payreq.webhook.ssrf import webhook_url_problem
+from payreq.kit.jsonbody import check_display_text, check_text
+from payreq.kit.urls import normalise_url, redirect_url_problem
+from payreq.webhook.ssrf import UrlPolicy, check_webhook_url
 
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 24 * 3600
@@ -26,21 +26,22 @@ _ROUTING_NUMBER = re.compile(r"[0-9]{4,12}")
 
 def name(value: str) -> str:
     clean = value.strip()
-    check_text(clean, "name")
+    check_display_text(clean, "name")  # the checkout shows it to payers
     if not 1 <= len(clean) <= 200:
         raise ValidationFailed("name must be 1 to 200 characters, not only spaces.", param="name")
     return clean
 
 
-def webhook_url(value: str | None, *, sandbox: bool) -> str | None:
-    """Where events are delivered: https resolving only to public addresses (sandbox
-    also http://localhost and http://127.0.0.1; ``PAYREQ_WEBHOOK_ALLOW_PRIVATE``), as
-    ``payreq.webhook.ssrf`` checks again before every attempt."""
+async def webhook_url(value: str | None, *, policy: UrlPolicy) -> str | None:
+    """Where events are delivered: https resolving only to public addresses, or to the
+    networks the operator allows (``PAYREQ_WEBHOOK_ALLOW_PRIVATE``), in every
+    environment, as ``payreq.webhook.ssrf`` checks again before every attempt. The name
+    is resolved here, asynchronously: call this before any unit of work opens."""
     if value is None:
         return None
     check_text(value, "webhookUrl")
     _not_too_long(value, "webhookUrl")
-    problem = webhook_url_problem(value, sandbox=sandbox)
+    problem = await check_webhook_url(value, policy=policy)
     if problem:
         raise ValidationFailed(f"webhookUrl {problem}.", code="invalid_url", param="webhookUrl")
     return value
@@ -58,7 +59,7 @@ def _url(value: str | None, param: str, *, sandbox: bool) -> str | None:
     problem = redirect_url_problem(value, sandbox=sandbox)
     if problem:
         raise ValidationFailed(f"{param} {problem}.", code="invalid_url", param=param)
-    return value
+    return normalise_url(value)
 
 
 def currencies(values: list[str] | None) -> list[str] | None:
@@ -237,7 +238,7 @@ def encode(value: object) -> str | None:
 
 def _text(value: str, param: str) -> str:
     clean = value.strip()
-    check_text(clean, param)
+    check_display_text(clean, param)  # bank details are shown to payers
     if not clean:
         raise ValidationFailed(f"{param} must not be blank.", param=param)
     return clean
@@ -251,7 +252,6 @@ def problems(
     *,
     sandbox: bool,
     name_value: str,
-    webhook_url_value: str | None,
     redirect_url_value: str | None,
     currencies_value: list[str] | None,
     methods_value: list[str],
@@ -259,10 +259,11 @@ def problems(
     expires_in_value: int | None,
 ) -> dict[str, str]:
     """Every rule an application's settings break, by field (``param``), so that a form
-    can show each error beside its field at once. The service checks them again."""
+    can show each error beside its field at once. The service checks them again. The
+    webhook URL is checked apart (``ApplicationService.check_webhook_url``): its name is
+    resolved, before any unit of work."""
     checks = (
         lambda: name(name_value),
-        lambda: webhook_url(webhook_url_value, sandbox=sandbox),
         lambda: default_redirect_url(redirect_url_value, sandbox=sandbox),
         lambda: currencies(currencies_value),
         lambda: methods(methods_value, sandbox=sandbox),

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 import structlog
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from payreq.account.service import new_webhook_secret
 from payreq.application import repository, rules
@@ -26,6 +26,7 @@ from payreq.db import Connection
 from payreq.errors import Conflict, Forbidden, NotFound
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import new_application_client_id
+from payreq.webhook.ssrf import UrlPolicy
 
 log = structlog.get_logger("payreq.application")
 
@@ -44,6 +45,18 @@ class WithSecret:
     application: Application
     webhook_secret: str
     previous_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedWebhookUrl:
+    """A webhook URL as sent (``UNSET``: not sent), checked with its name resolved
+    (``ApplicationService.check_webhook_url``) before the unit of work opened: name
+    resolution may wait on a slow nameserver and must never hold a transaction."""
+
+    value: str | UnsetType | None
+
+
+NOT_SENT = CheckedWebhookUrl(UNSET)
 
 
 def tenant_of(subject: AuthSubject, permission: Permission = Permission.DEVELOP) -> Tenant:
@@ -72,10 +85,19 @@ class ApplicationService:
         clock: Clock = utc_now,
         credentials_changed: Callable[[], None] = lambda: None,
         audit: AuditService | None = None,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
         self.audit = audit or AuditService(clock=clock)
+        self.url_policy = url_policy or UrlPolicy()
+
+    async def check_webhook_url(self, value: str | UnsetType | None) -> CheckedWebhookUrl:
+        """Check a webhook URL, resolving its name without blocking the loop: before the
+        unit of work (422 if it may not receive webhooks)."""
+        if isinstance(value, UnsetType):
+            return NOT_SENT
+        return CheckedWebhookUrl(await rules.webhook_url(value, policy=self.url_policy))
 
     async def list(self, conn: Connection, subject: AuthSubject) -> list[Application]:
         rows = await repository.active_applications(conn, tenant_of(subject, Permission.READ))
@@ -84,10 +106,13 @@ class ApplicationService:
     async def get(self, conn: Connection, subject: AuthSubject, client_id: str) -> Application:
         return await find(conn, tenant_of(subject, Permission.READ), client_id)
 
-    async def create(self, conn: Connection, subject: AuthSubject, data: ApplicationCreate) -> WithSecret:
+    async def create(
+        self, conn: Connection, subject: AuthSubject, data: ApplicationCreate, *, webhook: CheckedWebhookUrl
+    ) -> WithSecret:
+        """``webhook`` is ``check_webhook_url(data.webhook_url)``, awaited before the unit."""
         tenant, sandbox = tenant_of(subject), subject.sandbox
         name = rules.name(data.name)
-        webhook_url = rules.webhook_url(data.webhook_url, sandbox=sandbox)
+        webhook_url = _checked(webhook, data.webhook_url)
         redirect_url = rules.default_redirect_url(data.default_redirect_url, sandbox=sandbox)
         currencies = rules.currencies(data.currencies)
         methods = (
@@ -128,17 +153,24 @@ class ApplicationService:
         return WithSecret(created, secret)
 
     async def update(
-        self, conn: Connection, subject: AuthSubject, client_id: str, data: ApplicationUpdate
+        self,
+        conn: Connection,
+        subject: AuthSubject,
+        client_id: str,
+        data: ApplicationUpdate,
+        *,
+        webhook: CheckedWebhookUrl = NOT_SENT,
     ) -> Application:
         """Change the fields sent; ``null`` clears an optional one. The result must still
-        hold together (bank transfers need bank details)."""
+        hold together (bank transfers need bank details). ``webhook`` is
+        ``check_webhook_url(data.webhook_url)``, awaited before the unit."""
         tenant, sandbox = tenant_of(subject), subject.sandbox
         app = await find(conn, tenant, client_id)
         changes: dict[str, object] = {}
         if data.name is not UNSET:
             changes["name"] = rules.name(data.name)
         if data.webhook_url is not UNSET:
-            changes["webhook_url"] = rules.webhook_url(data.webhook_url, sandbox=sandbox)
+            changes["webhook_url"] = _checked(webhook, data.webhook_url)
             # a new endpoint starts with a clean record: enabled, not failing
             changes["webhook_failing_since"] = changes["webhook_disabled_at"] = None
         if data.default_redirect_url is not UNSET:
@@ -231,3 +263,11 @@ def _shown(app: Application) -> dict[str, object]:
         "methods": app.methods,
         "bankDetails": None if app.bank_details is None else msgspec.to_builtins(app.bank_details),
     }
+
+
+def _checked(webhook: CheckedWebhookUrl, sent: str | UnsetType | None) -> str | None:
+    """The checked URL; one that was not checked (or another than was sent) is a bug of
+    the caller, never a URL saved unchecked."""
+    if webhook.value != sent or isinstance(webhook.value, UnsetType):
+        raise ValueError("webhookUrl must be checked with check_webhook_url before the unit of work")
+    return webhook.value

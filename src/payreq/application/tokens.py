@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC
 
 import structlog
 
@@ -23,7 +22,7 @@ from payreq.auth.roles import Permission
 from payreq.auth.subject import KNOWN_SCOPES, AuthSubject, Scope
 from payreq.db import Connection
 from payreq.errors import NotFound, ValidationFailed
-from payreq.kit.clock import Clock, utc_now
+from payreq.kit.clock import Clock, bounded_instant, utc_now
 from payreq.kit.crypto import SecretKind, digest, new_secret
 from payreq.kit.jsonbody import check_text
 
@@ -41,17 +40,30 @@ class ClientTokenService:
         clock: Clock = utc_now,
         credentials_changed: Callable[[], None] = lambda: None,
         audit: AuditService | None = None,
+        max_per_application: int = 100,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
         self.audit = audit or AuditService(clock=clock)
+        self.max_per_application = max_per_application
 
     async def create(
         self, conn: Connection, subject: AuthSubject, client_id: str, data: TokenCreate
     ) -> tuple[ClientToken, str]:
-        """A new token and its secret, which nothing will show again."""
+        """A new token and its secret, which nothing will show again. An application has
+        at most ``max_per_application`` live tokens (each has its own budget; the
+        account's budget bounds them all, the cap bounds the rows)."""
         tenant = tenant_of(subject)
         app = await find(conn, tenant, client_id)
+        if (
+            await repository.count_live_client_tokens(conn, app.id, now=self.clock())
+            >= self.max_per_application
+        ):
+            raise ValidationFailed(
+                f"This application already has {self.max_per_application} live client tokens, the most "
+                "allowed; revoke one first.",
+                code="too_many_client_tokens",
+            )
         label = data.label.strip()
         check_text(label, "label")
         if not label:
@@ -62,11 +74,13 @@ class ClientTokenService:
         now = self.clock()
         expires_at = data.expires_at
         if expires_at is not None:
-            if expires_at.tzinfo is None:
+            bounded = bounded_instant(expires_at)
+            if bounded is None:
                 raise ValidationFailed(
-                    "expiresAt must carry a UTC offset, as in 2030-01-31T12:00:00Z.", param="expiresAt"
+                    "expiresAt must carry a UTC offset, as in 2030-01-31T12:00:00Z, and lie before 9999.",
+                    param="expiresAt",
                 )
-            expires_at = expires_at.astimezone(UTC)
+            expires_at = bounded
             if expires_at <= now:
                 raise ValidationFailed("expiresAt must be in the future.", param="expiresAt")
         secret = new_secret(SecretKind.CLIENT_TOKEN, tenant.environment)

@@ -1,9 +1,10 @@
 """Litestar dependencies that declare a route's credential and scope.
 
-Order on every authenticated request: refuse an address that failed too often,
-authenticate (a failure counts against the address), spend one request of the
-credential's rate budget (429 past it), then check the scope (403); last, a write
-that declares no body refuses one that carries fields (400 ``unknown_field``).
+Order on every authenticated request: authenticate (a failure counts against the
+address, and past the address's failure limit is answered 429 rather than 401; a
+valid credential is never refused for its address), spend one request of the
+credential's and the account's budgets (429 past either), then check the scope (403);
+last, a write that declares no body refuses one that carries fields (400 ``unknown_field``).
 """
 
 from __future__ import annotations
@@ -31,23 +32,49 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return client[0] if client else "unknown"
 
 
-def refuse_if_blocked(limiter: RateLimiter, address: str) -> None:
-    wait = limiter.blocked(address)
-    if wait is not None:
-        raise RateLimited(
-            "Too many failed authentication attempts from this address; retry later.",
-            code="too_many_failed_attempts",
-            headers={"Retry-After": str(wait)},
-        )
+async def failed(limiter: RateLimiter, address: str, error: Unauthenticated) -> Exception:
+    """What to raise for a failed authentication: the 401, or 429 once the address has
+    failed too often (only failing attempts are refused so)."""
+    wait = await limiter.record_failure(address)
+    if wait is None:
+        return error
+    return RateLimited(
+        "Too many failed authentication attempts from this address; retry later.",
+        code="too_many_failed_attempts",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def rate_headers(decision: Decision) -> dict[str, str]:
+    """The binding budget's figures, named (``key`` or ``account``) in ``RateLimit``
+    and ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers-10)."""
+    window = f"{decision.window:g}"
     return {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
         "RateLimit-Reset": str(decision.reset_seconds),
-        "RateLimit-Policy": f"{decision.limit};w=1",
+        "RateLimit-Policy": f'"{decision.name}";q={decision.limit};w={window}',
+        "RateLimit": f'"{decision.name}";r={decision.remaining};t={decision.reset_seconds}',
     }
+
+
+def refused(decision: Decision) -> RateLimited:
+    whose = "this account" if decision.name == "account" else "this key"
+    return RateLimited(
+        f"More than {decision.limit} requests per second for {whose}; retry after the delay.",
+        code="account_rate_limited" if decision.name == "account" else "rate_limited",
+        headers={"Retry-After": str(decision.retry_after)},
+    )
+
+
+async def spend(limiter: RateLimiter, subject: AuthSubject) -> Decision | None:
+    """One request of the credential's budget and its account's."""
+    return await limiter.hit(
+        subject.rate_key,
+        subject.rate_limit,
+        account=subject.account_rate_key,
+        account_limit=subject.account_rate_limit,
+    )
 
 
 def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
@@ -62,26 +89,20 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
         services: Services = request.app.state.services
         limiter = services.limiter
         address = client_address(request)
-        refuse_if_blocked(limiter, address)
         try:
             found = await services.authenticator.authenticate(
                 request.headers.get("authorization"),
                 query_token="access_token" in request.query_params,
             )
-        except Unauthenticated:
-            await limiter.record_failure(address)
-            raise
+        except Unauthenticated as exc:
+            raise await failed(limiter, address, exc) from None
         found = replace(found, address=address)
         cast("dict[str, Any]", request.scope)[SUBJECT_KEY] = found
-        decision = await limiter.hit(found.rate_key, found.rate_limit)
+        decision = await spend(limiter, found)
         if decision is not None:
-            headers = rate_headers(decision)
-            add_response_headers(request, headers)
+            add_response_headers(request, rate_headers(decision))
             if not decision.allowed:
-                raise RateLimited(
-                    f"More than {decision.limit} requests per second for this key; retry after the delay.",
-                    headers={"Retry-After": str(decision.retry_after)},
-                )
+                raise refused(decision)
         if not found.allows(scope):
             raise Forbidden(scope=scope)
         if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:

@@ -103,6 +103,7 @@ class Authenticator:
             rate_limit=row["rate_limit"],
             api_key_id=row["api_key_id"],
             label=row["api_key_client_id"],
+            account_rate_limit=row["account_rate_limit"],
         )
         return subject, row["expires_at"]
 
@@ -129,6 +130,7 @@ class Authenticator:
             rate_key=f"ct:{row['id']}",
             rate_limit=row["rate_limit"],
             label=row["label"],
+            account_rate_limit=row["account_rate_limit"],
         )
         return subject, row["expires_at"]
 

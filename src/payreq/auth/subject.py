@@ -47,6 +47,9 @@ class AuthSubject:
     rate_key: str
     """Whose budget a request spends: the API key, or the client token."""
     rate_limit: int | None
+    account_rate_limit: int | None = None
+    """The account's own limit (``payreq admin rate-limit --account``), else the default."""
+
     api_key_id: UUID | None = None
     """An access token's API key: the actor the audit log names."""
     label: str | None = None
@@ -55,6 +58,11 @@ class AuthSubject:
     """The client address of the request (set per request, never cached)."""
     actor: Actor | None = None
     """The dashboard user behind a ``DASHBOARD`` subject; None for API credentials."""
+
+    @property
+    def account_rate_key(self) -> str:
+        """The account and environment's budget, which every credential also spends."""
+        return f"acct:{self.tenant.account_id}:{self.tenant.environment}"
 
     def allows(self, scope: Scope) -> bool:
         return Scope.ALL in self.scopes or scope in self.scopes

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from payreq.kit.urls import normalise_url
 from payreq.payment.models import Payment
 
 ADDED = ("payment_request_id", "status", "reference_id")
@@ -17,8 +18,16 @@ _NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 _IPV6 = re.compile(r"[0-9a-f:.]+:[0-9a-f:.]*")
 
 
+def _normal(url: str) -> str:
+    """URLs are normalised when payments are created; one stored before that may not be."""
+    try:
+        return normalise_url(url)
+    except ValueError:
+        return url
+
+
 def return_url(payment: Payment) -> str:
-    parts = urlsplit(payment.redirect_url)
+    parts = urlsplit(_normal(payment.redirect_url))
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ADDED]
     added = [("payment_request_id", str(payment.id)), ("status", payment.status.value)]
     if payment.reference_id is not None:
@@ -27,8 +36,9 @@ def return_url(payment: Payment) -> str:
 
 
 def origin(url: str) -> str | None:
-    """``https://shop.example:8443`` for a CSP source list, or None if the host is odd."""
-    parts = urlsplit(url)
+    """``https://shop.example:8443`` for a CSP source list (the normalised, IDNA host),
+    or None if the host is odd."""
+    parts = urlsplit(_normal(url))
     try:
         hostname, port = parts.hostname or "", parts.port
     except ValueError:

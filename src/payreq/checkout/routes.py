@@ -9,7 +9,9 @@ a little own JavaScript, no external asset, usable without JavaScript.
 
 A form answer is 303 to the payment's stored redirect URL once the payment is
 terminal (``payreq.checkout.redirect``), else back to the page. Every answer, errors
-included, carries a strict CSP and ``Cache-Control: no-store``.
+included, carries a strict CSP and ``Cache-Control: no-store``. The forms are limited
+per client address (``PAYREQ_CHECKOUT_FORM_RATE_LIMIT``) and per payment
+(``PAYREQ_CHECKOUT_PAYMENT_RATE_LIMIT``) per second: 429 past either.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from payreq.checkout.csrf import FormTokens
 from payreq.checkout.format import format_amount, payer_locale, time_left
 from payreq.checkout.redirect import origin, return_url
 from payreq.checkout.service import CANCEL_FORM, CheckoutService, CheckoutView, method_form
-from payreq.errors import Forbidden, NotFound, PayreqError
+from payreq.errors import BadRequest, Forbidden, NotFound, PayreqError, RateLimited
 from payreq.http import page_error_status, request_id
 from payreq.kit.assets import CACHE_HEADERS, load
 from payreq.kit.clock import rfc3339
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
+from payreq.ratelimit.backend import Budget
 from payreq.services import Services
 
 _templates = Environment(
@@ -160,9 +163,30 @@ async def status(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> 
     )
 
 
+MAX_FORM_FIELDS = 10
+
+
+async def _spend(request: Request[Any, Any, Any], payment_id: str) -> None:
+    """One form post of the address's budget and the payment's (429 past either)."""
+    services: Services = request.app.state.services
+    settings = services.settings
+    decision = await services.limiter.spend(
+        [
+            Budget(f"co:addr:{client_address(request)}", settings.checkout_form_rate_limit, name="address"),
+            Budget(f"co:pay:{payment_id[:64]}", settings.checkout_payment_rate_limit, name="payment"),
+        ]
+    )
+    if decision is not None and not decision.allowed:
+        raise RateLimited(
+            f"Too many checkout forms for this {decision.name}; retry after the delay.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+
+
 async def _form(request: Request[Any, Any, Any], payment_id: str, form: str) -> dict[str, str]:
     """The form's fields once its CSRF token and origin check out; 403 otherwise."""
     services: Services = request.app.state.services
+    await _spend(request, payment_id)
     site = request.headers.get("sec-fetch-site")
     sender = request.headers.get("origin")
     if (site is not None and site not in ("same-origin", "none")) or (
@@ -170,7 +194,13 @@ async def _form(request: Request[Any, Any, Any], payment_id: str, form: str) -> 
     ):
         raise Forbidden(code="cross_site_form")
     raw = (await request.body()).decode("utf-8", "replace")
-    fields = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True, max_num_fields=10).items()}
+    try:
+        parsed = parse_qs(raw, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # more fields than any checkout form has
+        raise BadRequest(
+            f"A checkout form has at most {MAX_FORM_FIELDS} fields.", code="invalid_form"
+        ) from None
+    fields = {k: v[0] for k, v in parsed.items()}
     if not _service(request).check_form(payment_id, form, fields.get("csrf")):
         raise Forbidden(code="invalid_csrf_token")
     return fields
@@ -226,6 +256,7 @@ _TITLES = {
     ),
     405: ("This request cannot be handled", "That action is not available here."),
     422: ("This action is not available", "Reload the checkout page and choose again."),
+    429: ("Too many attempts", "Please wait a moment, then reload the checkout page and try again."),
     503: (
         "Temporarily unavailable",
         "The checkout cannot be reached right now. Please try again in a minute.",

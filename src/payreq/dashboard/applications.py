@@ -17,7 +17,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from payreq.application import rules
-from payreq.application.service import PREVIOUS_SECRET_TTL
+from payreq.application.service import NOT_SENT, PREVIOUS_SECRET_TTL, CheckedWebhookUrl
 from payreq.auth.roles import Permission
 from payreq.auth.subject import Scope
 from payreq.dashboard import forms
@@ -75,35 +75,45 @@ async def new_application(request: Request[Any, Any, Any]) -> Response[str]:
     return _form_page(request, page, values={"methods": default}, errors={})
 
 
-def _problems(page: Page, form: Form) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """The form's settings and every rule they break (all at once, by field)."""
+async def _problems(
+    request: Request[Any, Any, Any], page: Page, form: Form
+) -> tuple[dict[str, Any] | None, CheckedWebhookUrl, dict[str, str]]:
+    """The form's settings, its webhook URL checked (its name resolved before any unit
+    of work), and every rule they break (all at once, by field)."""
     try:
         fields = forms.application_fields(form)
     except ValidationFailed as exc:
-        return None, {exc.param or "form": exc.message}
-    found = rules.problems(
+        return None, NOT_SENT, {exc.param or "form": exc.message}
+    webhook = NOT_SENT
+    found: dict[str, str] = {}
+    try:
+        webhook = await services_of(request).applications.check_webhook_url(fields["webhook_url"])
+    except ValidationFailed as exc:
+        found[exc.param or "webhookUrl"] = exc.message
+    found |= rules.problems(
         sandbox=page.sandbox,
         name_value=fields["name"],
-        webhook_url_value=fields["webhook_url"],
         redirect_url_value=fields["default_redirect_url"],
         currencies_value=fields["currencies"],
         methods_value=fields["methods"],
         bank_details_value=fields["bank_details"],
         expires_in_value=fields["default_expires_in"],
     )
-    return fields, found
+    return fields, webhook, found
 
 
 @post("/applications", include_in_schema=False, status_code=303)
 async def create(request: Request[Any, Any, Any]) -> Response[Any]:
     page, form = await signed_in_form(request, Permission.DEVELOP)
     services = services_of(request)
-    fields, problems = _problems(page, form)
+    fields, webhook, problems = await _problems(request, page, form)
     if fields is None or problems:
         return _form_page(request, page, values=forms.form_values(form), errors=problems, status=422)
     try:
         async with services.db.transaction() as conn:
-            made = await services.applications.create(conn, page.subject, forms.application_create(fields))
+            made = await services.applications.create(
+                conn, page.subject, forms.application_create(fields), webhook=webhook
+            )
     except ValidationFailed as exc:
         errors = {exc.param or "form": exc.message}
         return _form_page(request, page, values=forms.form_values(form), errors=errors, status=422)
@@ -156,7 +166,7 @@ async def application(request: Request[Any, Any, Any], client_id: FromPath[str])
 async def save(request: Request[Any, Any, Any], client_id: FromPath[str]) -> Response[Any]:
     page, form = await signed_in_form(request, Permission.DEVELOP)
     services = services_of(request)
-    fields, problems = _problems(page, form)
+    fields, webhook, problems = await _problems(request, page, form)
     if fields is None or problems:
         return await _detail(
             request, page, client_id, status=422, values=forms.form_values(form), errors=problems
@@ -164,7 +174,7 @@ async def save(request: Request[Any, Any, Any], client_id: FromPath[str]) -> Res
     try:
         async with services.db.transaction() as conn:
             await services.applications.update(
-                conn, page.subject, client_id, forms.application_update(fields)
+                conn, page.subject, client_id, forms.application_update(fields), webhook=webhook
             )
     except ValidationFailed as exc:
         errors = {exc.param or "form": exc.message}

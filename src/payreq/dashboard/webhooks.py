@@ -127,15 +127,22 @@ async def resend(request: Request[Any, Any, Any]) -> Response[Any]:
     page, form = await signed_in_form(request, Permission.DEVELOP)
     services = services_of(request)
     try:
-        since = _since(form.get("since"))
+        since = services.webhooks.replay_since(_since(form.get("since")))
         if form.get("confirm") != "yes":
             async with services.db.read() as conn:
                 count = await services.webhooks.replay_count(conn, page.subject, since=since)
             return await _page(
                 request, page, confirm={"since": form.get("since"), "count": count, "at": since}
             )
-        async with services.db.transaction() as conn:
-            sent = await services.webhooks.replay(conn, page.subject, since=since)
+        sent, after = 0, None
+        while True:  # the API's bounded batches, one short unit of work each
+            async with services.db.transaction() as conn:
+                count, after = await services.webhooks.replay_batch(
+                    conn, page.subject, since=since, after=after
+                )
+            sent += count
+            if after is None:
+                break
     except ValidationFailed as exc:
         return await _page(request, page, status=422, errors={"since": exc.message})
     return see_other(request, f"/dashboard/webhooks?resent={sent}")

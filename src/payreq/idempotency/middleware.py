@@ -5,13 +5,14 @@ route gets it without a line of its own.
 For a request that carries the header:
 
 1. The bearer credential is resolved (the authenticator caches it, so the route's own
-   check costs nothing more). A request that does not authenticate, or whose address
-   is blocked, passes through untouched: its 401/429 never touches the key store.
+   check costs nothing more). A request that does not authenticate passes through
+   untouched: its 401/429 never touches the key store.
 2. The key must be 1 to 255 printable ASCII characters, else 400 naming the header.
    It is scoped to the credential's account and environment (and, for a client
    token, its application): another caller's identical key is another key.
-3. The body is read (at most the 64 KiB limit; a larger one passes through to its
-   413) and the request's fingerprint is the SHA-256 of method, path, query and body.
+3. The body is read (at most the route's own limit: 64 KiB, or 10 MiB for a
+   statement; a larger one passes through to its 413) and the request's fingerprint
+   is the SHA-256 of method, path, query and the whole body.
 4. While a request with the same scoped key runs in this process, a duplicate gets
    409 ``idempotency_key_in_use`` at once.
 5. The key is claimed inside the handler's own write transaction (``hook``): after
@@ -27,8 +28,10 @@ For a request that carries the header:
    or rate checks (401, 403, 429) and server errors (5xx) are not stored: the change,
    if any, is rolled back with the key, and the client may retry with the same key.
    Every other answer (2xx, 404, 409 ...) is kept for 24 hours. An answer carrying a
-   secret that is shown once (a new client token, a webhook secret) keeps only its status: replaying
-   its key answers 409 instead of storing the secret.
+   secret that is shown once (a client token, an API key's secret, a webhook secret
+   when an application is created or its secret rotated) keeps only its status:
+   replaying its key answers 409 ``idempotency_key_used`` instead of storing the
+   secret. Such answers also carry ``Cache-Control: no-store`` (their routes say so).
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ class IdempotencyMiddleware:
             )
             return
         body, replayed_receive, complete = await _read_body(
-            receive, scope["headers"], services.settings.max_body_bytes
+            receive, scope["headers"], _body_limit(scope, services.settings.max_body_bytes)
         )
         if not complete:  # too large (413) or the client left: the app answers as usual
             await self.app(asgi_scope, replayed_receive, send)
@@ -400,9 +403,6 @@ def _unavailable() -> PayreqError:
 
 async def _subject(services: Any, scope: dict[str, Any]) -> AuthSubject | None:
     """The caller, as the route will see it; None where the route will refuse it."""
-    client = scope.get("client")
-    if services.limiter.blocked(client[0] if client else "unknown") is not None:
-        return None
     if "access_token" in parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
         return None
     authorization = next((v for n, v in scope["headers"] if n == b"authorization"), None)
@@ -413,6 +413,15 @@ async def _subject(services: Any, scope: dict[str, Any]) -> AuthSubject | None:
     except PayreqError:
         return None
     return subject
+
+
+def _body_limit(scope: dict[str, Any], default: int) -> int:
+    """The route's own body limit (Litestar has routed the request before app-level
+    middleware runs), so that a key on a large body fingerprints all of it."""
+    handler = scope.get("route_handler")
+    resolve = getattr(handler, "resolve_request_max_body_size", None)
+    limit = resolve() if resolve is not None else None
+    return limit if isinstance(limit, int) and limit > 0 else default
 
 
 async def _read_body(

@@ -25,6 +25,23 @@ class FrozenClock:
         self.now += timedelta(seconds=seconds)
 
 
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+"""The instants a client may send: stored as text on SQLite, a year before 1000 would
+sort wrongly, and an offset next to the year 9999 overflows the conversion to UTC."""
+
+
+def bounded_instant(value: datetime) -> datetime | None:
+    """``value`` in UTC if it lies in [1970, 9999), else None; it must carry an offset."""
+    if value.tzinfo is None:
+        return None
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        return None
+    return instant if MIN_INSTANT <= instant < MAX_INSTANT else None
+
+
 def rfc3339(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z``, second precision unless fractions exist."""
     if value is None:

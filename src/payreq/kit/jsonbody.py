@@ -133,3 +133,19 @@ def check_text(value: str, param: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationFailed(f"{param} must be valid Unicode text.", param=param) from None
+
+
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Embeddings, overrides, isolates and marks: in a name a payer reads they can make
+"Shop" followed by reversed text look like another merchant's name or amount."""
+
+
+def check_display_text(value: str, param: str) -> None:
+    """``check_text``, and no bidirectional control characters: for what payers see."""
+    check_text(value, param)
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise ValidationFailed(
+            f"{param} must not contain bidirectional control characters (such as U+202E).",
+            code="bidi_control",
+            param=param,
+        )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from urllib.parse import urlsplit
 
+import httpx
+
 MAX_URL_LENGTH = 2048
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
@@ -38,4 +40,23 @@ def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
         if host in LOCAL_HOSTS:
             return "may use http://localhost or http://127.0.0.1 only in the sandbox"
         return "must use https"
+    try:
+        normalise_url(url)
+    except ValueError:
+        return "has a host name that is not a valid internationalised name"
     return None
+
+
+def normalise_url(url: str) -> str:
+    """The URL as a browser sends it: the host in IDNA (``xn--``) form and lower case,
+    everything else UTF-8 percent-encoded, so that it is ASCII and fits an HTTP header
+    (a ``Location``, a CSP's ``form-action``). ValueError if that cannot be done."""
+    try:
+        parsed = httpx.URL(url)
+        parsed.host  # noqa: B018 (decodes the IDNA host: raises for an invalid one)
+    except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors
+        raise ValueError(f"not a URL that can be normalised: {url!r}") from None
+    normal = str(parsed)
+    if not normal.isascii() or len(normal) > MAX_URL_LENGTH:
+        raise ValueError(f"not a URL that can be normalised: {url!r}")
+    return normal

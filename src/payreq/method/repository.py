@@ -327,3 +327,26 @@ async def account_ids(conn: Connection, account_id: UUID | None, *, limit: int =
             "SELECT id FROM accounts ORDER BY created_at, id LIMIT :limit", {"limit": limit}
         )
     return [row["id"] for row in rows]
+
+
+async def delete_statement_lines_before(conn: Connection, *, before: datetime, limit: int) -> int:
+    """Retention: delete up to ``limit`` statement lines recorded before ``before``, then
+    the imports left without lines. The number of lines deleted."""
+    deleted = await conn.execute(
+        """
+        DELETE FROM statement_lines WHERE id IN (
+            SELECT id FROM statement_lines WHERE created_at < :before LIMIT :limit)
+        """,
+        {"before": before, "limit": limit},
+    )
+    await conn.execute(
+        """
+        DELETE FROM statement_imports WHERE id IN (
+            SELECT i.id FROM statement_imports i
+            WHERE i.created_at < :before
+              AND NOT EXISTS (SELECT 1 FROM statement_lines l WHERE l.import_id = i.id)
+            LIMIT :limit)
+        """,
+        {"before": before, "limit": limit},
+    )
+    return deleted

@@ -62,6 +62,7 @@ statement_imports = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("finished_at", Timestamp, nullable=True),
     sa.Index("ix_statement_imports_tenant_created", "account_id", "environment", "created_at"),
+    sa.Index("ix_statement_imports_created_at", "created_at"),  # retention
     _env_check(),
 )
 
@@ -88,6 +89,7 @@ statement_lines = sa.Table(
     sa.UniqueConstraint("account_id", "environment", "line_key"),
     # the overview: lines waiting to be resolved
     sa.Index("ix_statement_lines_tenant_outcome", "account_id", "environment", "outcome"),
+    sa.Index("ix_statement_lines_created_at", "created_at"),  # retention
     _env_check(),
 )
 

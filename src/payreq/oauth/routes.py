@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from payreq.auth.dependencies import client_address
+from payreq.auth.dependencies import client_address, rate_headers, refused
 from payreq.oauth.errors import InvalidClient, OAuthError
 from payreq.oauth.service import parse_form
 from payreq.services import Services
@@ -61,7 +61,10 @@ _OAUTH_ERRORS = {
     ),
     429: ResponseSpec(
         OAuthErrorBody,
-        description="slow_down: too many failed client authentications from this address (Retry-After)",
+        description=(
+            "slow_down: too many failed client authentications from this address, or more token "
+            "requests than the key's or the account's rate limit (Retry-After)"
+        ),
         generate_examples=False,
     ),
 }
@@ -73,24 +76,30 @@ class TooManyAttempts(OAuthError):
     status = 429
     error = "slow_down"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many failed client authentications from this address; retry later.")
+    def __init__(
+        self,
+        retry_after: int,
+        description: str = "Too many failed client authentications from this address; retry later.",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description)
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
-def guard(request: Request[Any, Any, Any], services: Services) -> str:
-    """Refuse an address that failed client authentication too often (RFC 6749 §2.3.1)."""
-    address = client_address(request)
-    wait = services.limiter.blocked(address)
-    if wait is not None:
-        raise TooManyAttempts(wait)
-    return address
+async def failed(request: Request[Any, Any, Any], services: Services, error: InvalidClient) -> OAuthError:
+    """A failed client authentication counts against the address (RFC 6749 §2.3.1); past
+    its limit the failing attempt is answered 429. Valid credentials are never refused
+    for their address."""
+    wait = await services.limiter.record_failure(client_address(request))
+    return error if wait is None else TooManyAttempts(wait)
 
 
 def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
     body = msgspec.json.encode(OAuthErrorBody(error=exc.error, error_description=exc.description))
     headers = dict(NO_STORE)
     if isinstance(exc, TooManyAttempts):
+        headers.update(exc.headers)
         headers["Retry-After"] = str(exc.retry_after)
     return Response(body, status_code=exc.status, media_type="application/json", headers=headers)
 
@@ -105,18 +114,32 @@ def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
 async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     """Exchange an API key (client_id + client_secret) for a 3600-second access token."""
     services: Services = request.app.state.services
-    address = guard(request, services)
     form = parse_form(await request.body(), request.headers.get("content-type"))
     try:
-        async with services.db.transaction() as conn:
-            issued = await services.oauth.issue(
+        async with services.db.read() as conn:
+            grant = await services.oauth.grant(
                 conn, authorization=request.headers.get("authorization"), form=form
             )
-    except InvalidClient:
-        await services.limiter.record_failure(address)
-        raise
+    except InvalidClient as exc:
+        raise await failed(request, services, exc) from None
+    # each token is an insert: it spends the key's budget and the account's like any request
+    decision = await services.limiter.hit(
+        grant.rate_key,
+        grant.key["rate_limit"],
+        account=grant.account_rate_key,
+        account_limit=grant.key["account_rate_limit"],
+    )
+    headers = dict(NO_STORE)
+    if decision is not None:
+        headers.update(rate_headers(decision))
+        if not decision.allowed:
+            raise TooManyAttempts(
+                decision.retry_after, refused(decision).message, headers=rate_headers(decision)
+            )
+    async with services.db.transaction() as conn:
+        issued = await services.oauth.issue(conn, grant)
     body = TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope)
-    return Response(body, headers=NO_STORE)
+    return Response(body, headers=headers)
 
 
 @post(
@@ -127,16 +150,14 @@ async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     security=[{"basicAuth": []}],
 )
 async def revoke(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    """Revoke an access token at once (RFC 7009); answers 200 even for an unknown token."""
+    """Revoke an access token or a client token of the key's account at once (RFC 7009); 200 even for an unknown token."""
     services: Services = request.app.state.services
-    address = guard(request, services)
     form = parse_form(await request.body(), request.headers.get("content-type"))
     try:
         async with services.db.transaction() as conn:
             await services.oauth.revoke(conn, authorization=request.headers.get("authorization"), form=form)
-    except InvalidClient:
-        await services.limiter.record_failure(address)
-        raise
+    except InvalidClient as exc:
+        raise await failed(request, services, exc) from None
     return Response({}, headers=NO_STORE)
 
 

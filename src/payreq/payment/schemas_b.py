@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from payreq.errors import ValidationFailed
-from payreq.kit.clock import rfc3339
+from payreq.kit.clock import bounded_instant, rfc3339
 from payreq.kit.jsonbody import Body
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Page, Payment, PaymentDraft
@@ -178,12 +178,13 @@ def parse_instant(value: str | None, param: str) -> datetime | None:
     if value is None:
         return None
     try:
-        instant = msgspec.convert(value, datetime)
+        instant = bounded_instant(msgspec.convert(value, datetime))
     except msgspec.ValidationError:
         instant = None
-    if instant is None or instant.tzinfo is None:
+    if instant is None:
         raise ValidationFailed(
-            f"{param} must be an RFC 3339 timestamp with an offset, such as 2026-01-31T00:00:00Z.",
+            f"{param} must be an RFC 3339 timestamp with an offset, such as 2026-01-31T00:00:00Z, "
+            "from 1970 to 9998.",
             param=param,
         )
     return instant

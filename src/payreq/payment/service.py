@@ -23,9 +23,9 @@ from payreq.db import Connection, Row
 from payreq.errors import Forbidden, NotFound, ValidationFailed
 from payreq.kit import money
 from payreq.kit.clock import Clock, utc_now
-from payreq.kit.jsonbody import check_text
+from payreq.kit.jsonbody import check_display_text, check_text
 from payreq.kit.pagination import clamp_limit
-from payreq.kit.urls import redirect_url_problem
+from payreq.kit.urls import normalise_url, redirect_url_problem
 from payreq.payment import repository
 from payreq.payment.lifecycle import EVENT_TYPE, Cause, InvalidTransition, Status, transition
 from payreq.payment.models import Page, Payment, PaymentDraft, PaymentQuery
@@ -78,7 +78,7 @@ class PaymentService:
             currency=self._currency(draft, application),
             redirect_url=self._redirect_url(draft, application, sandbox=subject.sandbox),
             reference_id=self._text(draft, "reference_id", draft.reference_id),
-            reference_label=self._text(draft, "reference_label", draft.reference_label),
+            reference_label=self._text(draft, "reference_label", draft.reference_label, shown=True),
             metadata=self._metadata(draft),
             created_at=now,
             expires_at=now + timedelta(seconds=self._expires_in(draft, application)),
@@ -145,11 +145,12 @@ class PaymentService:
         problem = redirect_url_problem(url, sandbox=sandbox)
         if problem:
             raise ValidationFailed(f"{param} {problem}.", code="invalid_redirect_url", param=param)
-        return url
+        return normalise_url(url)  # IDNA host, percent-encoded: ASCII for the payer's Location
 
-    def _text(self, draft: PaymentDraft, name: str, value: str | None) -> str | None:
+    def _text(self, draft: PaymentDraft, name: str, value: str | None, *, shown: bool = False) -> str | None:
+        """``shown``: the checkout shows it to the payer (no bidi controls)."""
         if value is not None:
-            check_text(value, draft.param(name))
+            (check_display_text if shown else check_text)(value, draft.param(name))
         return value
 
     def _metadata(self, draft: PaymentDraft) -> dict[str, str] | None:

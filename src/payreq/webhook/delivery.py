@@ -189,15 +189,20 @@ class Dispatcher:
         if row["webhook_disabled_at"] is not None:
             self._result(Result(row, now, url, None, "the webhook endpoint is disabled"))
             return
-        payload = signing.body(row["type"], row["created_at"], row["data"])
-        secrets = signing.signing_secrets(
-            row["webhook_secret"],
-            row["previous_webhook_secret"],
-            row["previous_webhook_secret_expires_at"],
-            now=now,
-        )
-        headers = signing.headers(str(row["event_id"]), now, payload, secrets)
-        outcome = await self._sender.send(url, payload, headers, sandbox=row["environment"] == "sandbox")
+        headers: dict[str, str] = {}
+        try:
+            payload = signing.body(row["type"], row["created_at"], row["data"])
+            secrets = signing.signing_secrets(
+                row["webhook_secret"],
+                row["previous_webhook_secret"],
+                row["previous_webhook_secret_expires_at"],
+                now=now,
+            )
+            headers = signing.headers(str(row["event_id"]), now, payload, secrets)
+            outcome = await self._sender.send(url, payload, headers)
+        except Exception as exc:  # whatever fails, the attempt is recorded and follows the schedule
+            log.warning("webhook_send_failed", delivery_id=str(row["id"]), error=type(exc).__name__)
+            outcome = Outcome(None, 0, None, f"could not send: {type(exc).__name__}: {exc}"[:500])
         self._result(Result(row, now, url, outcome, headers=headers))
 
     def _result(self, result: Result) -> None:

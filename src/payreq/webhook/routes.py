@@ -104,12 +104,17 @@ async def redeliver_event(
     opt={"body": Replay},
 )
 async def replay_events(request: Request[Any, Any, Any], subject: Subject) -> Replayed:
-    """Send again every failed event created since a time; enables their endpoints. Access token only, scope `*`."""
+    """Send again every failed event created since a time (at most 30 days ago); enables their endpoints. Access token only, scope `*`."""
     services: Services = request.app.state.services
     data = decode(await request.body(), Replay)
-    async with services.db.transaction() as conn:
-        count = await services.webhooks.replay(conn, subject, since=data.since)
-    return Replayed(replayed=count)
+    since = services.webhooks.replay_since(data.since)
+    total, after = 0, None
+    while True:  # bounded batches, one short unit of work each
+        async with services.db.transaction() as conn:
+            count, after = await services.webhooks.replay_batch(conn, subject, since=since, after=after)
+        total += count
+        if after is None:
+            return Replayed(replayed=total)
 
 
 router = Router(

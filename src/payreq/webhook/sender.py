@@ -1,13 +1,19 @@
 """One attempt over HTTP: POST the signed body, wait at most the time-out, read at most
 the first KiB of the answer, follow no redirect. Every URL goes through a client whose
-network backend checks the addresses it connects to (``ssrf.GuardedBackend``)."""
+network backend checks the addresses it connects to (``ssrf.GuardedBackend``).
+
+The answer's body is kept (to show in the attempt log) only when it came from a public
+address: from a network the operator allowed (loopback, a private range), a merchant
+would otherwise read the gateway's own internal services through the event log."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -16,7 +22,7 @@ import httpx
 
 from payreq.kit.clock import utc_now
 from payreq.webhook.config import WebhookConfig
-from payreq.webhook.ssrf import Reach, reach_for, syntax_problem
+from payreq.webhook.ssrf import IPAddress, Reach, is_public, reach_for, syntax_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +65,9 @@ class Sender:
     """Sends attempts through pooled clients: per kind of reach (public https, sandbox
     loopback...), ``concurrency / 4`` small pools taken in turn."""
 
-    def __init__(self, config: WebhookConfig) -> None:
+    def __init__(self, config: WebhookConfig, *, public: Callable[[IPAddress], bool] = is_public) -> None:
         self.config = config
+        self.public = public
         self._shards = max(1, -(-config.concurrency // CONNECTIONS_PER_CLIENT))
         self._turn = itertools.count()
         self._clients: dict[tuple[Reach, int], httpx.AsyncClient] = {}
@@ -88,15 +95,12 @@ class Sender:
             self._ssl_context = httpx.create_ssl_context()
         return self._ssl_context
 
-    async def send(self, url: str, payload: str, headers: dict[str, str], *, sandbox: bool) -> Outcome:
+    async def send(self, url: str, payload: str, headers: dict[str, str]) -> Outcome:
         started = time.perf_counter()
-        problem = syntax_problem(url, sandbox=sandbox)
+        problem = syntax_problem(url)
         if problem:
             return Outcome(None, 0, None, f"refused: the webhook URL {problem}")
-        parts = urlsplit(url)
-        reach = reach_for(
-            parts.scheme, (parts.hostname or "").rstrip("."), sandbox=sandbox, policy=self.config.policy
-        )
+        reach = reach_for(urlsplit(url).scheme, policy=self.config.policy)
         try:
             async with asyncio.timeout(self.config.timeout):
                 return await self._post(self._client(reach), url, payload, headers, started)
@@ -125,8 +129,20 @@ class Sender:
             retry_after = (
                 retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
             )
-            text = bytes(body[: self.config.response_bytes]).decode("utf-8", errors="replace")
+            text: str | None = bytes(body[: self.config.response_bytes]).decode("utf-8", errors="replace")
+            if not self._from_public(response):
+                text = None  # an operator-allowed network's answer is not stored or shown
             return Outcome(code, latency, text, error, retry_after)
+
+    def _from_public(self, response: httpx.Response) -> bool:
+        stream = response.extensions.get("network_stream")
+        address = stream.get_extra_info("server_addr") if stream is not None else None
+        if not address:
+            return False
+        try:
+            return self.public(ipaddress.ip_address(str(address[0]).split("%", 1)[0]))
+        except ValueError:
+            return False
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

@@ -13,14 +13,19 @@ from datetime import datetime, timedelta
 from payreq.application.service import tenant_of
 from payreq.audit.service import AuditService
 from payreq.auth.roles import Permission
-from payreq.auth.subject import AuthSubject, Tenant
-from payreq.db import Connection, Row
+from payreq.auth.subject import AuthSubject
+from payreq.db import Connection
 from payreq.errors import Conflict, NotFound, ValidationFailed
-from payreq.kit.clock import Clock, utc_now
+from payreq.kit.clock import Clock, bounded_instant, utc_now
 from payreq.kit.pagination import clamp_limit
 from payreq.webhook import repository
 from payreq.webhook.models import Attempt, Event, EventPage, EventType
 from payreq.webhook.outbox import doorbell
+
+REPLAY_BATCH = 500
+"""Failed deliveries requeued per unit of work by ``POST /api/events/replay``."""
+REPLAY_WINDOW = timedelta(days=30)
+"""How far back one replay may reach."""
 
 
 class EventNotFound(NotFound):
@@ -35,11 +40,8 @@ def parse_event_id(value: str) -> uuid.UUID:
 
 
 class WebhookService:
-    def __init__(
-        self, *, clock: Clock = utc_now, event_log_delay: float = 5.0, audit: AuditService | None = None
-    ) -> None:
+    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
         self.clock = clock
-        self.event_log_delay = timedelta(seconds=event_log_delay)
         self.audit = audit or AuditService(clock=clock)
 
     async def list_events(
@@ -52,13 +54,9 @@ class WebhookService:
         payment_id: str | None = None,
         limit: int | None = None,
     ) -> EventPage:
-        """Oldest first, after the event ``after``.
-
-        The whole log shows events once they are older than the log delay, so that an
-        event whose transaction commits late never lands behind a cursor. One payment's
-        events are shown at once: they commit in order (each change of a payment holds
-        its row), so a cursor cannot pass one of them.
-        """
+        """In commit order, after the event ``after``: an event whose transaction
+        commits late is listed after those committed before it, never behind a cursor
+        that has moved on (``repository`` says how, on each engine)."""
         tenant = tenant_of(subject)
         payment = None
         if payment_id is not None:
@@ -80,9 +78,8 @@ class WebhookService:
                     "after must be the id of an event in this account.", code="invalid_cursor", param="after"
                 )
         size = clamp_limit(limit)
-        until = None if payment is not None else self.clock() - self.event_log_delay
         rows = await repository.events_page(
-            conn, tenant, after=cursor, type=type, payment_id=payment, until=until, limit=size + 1
+            conn, tenant, after=cursor, type=type, payment_id=payment, limit=size + 1
         )
         return EventPage(items=[Event.of(row) for row in rows[:size]], has_more=len(rows) > size)
 
@@ -134,24 +131,46 @@ class WebhookService:
         conn.after_commit(doorbell.ring)
         return await self.get_event(conn, subject, event_id)
 
-    async def _failed_since(self, conn: Connection, tenant: Tenant, since: datetime) -> list[Row]:
-        """What a replay since ``since`` sends again: the one place its rules and bounds
-        live, for the replay itself and for the count shown before it."""
-        if since.tzinfo is None:
-            raise ValidationFailed("since must be an RFC 3339 timestamp with an offset.", param="since")
-        return await repository.failed_since(conn, tenant, since=since)
-
     async def replay_count(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
-        """How many deliveries ``replay`` would send again now (sends nothing)."""
-        return len(await self._failed_since(conn, tenant_of(subject, Permission.READ), since))
+        """How many deliveries a replay since ``since`` (checked by ``replay_since``) would
+        send again now; sends nothing. Read in the replay's own bounded batches."""
+        tenant = tenant_of(subject, Permission.READ)
+        total, after = 0, None
+        while True:
+            rows = await repository.failed_since(conn, tenant, since=since, after=after, limit=REPLAY_BATCH)
+            total += len(rows)
+            if len(rows) < REPLAY_BATCH:
+                return total
+            after = rows[-1]["id"]
 
-    async def replay(self, conn: Connection, subject: AuthSubject, *, since: datetime) -> int:
-        """Send again every event created at or after ``since`` whose delivery failed; the
-        endpoints concerned are enabled again. The number of events requeued."""
+    def replay_since(self, since: datetime) -> datetime:
+        """Check a replay's start: an instant with an offset, at most ``REPLAY_WINDOW``
+        ago (the retry schedule spans about three days; older failures are for the
+        dashboard, one event at a time)."""
+        bounded = bounded_instant(since)
+        if bounded is None:
+            raise ValidationFailed(
+                "since must be an RFC 3339 timestamp with an offset, from 1970 to 9998.", param="since"
+            )
+        if bounded < self.clock() - REPLAY_WINDOW:
+            raise ValidationFailed(
+                f"since may be at most {REPLAY_WINDOW.days} days ago; redeliver older events one by one.",
+                code="replay_window",
+                param="since",
+            )
+        return bounded
+
+    async def replay_batch(
+        self, conn: Connection, subject: AuthSubject, *, since: datetime, after: uuid.UUID | None
+    ) -> tuple[int, uuid.UUID | None]:
+        """Send again up to ``REPLAY_BATCH`` failed events created at or after ``since``
+        (checked by ``replay_since``), after the delivery ``after``; their endpoints are
+        enabled again. The number requeued, and where the next batch starts (None: done).
+        The edge runs one unit of work per batch, so no transaction grows with the log."""
         tenant = tenant_of(subject)
-        failed = await self._failed_since(conn, tenant, since)
+        failed = await repository.failed_since(conn, tenant, since=since, after=after, limit=REPLAY_BATCH)
         if not failed:
-            return 0
+            return 0, None
         count = await repository.requeue_many(conn, [r["id"] for r in failed], at=self.clock())
         await repository.enable_endpoints(conn, tenant, sorted({r["application_id"] for r in failed}))
         await self.audit.record_by(
@@ -163,4 +182,4 @@ class WebhookService:
             changes={"since": since.isoformat(), "count": count},
         )
         conn.after_commit(doorbell.ring)
-        return count
+        return count, (failed[-1]["id"] if len(failed) == REPLAY_BATCH else None)

@@ -1,18 +1,23 @@
 """Where webhooks may go (SPEC §6): a merchant's URL must not turn payreq into a proxy
 into the operator's own network (server-side request forgery).
 
-Production URLs are https and resolve only to public addresses; sandbox URLs may also
-be ``http://localhost`` and ``http://127.0.0.1``; the operator may allow private
-networks (``PAYREQ_WEBHOOK_ALLOW_PRIVATE``). A URL is checked when it is saved and
-again when each attempt connects: ``GuardedBackend`` resolves the name, checks every
-address, and connects to the address it checked, so that a name re-pointed after the
-check (DNS rebinding) reaches nothing it should not. TLS still verifies the name.
+URLs are https and resolve only to public addresses, in production and in the sandbox
+alike (on a server where anyone can sign up, a sandbox is no way into the gateway's own
+host); the operator may allow private networks, loopback included
+(``PAYREQ_WEBHOOK_ALLOW_PRIVATE``; ``make run`` allows loopback), and those may be
+reached over plain http. A URL must also be one httpx can send to (IDNA included).
+
+A URL is checked when it is saved, with its name resolved asynchronously
+(``loop.getaddrinfo`` under a time-out) before the unit of work opens
+(``check_webhook_url``), and again when each attempt connects: ``GuardedBackend``
+resolves the name, checks every address, and connects to the address it checked, so
+that a name re-pointed after the check (DNS rebinding) reaches nothing it should not.
+TLS still verifies the name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import ipaddress
 import re
 import socket
@@ -26,7 +31,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from payreq.kit.urls import LOCAL_HOSTS, MAX_URL_LENGTH
+from payreq.kit.urls import MAX_URL_LENGTH
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -37,7 +42,6 @@ SAVE_TIME_DNS_TIMEOUT = 2.0
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
-_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="payreq-dns")
 
 
 def parse_networks(value: str) -> tuple[Network, ...] | None:
@@ -76,12 +80,10 @@ class Reach:
 
     public: bool
     """Public addresses (https URLs only)."""
-    loopback: bool
-    """Loopback addresses (a sandbox URL naming localhost or 127.0.0.1)."""
     policy: UrlPolicy
 
     def allows(self, ip: IPAddress) -> bool:
-        if self.policy.allows_private(ip) or (self.loopback and ip.is_loopback):
+        if self.policy.allows_private(ip):
             return True
         return self.public and is_public(ip)
 
@@ -122,15 +124,15 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def reach_for(scheme: str, host: str, *, sandbox: bool, policy: UrlPolicy) -> Reach:
-    return Reach(public=scheme == "https", loopback=sandbox and host in LOCAL_HOSTS, policy=policy)
+def reach_for(scheme: str, *, policy: UrlPolicy) -> Reach:
+    return Reach(public=scheme == "https", policy=policy)
 
 
 def _is_local_name(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost")
 
 
-def syntax_problem(url: str, *, sandbox: bool) -> str | None:
+def syntax_problem(url: str) -> str | None:
     """What is wrong with ``url`` itself, before any address is looked at."""
     if len(url) > MAX_URL_LENGTH:
         return f"must be at most {MAX_URL_LENGTH} characters"
@@ -146,6 +148,10 @@ def syntax_problem(url: str, *, sandbox: bool) -> str | None:
         return "must be an absolute https URL"
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         return "must not contain credentials"
+    try:  # what the sender will do with it: a host httpx cannot encode is never sendable
+        httpx.URL(url).host  # noqa: B018
+    except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors (UnicodeError)
+        return "has a host name that cannot be sent to (not a valid internationalised name)"
     return None
 
 
@@ -153,50 +159,56 @@ def refused(ip: IPAddress) -> str:
     return f"must resolve only to public addresses, not {ip}"
 
 
-def webhook_url_problem(
-    url: str, *, sandbox: bool, policy: UrlPolicy | None = None, resolve: bool = True
-) -> str | None:
-    """Why ``url`` may not receive webhooks, or None if it may (the save-time check).
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").rstrip(".")
 
-    ``policy`` defaults to the operator's ``PAYREQ_WEBHOOK_ALLOW_PRIVATE``. A name is
-    resolved (for at most two seconds): every address it has must be allowed. A name
-    that does not resolve is accepted; each delivery attempt checks again.
-    """
-    if policy is None:
-        from payreq.config import get_settings
 
-        policy = UrlPolicy.of(get_settings().webhook_allow_private)
-    problem = syntax_problem(url, sandbox=sandbox)
+def webhook_url_problem(url: str, *, policy: UrlPolicy, addresses: list[IPAddress] | None) -> str | None:
+    """Why ``url`` may not receive webhooks, or None if it may, given the addresses its
+    name resolved to (``resolve``; None: not resolved, the name is accepted and every
+    attempt checks again). A literal address or a ``localhost`` name needs none."""
+    problem = syntax_problem(url)
     if problem:
         return problem
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".")
-    reach = reach_for(parts.scheme, host, sandbox=sandbox, policy=policy)
+    scheme, host = urlsplit(url).scheme, host_of(url)
+    reach = reach_for(scheme, policy=policy)
     literal = literal_address(host)
     if literal is not None:
         addresses = [literal]
     elif _is_local_name(host):  # this machine, whatever a resolver says
         addresses = [ipaddress.IPv4Address("127.0.0.1")]
-    else:
-        addresses = _resolve_now(host) if resolve else []
-    for ip in addresses:
+    for ip in addresses or []:
         if not reach.allows(ip):
-            if parts.scheme == "http" and Reach(True, reach.loopback, policy).allows(ip):
+            if scheme == "http" and Reach(True, policy).allows(ip):
                 return "must use https"
             return refused(ip)
-    if parts.scheme == "http" and not (reach.loopback or addresses):
+    if scheme == "http" and not addresses:
         return "must use https"
     return None
 
 
-def _resolve_now(host: str) -> list[IPAddress]:
-    """Addresses of ``host``, or none if it does not resolve within the deadline."""
-    future = _resolver.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+def needs_resolving(url: str) -> bool:
+    host = host_of(url)
+    return bool(host) and literal_address(host) is None and not _is_local_name(host)
+
+
+async def resolve(host: str, *, timeout: float = SAVE_TIME_DNS_TIMEOUT) -> list[IPAddress]:  # noqa: ASYNC109
+    """Addresses of ``host`` without blocking the event loop (the loop's resolver
+    runs in a thread), or none if it does not resolve within ``timeout``."""
     try:
-        infos = future.result(timeout=SAVE_TIME_DNS_TIMEOUT)
-    except (OSError, UnicodeError, concurrent.futures.TimeoutError):
+        async with asyncio.timeout(timeout):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, TimeoutError):
         return []
     return _addresses(info[4][0] for info in infos)
+
+
+async def check_webhook_url(url: str, *, policy: UrlPolicy) -> str | None:
+    """The save-time check, name resolution included: call it before any unit of work
+    opens (it may wait up to ``SAVE_TIME_DNS_TIMEOUT`` for a slow nameserver)."""
+    if syntax_problem(url) is None and needs_resolving(url):
+        return webhook_url_problem(url, policy=policy, addresses=await resolve(host_of(url)))
+    return webhook_url_problem(url, policy=policy, addresses=None)
 
 
 def _addresses(texts: Iterable[str | int]) -> list[IPAddress]:

@@ -65,6 +65,7 @@ webhook_attempts = sa.Table(
     sa.Index("ix_webhook_attempts_event", "event_id", "attempted_at"),
     # an endpoint's health: its deliveries' attempts
     sa.Index("ix_webhook_attempts_delivery", "delivery_id", "attempted_at"),
+    sa.Index("ix_webhook_attempts_attempted_at", "attempted_at"),  # retention
 )
 
 # The endpoint's state lives on its application (one webhook URL per application).

@@ -61,6 +61,6 @@ async def send(prepared: PreparedTest, config: WebhookConfig) -> Outcome:
     """Send it, outside any transaction."""
     sender = Sender(config)
     try:
-        return await sender.send(prepared.url, prepared.payload, prepared.headers, sandbox=prepared.sandbox)
+        return await sender.send(prepared.url, prepared.payload, prepared.headers)
     finally:
         await sender.aclose()

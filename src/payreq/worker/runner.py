@@ -1,5 +1,6 @@
 """The background worker: webhook deliveries, the expiry sweep, pruning of long-expired
-access tokens. Runs inside ``payreq serve`` unless ``--no-worker``, or alone as
+access tokens and idempotency keys, and retention (``PAYREQ_RETENTION_*``: attempts'
+answer bodies, events, statement lines), each in small batches, one transaction each. Runs inside ``payreq serve`` unless ``--no-worker``, or alone as
 ``payreq worker``; any number may run at once: every change is a conditional update,
 and deliveries are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
 
@@ -7,19 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import structlog
 
 from payreq import idempotency
-from payreq.db import DatabaseUnavailable
+from payreq.db import Connection, DatabaseUnavailable
+from payreq.method import repository as method_repository
 from payreq.oauth import repository as oauth_repository
 from payreq.services import Services
+from payreq.webhook import repository as webhook_repository
 from payreq.webhook.config import WebhookConfig
 from payreq.webhook.delivery import Dispatcher
 
 log = structlog.get_logger("payreq.worker")
 TOKEN_RETENTION = timedelta(days=1)
+RETENTION_BATCH = 500
+"""Rows per transaction: short enough never to hold SQLite's write lock for long."""
+RETENTION_BATCHES = 20
+"""Batches per table per housekeeping pass (about a minute apart): a backlog drains over
+several passes instead of one long one."""
+
+Sweep = Callable[[Connection, datetime, int], Awaitable[int]]
 
 
 class Worker:
@@ -50,6 +61,7 @@ class Worker:
                 )
                 await services.sessions.sweep(conn)  # ended dashboard sessions, old sign-in attempts
             await self.sweep_idempotency_keys()
+            await self.sweep_retention()
         if expired:
             log.info("payments_expired", count=expired)
         return expired
@@ -63,6 +75,38 @@ class Worker:
             swept += deleted
             if deleted < idempotency.SWEEP_BATCH:
                 return swept
+
+    async def sweep_retention(self) -> dict[str, int]:
+        """Apply the retention settings: how many rows each sweep touched."""
+        settings, now = self.services.settings, self.services.clock()
+        sweeps: dict[str, tuple[int, Sweep]] = {
+            "attempt_bodies": (
+                settings.retention_attempt_body_days,
+                lambda c, b, n: webhook_repository.forget_attempt_bodies(c, before=b, limit=n),
+            ),
+            "events": (
+                settings.retention_event_days,
+                lambda c, b, n: webhook_repository.delete_events_before(c, before=b, limit=n),
+            ),
+            "statement_lines": (
+                settings.retention_statement_line_days,
+                lambda c, b, n: method_repository.delete_statement_lines_before(c, before=b, limit=n),
+            ),
+        }
+        done: dict[str, int] = {}
+        for name, (days, sweep) in sweeps.items():
+            if days <= 0:
+                continue
+            done[name] = 0
+            for _ in range(RETENTION_BATCHES):
+                async with self.services.db.transaction() as conn:
+                    count = await sweep(conn, now - timedelta(days=days), RETENTION_BATCH)
+                done[name] += count
+                if count < RETENTION_BATCH:
+                    break
+        if any(done.values()):
+            log.info("retention_swept", **done)
+        return done
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep every ``interval`` and deliver webhooks until ``stop`` is set (SIGTERM);

@@ -1,0 +1,64 @@
+"""The HTTP server ``payreq serve`` runs: uvicorn with httptools, bounded.
+
+httptools (llhttp) puts no limit on the size of a request's head: a single 64 MiB
+header is read into memory before any authentication. ``BoundedHttpTools`` counts the
+bytes of each request's head (request line and headers) and answers 431 and closes the
+connection past ``PAYREQ_MAX_HEADER_BYTES``. Concurrency is bounded by uvicorn's
+``limit_concurrency`` (``PAYREQ_MAX_CONNECTIONS``: past it, new requests get 503).
+A reverse proxy in front should bound the same (and body size, and slow clients);
+the README's deploy section says how.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from payreq.config import get_settings
+
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 38\r\n"
+    b"connection: close\r\n"
+    b"\r\n"
+    b"Request header fields are too large.\r\n"
+)
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on each request's head (read from the
+    settings in each server process, so ``--workers`` children apply it too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_header_bytes = get_settings().max_header_bytes
+        self._in_head = True
+        self._head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse()
+                return
+        super().data_received(data)
+
+    def _refuse(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # keep-alive: the next request's head starts

@@ -1,0 +1,73 @@
+"""``payreq serve`` bounds what one client can make it hold: a request head over
+PAYREQ_MAX_HEADER_BYTES is answered 431 and the connection closed before it is read
+whole; past PAYREQ_MAX_CONNECTIONS, 503. A real server process on loopback."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from tests.fixtures.live import environment, payreq, serve
+
+
+def _database(tmp_path: Path) -> dict[str, str]:
+    env = environment(f"sqlite:///{tmp_path / 'serve.db'}")
+    payreq("migrate", env=env)
+    return env
+
+
+def _raw(url: str, head: bytes, *, chunk: int = 64 * 1024, timeout: float = 10) -> bytes:
+    """Send ``head`` (as a slow client would, in chunks) and read the answer."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as conn:
+        try:
+            for start in range(0, len(head), chunk):
+                conn.sendall(head[start : start + chunk])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed the connection while we were still sending
+        answer = b""
+        try:
+            while data := conn.recv(65536):
+                answer += data
+        except ConnectionResetError:
+            pass
+        return answer
+
+
+def test_a_huge_request_header_is_refused_with_431_and_the_server_stays_responsive(tmp_path: Path) -> None:
+    env = _database(tmp_path)
+    with serve({**env, "PAYREQ_MAX_HEADER_BYTES": "16384"}, tmp_path / "serve.log") as server:
+        started = time.monotonic()
+        head = b"GET /payment/request HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (8 * 1024 * 1024) + b"\r\n\r\n"
+        answer = _raw(server.url, head)
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert time.monotonic() - started < 5
+        # a head within the bound is served as usual (401: no token)
+        ok = _raw(
+            server.url,
+            b"GET /payment/request HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Small: "
+            + b"a" * 8000
+            + b"\r\n\r\n",
+        )
+        assert ok.startswith(b"HTTP/1.1 401 "), ok[:200]
+        assert httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
+
+
+def test_past_the_connection_limit_requests_get_503(tmp_path: Path) -> None:
+    env = _database(tmp_path)
+    with serve({**env, "PAYREQ_MAX_CONNECTIONS": "2"}, tmp_path / "serve.log") as server:
+        parts = urlsplit(server.url)
+        idle = [socket.create_connection((parts.hostname, parts.port), timeout=5) for _ in range(2)]
+        try:
+            time.sleep(0.2)
+            answer = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
+        finally:
+            for conn in idle:
+                conn.close()
+        time.sleep(0.2)
+        assert httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200

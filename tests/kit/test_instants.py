@@ -1,0 +1,57 @@
+"""Instants a client sends are bounded to [1970, 9999) in UTC (kit/clock.py): an extreme
+year with an offset overflows the conversion to UTC, and on SQLite a year before 1000
+sorts wrongly as text. Every member of the class answers 422, on every route that
+takes an instant."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.factories import Merchant
+
+EXTREME = [
+    "9999-12-31T23:59:59-23:59",
+    "9999-12-31T23:59:59+00:00",
+    "0001-01-01T00:00:00+23:59",
+    "0999-12-31T23:59:59Z",
+    "1969-12-31T23:59:59Z",
+]
+
+
+@pytest.mark.parametrize("value", EXTREME)
+async def test_listing_payments_refuses_extreme_instants(merchant: Merchant, value: str) -> None:
+    for param in ("createdFrom", "createdTo"):
+        answer = await merchant.http.get(
+            "/api/payments", params={param: value}, headers=await merchant.headers()
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("value", EXTREME)
+async def test_a_client_token_expiry_refuses_extreme_instants(merchant: Merchant, value: str) -> None:
+    answer = await merchant.http.post(
+        f"/api/payment-applications/{merchant.credentials.application_client_id}/tokens",
+        json={"label": "t", "scopes": ["*"], "expiresAt": value},
+        headers=await merchant.headers(),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["param"] == "expiresAt"
+
+
+@pytest.mark.parametrize("value", EXTREME)
+async def test_replay_refuses_extreme_instants(merchant: Merchant, value: str) -> None:
+    answer = await merchant.http.post(
+        "/api/events/replay", json={"since": value}, headers=await merchant.headers()
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["param"] == "since"
+
+
+async def test_the_bounds_themselves_are_accepted(merchant: Merchant) -> None:
+    answer = await merchant.http.get(
+        "/api/payments",
+        params={"createdFrom": "1970-01-01T00:00:00Z", "createdTo": "9998-12-31T23:59:59+00:00"},
+        headers=await merchant.headers(),
+    )
+    assert answer.status_code == 200, answer.text
