@@ -6,21 +6,45 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from payreq import __version__, api, logs
 from payreq.config import Settings, get_settings
 from payreq.db import Database, connect
+from payreq.edge import Edge
 from payreq.errors import PayreqError
-from payreq.http import RequestIdMiddleware, render_http_exception, render_payreq_error, render_unexpected
-from payreq.idempotency.middleware import IdempotencyMiddleware
+from payreq.http import render_http_exception, render_payreq_error, render_unexpected
 from payreq.kit.clock import Clock, utc_now
 from payreq.services import Services
 from payreq.worker.runner import Worker
+
+
+class PayreqApp(Litestar):
+    """Litestar behind ``payreq.edge.Edge``: every HTTP request meets the edge first
+    (request id, idempotency, the lean hot routes), the rest of Litestar after it."""
+
+    edge: Edge
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            await self.edge(cast("Scope", scope), cast("Receive", receive), cast("Send", send))
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -56,11 +80,10 @@ def create_app(
             await services.limiter.close()
             await database.close()
 
-    return Litestar(
+    app = PayreqApp(
         route_handlers=api.routers(),
         lifespan=[lifespan],
         state=State({"services": services}),
-        middleware=[RequestIdMiddleware, IdempotencyMiddleware],
         exception_handlers={
             PayreqError: render_payreq_error,
             HTTPException: render_http_exception,
@@ -78,3 +101,5 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    app.edge = Edge(app.framework, services, lean=settings.lean_routes)
+    return app

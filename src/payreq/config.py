@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # serving
+    lean_routes: bool = True
+    """The hot routes (GET/POST /payment/request, POST /oauth/token) answered by
+    ``payreq.edge`` without the framework's machinery; false sends them through Litestar."""
+
     # worker
     worker_interval: float = Field(default=1.0, gt=0)
     embedded_worker: bool = True

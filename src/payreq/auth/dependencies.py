@@ -8,13 +8,14 @@ credential's rate budget (429 past it), then check the scope (403).
 from __future__ import annotations
 
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope
 from payreq.errors import Forbidden, RateLimited, Unauthenticated
-from payreq.http import add_response_headers
+from payreq.http import add_scope_headers
 from payreq.ratelimit.backend import Decision
 from payreq.ratelimit.limiter import RateLimiter
 from payreq.services import Services
@@ -48,6 +49,46 @@ def rate_headers(decision: Decision) -> dict[str, str]:
     }
 
 
+async def authorize(
+    services: Services, scope: dict[str, Any], required: Scope, *, access_token_only: bool = False
+) -> AuthSubject:
+    """The whole check, on the ASGI scope: used by ``requires`` (through the framework)
+    and by the lean routes (``payreq.edge``), so both give the same answers."""
+    limiter = services.limiter
+    client = scope.get("client")
+    address = client[0] if client else "unknown"
+    refuse_if_blocked(limiter, address)
+    authorization = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+            break
+    query: bytes = scope.get("query_string") or b""
+    try:
+        found = await services.authenticator.authenticate(
+            authorization,
+            query_token=bool(query)
+            and "access_token" in parse_qs(query.decode("latin-1"), keep_blank_values=True),
+        )
+    except Unauthenticated:
+        await limiter.record_failure(address)
+        raise
+    scope[SUBJECT_KEY] = found
+    decision = await limiter.hit(found.rate_key, found.rate_limit)
+    if decision is not None:
+        add_scope_headers(scope, rate_headers(decision))
+        if not decision.allowed:
+            raise RateLimited(
+                f"More than {decision.limit} requests per second for this key; retry after the delay.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+    if not found.allows(required):
+        raise Forbidden(scope=required)
+    if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:
+        raise Forbidden(code="access_token_required")
+    return found
+
+
 def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
     """``dependencies={"subject": requires(Scope.PAYMENTS_GET)}``: a bearer credential
     of this account that carries ``scope`` (or ``*``).
@@ -58,31 +99,8 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
 
     async def subject(request: Request[Any, Any, Any]) -> AuthSubject:
         services: Services = request.app.state.services
-        limiter = services.limiter
-        address = client_address(request)
-        refuse_if_blocked(limiter, address)
-        try:
-            found = await services.authenticator.authenticate(
-                request.headers.get("authorization"),
-                query_token="access_token" in request.query_params,
-            )
-        except Unauthenticated:
-            await limiter.record_failure(address)
-            raise
-        cast("dict[str, Any]", request.scope)[SUBJECT_KEY] = found
-        decision = await limiter.hit(found.rate_key, found.rate_limit)
-        if decision is not None:
-            headers = rate_headers(decision)
-            add_response_headers(request, headers)
-            if not decision.allowed:
-                raise RateLimited(
-                    f"More than {decision.limit} requests per second for this key; retry after the delay.",
-                    headers={"Retry-After": str(decision.retry_after)},
-                )
-        if not found.allows(scope):
-            raise Forbidden(scope=scope)
-        if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:
-            raise Forbidden(code="access_token_required")
-        return found
+        return await authorize(
+            services, cast("dict[str, Any]", request.scope), scope, access_token_only=access_token_only
+        )
 
     return Provide(subject)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from payreq.auth.dependencies import client_address
 from payreq.oauth.errors import InvalidClient, OAuthError
 from payreq.oauth.service import parse_form
 from payreq.services import Services
@@ -78,21 +78,37 @@ class TooManyAttempts(OAuthError):
         self.retry_after = retry_after
 
 
-def guard(request: Request[Any, Any, Any], services: Services) -> str:
+def guard_address(services: Services, scope: Mapping[str, Any]) -> str:
     """Refuse an address that failed client authentication too often (RFC 6749 §2.3.1)."""
-    address = client_address(request)
+    client = scope.get("client")
+    address = client[0] if client else "unknown"
     wait = services.limiter.blocked(address)
     if wait is not None:
         raise TooManyAttempts(wait)
     return address
 
 
-def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
+def guard(request: Request[Any, Any, Any], services: Services) -> str:
+    return guard_address(services, request.scope)
+
+
+def oauth_error_parts(exc: OAuthError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body and headers (besides Content-Type) of an RFC 6749 §5.2 answer."""
     body = msgspec.json.encode(OAuthErrorBody(error=exc.error, error_description=exc.description))
     headers = dict(NO_STORE)
     if isinstance(exc, TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after)
-    return Response(body, status_code=exc.status, media_type="application/json", headers=headers)
+    return exc.status, body, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+
+def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
+    status, body, headers = oauth_error_parts(exc)
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers={k.decode(): v.decode() for k, v in headers},
+    )
 
 
 @post(

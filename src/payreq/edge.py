@@ -1,0 +1,202 @@
+"""The edge: the one ASGI layer in front of the framework, and the lean routes.
+
+Every HTTP request passes ``Edge`` once. It
+
+1. chooses the request id (the caller's ``X-Request-ID`` if sane, else a new one) and
+   puts it on every answer, with the headers that the auth check added for it
+   (``RateLimit-*``, ``add_scope_headers``);
+2. runs the idempotency protocol for a keyed write (``idempotency.middleware``);
+3. answers the three hot routes itself, and hands every other request to Litestar.
+
+The hot routes (``GET /payment/request/{id}``, ``POST /payment/request``,
+``POST /oauth/token``) are what merchants call in a loop. Through the framework, about
+half of a poll's CPU went to routing, dependency injection, the signature model and
+response objects (bench/profile.py). Here they run the same code the framework's
+handlers run (``authorize``, the same services and schemas, the same error renderers)
+with none of that machinery. They stay registered with Litestar, which still serves
+their OpenAPI document, and any request this layer does not recognise (another
+method, a trailing slash, ``PAYREQ_LEAN_ROUTES=false``) still reaches them there; the
+tests in tests/test_edge.py compare both paths answer for answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from payreq.auth.dependencies import authorize
+from payreq.auth.subject import Scope as Permission
+from payreq.errors import PayloadTooLarge, PayreqError
+from payreq.http import (
+    HEADERS_KEY,
+    REQUEST_ID_KEY,
+    TOO_LARGE,
+    UNEXPECTED,
+    choose_request_id,
+    send_error,
+    send_json,
+)
+from payreq.idempotency import middleware as idempotency
+from payreq.kit.jsonbody import decode
+from payreq.oauth.errors import InvalidClient, OAuthError
+from payreq.oauth.routes import NO_STORE, TokenResponse, guard_address, oauth_error_parts
+from payreq.oauth.service import parse_form
+from payreq.payment.schemas_a import PaymentRequestCreate, PaymentRequestView
+
+if TYPE_CHECKING:
+    from payreq.services import Services
+
+log = structlog.get_logger("payreq.http")
+
+PAYMENT_PREFIX = "/payment/request/"
+_encode = msgspec.json.Encoder().encode
+_NO_STORE = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
+
+LeanRoute = Callable[["Services", dict[str, Any], Receive, Send], Awaitable[None]]
+
+
+class Edge:
+    """``Edge(litestar_app, services)``: see the module's docstring."""
+
+    def __init__(self, app: ASGIApp, services: Services, *, lean: bool = True) -> None:
+        self.app = app
+        self.services = services
+        self.lean = lean
+
+    async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
+        scope = cast("dict[str, Any]", asgi_scope)
+        if scope["type"] != "http":
+            await self.app(asgi_scope, receive, send)
+            return
+        rid = scope[REQUEST_ID_KEY] = choose_request_id(scope["headers"])
+        id_header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(asgi_message: Message) -> None:
+            message = cast("dict[str, Any]", asgi_message)
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append(id_header)
+                extra = scope.get(HEADERS_KEY)
+                if extra:
+                    headers.extend(extra)
+                message["headers"] = headers
+            await send(asgi_message)
+
+        route = self.route(scope) if self.lean else None
+        app: ASGIApp = self.app
+        if route is not None:
+            services = self.services
+
+            async def lean(_: Scope, lean_receive: Receive, lean_send: Send) -> None:
+                await _guarded(route, services, scope, lean_receive, lean_send)
+
+            app = lean
+        raw_keys = idempotency.keys(scope) if scope["method"] in idempotency.METHODS else []
+        if raw_keys:
+            await idempotency.run_keyed(self.services, scope, receive, send_with_id, app, raw_keys)
+        else:
+            await app(asgi_scope, receive, send_with_id)
+
+    @staticmethod
+    def route(scope: dict[str, Any]) -> LeanRoute | None:
+        method, path = scope["method"], scope["path"]
+        if method == "GET":
+            if path.startswith(PAYMENT_PREFIX) and "/" not in path[len(PAYMENT_PREFIX) :]:
+                return get_payment_request if len(path) > len(PAYMENT_PREFIX) else None
+        elif method == "POST":
+            if path == "/payment/request":
+                return create_payment_request
+            if path == "/oauth/token":
+                return token
+        return None
+
+
+async def _guarded(
+    route: LeanRoute, services: Services, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    """The framework's exception handlers, for a lean route: PayreqError in the
+    envelope, anything else a logged 500 (``render_unexpected``)."""
+    try:
+        await route(services, scope, receive, send)
+    except PayreqError as exc:
+        await send_error(scope, send, exc)
+    except Exception as exc:
+        log.error("unhandled_error", request_id=scope.get(REQUEST_ID_KEY), path=scope["path"], exc_info=exc)
+        await send_error(scope, send, _Unexpected())
+
+
+class _Unexpected(PayreqError):
+    default_message = UNEXPECTED
+
+
+async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> bytes:
+    """The whole body; 413 past ``limit`` (as the framework's ``request_max_body_size``)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLarge(TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = cast("dict[str, Any]", await receive())
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(TOO_LARGE)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+# -- the routes: the same steps as payment/routes_a.py and oauth/routes.py ------------
+
+
+async def get_payment_request(
+    services: Services, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    subject = await authorize(services, scope, Permission.PAYMENTS_GET)
+    payment_id = scope["path"][len(PAYMENT_PREFIX) :]
+    async with services.db.read() as conn:
+        payment = await services.payments.get(conn, subject, payment_id)
+    await send_json(send, 200, _encode(PaymentRequestView.of(payment, base_url=services.settings.base_url)))
+
+
+async def create_payment_request(
+    services: Services, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    subject = await authorize(services, scope, Permission.PAYMENTS_CREATE)
+    data = decode(await read_body(scope, receive, services.settings.max_body_bytes), PaymentRequestCreate)
+    async with services.db.transaction() as conn:
+        payment = await services.payments.create(conn, subject, data.draft())
+    await send_json(send, 201, _encode(PaymentRequestView.of(payment, base_url=services.settings.base_url)))
+
+
+async def token(services: Services, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    try:
+        address = guard_address(services, scope)
+        content_type = authorization = None
+        for name, value in scope["headers"]:
+            if name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
+            elif name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+        form = parse_form(await read_body(scope, receive, services.settings.max_body_bytes), content_type)
+        try:
+            async with services.db.transaction() as conn:
+                issued = await services.oauth.issue(conn, authorization=authorization, form=form)
+        except InvalidClient:
+            await services.limiter.record_failure(address)
+            raise
+    except OAuthError as exc:
+        status, body, headers = oauth_error_parts(exc)
+        await send_json(send, status, body, headers)
+        return
+    body = _encode(TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope))
+    await send_json(send, 200, body, _NO_STORE)
