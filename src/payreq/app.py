@@ -101,5 +101,5 @@ def create_app(
         logging_config=None,
         debug=False,
     )
-    app.edge = Edge(app.framework, services, lean=settings.lean_routes)
+    app.edge = Edge(app.framework, services, lean=settings.lean_routes, metrics=settings.metrics_enabled)
     return app

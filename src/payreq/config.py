@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     lean_routes: bool = True
     """The hot routes (GET/POST /payment/request, POST /oauth/token) answered by
     ``payreq.edge`` without the framework's machinery; false sends them through Litestar."""
+    metrics_enabled: bool = True
+    """``GET /metrics`` in Prometheus format, and the per-request counting behind it."""
 
     # worker
     worker_interval: float = Field(default=1.0, gt=0)

@@ -22,12 +22,16 @@ tests in tests/test_edge.py compare both paths answer for answer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.contextvars import bind_contextvars, clear_contextvars
 
+from payreq import metrics
 from payreq.auth.dependencies import authorize
 from payreq.auth.subject import Scope as Permission
 from payreq.errors import PayloadTooLarge, PayreqError
@@ -57,27 +61,45 @@ _encode = msgspec.json.Encoder().encode
 _NO_STORE = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 
 LeanRoute = Callable[["Services", dict[str, Any], Receive, Send], Awaitable[None]]
+UNMATCHED = "unmatched"
+"""The route label of requests no route took (404, 405): raw paths would be unbounded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lean:
+    template: str
+    """As Litestar names the route (``path_template``): one label in logs and metrics."""
+    handler: LeanRoute
 
 
 class Edge:
     """``Edge(litestar_app, services)``: see the module's docstring."""
 
-    def __init__(self, app: ASGIApp, services: Services, *, lean: bool = True) -> None:
+    def __init__(self, app: ASGIApp, services: Services, *, lean: bool = True, metrics: bool = True) -> None:
         self.app = app
         self.services = services
         self.lean = lean
+        self.metrics = metrics
 
     async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
         scope = cast("dict[str, Any]", asgi_scope)
         if scope["type"] != "http":
             await self.app(asgi_scope, receive, send)
             return
+        started = perf_counter()
         rid = scope[REQUEST_ID_KEY] = choose_request_id(scope["headers"])
         id_header = (b"x-request-id", rid.encode())
+        route = self.route(scope) if self.lean else None
+        template = route.template if route is not None else None
+        clear_contextvars()
+        bind_contextvars(request_id=rid, route=template or scope["path"])
+        status = 500  # if the app never answers
 
         async def send_with_id(asgi_message: Message) -> None:
+            nonlocal status
             message = cast("dict[str, Any]", asgi_message)
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = list(message.get("headers", ()))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append(id_header)
@@ -87,32 +109,37 @@ class Edge:
                 message["headers"] = headers
             await send(asgi_message)
 
-        route = self.route(scope) if self.lean else None
         app: ASGIApp = self.app
         if route is not None:
-            services = self.services
+            services, handler = self.services, route.handler
 
             async def lean(_: Scope, lean_receive: Receive, lean_send: Send) -> None:
-                await _guarded(route, services, scope, lean_receive, lean_send)
+                await _guarded(handler, services, scope, lean_receive, lean_send)
 
             app = lean
         raw_keys = idempotency.keys(scope) if scope["method"] in idempotency.METHODS else []
-        if raw_keys:
-            await idempotency.run_keyed(self.services, scope, receive, send_with_id, app, raw_keys)
-        else:
-            await app(asgi_scope, receive, send_with_id)
+        try:
+            if raw_keys:
+                await idempotency.run_keyed(self.services, scope, receive, send_with_id, app, raw_keys)
+            else:
+                await app(asgi_scope, receive, send_with_id)
+        finally:
+            if self.metrics:
+                name = template or scope.get("path_template") or UNMATCHED
+                metrics.requests.labels(name, scope["method"], str(status)).inc()
+                metrics.latency.labels(name).observe(perf_counter() - started)
 
     @staticmethod
-    def route(scope: dict[str, Any]) -> LeanRoute | None:
+    def route(scope: dict[str, Any]) -> Lean | None:
         method, path = scope["method"], scope["path"]
         if method == "GET":
             if path.startswith(PAYMENT_PREFIX) and "/" not in path[len(PAYMENT_PREFIX) :]:
-                return get_payment_request if len(path) > len(PAYMENT_PREFIX) else None
+                return GET_PAYMENT if len(path) > len(PAYMENT_PREFIX) else None
         elif method == "POST":
             if path == "/payment/request":
-                return create_payment_request
+                return CREATE_PAYMENT
             if path == "/oauth/token":
-                return token
+                return TOKEN
         return None
 
 
@@ -200,3 +227,8 @@ async def token(services: Services, scope: dict[str, Any], receive: Receive, sen
         return
     body = _encode(TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope))
     await send_json(send, 200, body, _NO_STORE)
+
+
+GET_PAYMENT = Lean("/payment/request/{payment_id:str}", get_payment_request)
+CREATE_PAYMENT = Lean("/payment/request", create_payment_request)
+TOKEN = Lean("/oauth/token", token)

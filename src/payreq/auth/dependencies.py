@@ -12,7 +12,9 @@ from urllib.parse import parse_qs
 
 from litestar import Request
 from litestar.di import NamedDependency, Provide
+from structlog.contextvars import bind_contextvars
 
+from payreq import metrics
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope
 from payreq.errors import Forbidden, RateLimited, Unauthenticated
 from payreq.http import add_scope_headers
@@ -33,6 +35,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 def refuse_if_blocked(limiter: RateLimiter, address: str) -> None:
     wait = limiter.blocked(address)
     if wait is not None:
+        metrics.rate_limited.labels("auth_failures").inc()
         raise RateLimited(
             "Too many failed authentication attempts from this address; retry later.",
             code="too_many_failed_attempts",
@@ -74,10 +77,14 @@ async def authorize(
         await limiter.record_failure(address)
         raise
     scope[SUBJECT_KEY] = found
+    bind_contextvars(account_id=str(found.tenant.account_id))
     decision = await limiter.hit(found.rate_key, found.rate_limit)
     if decision is not None:
         add_scope_headers(scope, rate_headers(decision))
         if not decision.allowed:
+            metrics.rate_limited.labels(
+                "client_token" if found.application_id is not None else "api_key"
+            ).inc()
             raise RateLimited(
                 f"More than {decision.limit} requests per second for this key; retry after the delay.",
                 headers={"Retry-After": str(decision.retry_after)},

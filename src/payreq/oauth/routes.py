@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
+from payreq import metrics
 from payreq.oauth.errors import InvalidClient, OAuthError
 from payreq.oauth.service import parse_form
 from payreq.services import Services
@@ -84,6 +85,7 @@ def guard_address(services: Services, scope: Mapping[str, Any]) -> str:
     address = client[0] if client else "unknown"
     wait = services.limiter.blocked(address)
     if wait is not None:
+        metrics.rate_limited.labels("auth_failures").inc()
         raise TooManyAttempts(wait)
     return address
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from payreq import metrics
 from payreq.application import repository as applications
 from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Row
@@ -255,6 +256,7 @@ class PaymentService:
         return payment
 
     async def _record(self, conn: Connection, payment: Payment, status: Status, at: datetime) -> None:
+        conn.after_commit(metrics.payments.labels(status.value).inc)
         data = msgspec.json.encode(PaymentB.of(payment, base_url=self.base_url)).decode()
         await outbox.record(
             conn,

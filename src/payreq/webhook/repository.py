@@ -452,3 +452,9 @@ async def events_since(
         {"account_id": account_id, "environment": environment, "since": since, "limit": limit},
     )
     return list(rows)
+
+
+async def queue_depth(conn: Connection, *, now: datetime) -> int:
+    """Deliveries due now that no worker holds: the backlog (``/metrics``)."""
+    row = await conn.fetch_one(f"SELECT count(*) AS n FROM webhook_deliveries WHERE {_DUE}", {"now": now})
+    return int(row["n"]) if row is not None else 0
