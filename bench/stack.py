@@ -74,10 +74,11 @@ def payreq_cli(*args: str, env: Mapping[str, str]) -> str:
 
 
 def prepare_database(env: Mapping[str, str]) -> dict[str, str]:
-    """Migrate, bootstrap one sandbox account, lift its API key's rate limit."""
+    """Migrate, bootstrap one sandbox account, lift its API key's and its account's rate limits."""
     payreq_cli("migrate", env=env)
     credentials: dict[str, str] = json.loads(payreq_cli("bootstrap", "--json", env=env))
     payreq_cli("admin", "rate-limit", credentials["client_id"], str(UNLIMITED), env=env)
+    payreq_cli("admin", "rate-limit", "--account", credentials["account_id"], str(UNLIMITED), env=env)
     return credentials
 
 

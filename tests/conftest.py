@@ -68,6 +68,7 @@ def settings(database_url: str) -> Settings:
         database_timeout=5.0,
         # tests send bursts with one key; the limiter's own tests set their limits
         default_rate_limit=1_000_000,
+        account_rate_limit=1_000_000,
         auth_failure_limit=1_000_000,
     )
 

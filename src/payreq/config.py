@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     redis_prefix: str = "payreq:"
     rate_limit_enabled: bool = True
     default_rate_limit: int = Field(default=5, ge=1)
+    account_rate_limit: int = Field(default=50, ge=1)
+    """Requests per second of one account and environment, all its credentials together
+    (raise one account's with ``payreq admin rate-limit --account``)."""
+    max_client_tokens_per_application: int = Field(default=100, ge=1)
+    """Live (unrevoked, unexpired) client tokens one application may have."""
+    max_api_keys_per_account: int = Field(default=100, ge=1)
+    """Unrevoked API keys one account may have in one environment."""
+    checkout_form_rate_limit: int = Field(default=10, ge=1)
+    """Checkout form posts (pay, cancel) per second from one client address."""
+    checkout_payment_rate_limit: int = Field(default=5, ge=1)
+    """Checkout form posts per second for one payment, from anywhere."""
     auth_failure_limit: int = Field(default=10, ge=1)
     auth_failure_window: float = Field(default=10.0, gt=0)
     forwarded_allow_ips: str | None = None
@@ -76,9 +87,6 @@ class Settings(BaseSettings):
     webhook_allow_private: str = ""
     """Networks (CIDR, comma-separated) production webhooks may reach beyond public
     addresses, and reach over plain http; ``*`` allows every address."""
-    webhook_event_log_delay: float = Field(default=5.0, ge=0, le=300)
-    """``GET /api/events`` lists an event once it is this many seconds old, so that a
-    cursor never passes an event whose transaction committed late."""
 
     # logs
     log_level: str = "INFO"

@@ -46,9 +46,8 @@ from payreq.http import (
 )
 from payreq.idempotency import middleware as idempotency
 from payreq.kit.jsonbody import decode
-from payreq.oauth.errors import InvalidClient, OAuthError
-from payreq.oauth.routes import NO_STORE, TokenResponse, guard_address, oauth_error_parts
-from payreq.oauth.service import parse_form
+from payreq.oauth.errors import OAuthError
+from payreq.oauth.routes import issue_token, oauth_error_parts
 from payreq.payment.schemas_a import PaymentRequestCreate, PaymentRequestView
 
 if TYPE_CHECKING:
@@ -58,7 +57,6 @@ log = structlog.get_logger("payreq.http")
 
 PAYMENT_PREFIX = "/payment/request/"
 _encode = msgspec.json.Encoder().encode
-_NO_STORE = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 
 LeanRoute = Callable[["Services", dict[str, Any], Receive, Send], Awaitable[None]]
 UNMATCHED = "unmatched"
@@ -207,26 +205,16 @@ async def create_payment_request(
 
 async def token(services: Services, scope: dict[str, Any], receive: Receive, send: Send) -> None:
     try:
-        address = guard_address(services, scope)
-        content_type = authorization = None
-        for name, value in scope["headers"]:
-            if name == b"content-type" and content_type is None:
-                content_type = value.decode("latin-1")
-            elif name == b"authorization" and authorization is None:
-                authorization = value.decode("latin-1")
-        form = parse_form(await read_body(scope, receive, services.settings.max_body_bytes), content_type)
-        try:
-            async with services.db.transaction() as conn:
-                issued = await services.oauth.issue(conn, authorization=authorization, form=form)
-        except InvalidClient:
-            await services.limiter.record_failure(address)
-            raise
+        answer, headers = await issue_token(
+            services, scope, await read_body(scope, receive, services.settings.max_body_bytes)
+        )
     except OAuthError as exc:
-        status, body, headers = oauth_error_parts(exc)
-        await send_json(send, status, body, headers)
+        status, body, error_headers = oauth_error_parts(exc)
+        await send_json(send, status, body, error_headers)
         return
-    body = _encode(TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope))
-    await send_json(send, 200, body, _NO_STORE)
+    await send_json(
+        send, 200, _encode(answer), [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    )
 
 
 GET_PAYMENT = Lean("/payment/request/{payment_id:str}", get_payment_request)

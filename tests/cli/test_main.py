@@ -143,3 +143,38 @@ def test_admin_rate_limit_sets_a_client_tokens_own_limit(tmp_path: Path, databas
     )
     assert unknown.returncode == 1
     assert "no client token" in unknown.stderr
+
+
+def test_admin_rate_limit_account_raises_one_accounts_budget(tmp_path: Path, database: str) -> None:
+    account_id = json.loads(run("bootstrap", "--json", cwd=tmp_path, url=database).stdout)["account_id"]
+    done = run("admin", "rate-limit", "--account", account_id, "200", cwd=tmp_path, url=database)
+    assert done.returncode == 0, done.stderr
+    path = Path(database.removeprefix("sqlite:///"))
+    row = (
+        sqlite3.connect(path)
+        .execute("SELECT rate_limit FROM accounts WHERE id = ?", (account_id,))
+        .fetchone()
+    )
+    assert row == (200,)
+    assert (
+        run("admin", "rate-limit", "--account", account_id, "0", cwd=tmp_path, url=database).returncode == 0
+    )
+    row = (
+        sqlite3.connect(path)
+        .execute("SELECT rate_limit FROM accounts WHERE id = ?", (account_id,))
+        .fetchone()
+    )
+    assert row == (None,)
+    not_a_uuid = run("admin", "rate-limit", "--account", "shop", "5", cwd=tmp_path, url=database)
+    assert not_a_uuid.returncode == 2
+    unknown = run(
+        "admin",
+        "rate-limit",
+        "--account",
+        "00000000-0000-4000-8000-000000000000",
+        "5",
+        cwd=tmp_path,
+        url=database,
+    )
+    assert unknown.returncode == 1
+    assert "no account with id" in unknown.stderr

@@ -129,3 +129,22 @@ async def test_get_revoke_endpoint_returns_405_with_allow_post(http: httpx.Async
     answer = await http.get("/oauth/revoke")
     assert_envelope(answer, 405)
     assert "POST" in {m.strip() for m in answer.headers["allow"].split(",")}
+
+
+async def test_a_client_token_of_the_keys_account_is_revoked_and_another_accounts_is_not(
+    http: httpx.AsyncClient, merchant: Merchant, make_merchant: MakeMerchant
+) -> None:
+    own = merchant.credentials.client_token
+    assert (
+        await http.get("/api/payment/00000000-0000-4000-8000-000000000000", headers=bearer(own))
+    ).status_code == 404
+    assert_revoked_ok(await http.post("/oauth/revoke", data={"token": own}, auth=merchant.basic))
+    assert (
+        await http.get("/api/payment/00000000-0000-4000-8000-000000000000", headers=bearer(own))
+    ).status_code == 401
+    other = await make_merchant()
+    theirs = other.credentials.client_token
+    assert_revoked_ok(await http.post("/oauth/revoke", data={"token": theirs}, auth=merchant.basic))
+    assert (
+        await http.get("/api/payment/00000000-0000-4000-8000-000000000000", headers=bearer(theirs))
+    ).status_code == 404

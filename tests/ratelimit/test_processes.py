@@ -46,6 +46,7 @@ async def test_two_processes_sharing_redis_admit_at_most_5_per_second_in_total(
     env.update(PAYREQ_REDIS_URL=REDIS_URL, PAYREQ_REDIS_PREFIX=redis_prefix, PAYREQ_DEFAULT_RATE_LIMIT="5")
     with serve(env, tmp_path / "a.log") as a, serve(env, tmp_path / "b.log") as b:
         headers = await token(a.url, credentials)
+        await asyncio.sleep(1.0)  # the token request spent one of the key's budget
         statuses = await burst([a.url, b.url], headers, 40)
         assert statuses.count(200) == 5, statuses
         assert statuses.count(429) == 35
@@ -61,6 +62,7 @@ async def test_without_redis_the_same_burst_is_limited_per_process(tmp_path: Pat
     env.update(PAYREQ_DEFAULT_RATE_LIMIT="5")
     with serve(env, tmp_path / "a.log") as a, serve(env, tmp_path / "b.log") as b:
         headers = await token(a.url, credentials)
+        await asyncio.sleep(1.0)  # the token request spent one of the key's budget
         assert (await burst([a.url, b.url], headers, 40)).count(200) == 10
 
 
@@ -87,6 +89,7 @@ async def test_when_redis_stops_requests_still_succeed_limited_per_process(
         env.update(PAYREQ_REDIS_URL=redis_url, PAYREQ_DEFAULT_RATE_LIMIT="5")
         with serve(env, tmp_path / "a.log") as server:
             headers = await token(server.url, credentials)
+            await asyncio.sleep(1.0)  # the token request spent one of the key's budget
             async with httpx.AsyncClient(timeout=10) as client:
                 ready = (await client.get(f"{server.url}/readyz")).json()
                 assert ready["checks"]["rate_limiter"] == "ok (redis)"

@@ -70,7 +70,8 @@ async def insert_api_key(
 async def api_key_by_client_id(conn: Connection, client_id: str) -> Row | None:
     return await conn.fetch_one(
         """
-        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, a.disabled_at
+        SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, k.rate_limit,
+               a.disabled_at, a.rate_limit AS account_rate_limit
         FROM api_keys k JOIN accounts a ON a.id = k.account_id
         WHERE k.client_id = :client_id
         """,
@@ -92,3 +93,22 @@ async def revoke_api_key(conn: Connection, client_id: str, at: datetime) -> bool
         {"at": at, "client_id": client_id},
     )
     return changed == 1
+
+
+async def set_account_rate_limit(conn: Connection, account_id: UUID, limit: int | None) -> bool:
+    """An operator's limit for the account's budget (each environment); None: the default."""
+    changed = await conn.execute(
+        "UPDATE accounts SET rate_limit = :limit WHERE id = :id", {"limit": limit, "id": account_id}
+    )
+    return changed == 1
+
+
+async def count_live_api_keys(conn: Connection, account_id: UUID, environment: str) -> int:
+    row = await conn.fetch_one(
+        """
+        SELECT COUNT(*) AS n FROM api_keys
+        WHERE account_id = :account_id AND environment = :environment AND revoked_at IS NULL
+        """,
+        {"account_id": account_id, "environment": environment},
+    )
+    return int(row["n"]) if row is not None else 0

@@ -14,7 +14,7 @@ from payreq.application import repository as applications
 from payreq.auth.subject import Scope, Tenant
 from payreq.db import Connection
 from payreq.db.tables import ENVIRONMENTS
-from payreq.errors import Conflict
+from payreq.errors import Conflict, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import (
     SecretKind,
@@ -24,6 +24,7 @@ from payreq.kit.crypto import (
     new_secret,
     random_string,
 )
+from payreq.kit.jsonbody import check_text
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
@@ -60,9 +61,55 @@ class Bootstrapped:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class NewApiKey:
+    """An API key as created; ``client_secret`` is shown this once."""
+
+    id: uuid.UUID
+    client_id: str
+    client_secret: str
+    label: str
+
+
 class AccountService:
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(self, *, clock: Clock = utc_now, max_api_keys: int = 100) -> None:
         self.clock = clock
+        self.max_api_keys = max_api_keys
+
+    async def create_api_key(self, conn: Connection, tenant: Tenant, *, label: str) -> NewApiKey:
+        """A new API key of the account in ``tenant``'s environment; at most
+        ``max_api_keys`` unrevoked ones (422 past it), so that a tenant cannot grow the
+        table, or its budgets, without bound. Pages and the CLI call this."""
+        label = label.strip()
+        check_text(label, "label")
+        if not 1 <= len(label) <= 200:
+            raise ValidationFailed("label must be 1 to 200 characters.", param="label")
+        if (
+            await repository.count_live_api_keys(conn, tenant.account_id, tenant.environment)
+            >= self.max_api_keys
+        ):
+            raise ValidationFailed(
+                f"This account already has {self.max_api_keys} API keys in {tenant.environment}, the most "
+                "allowed; revoke one first.",
+                code="too_many_api_keys",
+            )
+        key = NewApiKey(
+            id=uuid.uuid4(),
+            client_id=new_client_id(tenant.environment),
+            client_secret=new_secret(SecretKind.CLIENT_SECRET, tenant.environment),
+            label=label,
+        )
+        await repository.insert_api_key(
+            conn,
+            id=key.id,
+            account_id=tenant.account_id,
+            environment=tenant.environment,
+            label=label,
+            client_id=key.client_id,
+            secret_digest=digest(key.client_secret),
+            created_at=self.clock(),
+        )
+        return key
 
     async def bootstrap(
         self,

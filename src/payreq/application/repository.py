@@ -234,3 +234,18 @@ async def set_client_token_rate_limit(conn: Connection, token_id: UUID, limit: i
         "UPDATE client_tokens SET rate_limit = :limit WHERE id = :id", {"limit": limit, "id": token_id}
     )
     return changed == 1
+
+
+async def count_live_client_tokens(conn: Connection, application_id: UUID, *, now: datetime) -> int:
+    """Unrevoked, unexpired tokens of the application. On PostgreSQL the application's
+    row is locked first, so two concurrent creations cannot both pass a cap."""
+    if conn.dialect == "postgresql":
+        await conn.fetch_one("SELECT id FROM applications WHERE id = :id FOR UPDATE", {"id": application_id})
+    row = await conn.fetch_one(
+        """
+        SELECT COUNT(*) AS n FROM client_tokens
+        WHERE application_id = :id AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now)
+        """,
+        {"id": application_id, "now": now},
+    )
+    return int(row["n"]) if row is not None else 0

@@ -34,17 +34,33 @@ class TokenNotFound(NotFound):
 
 class ClientTokenService:
     def __init__(
-        self, *, clock: Clock = utc_now, credentials_changed: Callable[[], None] = lambda: None
+        self,
+        *,
+        clock: Clock = utc_now,
+        credentials_changed: Callable[[], None] = lambda: None,
+        max_per_application: int = 100,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
+        self.max_per_application = max_per_application
 
     async def create(
         self, conn: Connection, subject: AuthSubject, client_id: str, data: TokenCreate
     ) -> tuple[ClientToken, str]:
-        """A new token and its secret, which nothing will show again."""
+        """A new token and its secret, which nothing will show again. An application has
+        at most ``max_per_application`` live tokens (each has its own budget; the
+        account's budget bounds them all, the cap bounds the rows)."""
         tenant = tenant_of(subject)
         app = await find(conn, tenant, client_id)
+        if (
+            await repository.count_live_client_tokens(conn, app.id, now=self.clock())
+            >= self.max_per_application
+        ):
+            raise ValidationFailed(
+                f"This application already has {self.max_per_application} live client tokens, the most "
+                "allowed; revoke one first.",
+                code="too_many_client_tokens",
+            )
         label = data.label.strip()
         check_text(label, "label")
         if not label:

@@ -1,12 +1,14 @@
 """Litestar dependencies that declare a route's credential and scope.
 
-Order on every authenticated request: refuse an address that failed too often,
-authenticate (a failure counts against the address), spend one request of the
-credential's rate budget (429 past it), then check the scope (403).
+Order on every authenticated request: authenticate (a failure counts against the
+address, and past the address's failure limit is answered 429 rather than 401; a
+valid credential is never refused for its address), spend one request of the
+credential's and the account's budgets (429 past either), then check the scope (403).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import parse_qs
 
@@ -28,28 +30,67 @@ Subject = NamedDependency[AuthSubject]
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
-    client = request.scope.get("client")
-    return client[0] if client else "unknown"
+    return scope_address(request.scope)
 
 
-def refuse_if_blocked(limiter: RateLimiter, address: str) -> None:
-    wait = limiter.blocked(address)
-    if wait is not None:
-        metrics.rate_limited.labels("auth_failures").inc()
-        raise RateLimited(
-            "Too many failed authentication attempts from this address; retry later.",
-            code="too_many_failed_attempts",
-            headers={"Retry-After": str(wait)},
-        )
+async def failed(limiter: RateLimiter, address: str, error: Unauthenticated) -> Exception:
+    """What to raise for a failed authentication: the 401, or 429 once the address has
+    failed too often (only failing attempts are refused so)."""
+    wait = await limiter.record_failure(address)
+    if wait is None:
+        return error
+    metrics.rate_limited.labels("auth_failures").inc()
+    return RateLimited(
+        "Too many failed authentication attempts from this address; retry later.",
+        code="too_many_failed_attempts",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def rate_headers(decision: Decision) -> dict[str, str]:
+    """The binding budget's figures, named (``key`` or ``account``) in ``RateLimit``
+    and ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers-10)."""
+    window = f"{decision.window:g}"
     return {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
         "RateLimit-Reset": str(decision.reset_seconds),
-        "RateLimit-Policy": f"{decision.limit};w=1",
+        "RateLimit-Policy": f'"{decision.name}";q={decision.limit};w={window}',
+        "RateLimit": f'"{decision.name}";r={decision.remaining};t={decision.reset_seconds}',
     }
+
+
+def refused(decision: Decision) -> RateLimited:
+    metrics.rate_limited.labels(decision.name).inc()
+    whose = "this account" if decision.name == "account" else "this key"
+    return RateLimited(
+        f"More than {decision.limit} requests per second for {whose}; retry after the delay.",
+        code="account_rate_limited" if decision.name == "account" else "rate_limited",
+        headers={"Retry-After": str(decision.retry_after)},
+    )
+
+
+async def spend(limiter: RateLimiter, subject: AuthSubject) -> Decision | None:
+    """One request of the credential's budget and its account's."""
+    return await limiter.hit(
+        subject.rate_key,
+        subject.rate_limit,
+        account=subject.account_rate_key,
+        account_limit=subject.account_rate_limit,
+    )
+
+
+def scope_address(scope: Mapping[str, Any]) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def scope_header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case), as the framework's ``headers.get``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def authorize(
@@ -58,37 +99,22 @@ async def authorize(
     """The whole check, on the ASGI scope: used by ``requires`` (through the framework)
     and by the lean routes (``payreq.edge``), so both give the same answers."""
     limiter = services.limiter
-    client = scope.get("client")
-    address = client[0] if client else "unknown"
-    refuse_if_blocked(limiter, address)
-    authorization = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value.decode("latin-1")
-            break
     query: bytes = scope.get("query_string") or b""
     try:
         found = await services.authenticator.authenticate(
-            authorization,
+            scope_header(scope, b"authorization"),
             query_token=bool(query)
             and "access_token" in parse_qs(query.decode("latin-1"), keep_blank_values=True),
         )
-    except Unauthenticated:
-        await limiter.record_failure(address)
-        raise
+    except Unauthenticated as exc:
+        raise await failed(limiter, scope_address(scope), exc) from None
     scope[SUBJECT_KEY] = found
     bind_contextvars(account_id=str(found.tenant.account_id))
-    decision = await limiter.hit(found.rate_key, found.rate_limit)
+    decision = await spend(limiter, found)
     if decision is not None:
         add_scope_headers(scope, rate_headers(decision))
         if not decision.allowed:
-            metrics.rate_limited.labels(
-                "client_token" if found.application_id is not None else "api_key"
-            ).inc()
-            raise RateLimited(
-                f"More than {decision.limit} requests per second for this key; retry after the delay.",
-                headers={"Retry-After": str(decision.retry_after)},
-            )
+            raise refused(decision)
     if not found.allows(required):
         raise Forbidden(scope=required)
     if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:

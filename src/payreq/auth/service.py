@@ -101,6 +101,7 @@ class Authenticator:
             application_id=None,
             rate_key=f"key:{row['api_key_id']}",
             rate_limit=row["rate_limit"],
+            account_rate_limit=row["account_rate_limit"],
         )
         return subject, row["expires_at"]
 
@@ -126,6 +127,7 @@ class Authenticator:
             application_id=row["application_id"],
             rate_key=f"ct:{row['id']}",
             rate_limit=row["rate_limit"],
+            account_rate_limit=row["account_rate_limit"],
         )
         return subject, row["expires_at"]
 

@@ -43,6 +43,13 @@ class AuthSubject:
     rate_key: str
     """Whose budget a request spends: the API key, or the client token."""
     rate_limit: int | None
+    account_rate_limit: int | None = None
+    """The account's own limit (``payreq admin rate-limit --account``), else the default."""
+
+    @property
+    def account_rate_key(self) -> str:
+        """The account and environment's budget, which every credential also spends."""
+        return f"acct:{self.tenant.account_id}:{self.tenant.environment}"
 
     def allows(self, scope: Scope) -> bool:
         return Scope.ALL in self.scopes or scope in self.scopes

@@ -199,10 +199,19 @@ def worker(
 
 @admin.command("rate-limit")
 def rate_limit(
-    key: Annotated[str, typer.Argument(help="An API key's client_id, or a client token's id (a UUID).")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="An API key's client_id, a client token's id (a UUID), or with --account an account id."
+        ),
+    ],
     limit: Annotated[int, typer.Argument(help="Requests per second; 0 restores the default.", min=0)],
+    account: Annotated[
+        bool, typer.Option("--account", help="KEY is an account id: set the account's budget.")
+    ] = False,
 ) -> None:
-    """Set the rate limit of one API key (all its access tokens) or one client token."""
+    """Set the rate limit of one API key (all its access tokens), one client token, or one
+    account (all its credentials together, per environment)."""
     import uuid
 
     from payreq.account import repository as accounts
@@ -213,12 +222,17 @@ def rate_limit(
         token_id: uuid.UUID | None = uuid.UUID(key)
     except ValueError:
         token_id = None
+    if account and token_id is None:
+        typer.echo(f"--account needs an account id (a UUID), not {key}", err=True)
+        raise typer.Exit(2)
 
     async def main(settings: Settings) -> bool:
         db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
         await db.open()
         try:
             async with db.transaction() as conn:
+                if account and token_id is not None:
+                    return await accounts.set_account_rate_limit(conn, token_id, limit or None)
                 if token_id is not None:
                     return await applications.set_client_token_rate_limit(conn, token_id, limit or None)
                 return await accounts.set_api_key_rate_limit(conn, key, limit or None)
@@ -226,7 +240,13 @@ def rate_limit(
             await db.close()
 
     if not _run(main):
-        kind = "client token with id" if token_id is not None else "API key with client_id"
+        kind = (
+            "account with id"
+            if account
+            else "client token with id"
+            if token_id is not None
+            else "API key with client_id"
+        )
         typer.echo(f"no {kind} {key}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{key}: {limit or 'default'} requests per second")

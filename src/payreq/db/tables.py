@@ -38,6 +38,8 @@ accounts = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("disabled_at", Timestamp, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
+    # requests per second of the account in each environment; NULL: the default
+    sa.Column("rate_limit", sa.Integer, nullable=True),
 )
 
 users = sa.Table(
@@ -159,7 +161,12 @@ events = sa.Table(
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # the log's order, which is commit order (webhook/repository.py says how); every
+    # insert sets it (nullable only so that SQLite adds it without rebuilding the table)
+    sa.Column("log_position", sa.BigInteger, nullable=True),
     sa.Index("ix_events_tenant_created", "account_id", "environment", "created_at", "id"),
+    sa.Index("ix_events_tenant_log", "account_id", "environment", "log_position", "id"),
+    sa.Index("ix_events_log_position", "log_position"),
     _env_check(),
 )
 

@@ -5,8 +5,8 @@ route gets it without a line of its own.
 For a request that carries the header:
 
 1. The bearer credential is resolved (the authenticator caches it, so the route's own
-   check costs nothing more). A request that does not authenticate, or whose address
-   is blocked, passes through untouched: its 401/429 never touches the key store.
+   check costs nothing more). A request that does not authenticate passes through
+   untouched: its 401/429 never touches the key store.
 2. The key must be 1 to 255 printable ASCII characters, else 400 naming the header.
    It is scoped to the credential's account and environment (and, for a client
    token, its application): another caller's identical key is another key.
@@ -397,9 +397,6 @@ def _unavailable() -> PayreqError:
 
 async def _subject(services: Any, scope: dict[str, Any]) -> AuthSubject | None:
     """The caller, as the route will see it; None where the route will refuse it."""
-    client = scope.get("client")
-    if services.limiter.blocked(client[0] if client else "unknown") is not None:
-        return None
     if "access_token" in parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
         return None
     authorization = next((v for n, v in scope["headers"] if n == b"authorization"), None)

@@ -46,3 +46,18 @@ async def revoke_access_token(conn: Connection, *, api_key_id: UUID, token_diges
 
 async def delete_expired_access_tokens(conn: Connection, *, before: datetime) -> int:
     return await conn.execute("DELETE FROM access_tokens WHERE expires_at < :before", {"before": before})
+
+
+async def revoke_client_token(
+    conn: Connection, *, account_id: UUID, environment: str, token_digest: str, at: datetime
+) -> None:
+    """Revoke a client token of an application of this account and environment."""
+    await conn.execute(
+        """
+        UPDATE client_tokens SET revoked_at = :at
+        WHERE token_digest = :digest AND revoked_at IS NULL AND application_id IN (
+            SELECT id FROM applications WHERE account_id = :account_id AND environment = :environment
+        )
+        """,
+        {"at": at, "digest": token_digest, "account_id": account_id, "environment": environment},
+    )

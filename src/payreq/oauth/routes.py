@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from payreq import metrics
+from payreq.auth.dependencies import rate_headers, refused, scope_address, scope_header
 from payreq.oauth.errors import InvalidClient, OAuthError
 from payreq.oauth.service import parse_form
 from payreq.services import Services
@@ -62,7 +62,10 @@ _OAUTH_ERRORS = {
     ),
     429: ResponseSpec(
         OAuthErrorBody,
-        description="slow_down: too many failed client authentications from this address (Retry-After)",
+        description=(
+            "slow_down: too many failed client authentications from this address, or more token "
+            "requests than the key's or the account's rate limit (Retry-After)"
+        ),
         generate_examples=False,
     ),
 }
@@ -74,24 +77,23 @@ class TooManyAttempts(OAuthError):
     status = 429
     error = "slow_down"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many failed client authentications from this address; retry later.")
+    def __init__(
+        self,
+        retry_after: int,
+        description: str = "Too many failed client authentications from this address; retry later.",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description)
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
-def guard_address(services: Services, scope: Mapping[str, Any]) -> str:
-    """Refuse an address that failed client authentication too often (RFC 6749 §2.3.1)."""
-    client = scope.get("client")
-    address = client[0] if client else "unknown"
-    wait = services.limiter.blocked(address)
-    if wait is not None:
-        metrics.rate_limited.labels("auth_failures").inc()
-        raise TooManyAttempts(wait)
-    return address
-
-
-def guard(request: Request[Any, Any, Any], services: Services) -> str:
-    return guard_address(services, request.scope)
+async def failed(services: Services, scope: Mapping[str, Any], error: InvalidClient) -> OAuthError:
+    """A failed client authentication counts against the address (RFC 6749 §2.3.1); past
+    its limit the failing attempt is answered 429. Valid credentials are never refused
+    for their address."""
+    wait = await services.limiter.record_failure(scope_address(scope))
+    return error if wait is None else TooManyAttempts(wait)
 
 
 def oauth_error_parts(exc: OAuthError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
@@ -99,6 +101,7 @@ def oauth_error_parts(exc: OAuthError) -> tuple[int, bytes, list[tuple[bytes, by
     body = msgspec.json.encode(OAuthErrorBody(error=exc.error, error_description=exc.description))
     headers = dict(NO_STORE)
     if isinstance(exc, TooManyAttempts):
+        headers.update(exc.headers)
         headers["Retry-After"] = str(exc.retry_after)
     return exc.status, body, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
@@ -123,18 +126,39 @@ def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
 async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     """Exchange an API key (client_id + client_secret) for a 3600-second access token."""
     services: Services = request.app.state.services
-    address = guard(request, services)
-    form = parse_form(await request.body(), request.headers.get("content-type"))
+    body, headers = await issue_token(services, request.scope, await request.body())
+    return Response(body, headers=headers)
+
+
+async def issue_token(
+    services: Services, scope: Mapping[str, Any], raw: bytes
+) -> tuple[TokenResponse, dict[str, str]]:
+    """The whole of ``POST /oauth/token`` but reading the body: the framework's handler
+    above and the lean route (``payreq.edge``) both answer with this."""
+    form = parse_form(raw, scope_header(scope, b"content-type"))
+    authorization = scope_header(scope, b"authorization")
     try:
-        async with services.db.transaction() as conn:
-            issued = await services.oauth.issue(
-                conn, authorization=request.headers.get("authorization"), form=form
+        async with services.db.read() as conn:
+            grant = await services.oauth.grant(conn, authorization=authorization, form=form)
+    except InvalidClient as exc:
+        raise await failed(services, scope, exc) from None
+    # each token is an insert: it spends the key's budget and the account's like any request
+    decision = await services.limiter.hit(
+        grant.rate_key,
+        grant.key["rate_limit"],
+        account=grant.account_rate_key,
+        account_limit=grant.key["account_rate_limit"],
+    )
+    headers = dict(NO_STORE)
+    if decision is not None:
+        headers.update(rate_headers(decision))
+        if not decision.allowed:
+            raise TooManyAttempts(
+                decision.retry_after, refused(decision).message, headers=rate_headers(decision)
             )
-    except InvalidClient:
-        await services.limiter.record_failure(address)
-        raise
-    body = TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope)
-    return Response(body, headers=NO_STORE)
+    async with services.db.transaction() as conn:
+        issued = await services.oauth.issue(conn, grant)
+    return TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope), headers
 
 
 @post(
@@ -145,16 +169,14 @@ async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     security=[{"basicAuth": []}],
 )
 async def revoke(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    """Revoke an access token at once (RFC 7009); answers 200 even for an unknown token."""
+    """Revoke an access token or a client token of the key's account at once (RFC 7009); 200 even for an unknown token."""
     services: Services = request.app.state.services
-    address = guard(request, services)
     form = parse_form(await request.body(), request.headers.get("content-type"))
     try:
         async with services.db.transaction() as conn:
             await services.oauth.revoke(conn, authorization=request.headers.get("authorization"), form=form)
-    except InvalidClient:
-        await services.limiter.record_failure(address)
-        raise
+    except InvalidClient as exc:
+        raise await failed(services, request.scope, exc) from None
     return Response({}, headers=NO_STORE)
 
 

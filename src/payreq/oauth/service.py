@@ -14,7 +14,7 @@ from payreq.account import repository as accounts
 from payreq.auth.subject import KNOWN_SCOPES, Scope
 from payreq.db import Connection, Row
 from payreq.kit.clock import Clock, utc_now
-from payreq.kit.crypto import SecretKind, digest, digests_match, new_secret
+from payreq.kit.crypto import SecretKind, digest, digests_match, new_secret, secret_kind
 from payreq.oauth import repository
 from payreq.oauth.errors import InvalidClient, InvalidRequest, InvalidScope, UnsupportedGrantType
 
@@ -25,6 +25,23 @@ _NO_MATCH = digest("no client has this secret")
 class ClientCredentials:
     client_id: str
     client_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An authenticated token request, before anything is written: the key and the
+    budgets it spends (checked between ``grant`` and ``issue``)."""
+
+    key: Row
+    scope: str
+
+    @property
+    def rate_key(self) -> str:
+        return f"key:{self.key['id']}"
+
+    @property
+    def account_rate_key(self) -> str:
+        return f"acct:{self.key['account_id']}:{self.key['environment']}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +126,19 @@ class OAuthService:
             raise InvalidClient()
         return key
 
-    async def issue(
-        self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]
-    ) -> IssuedToken:
+    async def grant(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> Grant:
+        """Authenticate the client and check the request (reads only). The caller spends
+        the key's budget, then ``issue`` writes the token."""
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequest("grant_type is required.")
         key = await self.authenticate_client(conn, client_credentials(authorization, form))
         if grant_type != "client_credentials":
             raise UnsupportedGrantType("Only the client_credentials grant is supported.")
-        scope = parse_scope(form.get("scope"))
+        return Grant(key, parse_scope(form.get("scope")))
+
+    async def issue(self, conn: Connection, grant: Grant) -> IssuedToken:
+        key, scope = grant.key, grant.scope
         now = self.clock()
         token = new_secret(SecretKind.ACCESS_TOKEN, key["environment"])
         await repository.insert_access_token(
@@ -133,12 +153,24 @@ class OAuthService:
         return IssuedToken(access_token=token, expires_in=self.token_ttl, scope=scope)
 
     async def revoke(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> None:
-        """RFC 7009: revoke the client's own access token; unknown tokens are fine."""
+        """RFC 7009: revoke one of the client's own access tokens, or a client token of
+        the key's account and environment (a key may mint a ``*`` access token, which may
+        revoke client tokens anyway); unknown tokens, and other accounts' tokens, are
+        answered the same 200 and nothing changes."""
         key = await self.authenticate_client(conn, client_credentials(authorization, form))
         token = form.get("token")
         if not token:
             raise InvalidRequest("token is required.")
-        await repository.revoke_access_token(
-            conn, api_key_id=key["id"], token_digest=digest(token), at=self.clock()
-        )
+        if secret_kind(token) is SecretKind.CLIENT_TOKEN:
+            await repository.revoke_client_token(
+                conn,
+                account_id=key["account_id"],
+                environment=key["environment"],
+                token_digest=digest(token),
+                at=self.clock(),
+            )
+        else:
+            await repository.revoke_access_token(
+                conn, api_key_id=key["id"], token_digest=digest(token), at=self.clock()
+            )
         conn.after_commit(self.credentials_changed)

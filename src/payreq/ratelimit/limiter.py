@@ -1,13 +1,19 @@
-"""The rate-limit policy: per credential, and per client address for failed logins.
+"""The rate-limit policy: per credential and per account, and per client address for
+failed logins.
 
 - Every authenticated request spends the budget of its API key (all access tokens
   minted from one client_id share it) or of its client token: ``limit`` requests in
-  any one second (the key's own limit, else ``PAYREQ_DEFAULT_RATE_LIMIT``).
+  any one second (the key's own limit, else ``PAYREQ_DEFAULT_RATE_LIMIT``); and, at
+  the same time, the budget of its account and environment (the account's own limit,
+  else ``PAYREQ_ACCOUNT_RATE_LIMIT``), so that more credentials never multiply what
+  one merchant may send. A request is admitted only if both have room.
 - Failed authentication (missing or bad bearer tokens, wrong client secrets at
   ``/oauth/token``) is counted per client address; past ``auth_failure_limit`` in
-  ``auth_failure_window`` seconds the address is refused before any secret is
-  checked, so secrets cannot be brute-forced, while the key's owner, calling from
-  elsewhere, is not affected.
+  ``auth_failure_window`` seconds the address's failing attempts are answered 429
+  instead of 401. Only failures are refused: a valid credential from the same address
+  (a NAT, a proxy, a cron job with one stale token beside good ones) is checked and
+  served as usual. Secrets are 128-bit random values, so refusing failures is about
+  cost, not guessing.
 - If Redis stops answering, the limiter falls back to process memory (the limit then
   holds per process), logs a warning at most once a minute, tries Redis again after
   a few seconds, and ``/readyz`` reports it: a down limiter must not take payments down.
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import RedisError
 
-from payreq.ratelimit.backend import Decision, MemoryBackend, RedisBackend
+from payreq.ratelimit.backend import Budget, Decision, MemoryBackend, RedisBackend
 
 log = structlog.get_logger("payreq.ratelimit")
 RETRY_REDIS_AFTER = 5.0
@@ -41,6 +47,7 @@ class RateLimiter:
         self,
         *,
         default_limit: int,
+        account_limit: int = 50,
         redis_url: str | None = None,
         redis_prefix: str = "payreq:rl:",
         failure_limit: int = 10,
@@ -48,6 +55,7 @@ class RateLimiter:
         enabled: bool = True,
     ) -> None:
         self.default_limit = default_limit
+        self.account_limit = account_limit
         self.failure_limit = failure_limit
         self.failure_window = failure_window
         self.enabled = enabled
@@ -60,11 +68,29 @@ class RateLimiter:
 
     # -- per credential -------------------------------------------------------------
 
-    async def hit(self, key: str, limit: int | None) -> Decision | None:
-        """Spend one request of ``key``'s budget; None when limiting is off."""
+    async def hit(
+        self,
+        key: str,
+        limit: int | None,
+        *,
+        account: str | None = None,
+        account_limit: int | None = None,
+    ) -> Decision | None:
+        """Spend one request of ``key``'s budget (``limit`` per second, else the default)
+        and of ``account``'s; None when limiting is off. The decision names the budget
+        that refused, else the one with the least room left."""
         if not self.enabled:
             return None
-        return await self._hit(key, limit=limit or self.default_limit, window=1.0)
+        budgets = [Budget(key, limit or self.default_limit)]
+        if account is not None:
+            budgets.append(Budget(account, account_limit or self.account_limit, name="account"))
+        return await self._spend(budgets)
+
+    async def spend(self, budgets: list[Budget]) -> Decision | None:
+        """Spend one request of every budget at once; None when limiting is off."""
+        if not self.enabled:
+            return None
+        return await self._spend(budgets)
 
     # -- per address, for failed authentication ---------------------------------------
 
@@ -81,29 +107,39 @@ class RateLimiter:
             return None
         return max(1, int(left + 0.999))
 
-    async def record_failure(self, address: str) -> None:
+    async def record_failure(self, address: str) -> int | None:
+        """Count a failed authentication from ``address``. If the address is past its
+        limit, the seconds until it may fail again (the caller answers 429, not 401)."""
         if not self.enabled:
-            return
-        decision = await self._hit(f"fail:{address}", limit=self.failure_limit, window=self.failure_window)
+            return None
+        wait = self.blocked(address)
+        if wait is not None:
+            return wait
+        decision = await self._spend(
+            [Budget(f"fail:{address}", self.failure_limit, self.failure_window, name="failures")]
+        )
         if not decision.allowed or decision.remaining == 0:
             self._blocked[address] = time.monotonic() + max(decision.reset, 1.0)
             if len(self._blocked) > 100_000:
                 now = time.monotonic()
                 self._blocked = {a: u for a, u in self._blocked.items() if u > now}
+        if not decision.allowed:
+            return self.blocked(address)
+        return None
 
     # -- backends -------------------------------------------------------------------
 
-    async def _hit(self, key: str, *, limit: int, window: float) -> Decision:
+    async def _spend(self, budgets: list[Budget]) -> Decision:
         shared = self.shared
         if shared is not None and time.monotonic() >= self._shared_down_until:
             try:
-                decision = await shared.hit(key, limit=limit, window=window)
+                decision = await shared.spend(budgets)
             except (RedisError, OSError, TimeoutError) as exc:
                 self._shared_failed(exc)
             else:
                 self._shared_down_until = 0.0
                 return decision
-        return self.memory.hit_now(key, limit=limit, window=window)
+        return self.memory.spend_now(budgets)
 
     def _shared_failed(self, exc: BaseException) -> None:
         now = time.monotonic()

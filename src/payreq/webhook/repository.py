@@ -3,7 +3,23 @@ state kept on applications.
 
 Reads for the API take a ``Tenant``; the worker's statements act on rows it claimed
 (a lease and a claim token), so that a worker that lost its lease changes nothing.
-The one dialect-specific piece is the claim's ``FOR UPDATE SKIP LOCKED``.
+Dialect-specific pieces: the claim's ``FOR UPDATE SKIP LOCKED``, and the event log's
+position (``log_position``), which orders ``GET /api/events`` by commit, so that a
+poller's cursor never passes an event that commits later:
+
+- SQLite: one more than the highest position, taken inside the write transaction
+  (``BEGIN IMMEDIATE`` holds the database's one write lock until commit), so
+  positions are handed out in commit order;
+- PostgreSQL: the writing transaction's id (``pg_current_xact_id()``, 64 bits, never
+  wraps), and the log lists only events below a horizon read first, in a statement of
+  its own: the oldest transaction id still in flight in this database (this role's
+  sessions, from ``pg_stat_activity``), else the next id to be assigned. Every
+  transaction below it had finished when it was read, so the next statement's
+  snapshot sees all of them; whatever commits later has an id at or above it, so
+  above every event a poller saw. (Only this database counts: a long transaction
+  elsewhere on the cluster does not hold the log back; one here delays the log by
+  as long as it stays open.) Events of one transaction share a position and are
+  ordered by id.
 """
 
 from __future__ import annotations
@@ -24,6 +40,37 @@ _EVENT_COLUMNS = """e.id, e.type, e.data, e.created_at, e.environment, e.applica
     d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.failed_at"""
 _EVENT_FROM = """events e JOIN applications a ON a.id = e.application_id
     LEFT JOIN webhook_deliveries d ON d.event_id = e.id AND d.application_id = e.application_id"""
+
+
+def _next_position(conn: Connection) -> str:
+    if conn.dialect == "postgresql":
+        return "pg_current_xact_id()::text::bigint"
+    return "(SELECT COALESCE(MAX(log_position), 0) + 1 FROM events)"
+
+
+_HORIZON = """
+WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
+running AS (
+    SELECT a.backend_xid::text::bigint AS xid FROM pg_stat_activity a
+    WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL
+)
+SELECT LEAST(
+    s.xmax,
+    -- a 32-bit backend_xid in the epoch of xmax (or the one before, past a wrap)
+    (SELECT MIN(((s.xmax >> 32) << 32) + r.xid
+                - CASE WHEN r.xid > (s.xmax & 4294967295) THEN 4294967296 ELSE 0 END)
+     FROM running r)
+) AS horizon FROM s
+"""
+
+
+async def log_horizon(conn: Connection) -> int | None:
+    """Positions below this are final: no transaction still running can write one
+    (PostgreSQL; None on SQLite, where positions are handed out in commit order)."""
+    if conn.dialect != "postgresql":
+        return None
+    row = await conn.fetch_one(_HORIZON)
+    return None if row is None else int(row["horizon"])
 
 
 def _tenant(tenant: Tenant) -> dict[str, Any]:
@@ -59,8 +106,10 @@ async def insert_event(
         "data": data,
         "created_at": created_at,
     }
-    event = """INSERT INTO events (id, account_id, environment, application_id, payment_id, type, data, created_at)
-        VALUES (:id, :account_id, :environment, :application_id, :payment_id, :type, :data, :created_at)"""
+    event = f"""INSERT INTO events (id, account_id, environment, application_id, payment_id, type, data,
+                                    created_at, log_position)
+        VALUES (:id, :account_id, :environment, :application_id, :payment_id, :type, :data, :created_at,
+                {_next_position(conn)})"""
     if delivery_id is None:
         await conn.execute(event, params)
         return False
@@ -295,44 +344,44 @@ async def disable_endpoint(
 # -- the API --------------------------------------------------------------------
 
 
-async def event_cursor(conn: Connection, tenant: Tenant, event_id: UUID) -> tuple[datetime, UUID] | None:
+async def event_cursor(conn: Connection, tenant: Tenant, event_id: UUID) -> tuple[int, UUID] | None:
     row = await conn.fetch_one(
-        f"SELECT e.created_at, e.id FROM events e WHERE e.id = :id AND {_TENANT}",
+        f"SELECT e.log_position, e.id FROM events e WHERE e.id = :id AND {_TENANT}",
         {"id": event_id, **_tenant(tenant)},
     )
-    return None if row is None else (row["created_at"], row["id"])
+    return None if row is None else (row["log_position"], row["id"])
 
 
 async def events_page(
     conn: Connection,
     tenant: Tenant,
     *,
-    after: tuple[datetime, UUID] | None,
+    after: tuple[int, UUID] | None,
     type: str | None,
     payment_id: UUID | None,
-    until: datetime | None,
     limit: int,
 ) -> list[Row]:
-    """Events of the tenant (created at or before ``until``), oldest first, after ``after``."""
+    """Committed events of the tenant in commit order, after the cursor ``after``."""
     where = [_TENANT]
     params: dict[str, Any] = {**_tenant(tenant), "limit": limit}
-    if until is not None:
-        where.append("e.created_at <= :until")
-        params["until"] = until
+    horizon = await log_horizon(conn)
+    if horizon is not None:
+        where.append("e.log_position < :horizon")
+        params["horizon"] = horizon
     if payment_id is not None:
         where.append("e.payment_id = :payment_id")
         params["payment_id"] = payment_id
     if after is not None:
         where.append(
-            "(e.created_at > :after_created OR (e.created_at = :after_created AND e.id > :after_id))"
+            "(e.log_position > :after_position OR (e.log_position = :after_position AND e.id > :after_id))"
         )
-        params["after_created"], params["after_id"] = after
+        params["after_position"], params["after_id"] = after
     if type is not None:
         where.append("e.type = :type")
         params["type"] = type
     rows = await conn.fetch_all(
         f"""SELECT {_EVENT_COLUMNS} FROM {_EVENT_FROM}
-        WHERE {" AND ".join(where)} ORDER BY e.created_at, e.id LIMIT :limit""",
+        WHERE {" AND ".join(where)} ORDER BY e.log_position, e.id LIMIT :limit""",
         params,
     )
     return list(rows)

@@ -8,7 +8,7 @@ Dashboard operations over the API: access tokens only, one account and environme
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from payreq.application.service import tenant_of
 from payreq.auth.subject import AuthSubject
@@ -33,9 +33,8 @@ def parse_event_id(value: str) -> uuid.UUID:
 
 
 class WebhookService:
-    def __init__(self, *, clock: Clock = utc_now, event_log_delay: float = 5.0) -> None:
+    def __init__(self, *, clock: Clock = utc_now) -> None:
         self.clock = clock
-        self.event_log_delay = timedelta(seconds=event_log_delay)
 
     async def list_events(
         self,
@@ -47,13 +46,9 @@ class WebhookService:
         payment_id: str | None = None,
         limit: int | None = None,
     ) -> EventPage:
-        """Oldest first, after the event ``after``.
-
-        The whole log shows events once they are older than the log delay, so that an
-        event whose transaction commits late never lands behind a cursor. One payment's
-        events are shown at once: they commit in order (each change of a payment holds
-        its row), so a cursor cannot pass one of them.
-        """
+        """In commit order, after the event ``after``: an event whose transaction
+        commits late is listed after those committed before it, never behind a cursor
+        that has moved on (``repository`` says how, on each engine)."""
         tenant = tenant_of(subject)
         payment = None
         if payment_id is not None:
@@ -75,9 +70,8 @@ class WebhookService:
                     "after must be the id of an event in this account.", code="invalid_cursor", param="after"
                 )
         size = clamp_limit(limit)
-        until = None if payment is not None else self.clock() - self.event_log_delay
         rows = await repository.events_page(
-            conn, tenant, after=cursor, type=type, payment_id=payment, until=until, limit=size + 1
+            conn, tenant, after=cursor, type=type, payment_id=payment, limit=size + 1
         )
         return EventPage(items=[Event.of(row) for row in rows[:size]], has_more=len(rows) > size)
 
