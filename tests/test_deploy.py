@@ -42,9 +42,9 @@ def _commands() -> list[list[str]]:
             words = shlex.split(line.split("#")[0]) if "payreq " in line else []
             for i, word in enumerate(words[:-1]):
                 # the program, not a user or database named payreq (pg_dump -U payreq payreq)
-                if word == "payreq" and not (i and words[i - 1].startswith("-")):
-                    if re.fullmatch(r"[a-z][a-z-]*", words[i + 1]):
-                        found.append(words[i:])
+                program = word == "payreq" and not (i and words[i - 1].startswith("-"))
+                if program and re.fullmatch(r"[a-z][a-z-]*", words[i + 1]):
+                    found.append(words[i:])
     return [c for c in found if c and c[0] == "payreq"]
 
 

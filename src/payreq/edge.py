@@ -59,6 +59,8 @@ PAYMENT_PREFIX = "/payment/request/"
 _encode = msgspec.json.Encoder().encode
 
 LeanRoute = Callable[["Services", dict[str, Any], Receive, Send], Awaitable[None]]
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Method labels; any other method a client sends counts as ``other``."""
 UNMATCHED = "unmatched"
 """The route label of requests no route took (404, 405): raw paths would be unbounded."""
 
@@ -78,6 +80,7 @@ class Edge:
         self.services = services
         self.lean = lean
         self.metrics = metrics
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
         scope = cast("dict[str, Any]", asgi_scope)
@@ -124,8 +127,16 @@ class Edge:
         finally:
             if self.metrics:
                 name = template or scope.get("path_template") or UNMATCHED
-                metrics.requests.labels(name, scope["method"], str(status)).inc()
-                metrics.latency.labels(name).observe(perf_counter() - started)
+                method = scope["method"] if scope["method"] in METHODS else "other"
+                key = (name, method, status)
+                series = self._series.get(key)
+                if series is None:  # labels() costs more than the count itself
+                    series = self._series[key] = (
+                        metrics.requests.labels(name, method, str(status)),
+                        metrics.latency.labels(name),
+                    )
+                series[0].inc()
+                series[1].observe(perf_counter() - started)
 
     @staticmethod
     def route(scope: dict[str, Any]) -> Lean | None:
