@@ -51,5 +51,6 @@ async def latest(conn: Connection, *, now: datetime, recent: float) -> Beats:
         at = datetime.fromisoformat(at)
     return Beats(
         workers=int(live["n"]) if live is not None else 0,
-        age=(now - at).total_seconds() if at is not None else None,
+        # a beat "in the future" is a worker whose clock runs ahead of ours: just now
+        age=max(0.0, (now - at).total_seconds()) if at is not None else None,
     )
