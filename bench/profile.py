@@ -26,7 +26,7 @@ from pathlib import Path
 from generators import choose
 from procs import Pinning, Processes, pinned
 from scenarios import all_scenarios
-from stack import free_port, prepare_database, seed, server_env, start_payreq, wait_ready
+from stack import one_seeded_payreq
 
 HERE = Path(__file__).resolve().parent
 PATHS = {"get": "GET /payment/request/{id}", "post": "POST /payment/request", "token": "POST /oauth/token"}
@@ -106,12 +106,8 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="payreq-profile-") as tmp, Processes() as procs:
         workdir = Path(tmp)
-        port = free_port()
-        env = server_env(os.environ, workdir, port)
-        credentials = prepare_database(env)
-        server = start_payreq(procs, "payreq", env=env, port=port, workdir=workdir, pinning=pinning)
-        wait_ready(server, "/readyz")
-        seeded = seed(server, credentials, payments=1000, workdir=workdir)
+        server, seeded, _ = one_seeded_payreq(procs, workdir, pinning)
+        port = server.port
         scenarios = all_scenarios(
             bare_port=0,
             bare_path="/",

@@ -14,18 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generators import Sample, choose
 from procs import Pinning, Processes, pinned
 from scenarios import get_payment
-from stack import Server, free_port, prepare_database, seed, server_env, start_payreq, wait_ready
+from stack import Server, free_port, one_seeded_payreq, wait_ready
 
 pin = Pinning.choose(enabled=True)
 gen = choose("auto", client_cpus=pin.client_cpu_count)
 with tempfile.TemporaryDirectory() as tmp, Processes() as procs:
     wd = Path(tmp)
-    port = free_port()
-    env = server_env(os.environ, wd, port)
-    creds = prepare_database(env)
-    uv = start_payreq(procs, "uvicorn", env=env, port=port, workdir=wd, pinning=pin)
-    wait_ready(uv, "/readyz")
-    seeded = seed(uv, creds, payments=1000, workdir=wd)
+    uv, seeded, env = one_seeded_payreq(procs, wd, pin, name="uvicorn")
     gport = free_port()
     glog = wd / "granian.log"
     gcmd = [
