@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import platform
 import resource
@@ -258,11 +259,21 @@ def cpu_model() -> str:
     return platform.machine()
 
 
+def load_average() -> str:
+    """``uptime``'s load averages (1, 5, 15 min): how busy the shared machine was."""
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "unknown"
+
+
 def print_report(rows: list[Summary], meta: dict[str, Any], pinning: Pinning, notes: list[str]) -> None:
     print()
     print(f"payreq bench, {meta['started_at']}, {meta['machine']}")
     print(f"load generator: {meta['generator']}; {meta['connections']} connections on 127.0.0.1")
     print(f"{pinning.describe()}; SQLite synchronous={meta['sqlite_synchronous']}")
+    print(
+        f"load average before / after: {meta['load_before']} / {meta['load_after']}; server: {meta['server']}"
+    )
     print(
         f"{meta['rounds']} interleaved rounds of {meta['duration_s']} s; medians;"
         " 'vs bare' is the median of the per-round ratios"
@@ -294,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     generator = choose(args.generator, client_cpus=pinning.client_cpu_count)
     started = datetime.now(UTC)
     notes: list[str] = []
+    load_before = load_average()
     samples = collect(args, pinning, generator, notes)
     limiter_rows = [limiter_scenario_name(name) for name in args.limiter]
     off = limiter_scenario_name(limiters.REFERENCE)
@@ -310,13 +322,23 @@ def main(argv: list[str] | None = None) -> int:
         "limiters": [name for name in args.limiter if limiter_scenario_name(name) in samples],
         "redis_url": args.redis_url if limiter_scenario_name("redis") in samples else None,
         "notes": notes,
+        "load_before": load_before,
+        "load_after": load_average(),
+        "server": os.environ.get("PAYREQ_SERVER", "uvicorn"),
+        "lean_routes": os.environ.get("PAYREQ_LEAN_ROUTES", "true"),
     }
-    print_report(rows, meta, pinning, notes)
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        print_report(rows, meta, pinning, notes)
+    print(report.getvalue(), end="")
     if not args.no_save:
         stamp = started.strftime("%Y%m%dT%H%M%SZ")
         path = HERE / "results" / f"{stamp}-{generator.name.split()[0]}.json"
         save(path, meta=meta, rows=rows, samples=samples)
-        print(f"\nsaved {path.relative_to(HERE.parent)}")
+        text = path.with_suffix(".txt")
+        text.write_text(report.getvalue().lstrip("\n"))
+        (HERE / "results" / "latest.txt").write_text(report.getvalue().lstrip("\n"))
+        print(f"\nsaved {path.relative_to(HERE.parent)}, the table in {text.relative_to(HERE.parent)}")
     return 0
 
 

@@ -4,6 +4,7 @@ each one uvicorn process on 127.0.0.1, and the data the scenarios need."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -180,3 +181,16 @@ def seed(server: Server, credentials: Mapping[str, str], *, payments: int, workd
     get_paths = workdir / "get-paths.txt"
     get_paths.write_text("\n".join(paths) + "\n")
     return Seeded(client_id, client_secret, token, get_paths)
+
+
+def one_seeded_payreq(
+    procs: Processes, workdir: Path, pinning: Pinning, *, name: str = "payreq", payments: int = 1000
+) -> tuple[Server, Seeded, dict[str, str]]:
+    """One ``payreq serve`` on a fresh database, ready and seeded (bench/profile.py,
+    bench/servers.py); also the environment it was started with."""
+    port = free_port()
+    env = server_env(os.environ, workdir, port)
+    credentials = prepare_database(env)
+    server = start_payreq(procs, name, env=env, port=port, workdir=workdir, pinning=pinning)
+    wait_ready(server, "/readyz")
+    return server, seed(server, credentials, payments=payments, workdir=workdir), env

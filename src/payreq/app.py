@@ -6,28 +6,24 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from payreq import __version__, api, logs
 from payreq.config import Settings, get_settings
 from payreq.dashboard.web import render_error as render_dashboard_error
 from payreq.db import Database, connect
+from payreq.edge import Edge
 from payreq.errors import PayreqError
-from payreq.http import (
-    RequestIdMiddleware,
-    answer_options,
-    render_http_exception,
-    render_payreq_error,
-    render_unexpected,
-)
-from payreq.idempotency.middleware import IdempotencyMiddleware
+from payreq.http import answer_options, render_http_exception, render_payreq_error, render_unexpected
+from payreq.idempotency.middleware import ROUTE_BODY_LIMITS
 from payreq.kit.clock import Clock, utc_now
 from payreq.services import Services
 from payreq.worker.runner import Worker
@@ -38,6 +34,27 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     if request.url.path.startswith("/dashboard/") or request.url.path == "/dashboard":
         return render_dashboard_error(request, exc)
     return render_http_exception(request, exc)
+
+
+class PayreqApp(Litestar):
+    """Litestar behind ``payreq.edge.Edge``: every HTTP request meets the edge first
+    (request id, idempotency, the lean hot routes), the rest of Litestar after it."""
+
+    edge: Edge
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            await self.edge(cast("Scope", scope), cast("Receive", receive), cast("Send", send))
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -73,14 +90,10 @@ def create_app(
             await services.limiter.close()
             await database.close()
 
-    app = Litestar(
+    app = PayreqApp(
         route_handlers=api.routers(),
         lifespan=[lifespan],
         state=State({"services": services}),
-        middleware=[
-            DefineMiddleware(RequestIdMiddleware, fault_answer_delay=settings.fault_answer_delay),
-            IdempotencyMiddleware,
-        ],
         exception_handlers={
             PayreqError: render_payreq_error,
             HTTPException: _http_exception,
@@ -103,4 +116,18 @@ def create_app(
             for handler in route.route_handlers:
                 if handler.http_methods == {"OPTIONS"}:
                     handler.before_request = answer_options
+    for route in app.routes:  # the edge reads a keyed body up to its route's own limit
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                limit = handler.request_max_body_size
+                if isinstance(limit, int) and limit != settings.max_body_bytes:
+                    for method in handler.http_methods:
+                        ROUTE_BODY_LIMITS[(method, route.path)] = limit
+    app.edge = Edge(
+        app.framework,
+        services,
+        lean=settings.lean_routes,
+        metrics=settings.metrics_enabled,
+        fault_answer_delay=settings.fault_answer_delay,
+    )
     return app

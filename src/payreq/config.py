@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1000, ge=1)
     """Connections and requests in flight one server process takes; past it, 503."""
 
+    # serving
+    lean_routes: bool = True
+    """The hot routes (GET/POST /payment/request, POST /oauth/token) answered by
+    ``payreq.edge`` without the framework's machinery; false sends them through Litestar."""
+    metrics_enabled: bool = True
+    """``GET /metrics`` in Prometheus format, and the per-request counting behind it."""
+
     # worker
     worker_interval: float = Field(default=1.0, gt=0)
     embedded_worker: bool = True

@@ -9,15 +9,19 @@ last, a write that declares no body refuses one that carries fields (400 ``unkno
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 from litestar import Request
 from litestar.di import NamedDependency, Provide
+from structlog.contextvars import bind_contextvars
 
+from payreq import metrics
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope
 from payreq.errors import Forbidden, RateLimited, Unauthenticated
-from payreq.http import add_response_headers, refuse_undeclared_body
+from payreq.http import add_scope_headers, refuse_undeclared_body
 from payreq.ratelimit.backend import Decision
 from payreq.ratelimit.limiter import RateLimiter
 from payreq.services import Services
@@ -28,8 +32,7 @@ Subject = NamedDependency[AuthSubject]
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
-    client = request.scope.get("client")
-    return client[0] if client else "unknown"
+    return scope_address(request.scope)
 
 
 async def failed(limiter: RateLimiter, address: str, error: Unauthenticated) -> Exception:
@@ -38,6 +41,7 @@ async def failed(limiter: RateLimiter, address: str, error: Unauthenticated) -> 
     wait = await limiter.record_failure(address)
     if wait is None:
         return error
+    metrics.rate_limited.labels("auth_failures").inc()
     return RateLimited(
         "Too many failed authentication attempts from this address; retry later.",
         code="too_many_failed_attempts",
@@ -59,6 +63,7 @@ def rate_headers(decision: Decision) -> dict[str, str]:
 
 
 def refused(decision: Decision) -> RateLimited:
+    metrics.rate_limited.labels(decision.name).inc()
     whose = "this account" if decision.name == "account" else "this key"
     return RateLimited(
         f"More than {decision.limit} requests per second for {whose}; retry after the delay.",
@@ -77,6 +82,50 @@ async def spend(limiter: RateLimiter, subject: AuthSubject) -> Decision | None:
     )
 
 
+def scope_address(scope: Mapping[str, Any]) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def scope_header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case), as the framework's ``headers.get``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def authorize(
+    services: Services, scope: dict[str, Any], required: Scope, *, access_token_only: bool = False
+) -> AuthSubject:
+    """The whole check, on the ASGI scope: used by ``requires`` (through the framework)
+    and by the lean routes (``payreq.edge``), so both give the same answers."""
+    limiter = services.limiter
+    address = scope_address(scope)
+    query: bytes = scope.get("query_string") or b""
+    try:
+        found = await services.authenticator.authenticate(
+            scope_header(scope, b"authorization"),
+            query_token=bool(query)
+            and "access_token" in parse_qs(query.decode("latin-1"), keep_blank_values=True),
+        )
+    except Unauthenticated as exc:
+        raise await failed(limiter, address, exc) from None
+    found = replace(found, address=address)  # per request, for the audit log; never cached
+    scope[SUBJECT_KEY] = found
+    bind_contextvars(account_id=str(found.tenant.account_id))
+    decision = await spend(limiter, found)
+    if decision is not None:
+        add_scope_headers(scope, rate_headers(decision))
+        if not decision.allowed:
+            raise refused(decision)
+    if not found.allows(required):
+        raise Forbidden(scope=required)
+    if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:
+        raise Forbidden(code="access_token_required")
+    return found
+
+
 def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
     """``dependencies={"subject": requires(Scope.PAYMENTS_GET)}``: a bearer credential
     of this account that carries ``scope`` (or ``*``).
@@ -87,26 +136,9 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
 
     async def subject(request: Request[Any, Any, Any]) -> AuthSubject:
         services: Services = request.app.state.services
-        limiter = services.limiter
-        address = client_address(request)
-        try:
-            found = await services.authenticator.authenticate(
-                request.headers.get("authorization"),
-                query_token="access_token" in request.query_params,
-            )
-        except Unauthenticated as exc:
-            raise await failed(limiter, address, exc) from None
-        found = replace(found, address=address)
-        cast("dict[str, Any]", request.scope)[SUBJECT_KEY] = found
-        decision = await spend(limiter, found)
-        if decision is not None:
-            add_response_headers(request, rate_headers(decision))
-            if not decision.allowed:
-                raise refused(decision)
-        if not found.allows(scope):
-            raise Forbidden(scope=scope)
-        if access_token_only and found.kind is not CredentialKind.ACCESS_TOKEN:
-            raise Forbidden(code="access_token_required")
+        found = await authorize(
+            services, cast("dict[str, Any]", request.scope), scope, access_token_only=access_token_only
+        )
         await refuse_undeclared_body(request)
         return found
 

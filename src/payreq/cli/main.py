@@ -177,9 +177,14 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve this worker's Prometheus metrics on this port (0: not served).", min=0)
+    ] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics port binds.")] = "127.0.0.1",
+) -> None:
     """Run the background worker alone (webhook deliveries, expiry sweep, housekeeping)."""
-    from payreq import logs
+    from payreq import logs, metrics
     from payreq.db import connect
     from payreq.services import Services
     from payreq.worker.runner import Worker
@@ -190,6 +195,10 @@ def worker() -> None:
             settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
         )
         await db.open()
+        if metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(metrics_port, addr=metrics_host, registry=metrics.REGISTRY)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

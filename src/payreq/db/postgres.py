@@ -197,6 +197,9 @@ def _connection_lost(exc: BaseException, conn: asyncpg.Connection) -> bool:
     )
 
 
+STATEMENT_CACHE_SIZE = 256
+
+
 class PostgresDatabase:
     dialect: Dialect = "postgresql"
 
@@ -217,6 +220,16 @@ class PostgresDatabase:
                 timeout=self.timeout,
                 command_timeout=self.timeout,
                 max_inactive_connection_lifetime=60.0,
+                # asyncpg prepares every statement once per connection and reuses it;
+                # payreq has about a hundred, so the cache holds them all
+                statement_cache_size=STATEMENT_CACHE_SIZE,
+                # the server gives up too (a client that timed out must not leave a
+                # statement or an open transaction holding locks behind it)
+                server_settings={
+                    "statement_timeout": str(int(self.timeout * 1000)),
+                    "idle_in_transaction_session_timeout": str(int(self.timeout * 4000)),
+                    "application_name": "payreq",
+                },
             )
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable("PostgreSQL could not be reached.") from exc

@@ -190,3 +190,4 @@ from payreq.audit import tables as _audit_tables  # noqa: E402, F401
 from payreq.idempotency import tables as _idempotency_tables  # noqa: E402, F401
 from payreq.method import tables as _method_tables  # noqa: E402, F401
 from payreq.webhook import tables as _webhook_tables  # noqa: E402, F401
+from payreq.worker import tables as _worker_tables  # noqa: E402, F401

@@ -43,14 +43,13 @@ from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import parse_qs
 
-import msgspec
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from payreq.auth.subject import AuthSubject
 from payreq.db import observer as hook
 from payreq.errors import BadRequest, Conflict, PayreqError, ValidationFailed
-from payreq.http import REQUEST_ID_KEY, ErrorDetail, ErrorEnvelope, new_request_id
+from payreq.http import send_error
 from payreq.idempotency import repository
 from payreq.idempotency.repository import Answer, Request, ScopedKey
 
@@ -106,70 +105,69 @@ def key_in_use() -> Conflict:
     )
 
 
-class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def keys(scope: dict[str, Any]) -> list[bytes]:
+    """The request's ``Idempotency-Key`` values, if its route is covered."""
+    if not covered(scope["method"], scope["path"]):
+        return []
+    return [value for name, value in scope["headers"] if name == HEADER]
 
-    async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
-        scope = cast("dict[str, Any]", asgi_scope)
-        if scope["type"] != "http" or not covered(scope["method"], scope["path"]):
-            await self.app(asgi_scope, receive, send)
-            return
-        raw_keys = [value for name, value in scope["headers"] if name == HEADER]
-        if not raw_keys:
-            await self.app(asgi_scope, receive, send)
-            return
-        services = scope["app"].state.services
-        subject = await _subject(services, scope)
-        if subject is None:
-            await self.app(asgi_scope, receive, send)
-            return
-        if len(raw_keys) > 1 or not _VALID_KEY.fullmatch(raw_keys[0]):
-            await send_error(
-                scope,
-                send,
-                BadRequest(
-                    f"{PARAM} must be one header of 1 to 255 printable ASCII characters.",
-                    code="invalid_idempotency_key",
-                    param=PARAM,
-                ),
-            )
-            return
-        body, replayed_receive, complete = await _read_body(
-            receive, scope["headers"], _body_limit(scope, services.settings.max_body_bytes)
-        )
-        if not complete:  # too large (413) or the client left: the app answers as usual
-            await self.app(asgi_scope, replayed_receive, send)
-            return
-        key = ScopedKey(
-            account_id=subject.tenant.account_id,
-            environment=subject.tenant.environment,
-            caller=str(subject.application_id) if subject.application_id is not None else "*",
-            key=raw_keys[0].decode("ascii"),
-        )
-        if key in _running:
-            await send_error(scope, send, key_in_use())
-            return
-        now = services.clock()
-        attempt = Attempt(
-            services.db,
-            key,
-            Request(
-                fingerprint=fingerprint(scope, body),
-                method=scope["method"],
-                path=scope["path"],
-                created_at=now,
-                expires_at=now + TTL,
+
+async def run_keyed(
+    services: Any, scope: dict[str, Any], receive: Receive, send: Send, app: ASGIApp, raw_keys: list[bytes]
+) -> None:
+    """Run ``app`` for a request that carries an ``Idempotency-Key`` (``raw_keys``,
+    from ``keys``): the edge middleware (``payreq.edge``) calls this."""
+    asgi_scope = cast("Scope", scope)
+    subject = await _subject(services, scope)
+    if subject is None:
+        await app(asgi_scope, receive, send)
+        return
+    if len(raw_keys) > 1 or not _VALID_KEY.fullmatch(raw_keys[0]):
+        await send_error(
+            scope,
+            send,
+            BadRequest(
+                f"{PARAM} must be one header of 1 to 255 printable ASCII characters.",
+                code="invalid_idempotency_key",
+                param=PARAM,
             ),
         )
-        _running.add(key)
-        token = hook.current.set(attempt)
-        try:
-            await self.app(asgi_scope, replayed_receive, attempt.wrap(scope, send))
-        finally:
-            hook.current.reset(token)
-            _running.discard(key)
-            await attempt.abandon()
+        return
+    body, replayed_receive, complete = await _read_body(
+        receive, scope["headers"], _body_limit(scope, services.settings.max_body_bytes)
+    )
+    if not complete:  # too large (413) or the client left: the app answers as usual
+        await app(asgi_scope, replayed_receive, send)
+        return
+    key = ScopedKey(
+        account_id=subject.tenant.account_id,
+        environment=subject.tenant.environment,
+        caller=str(subject.application_id) if subject.application_id is not None else "*",
+        key=raw_keys[0].decode("ascii"),
+    )
+    if key in _running:
+        await send_error(scope, send, key_in_use())
+        return
+    now = services.clock()
+    attempt = Attempt(
+        services.db,
+        key,
+        Request(
+            fingerprint=fingerprint(scope, body),
+            method=scope["method"],
+            path=scope["path"],
+            created_at=now,
+            expires_at=now + TTL,
+        ),
+    )
+    _running.add(key)
+    token = hook.current.set(attempt)
+    try:
+        await app(asgi_scope, replayed_receive, attempt.wrap(scope, send))
+    finally:
+        hook.current.reset(token)
+        _running.discard(key)
+        await attempt.abandon()
 
 
 class Attempt:
@@ -415,13 +413,14 @@ async def _subject(services: Any, scope: dict[str, Any]) -> AuthSubject | None:
     return subject
 
 
+ROUTE_BODY_LIMITS: dict[tuple[str, str], int] = {}
+"""(method, path) -> a route's own body limit where it has one (a statement: 10 MiB),
+filled by ``create_app`` from the routes: the edge runs before the framework routes."""
+
+
 def _body_limit(scope: dict[str, Any], default: int) -> int:
-    """The route's own body limit (Litestar has routed the request before app-level
-    middleware runs), so that a key on a large body fingerprints all of it."""
-    handler = scope.get("route_handler")
-    resolve = getattr(handler, "resolve_request_max_body_size", None)
-    limit = resolve() if resolve is not None else None
-    return limit if isinstance(limit, int) and limit > 0 else default
+    """The route's own body limit, so that a key on a large body fingerprints all of it."""
+    return ROUTE_BODY_LIMITS.get((scope["method"], scope["path"].rstrip("/") or "/"), default)
 
 
 async def _read_body(
@@ -478,24 +477,3 @@ async def send_verdict(scope: dict[str, Any], send: Send, verdict: PayreqError) 
         await send({"type": "http.response.body", "body": answer.body, "more_body": False})
         return
     await send_error(scope, send, verdict)
-
-
-async def send_error(scope: dict[str, Any], send: Send, error: PayreqError) -> None:
-    """The house envelope, written by the middleware itself."""
-    rid = str(scope.get(REQUEST_ID_KEY) or new_request_id())
-    body = msgspec.json.encode(
-        ErrorEnvelope(
-            ErrorDetail(
-                type=error.type, code=error.code, message=error.message, request_id=rid, param=error.param
-            )
-        )
-    )
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        (b"x-request-id", rid.encode()),
-        *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
-    ]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})

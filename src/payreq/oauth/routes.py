@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from payreq.auth.dependencies import client_address, rate_headers, refused
+from payreq.auth.dependencies import rate_headers, refused, scope_address, scope_header
 from payreq.oauth.errors import InvalidClient, OAuthError
 from payreq.oauth.service import parse_form
 from payreq.services import Services
@@ -87,21 +88,32 @@ class TooManyAttempts(OAuthError):
         self.headers = headers or {}
 
 
-async def failed(request: Request[Any, Any, Any], services: Services, error: InvalidClient) -> OAuthError:
+async def failed(services: Services, scope: Mapping[str, Any], error: InvalidClient) -> OAuthError:
     """A failed client authentication counts against the address (RFC 6749 §2.3.1); past
     its limit the failing attempt is answered 429. Valid credentials are never refused
     for their address."""
-    wait = await services.limiter.record_failure(client_address(request))
+    wait = await services.limiter.record_failure(scope_address(scope))
     return error if wait is None else TooManyAttempts(wait)
 
 
-def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
+def oauth_error_parts(exc: OAuthError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body and headers (besides Content-Type) of an RFC 6749 §5.2 answer."""
     body = msgspec.json.encode(OAuthErrorBody(error=exc.error, error_description=exc.description))
     headers = dict(NO_STORE)
     if isinstance(exc, TooManyAttempts):
         headers.update(exc.headers)
         headers["Retry-After"] = str(exc.retry_after)
-    return Response(body, status_code=exc.status, media_type="application/json", headers=headers)
+    return exc.status, body, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+
+def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
+    status, body, headers = oauth_error_parts(exc)
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers={k.decode(): v.decode() for k, v in headers},
+    )
 
 
 @post(
@@ -114,14 +126,22 @@ def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
 async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     """Exchange an API key (client_id + client_secret) for a 3600-second access token."""
     services: Services = request.app.state.services
-    form = parse_form(await request.body(), request.headers.get("content-type"))
+    body, headers = await issue_token(services, request.scope, await request.body())
+    return Response(body, headers=headers)
+
+
+async def issue_token(
+    services: Services, scope: Mapping[str, Any], raw: bytes
+) -> tuple[TokenResponse, dict[str, str]]:
+    """The whole of ``POST /oauth/token`` but reading the body: the framework's handler
+    above and the lean route (``payreq.edge``) both answer with this."""
+    form = parse_form(raw, scope_header(scope, b"content-type"))
+    authorization = scope_header(scope, b"authorization")
     try:
         async with services.db.read() as conn:
-            grant = await services.oauth.grant(
-                conn, authorization=request.headers.get("authorization"), form=form
-            )
+            grant = await services.oauth.grant(conn, authorization=authorization, form=form)
     except InvalidClient as exc:
-        raise await failed(request, services, exc) from None
+        raise await failed(services, scope, exc) from None
     # each token is an insert: it spends the key's budget and the account's like any request
     decision = await services.limiter.hit(
         grant.rate_key,
@@ -138,8 +158,7 @@ async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
             )
     async with services.db.transaction() as conn:
         issued = await services.oauth.issue(conn, grant)
-    body = TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope)
-    return Response(body, headers=headers)
+    return TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope), headers
 
 
 @post(
@@ -157,7 +176,7 @@ async def revoke(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         async with services.db.transaction() as conn:
             await services.oauth.revoke(conn, authorization=request.headers.get("authorization"), form=form)
     except InvalidClient as exc:
-        raise await failed(request, services, exc) from None
+        raise await failed(services, request.scope, exc) from None
     return Response({}, headers=NO_STORE)
 
 

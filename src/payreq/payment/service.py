@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from payreq import metrics
 from payreq.application import repository as applications
 from payreq.audit.models import Actor
 from payreq.audit.service import AuditService
@@ -334,6 +335,7 @@ class PaymentService:
         """The event of a change, carrying the payment and the status it left
         (``previousStatus``; null for ``payment.created``)."""
         data = change_data(payment, base_url=self.base_url, previous=previous)
+        conn.after_commit(metrics.payments.labels(status.value).inc)
         await outbox.record(
             conn,
             type=EVENT_TYPE[status],

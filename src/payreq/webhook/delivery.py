@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from payreq import metrics
 from payreq.db import Connection, Database, DatabaseUnavailable, Row
 from payreq.kit.clock import Clock, utc_now
 from payreq.webhook import repository, signing
@@ -76,6 +77,9 @@ class Result:
     reason: str | None = None
     headers: dict[str, str] | None = None
     """The request's headers as sent (the body is the event's, rebuilt from it)."""
+
+
+_OUTCOMES = {"delivered": "delivered", "failed_attempts": "failed", "given_up": "given_up"}
 
 
 @dataclass
@@ -206,6 +210,8 @@ class Dispatcher:
         self._result(Result(row, now, url, outcome, headers=headers))
 
     def _result(self, result: Result) -> None:
+        if result.outcome is not None and not result.row["attempts"]:  # the first attempt
+            metrics.webhook_lag.observe(max(0.0, (self.clock() - result.row["created_at"]).total_seconds()))
         self._results.append(result)
         self._results_ready.set()
 
@@ -261,6 +267,9 @@ class Dispatcher:
     def _count(self, counted: list[str]) -> None:
         for name in counted:
             setattr(self.stats, name, getattr(self.stats, name) + 1)
+            outcome = _OUTCOMES.get(name)
+            if outcome is not None:
+                metrics.webhook_attempts.labels(outcome).inc()
 
     async def _write(self, conn: Connection, result: Result) -> list[str]:
         """Record one result; the names of the ``Stats`` it adds to once committed."""

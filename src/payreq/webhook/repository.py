@@ -543,3 +543,9 @@ async def delete_events_before(conn: Connection, *, before: datetime, limit: int
     await conn.execute(f"DELETE FROM webhook_attempts WHERE event_id IN ({marks})", params)
     await conn.execute(f"DELETE FROM webhook_deliveries WHERE event_id IN ({marks})", params)
     return await conn.execute(f"DELETE FROM events WHERE id IN ({marks})", params)
+
+
+async def queue_depth(conn: Connection, *, now: datetime) -> int:
+    """Deliveries due now that no worker holds: the backlog (``/metrics``)."""
+    row = await conn.fetch_one(f"SELECT count(*) AS n FROM webhook_deliveries WHERE {_DUE}", {"now": now})
+    return int(row["n"]) if row is not None else 0

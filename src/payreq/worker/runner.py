@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -21,6 +24,7 @@ from payreq.services import Services
 from payreq.webhook import repository as webhook_repository
 from payreq.webhook.config import WebhookConfig
 from payreq.webhook.delivery import Dispatcher
+from payreq.worker import heartbeat
 
 log = structlog.get_logger("payreq.worker")
 TOKEN_RETENTION = timedelta(days=1)
@@ -47,12 +51,22 @@ class Worker:
             services.db, config=WebhookConfig.of(services.settings), clock=services.clock
         )
         self._ticks = 0
+        self.worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.started_at = services.clock()
 
     async def run_once(self) -> int:
         """One pass of the sweep; the number of payments it expired."""
         services = self.services
         async with services.db.transaction() as conn:
             expired = await services.payments.expire_due(conn)
+            await heartbeat.beat(
+                conn,
+                worker_id=self.worker_id,
+                host=socket.gethostname()[:255],
+                pid=os.getpid(),
+                started_at=self.started_at,
+                at=services.clock(),
+            )
         self._ticks += 1
         if self._ticks % 60 == 1:  # housekeeping about once a minute
             async with services.db.transaction() as conn:
@@ -129,4 +143,7 @@ class Worker:
                 await deliveries
             except Exception:
                 log.exception("webhook_worker_failed")
+            with contextlib.suppress(Exception):
+                async with self.services.db.transaction() as conn:
+                    await heartbeat.stopped(conn, self.worker_id, now=self.services.clock())
         log.info("worker_stopped")

@@ -1,0 +1,247 @@
+"""The edge: the one ASGI layer in front of the framework, and the lean routes.
+
+Every HTTP request passes ``Edge`` once. It
+
+1. chooses the request id (the caller's ``X-Request-ID`` if sane, else a new one) and
+   puts it on every answer, with the headers that the auth check added for it
+   (``RateLimit-*``, ``add_scope_headers``);
+2. runs the idempotency protocol for a keyed write (``idempotency.middleware``);
+3. answers the three hot routes itself, and hands every other request to Litestar.
+
+The hot routes (``GET /payment/request/{id}``, ``POST /payment/request``,
+``POST /oauth/token``) are what merchants call in a loop. Through the framework, about
+half of a poll's CPU went to routing, dependency injection, the signature model and
+response objects (bench/profile.py). Here they run the same code the framework's
+handlers run (``authorize``, the same services and schemas, the same error renderers)
+with none of that machinery. They stay registered with Litestar, which still serves
+their OpenAPI document, and any request this layer does not recognise (another
+method, a trailing slash, ``PAYREQ_LEAN_ROUTES=false``) still reaches them there; the
+tests in tests/test_edge.py compare both paths answer for answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.contextvars import bind_contextvars, clear_contextvars
+
+from payreq import metrics
+from payreq.auth.dependencies import authorize
+from payreq.auth.subject import Scope as Permission
+from payreq.errors import PayloadTooLarge, PayreqError
+from payreq.http import (
+    HEADERS_KEY,
+    REQUEST_ID_KEY,
+    TOO_LARGE,
+    UNEXPECTED,
+    WRITE_METHODS,
+    choose_request_id,
+    send_error,
+    send_json,
+)
+from payreq.idempotency import middleware as idempotency
+from payreq.kit.jsonbody import decode
+from payreq.oauth.errors import OAuthError
+from payreq.oauth.routes import issue_token, oauth_error_parts
+from payreq.payment.schemas_a import PaymentRequestCreate, PaymentRequestView
+
+if TYPE_CHECKING:
+    from payreq.services import Services
+
+log = structlog.get_logger("payreq.http")
+
+PAYMENT_PREFIX = "/payment/request/"
+_encode = msgspec.json.Encoder().encode
+
+LeanRoute = Callable[["Services", dict[str, Any], Receive, Send], Awaitable[None]]
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Method labels; any other method a client sends counts as ``other``."""
+UNMATCHED = "unmatched"
+"""The route label of requests no route took (404, 405): raw paths would be unbounded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lean:
+    template: str
+    """As Litestar names the route (``path_template``): one label in logs and metrics."""
+    handler: LeanRoute
+
+
+class Edge:
+    """``Edge(litestar_app, services)``: see the module's docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        services: Services,
+        *,
+        lean: bool = True,
+        metrics: bool = True,
+        fault_answer_delay: float = 0.0,
+    ) -> None:
+        self.app = app
+        self.fault_answer_delay = fault_answer_delay
+        self.services = services
+        self.lean = lean
+        self.metrics = metrics
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
+        scope = cast("dict[str, Any]", asgi_scope)
+        if scope["type"] != "http":
+            await self.app(asgi_scope, receive, send)
+            return
+        started = perf_counter()
+        rid = scope[REQUEST_ID_KEY] = choose_request_id(scope["headers"])
+        id_header = (b"x-request-id", rid.encode())
+        route = self.route(scope) if self.lean else None
+        template = route.template if route is not None else None
+        clear_contextvars()
+        bind_contextvars(request_id=rid, route=template or scope["path"])
+        status = 500  # if the app never answers
+        delay = self.fault_answer_delay if scope["method"] in WRITE_METHODS else 0.0
+
+        async def send_with_id(asgi_message: Message) -> None:
+            nonlocal status
+            message = cast("dict[str, Any]", asgi_message)
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if delay:  # fault tests only (Settings.fault_answer_delay): the change has committed
+                    await asyncio.sleep(delay)
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append(id_header)
+                extra = scope.get(HEADERS_KEY)
+                if extra:
+                    headers.extend(extra)
+                message["headers"] = headers
+            await send(asgi_message)
+
+        app: ASGIApp = self.app
+        if route is not None:
+            services, handler = self.services, route.handler
+
+            async def lean(_: Scope, lean_receive: Receive, lean_send: Send) -> None:
+                await _guarded(handler, services, scope, lean_receive, lean_send)
+
+            app = lean
+        raw_keys = idempotency.keys(scope) if scope["method"] in idempotency.METHODS else []
+        try:
+            if raw_keys:
+                await idempotency.run_keyed(self.services, scope, receive, send_with_id, app, raw_keys)
+            else:
+                await app(asgi_scope, receive, send_with_id)
+        finally:
+            if self.metrics:
+                name = template or scope.get("path_template") or UNMATCHED
+                method = scope["method"] if scope["method"] in METHODS else "other"
+                key = (name, method, status)
+                series = self._series.get(key)
+                if series is None:  # labels() costs more than the count itself
+                    series = self._series[key] = (
+                        metrics.requests.labels(name, method, str(status)),
+                        metrics.latency.labels(name),
+                    )
+                series[0].inc()
+                series[1].observe(perf_counter() - started)
+
+    @staticmethod
+    def route(scope: dict[str, Any]) -> Lean | None:
+        method, path = scope["method"], scope["path"]
+        if method == "GET":
+            if path.startswith(PAYMENT_PREFIX) and "/" not in path[len(PAYMENT_PREFIX) :]:
+                return GET_PAYMENT if len(path) > len(PAYMENT_PREFIX) else None
+        elif method == "POST":
+            if path == "/payment/request":
+                return CREATE_PAYMENT
+            if path == "/oauth/token":
+                return TOKEN
+        return None
+
+
+async def _guarded(
+    route: LeanRoute, services: Services, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    """The framework's exception handlers, for a lean route: PayreqError in the
+    envelope, anything else a logged 500 (``render_unexpected``)."""
+    try:
+        await route(services, scope, receive, send)
+    except PayreqError as exc:
+        await send_error(scope, send, exc)
+    except Exception as exc:
+        log.error("unhandled_error", request_id=scope.get(REQUEST_ID_KEY), path=scope["path"], exc_info=exc)
+        await send_error(scope, send, _Unexpected())
+
+
+class _Unexpected(PayreqError):
+    default_message = UNEXPECTED
+
+
+async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> bytes:
+    """The whole body; 413 past ``limit`` (as the framework's ``request_max_body_size``)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLarge(TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = cast("dict[str, Any]", await receive())
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(TOO_LARGE)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+# -- the routes: the same steps as payment/routes_a.py and oauth/routes.py ------------
+
+
+async def get_payment_request(
+    services: Services, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    subject = await authorize(services, scope, Permission.PAYMENTS_GET)
+    payment_id = scope["path"][len(PAYMENT_PREFIX) :]
+    async with services.db.read() as conn:
+        payment = await services.payments.get(conn, subject, payment_id)
+    await send_json(send, 200, _encode(PaymentRequestView.of(payment, base_url=services.settings.base_url)))
+
+
+async def create_payment_request(
+    services: Services, scope: dict[str, Any], receive: Receive, send: Send
+) -> None:
+    subject = await authorize(services, scope, Permission.PAYMENTS_CREATE)
+    data = decode(await read_body(scope, receive, services.settings.max_body_bytes), PaymentRequestCreate)
+    async with services.db.transaction() as conn:
+        payment = await services.payments.create(conn, subject, data.draft())
+    await send_json(send, 201, _encode(PaymentRequestView.of(payment, base_url=services.settings.base_url)))
+
+
+async def token(services: Services, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    try:
+        answer, headers = await issue_token(
+            services, scope, await read_body(scope, receive, services.settings.max_body_bytes)
+        )
+    except OAuthError as exc:
+        status, body, error_headers = oauth_error_parts(exc)
+        await send_json(send, status, body, error_headers)
+        return
+    await send_json(
+        send, 200, _encode(answer), [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    )
+
+
+GET_PAYMENT = Lean("/payment/request/{payment_id:str}", get_payment_request)
+CREATE_PAYMENT = Lean("/payment/request", create_payment_request)
+TOKEN = Lean("/oauth/token", token)

@@ -1,0 +1,126 @@
+"""SQLite's group commit (db/sqlite.py): concurrent writers share one transaction and
+one COMMIT, each unit rolls back alone, and none is acknowledged before its commit is
+durable (a separate connection already sees it)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from payreq.db import DatabaseUnavailable
+from payreq.db.sqlite import SQLiteDatabase
+
+
+@pytest.fixture
+async def scratch(tmp_path: Path) -> AsyncIterator[tuple[SQLiteDatabase, str]]:
+    path = str(tmp_path / "group.db")
+    setup = sqlite3.connect(path)
+    setup.executescript(
+        "PRAGMA journal_mode = WAL;"
+        "CREATE TABLE parent (id TEXT PRIMARY KEY);"
+        "CREATE TABLE item (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parent (id));"
+    )
+    setup.close()
+    database = SQLiteDatabase(path)
+    await database.open()
+    yield database, path
+    await database.close()
+
+
+def _visible(path: str, item_id: str) -> bool:
+    other = sqlite3.connect(path)
+    try:
+        return other.execute("SELECT 1 FROM item WHERE id = ?", (item_id,)).fetchone() is not None
+    finally:
+        other.close()
+
+
+async def test_concurrent_writers_share_commits_and_each_is_durable_when_acknowledged(
+    scratch: tuple[SQLiteDatabase, str],
+) -> None:
+    database, path = scratch
+    seen_at_ack: list[bool] = []
+
+    async def write(n: int) -> None:
+        item_id = f"i{n}"
+        async with database.transaction() as conn:
+            await conn.execute("INSERT INTO item (id) VALUES (:id)", {"id": item_id})
+            await asyncio.sleep(0)  # let the others queue for the writer
+        seen_at_ack.append(_visible(path, item_id))  # acknowledged: another connection sees it
+
+    await asyncio.gather(*(write(n) for n in range(64)))
+    assert seen_at_ack == [True] * 64
+    assert database.units == 64
+    assert database.commits < 32, f"{database.commits} commits for 64 concurrent units: not grouped"
+
+
+async def test_a_failing_unit_rolls_back_alone_in_its_batch(scratch: tuple[SQLiteDatabase, str]) -> None:
+    database, path = scratch
+
+    async def write(item_id: str, fail: bool) -> None:
+        async with database.transaction() as conn:
+            await conn.execute("INSERT INTO item (id) VALUES (:id)", {"id": item_id})
+            await asyncio.sleep(0)
+            if fail:
+                raise RuntimeError("this unit fails")
+
+    results = await asyncio.gather(
+        *(write(f"k{n}", fail=n % 3 == 0) for n in range(12)), return_exceptions=True
+    )
+    for n, result in enumerate(results):
+        assert isinstance(result, RuntimeError) == (n % 3 == 0)
+        assert _visible(path, f"k{n}") == (n % 3 != 0)
+
+
+async def test_a_failed_commit_fails_every_unit_of_its_batch(scratch: tuple[SQLiteDatabase, str]) -> None:
+    """A deferred foreign key makes the batch's COMMIT itself fail: every unit that
+    shared it hears DatabaseUnavailable and none of their rows exist."""
+    database, path = scratch
+    started = asyncio.Event()
+
+    async def bad() -> None:
+        async with database.transaction() as conn:
+            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            await conn.execute(
+                "INSERT INTO item (id, parent_id) VALUES ('bad', :p)", {"p": str(uuid.uuid4())}
+            )
+            started.set()
+            await asyncio.sleep(0.05)  # the good ones queue behind it and join its batch
+
+    async def good(n: int) -> None:
+        await started.wait()
+        async with database.transaction() as conn:
+            await conn.execute("INSERT INTO item (id) VALUES (:id)", {"id": f"g{n}"})
+
+    results = await asyncio.gather(bad(), *(good(n) for n in range(5)), return_exceptions=True)
+    assert all(isinstance(r, DatabaseUnavailable) for r in results), results
+    assert not any(_visible(path, i) for i in ("bad", "g0", "g1", "g2", "g3", "g4"))
+    async with database.transaction() as conn:  # the writer works again afterwards
+        await conn.execute("INSERT INTO item (id) VALUES ('after')")
+    assert _visible(path, "after")
+
+
+async def test_reads_do_not_see_a_batch_before_its_commit(scratch: tuple[SQLiteDatabase, str]) -> None:
+    database, _ = scratch
+    inside = asyncio.Event()
+    done = asyncio.Event()
+
+    async def writer() -> None:
+        async with database.transaction() as conn:
+            await conn.execute("INSERT INTO item (id) VALUES ('pending')")
+            inside.set()
+            await done.wait()
+
+    task = asyncio.create_task(writer())
+    await inside.wait()
+    async with database.read() as conn:  # not blocked by the open write unit
+        assert await conn.fetch_one("SELECT 1 FROM item WHERE id = 'pending'") is None
+    done.set()
+    await task
+    async with database.read() as conn:
+        assert await conn.fetch_one("SELECT 1 FROM item WHERE id = 'pending'") is not None

@@ -1,0 +1,76 @@
+"""The server's log over a full run (JSON lines, INFO): every line emitted while a
+request ran carries its request id, route and (once authenticated) account; no secret
+or token shown to a client ever appears in it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from tests.fixtures.live import bootstrap, environment, payreq, serve
+
+SECRET_PREFIXES = ("prq_cs_", "prq_at_", "prq_ct_", "whsec_")
+
+
+async def test_a_full_run_logs_json_with_request_context_and_no_secret(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    env = environment(url, PAYREQ_LOG_LEVEL="INFO", PAYREQ_LOG_JSON="true")
+    payreq("migrate", env=env)
+    credentials = bootstrap(env)
+    secrets = [v for k, v in credentials.items() if k in ("client_secret", "client_token", "webhook_secret")]
+    secrets.append(credentials["dashboard_password"])
+    with serve(env, tmp_path / "serve.log") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            basic = (credentials["client_id"], credentials["client_secret"])
+            token = (
+                await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=basic)
+            ).json()
+            secrets.append(token["access_token"])
+            bearer = {"Authorization": f"Bearer {token['access_token']}"}
+            app_id = credentials["application_client_id"]
+            created = await client.post(
+                "/api/payment-applications",
+                json={
+                    "name": "Logged shop",
+                    "currencies": ["EUR"],
+                    "defaultRedirectUrl": "https://s.example/",
+                },
+                headers=bearer,
+            )
+            assert created.status_code == 201, created.text
+            minted = await client.post(
+                f"/api/payment-applications/{app_id}/tokens", json={"scopes": ["*"]}, headers=bearer
+            )
+            if minted.status_code == 201:
+                secrets.append(minted.json()["token"])
+            rotated = await client.post(
+                f"/api/payment-applications/{app_id}/webhook-secret/rotate", headers=bearer
+            )
+            if rotated.status_code == 200:
+                secrets += [
+                    v for v in rotated.json().values() if isinstance(v, str) and v.startswith("whsec_")
+                ]
+            payment = await client.post(
+                "/payment/request",
+                json={"amount": "1000", "currency": "EUR", "redirect_url": "https://s.example/"},
+                headers={**bearer, "Idempotency-Key": "log-1"},
+            )
+            assert payment.status_code == 201
+            await client.get(f"/payment/request/{payment.json()['id']}", headers=bearer)
+            await client.get("/payment/request/x", headers={"Authorization": "Bearer prq_at_sbx_wrong"})
+            await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("x", "wrong"))
+            await client.post("/payment/request", content=b"{", headers=bearer)
+    text = server.output()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    created_lines = [line for line in lines if line.get("event") == "application_created"]
+    assert created_lines, text[-3000:]
+    for line in created_lines:
+        assert line["request_id"].startswith("req_")
+        assert line["route"] == "/api/payment-applications"
+        assert line["account_id"] == credentials["account_id"]
+    for secret in secrets:
+        assert secret not in text, "a secret reached the log"
+    for prefix in SECRET_PREFIXES:
+        assert prefix not in text, f"something shaped like a secret ({prefix}...) reached the log"

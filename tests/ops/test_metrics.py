@@ -1,0 +1,82 @@
+"""``GET /metrics`` (Prometheus text) and the worker's heartbeat in ``/readyz``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from payreq.account import repository as accounts
+from payreq.services import Services
+from payreq.worker import heartbeat
+from payreq.worker.runner import Worker
+from tests.fixtures.factories import Merchant
+
+GET_ROUTE = "/payment/request/{payment_id:str}"
+
+
+async def _samples(http: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    answer = await http.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    found = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def _value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_requests_payments_and_refusals_are_counted(
+    http: httpx.AsyncClient, merchant: Merchant, services: Services
+) -> None:
+    before = await _samples(http)
+    created = await merchant.create_payment()
+    bearer = await merchant.headers()
+    for _ in range(3):
+        assert (await http.get(f"/payment/request/{created['id']}", headers=bearer)).status_code == 200
+    assert (await http.get("/payment/request/not-a-uuid", headers=bearer)).status_code == 404
+    assert (await http.get("/no/such/route")).status_code == 404
+    async with services.db.transaction() as conn:
+        await accounts.set_api_key_rate_limit(conn, merchant.credentials.client_id, 1)
+    services.authenticator.forget_all()
+    statuses = [
+        (await http.get(f"/payment/request/{created['id']}", headers=bearer)).status_code for _ in range(3)
+    ]
+    assert 429 in statuses
+    after = await _samples(http)
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert grew("payreq_http_requests_total", route=GET_ROUTE, method="GET", status="200") >= 3
+    assert grew("payreq_http_requests_total", route=GET_ROUTE, method="GET", status="404") >= 1
+    assert grew("payreq_http_requests_total", route="unmatched", method="GET", status="404") >= 1
+    assert grew("payreq_http_requests_total", route="/payment/request", method="POST", status="201") >= 1
+    assert grew("payreq_http_request_duration_seconds_count", route=GET_ROUTE) >= 3
+    assert grew("payreq_payments_total", status="pending") >= 1
+    assert grew("payreq_rate_limit_refusals_total", limit="key") >= 1
+    # raw paths never become labels: one series per route, whatever the ids
+    assert not any(re.search(r"[0-9a-f]{8}-", dict(labels).get("route", "")) for _, labels in after)
+
+
+async def test_worker_heartbeat_is_reported_by_readyz_and_metrics(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    worker = Worker(services)
+    await worker.run_once()
+    ready = (await http.get("/readyz")).json()
+    assert ready["checks"]["worker"].startswith("ok (")
+    samples = await _samples(http)
+    assert 0 <= _value(samples, "payreq_worker_heartbeat_age_seconds") < 10
+    assert _value(samples, "payreq_webhook_queue_depth") >= 0
+    async with services.db.transaction() as conn:  # it stops: its row goes
+        await heartbeat.stopped(conn, worker.worker_id, now=services.clock())
+    async with services.db.read() as conn:
+        beats = await heartbeat.latest(conn, now=services.clock() + timedelta(days=2), recent=10)
+    assert beats.workers == 0
