@@ -1,7 +1,7 @@
 """Worker heartbeats, for /readyz and /metrics (issue 15).
 
 Revision ID: 0010
-Revises: 0007 (issue 11, merged into this branch)
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from payreq.db.types import Timestamp
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
