@@ -64,7 +64,7 @@ class Services:
             clock=clock,
             audit=audit,
         )
-        accounts = AccountService(clock=clock, audit=audit)
+        accounts = AccountService(clock=clock, audit=audit, max_api_keys=settings.max_api_keys_per_account)
         authenticator = Authenticator(db, clock=clock, cache_seconds=settings.auth_cache_seconds)
         changed = authenticator.forget_all
         return cls(
@@ -113,7 +113,12 @@ class Services:
             users=UserService(clock=clock, signup_open=settings.signup == "open", audit=audit),
             totp=TotpService(clock=clock, audit=audit),
             team=TeamService(clock=clock, audit=audit),
-            api_keys=ApiKeyService(clock=clock, credentials_changed=changed, audit=audit),
+            api_keys=ApiKeyService(
+                clock=clock,
+                credentials_changed=changed,
+                audit=audit,
+                max_api_keys=settings.max_api_keys_per_account,
+            ),
             mailer=Mailer(settings.smtp_url, sender=settings.smtp_from),
             monitor=WebhookMonitor(clock=clock, audit=audit),
             overview=OverviewService(clock=clock),

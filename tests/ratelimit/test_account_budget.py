@@ -200,3 +200,18 @@ async def test_an_account_has_at_most_the_cap_of_api_keys(services: Services, me
         "/oauth/token", data={"grant_type": "client_credentials"}, auth=(key.client_id, key.client_secret)
     )
     assert answer.status_code == 200, answer.text
+
+
+async def test_the_dashboards_key_service_holds_the_same_cap(services: Services, merchant: Merchant) -> None:
+    """The dashboard's API Keys page creates keys through ``ApiKeyService``: the cap is
+    the one ``refuse_past_api_key_cap`` the account service applies, not a second rule."""
+    from payreq.account.keys import ApiKeyService
+
+    subject = await services.authenticator.authenticate((await merchant.headers())["Authorization"])
+    capped = ApiKeyService(max_api_keys=2)
+    async with services.db.transaction() as conn:
+        await capped.create(conn, subject, label="second")  # the bootstrap key is the first
+    with pytest.raises(ValidationFailed) as refused:
+        async with services.db.transaction() as conn:
+            await capped.create(conn, subject, label="third")
+    assert (refused.value.code, refused.value.status) == ("too_many_api_keys", 422)

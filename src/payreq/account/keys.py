@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from payreq.account import repository
+from payreq.account.service import refuse_past_api_key_cap
 from payreq.application.service import tenant_of
 from payreq.audit.service import AuditService
 from payreq.auth.subject import AuthSubject
@@ -98,9 +99,11 @@ class ApiKeyService:
         clock: Clock = utc_now,
         credentials_changed: Callable[[], None] = lambda: None,
         audit: AuditService | None = None,
+        max_api_keys: int = 100,
     ) -> None:
         self.clock = clock
         self.credentials_changed = credentials_changed
+        self.max_api_keys = max_api_keys
         self.audit = audit or AuditService(clock=clock)
 
     async def list(self, conn: Connection, subject: AuthSubject) -> list[ApiKey]:
@@ -121,6 +124,7 @@ class ApiKeyService:
         """A new key of the subject's environment and its secret, which nothing shows again."""
         tenant = tenant_of(subject)
         clean = _label(label)
+        await refuse_past_api_key_cap(conn, tenant, self.max_api_keys)
         key_id, now = uuid.uuid4(), self.clock()
         secret = new_secret(SecretKind.CLIENT_SECRET, tenant.environment)
         await repository.insert_api_key(

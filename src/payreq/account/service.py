@@ -135,6 +135,17 @@ async def create_account(
     return CreatedAccount(account_id, user_id, made)
 
 
+async def refuse_past_api_key_cap(conn: Connection, tenant: Tenant, cap: int) -> None:
+    """422 once the account has ``cap`` unrevoked keys in the environment: a tenant cannot
+    grow the table, or its budgets, without bound. Every way of creating a key calls it."""
+    if await repository.count_live_api_keys(conn, tenant.account_id, tenant.environment) >= cap:
+        raise ValidationFailed(
+            f"This account already has {cap} API keys in {tenant.environment}, the most allowed; "
+            "revoke one first.",
+            code="too_many_api_keys",
+        )
+
+
 class AccountService:
     def __init__(
         self, *, clock: Clock = utc_now, audit: AuditService | None = None, max_api_keys: int = 100
@@ -174,15 +185,7 @@ class AccountService:
         check_text(label, "label")
         if not 1 <= len(label) <= 200:
             raise ValidationFailed("label must be 1 to 200 characters.", param="label")
-        if (
-            await repository.count_live_api_keys(conn, tenant.account_id, tenant.environment)
-            >= self.max_api_keys
-        ):
-            raise ValidationFailed(
-                f"This account already has {self.max_api_keys} API keys in {tenant.environment}, the most "
-                "allowed; revoke one first.",
-                code="too_many_api_keys",
-            )
+        await refuse_past_api_key_cap(conn, tenant, self.max_api_keys)
         key = NewApiKey(
             id=uuid.uuid4(),
             client_id=new_client_id(tenant.environment),
