@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from payreq.audit.chain import GENESIS, content_hash
 from payreq.db import Connection
 
 Rows = dict[str, list[dict[str, Any]]]
@@ -32,6 +33,11 @@ EVENT = uuid.UUID("00000000-0000-4000-8000-000000000005")
 DELIVERY = uuid.UUID("00000000-0000-4000-8000-000000000006")
 IMPORT = uuid.UUID("00000000-0000-4000-8000-000000000007")
 ZONED_ACCOUNT = uuid.UUID("00000000-0000-4000-8000-000000000008")
+USER = uuid.UUID("00000000-0000-4000-8000-000000000011")
+LIMITED_ACCOUNT = uuid.UUID("00000000-0000-4000-8000-000000000009")
+CANCELLED_PAYMENT = uuid.UUID("00000000-0000-4000-8000-000000000071")
+CANCELLED_EVENT = uuid.UUID("00000000-0000-4000-8000-000000000072")
+MEMBER = uuid.UUID("00000000-0000-4000-8000-000000000081")
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,100 @@ async def _0006_at_head(conn: Connection) -> None:
     assert done is not None and done["status"] == "finished"
 
 
+async def _0007_at_head(conn: Connection) -> None:
+    """0007 gave every earlier event a negative log position in its old order, and no
+    earlier account a rate limit of its own."""
+    event = await conn.fetch_one("SELECT log_position FROM events WHERE id = :id", {"id": EVENT})
+    assert event is not None and event["log_position"] == -1
+    unlimited = await conn.fetch_all(
+        "SELECT rate_limit FROM accounts WHERE id IN (:a, :b)", {"a": ACCOUNT, "b": ZONED_ACCOUNT}
+    )
+    assert [row["rate_limit"] for row in unlimited] == [None, None]
+
+
+async def _0008_at_head(conn: Connection) -> None:
+    """0008 made every earlier user an owner without two-factor, every earlier account
+    one that does not require it, and every earlier API key one without a roll."""
+    user = await conn.fetch_one(
+        "SELECT role, totp_secret, totp_enabled_at, password_changed_at FROM users WHERE id = :id",
+        {"id": USER},
+    )
+    assert user is not None and user["role"] == "owner"
+    assert (user["totp_secret"], user["totp_enabled_at"], user["password_changed_at"]) == (None, None, None)
+    accounts = await conn.fetch_all(
+        "SELECT require_totp FROM accounts WHERE id IN (:a, :b, :c)",
+        {"a": ACCOUNT, "b": ZONED_ACCOUNT, "c": LIMITED_ACCOUNT},
+    )
+    assert [bool(row["require_totp"]) for row in accounts] == [False, False, False]
+    key = await conn.fetch_one("SELECT previous_secret_digest FROM api_keys WHERE id = :id", {"id": API_KEY})
+    assert key is not None and key["previous_secret_digest"] is None
+
+
+async def _0009_at_head(conn: Connection) -> None:
+    """Attempts made before 0009 have no recorded request headers; the seeded chain is
+    whole (what ``payreq admin verify-audit`` checks)."""
+    from payreq.audit import repository
+    from payreq.audit.chain import ChainCheck
+
+    attempt = await conn.fetch_one(
+        "SELECT request_headers FROM webhook_attempts WHERE id = :id",
+        {"id": uuid.UUID("00000000-0000-4000-8000-000000000031")},
+    )
+    assert attempt is not None and attempt["request_headers"] is None
+    [(account_id, head_seq, head_hash)] = await repository.chains(conn)
+    check = ChainCheck(account_id)
+    check.feed(await repository.chain_rows(conn, account_id, after_seq=0, limit=100))
+    assert check.finish(head_seq, head_hash) is None and check.checked == len(AUDIT_ENTRIES)
+
+
+def _audit_chain(*entries: dict[str, Any]) -> list[dict[str, Any]]:
+    """Entries of ACCOUNT's chain, seq, prev_hash and hash filled in as the service does."""
+    chain: list[dict[str, Any]] = []
+    previous = GENESIS
+    for seq, fields in enumerate(entries, start=1):
+        entry = {"account_id": ACCOUNT, "seq": seq, **fields, "prev_hash": previous}
+        entry["hash"] = previous = content_hash(**entry)
+        chain.append(entry)
+    return chain
+
+
+AUDIT_ENTRIES = _audit_chain(
+    {
+        "id": uuid.UUID("00000000-0000-4000-8000-000000000091"),
+        "environment": None,
+        "at": NOW + timedelta(days=9),
+        "actor_kind": "user",
+        "actor_id": str(USER),
+        "actor_label": "seed@shop.example",
+        "address": "203.0.113.7",
+        "action": "user.invited",
+        "target_type": "invitation",
+        "target_id": "00000000-0000-4000-8000-000000000082",
+        "changes": '{"email":"dev@shop.example","role":"developer"}',
+    },
+    {
+        "id": uuid.UUID("00000000-0000-4000-8000-000000000092"),
+        "environment": "sandbox",
+        "at": NOW + timedelta(days=9, minutes=5),
+        "actor_kind": "api_key",
+        "actor_id": str(API_KEY),
+        "actor_label": "seed-client-id",
+        "address": "198.51.100.4",
+        "action": "payment.cancelled",
+        "target_type": "payment",
+        "target_id": str(CANCELLED_PAYMENT),
+        "changes": '{"status":"cancelled"}',
+    },
+)
+
+
 SEEDS: dict[str, Seed] = {
     "0001": Seed(
         {
             "accounts": [{"id": ACCOUNT, "name": "Seeded shop", "created_at": NOW}],
             "users": [
                 {
-                    "id": uuid.UUID("00000000-0000-4000-8000-000000000011"),
+                    "id": USER,
                     "account_id": ACCOUNT,
                     "email": "seed@shop.example",
                     "password_hash": "scrypt$seed",
@@ -270,6 +363,191 @@ SEEDS: dict[str, Seed] = {
         },
         at_head=_0006_at_head,
         key={"statement_report_lines": ("import_id", "line")},
+    ),
+    "0007": Seed(
+        {
+            "accounts": [
+                {"id": LIMITED_ACCOUNT, "name": "Limited shop", "created_at": NOW, "rate_limit": 30}
+            ],
+            "payments": [
+                {
+                    "id": CANCELLED_PAYMENT,
+                    "account_id": ACCOUNT,
+                    "environment": "sandbox",
+                    "application_id": APPLICATION,
+                    "status": "cancelled",
+                    "amount": 2500,
+                    "currency": "EUR",
+                    "redirect_url": "https://shop.example/back",
+                    "reference_id": "SEED-2",
+                    "created_at": NOW + timedelta(days=9),
+                    "expires_at": NOW + timedelta(days=10),
+                    "cancelled_at": NOW + timedelta(days=9, minutes=5),
+                }
+            ],
+            "events": [
+                {
+                    "id": CANCELLED_EVENT,
+                    "account_id": ACCOUNT,
+                    "environment": "sandbox",
+                    "application_id": APPLICATION,
+                    "payment_id": CANCELLED_PAYMENT,
+                    "type": "payment.cancelled",
+                    "data": '{"id": "seed-2"}',
+                    "created_at": NOW + timedelta(days=9, minutes=5),
+                    "log_position": 1,
+                }
+            ],
+        },
+        at_head=_0007_at_head,
+    ),
+    "0008": Seed(
+        {
+            "accounts": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-00000000000a"),
+                    "name": "Strict shop",
+                    "created_at": NOW + timedelta(days=9),
+                    "require_totp": True,
+                }
+            ],
+            "users": [
+                {
+                    "id": MEMBER,
+                    "account_id": ACCOUNT,
+                    "email": "dev@shop.example",
+                    "password_hash": "scrypt$member",
+                    "created_at": NOW + timedelta(days=9),
+                    "role": "developer",
+                    "totp_secret": "JBSWY3DPEHPK3PXP",
+                    "totp_enabled_at": NOW + timedelta(days=9, hours=1),
+                    "totp_last_step": 59_000_000,
+                    "password_changed_at": NOW + timedelta(days=9, hours=2),
+                }
+            ],
+            "api_keys": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000083"),
+                    "account_id": ACCOUNT,
+                    "environment": "sandbox",
+                    "label": "Rolled key",
+                    "client_id": "seed-rolled-client-id",
+                    "secret_digest": "f" * 64,
+                    "previous_secret_digest": "9" * 64,
+                    "previous_secret_expires_at": NOW + timedelta(days=10),
+                    "created_at": NOW + timedelta(days=9),
+                }
+            ],
+            "user_sessions": [
+                {
+                    "id_digest": "1" * 64,
+                    "user_id": MEMBER,
+                    "stage": "full",
+                    "environment": "sandbox",
+                    "csrf_secret": "2" * 32,
+                    "address": "203.0.113.7",
+                    "user_agent": "Mozilla/5.0 (seed)",
+                    "created_at": NOW + timedelta(days=9),
+                    "last_seen_at": NOW + timedelta(days=9, minutes=10),
+                    "expires_at": NOW + timedelta(days=10),
+                }
+            ],
+            "invitations": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000082"),
+                    "account_id": ACCOUNT,
+                    "email": "dev@shop.example",
+                    "role": "developer",
+                    "token_digest": "3" * 64,
+                    "invited_by": USER,
+                    "created_at": NOW + timedelta(days=8),
+                    "expires_at": NOW + timedelta(days=15),
+                    "accepted_at": NOW + timedelta(days=9),
+                }
+            ],
+            "recovery_codes": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000084"),
+                    "user_id": MEMBER,
+                    "code_digest": "4" * 64,
+                    "used_at": None,
+                },
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000085"),
+                    "user_id": MEMBER,
+                    "code_digest": "5" * 64,
+                    "used_at": NOW + timedelta(days=9, hours=3),
+                },
+            ],
+            "password_resets": [
+                {
+                    "token_digest": "6" * 64,
+                    "user_id": MEMBER,
+                    "created_at": NOW + timedelta(days=9, hours=1),
+                    "expires_at": NOW + timedelta(days=9, hours=2),
+                    "used_at": NOW + timedelta(days=9, hours=2) - timedelta(minutes=30),
+                }
+            ],
+            "login_attempts": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000086"),
+                    "address": "203.0.113.7",
+                    "user_id": MEMBER,
+                    "succeeded": True,
+                    "at": NOW + timedelta(days=9),
+                },
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000087"),
+                    "address": "198.51.100.9",
+                    "user_id": None,
+                    "succeeded": False,
+                    "at": NOW + timedelta(days=9, minutes=1),
+                },
+            ],
+        },
+        at_head=_0008_at_head,
+        key={"user_sessions": ("id_digest",), "password_resets": ("token_digest",)},
+    ),
+    "0009": Seed(
+        {
+            "webhook_attempts": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000093"),
+                    "delivery_id": DELIVERY,
+                    "event_id": EVENT,
+                    "attempted_at": NOW + timedelta(days=9),
+                    "url": "https://shop.example/hooks",
+                    "request_headers": (
+                        '{"content-type": "application/json", "webhook-id": "'
+                        + str(EVENT)
+                        + '", "webhook-timestamp": "1796126400", "webhook-signature": "v1,c2VlZA=="}'
+                    ),
+                    "status_code": 200,
+                    "latency_ms": 8,
+                    "succeeded": True,
+                }
+            ],
+            "audit_entries": AUDIT_ENTRIES,
+            "audit_heads": [
+                {"account_id": ACCOUNT, "seq": AUDIT_ENTRIES[-1]["seq"], "hash": AUDIT_ENTRIES[-1]["hash"]}
+            ],
+        },
+        at_head=_0009_at_head,
+        key={"audit_heads": ("account_id",)},
+    ),
+    "0010": Seed(
+        {
+            "worker_heartbeats": [
+                {
+                    "worker_id": "worker-seed-1",
+                    "host": "worker-1.payreq.internal",
+                    "pid": 4242,
+                    "started_at": NOW + timedelta(days=9),
+                    "beat_at": NOW + timedelta(days=9, minutes=1),
+                }
+            ]
+        },
+        key={"worker_heartbeats": ("worker_id",)},
     ),
 }
 
