@@ -104,6 +104,19 @@ class DashboardClient:
         }
         return await self.http.post(path, content=urlencode(fields), headers=sent)
 
+    async def upload(
+        self,
+        path: str,
+        files: dict[str, tuple[str, bytes, str]],
+        data: dict[str, str] | None = None,
+        *,
+        csrf_from: str | None = None,
+    ) -> httpx.Response:
+        """Post a multipart form (a file input) with its token, as a browser does."""
+        token = await self.csrf(csrf_from or "/dashboard")
+        sent = {"Origin": BASE_URL, "Sec-Fetch-Site": "same-origin"}
+        return await self.http.post(path, data={"csrf": token, **(data or {})}, files=files, headers=sent)
+
 
 def new_client(app: Litestar, address: str = "127.0.0.1") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(address, 50000))

@@ -17,6 +17,7 @@ from payreq.dashboard import (
     keys,
     overview,
     payments,
+    statements,
     team,
     tokens,
     webhooks,
@@ -35,6 +36,7 @@ AREAS: list[ModuleType] = [
     overview,
     payments,
     webhooks,
+    statements,
     audit,
 ]
 """Each module has ``handlers``; part 2 appends its areas here."""

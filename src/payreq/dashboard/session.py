@@ -21,7 +21,16 @@ from payreq.auth.roles import Actor, Permission
 from payreq.auth.subject import AuthSubject, dashboard_subject
 from payreq.dashboard import nav
 from payreq.dashboard.nav import NavEntry
-from payreq.dashboard.web import SESSION_COOKIE, Form, anonymous_basis, form_keys, read_form, services_of
+from payreq.dashboard.web import (
+    SESSION_COOKIE,
+    Form,
+    Upload,
+    anonymous_basis,
+    form_keys,
+    read_form,
+    read_upload,
+    services_of,
+)
 from payreq.errors import PayreqError
 
 ENROLL_PATH = "/dashboard/account/security"
@@ -91,6 +100,10 @@ async def signed_in(
     if session.must_enroll_totp and not enrolling:
         raise EnrollmentRequired()
     session.actor.require(permission)
+    return _page(request, session)
+
+
+def _page(request: Request[Any, Any, Any], session: Session) -> Page:
     return Page(
         session=session,
         csrf=form_keys(request).token(session.csrf_secret),
@@ -108,13 +121,19 @@ async def signed_in_form(
     if session.must_enroll_totp and not enrolling:
         raise EnrollmentRequired()
     session.actor.require(permission)
-    page = Page(
-        session=session,
-        csrf=form_keys(request).token(session.csrf_secret),
-        path=request.url.path,
-        address=client_address(request),
-    )
-    return page, form
+    return _page(request, session), form
+
+
+async def signed_in_upload(
+    request: Request[Any, Any, Any], permission: Permission, name: str
+) -> tuple[Page, Form, Upload | None]:
+    """As ``signed_in_form`` for a multipart form with a file field ``name``."""
+    session = await current_session(request)
+    form, upload = await read_upload(request, session.csrf_secret, name)
+    if session.must_enroll_totp:
+        raise EnrollmentRequired()
+    session.actor.require(permission)
+    return _page(request, session), form, upload
 
 
 def anonymous_csrf(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -129,4 +148,12 @@ async def anonymous_form(request: Request[Any, Any, Any]) -> Form:
     return await read_form(request, request.cookies.get(CSRF_COOKIE))
 
 
-__all__ = ["EnrollmentRequired", "Page", "SessionEnded", "anonymous_csrf", "signed_in", "signed_in_form"]
+__all__ = [
+    "EnrollmentRequired",
+    "Page",
+    "SessionEnded",
+    "anonymous_csrf",
+    "signed_in",
+    "signed_in_form",
+    "signed_in_upload",
+]

@@ -188,6 +188,40 @@ async def read_form(request: Request[Any, Any, Any], basis: str | None) -> Form:
     return form
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file sent with a multipart form: its name as the browser gave it, its media
+    type, and its bytes."""
+
+    filename: str
+    media_type: str | None
+    data: bytes
+
+
+async def read_upload(
+    request: Request[Any, Any, Any], basis: str | None, name: str
+) -> tuple[Form, Upload | None]:
+    """A multipart form's fields and its file ``name`` (None if none was chosen),
+    once its origin and CSRF token check out; 403 otherwise. The body is bounded by
+    the route's ``request_max_body_size`` (413 past it)."""
+    if not same_site(request):
+        raise Forbidden(code="cross_site_form")
+    if request.content_type[0] != "multipart/form-data":
+        raise Forbidden(code="invalid_csrf_token")
+    received = await request.form()
+    fields: dict[str, list[str]] = {}
+    upload = None
+    for key, value in received.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+        elif key == name and upload is None and value.filename:
+            upload = Upload(value.filename[:200], value.content_type or None, await value.read())
+    form = Form(fields)
+    if not form_keys(request).check(basis, form.get("csrf")):
+        raise Forbidden(code="invalid_csrf_token")
+    return form, upload
+
+
 # -- the error page --------------------------------------------------------------------
 
 _TITLES = {

@@ -149,6 +149,19 @@ async def import_by_id(conn: Connection, tenant: Tenant, id: UUID) -> Row | None
     )
 
 
+async def recent_imports(conn: Connection, tenant: Tenant, *, limit: int) -> Sequence[Row]:
+    """A tenant's most recent imports, newest first."""
+    return await conn.fetch_all(
+        f"""
+        SELECT id, format, source, filename, line_count, lines_done, status, error, summary, created_at,
+               finished_at
+        FROM statement_imports WHERE {_TENANT}
+        ORDER BY created_at DESC, id DESC LIMIT :limit
+        """,
+        {**_tenant(tenant), "limit": limit},
+    )
+
+
 REPORT_COLUMNS = (
     "line",
     "statement_line_id",

@@ -24,8 +24,10 @@ from enum import StrEnum
 import msgspec
 
 from payreq.account.service import AccountService
+from payreq.application.service import tenant_of as subject_tenant
 from payreq.audit.models import Actor
-from payreq.auth.subject import Tenant
+from payreq.auth.roles import Permission
+from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Database, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import rfc3339
@@ -68,6 +70,13 @@ class NotResolvable(Conflict):
     default_code = "not_resolvable"
 
 
+def tenant_of(who: Tenant | AuthSubject, permission: Permission) -> Tenant:
+    """The tenant to act in: a ``Tenant`` as the API and the CLI pass it (their
+    credential is the account's own), or a dashboard subject whose role must grant
+    ``permission``: ``read`` for reports, ``develop`` for importing and resolving."""
+    return who if isinstance(who, Tenant) else subject_tenant(who, permission)
+
+
 def parse_import_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -84,7 +93,7 @@ class StatementService:
     async def run(
         self,
         db: Database,
-        tenant: Tenant,
+        who: Tenant | AuthSubject,
         statement: Statement,
         *,
         source: str,
@@ -93,6 +102,7 @@ class StatementService:
         limit: int | None = None,
     ) -> ImportReport:
         """Import a statement (in batches of short transactions); its report's first page."""
+        tenant = tenant_of(who, Permission.DEVELOP)
         import_id = await self.importer.run(
             db, tenant, statement, source=source, filename=filename, progress=progress
         )
@@ -100,12 +110,19 @@ class StatementService:
             return await self.report(conn, tenant, str(import_id), limit=limit)
 
     async def run_in_background(
-        self, db: Database, tenant: Tenant, statement: Statement, *, source: str, filename: str | None = None
+        self,
+        db: Database,
+        who: Tenant | AuthSubject,
+        statement: Statement,
+        *,
+        source: str,
+        filename: str | None = None,
     ) -> ImportReport:
         """Read the file through (422 at once if it cannot be read), record the import
         as running, and apply it in this process's background; the record (poll it
         with ``report``). If the process stops first, the import stays ``running``
         with what it applied on record; importing the file again applies the rest."""
+        tenant = tenant_of(who, Permission.DEVELOP)
         started = await self.importer.start(db, tenant, statement, source=source, filename=filename)
         work = self.importer.apply(db, tenant, statement, started)
         # a fresh context: nothing of the request (its idempotency observer) follows the task
@@ -120,10 +137,18 @@ class StatementService:
         if not task.cancelled():
             task.exception()  # logged by the importer as statement_import_stopped
 
+    async def recent(
+        self, conn: Connection, who: Tenant | AuthSubject, *, limit: int = 50
+    ) -> list[ImportReport]:
+        """The most recent imports, newest first, each without its lines."""
+        tenant = tenant_of(who, Permission.READ)
+        rows = await repository.recent_imports(conn, tenant, limit=max(1, min(MAX_PAGE, limit)))
+        return [_import(row, [], None) for row in rows]
+
     async def report(
         self,
         conn: Connection,
-        tenant: Tenant,
+        who: Tenant | AuthSubject,
         import_id: str,
         *,
         cursor: str | None = None,
@@ -131,6 +156,7 @@ class StatementService:
     ) -> ImportReport:
         """An import's record and one page of its lines (``cursor``: the ``nextCursor``
         of the page before)."""
+        tenant = tenant_of(who, Permission.READ)
         key = parse_import_id(import_id)
         row = await repository.import_by_id(conn, tenant, key)
         if row is None:
@@ -143,27 +169,21 @@ class StatementService:
         size = PAGE if limit is None else max(1, min(MAX_PAGE, limit))
         rows = await repository.report_lines(conn, tenant, key, after=after, limit=size + 1)
         lines = [_line(r) for r in rows[:size]]
-        return ImportReport(
-            id=str(row["id"]),
-            format=row["format"],
-            source=row["source"],
-            filename=row["filename"],
-            status=row["status"],
-            error=row["error"],
-            created_at=rfc3339(row["created_at"]) or "",
-            finished_at=rfc3339(row["finished_at"]),
-            line_count=int(row["line_count"]),
-            lines_done=int(row["lines_done"]),
-            summary=msgspec.json.decode(row["summary"], type=dict[str, int]) if row["summary"] else {},
-            lines=lines,
-            next_cursor=str(lines[-1].line) if len(rows) > size and lines else None,
-        )
+        return _import(row, lines, str(lines[-1].line) if len(rows) > size and lines else None)
 
     async def resolve(
-        self, conn: Connection, tenant: Tenant, *, import_id: str, line: int, action: str, actor: Actor
+        self,
+        conn: Connection,
+        who: Tenant | AuthSubject,
+        *,
+        import_id: str,
+        line: int,
+        action: str,
+        actor: Actor,
     ) -> LineReport:
         """Resolve a late, partial or overpaid line (accept | refund_due), once; the line
         as it now reads. Call it in a write unit (``db.transaction()``)."""
+        tenant = tenant_of(who, Permission.DEVELOP)
         try:
             resolution = Resolution(action)
         except ValueError:
@@ -224,6 +244,24 @@ def _resolved(row: Row) -> Conflict:
     return Conflict(
         f"This line was resolved already ({row['resolution']} by {row['resolved_by']}).",
         code="already_resolved",
+    )
+
+
+def _import(row: Row, lines: list[LineReport], next_cursor: str | None) -> ImportReport:
+    return ImportReport(
+        id=str(row["id"]),
+        format=row["format"],
+        source=row["source"],
+        filename=row["filename"],
+        status=row["status"],
+        error=row["error"],
+        created_at=rfc3339(row["created_at"]) or "",
+        finished_at=rfc3339(row["finished_at"]),
+        line_count=int(row["line_count"]),
+        lines_done=int(row["lines_done"]),
+        summary=msgspec.json.decode(row["summary"], type=dict[str, int]) if row["summary"] else {},
+        lines=lines,
+        next_cursor=next_cursor,
     )
 
 

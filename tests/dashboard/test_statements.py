@@ -1,0 +1,155 @@
+"""The Statements page in process (SQLite and PostgreSQL through the ``db`` fixture):
+upload the shared camt.053 fixture as a browser's multipart form, each line's outcome
+with its payment linked, resolving late lines once, bad files refused beside the
+field, a large file imported in the background with its progress shown."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from litestar import Litestar
+
+from payreq.dashboard import statements as statements_page
+from payreq.method.statements.importer import StatementImporter
+from tests.dashboard.conftest import DashboardClient
+from tests.dashboard.statement_data import bank_payments, camt053
+
+SignedIn = Callable[..., Awaitable[DashboardClient]]
+XML = "application/xml"
+
+
+def outcomes(page: str) -> list[tuple[int, str]]:
+    return [(int(n), o) for n, o in re.findall(r'data-line="(\d+)" data-outcome="([a-z_]+)"', page)]
+
+
+async def _upload(client: DashboardClient, body: bytes, name: str = "camt053-basic.xml") -> Any:
+    return await client.upload(
+        "/dashboard/statements", {"file": (name, body, XML)}, csrf_from="/dashboard/statements"
+    )
+
+
+async def _late_fixture(app: Litestar, owner: DashboardClient) -> tuple[str, str, bytes]:
+    """Line 1 matches the first payment; the second is cancelled first, so line 2 is late."""
+    (first, ref1), (second, ref2) = await bank_payments(app, owner, 12500, 9999)
+    cancelled = await owner.post(
+        f"/dashboard/payments/{second}/cancel", {}, csrf_from=f"/dashboard/payments/{second}"
+    )
+    assert cancelled.status_code == 303
+    return first, second, camt053(ref1, ref2)
+
+
+async def test_an_upload_reports_every_line_and_a_late_line_is_accepted_once(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    owner = await signed_in("owner")
+    first, second, body = await _late_fixture(dashboard_app, owner)
+    answer = await _upload(owner, body)
+    assert answer.status_code == 303, answer.text
+    location = answer.headers["location"]
+    assert re.fullmatch(r"/dashboard/statements/[0-9a-f-]{36}", location)
+    page = (await owner.get(location)).text
+    assert outcomes(page) == [(1, "matched"), (2, "late"), (3, "unmatched"), (4, "debit")]
+    assert "4 of 4 lines done" in page and "camt.053" in page
+    assert f'href="/dashboard/payments/{first}"' in page and f'href="/dashboard/payments/{second}"' in page
+    assert page.count('value="accept"') == 1  # only the late line offers a resolution
+    import_id = location.rsplit("/", 1)[1]
+
+    accepted = await owner.post(
+        f"/dashboard/statements/{import_id}/lines/2/resolve", {"action": "accept"}, csrf_from=location
+    )
+    assert accepted.status_code == 303
+    assert accepted.headers["location"] == f"{location}?resolved=2#line-2"
+    page = (await owner.get(f"{location}?resolved=2")).text
+    assert "Line 2 is resolved." in page and "accepted</span>" in page and 'value="accept"' not in page
+    detail = (await owner.get(f"/dashboard/payments/{second}")).text
+    assert "paid</span>" in detail
+
+    again = await owner.post(
+        f"/dashboard/statements/{import_id}/lines/2/resolve", {"action": "refund_due"}, csrf_from=location
+    )
+    assert again.status_code == 409
+    assert "This line was resolved already (accepted by user:" in again.text
+    matched = await owner.post(
+        f"/dashboard/statements/{import_id}/lines/1/resolve", {"action": "accept"}, csrf_from=location
+    )
+    assert matched.status_code == 409
+    assert "Only late, partial or overpaid lines can be resolved; this line is matched." in matched.text
+    odd = await owner.post(
+        f"/dashboard/statements/{import_id}/lines/2/resolve", {"action": "keep"}, csrf_from=location
+    )
+    assert odd.status_code == 422 and "action must be accept or refund_due." in odd.text
+
+    listing = (await owner.get("/dashboard/statements")).text
+    assert f'href="/dashboard/statements/{import_id}"' in listing and "camt053-basic.xml" in listing
+
+
+async def test_a_refund_due_line_leaves_the_payment_as_it_was(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    owner = await signed_in("owner")
+    _, second, body = await _late_fixture(dashboard_app, owner)
+    location = (await _upload(owner, body)).headers["location"]
+    done = await owner.post(f"{location}/lines/2/resolve", {"action": "refund_due"}, csrf_from=location)
+    assert done.status_code == 303
+    assert "refund due</span>" in (await owner.get(location)).text
+    assert "cancelled</span>" in (await owner.get(f"/dashboard/payments/{second}")).text
+
+
+async def test_a_bad_upload_is_refused_beside_the_field_and_imports_nothing(signed_in: SignedIn) -> None:
+    owner = await signed_in("owner")
+    nothing = await owner.upload(
+        "/dashboard/statements", {"file": ("", b"", XML)}, csrf_from="/dashboard/statements"
+    )
+    assert nothing.status_code == 422
+    assert 'id="f-file-error">Choose a statement file.</p>' in nothing.text
+    empty = await _upload(owner, b"  \n", "empty.csv")
+    assert empty.status_code == 422
+    assert 'id="f-file-error">The statement is empty.</p>' in empty.text
+    wrong = await owner.upload(
+        "/dashboard/statements",
+        {"file": ("x.csv", b"date,amount\n", "text/csv")},
+        {"format": "mt940"},
+        csrf_from="/dashboard/statements",
+    )
+    assert wrong.status_code == 422 and "Choose CSV, camt.053 or camt.054." in wrong.text
+    assert (
+        "No statements imported in this environment yet." in (await owner.get("/dashboard/statements")).text
+    )
+    # a form without the multipart file (or its token) is refused outright
+    assert (await owner.post("/dashboard/statements", {"format": "csv"})).status_code == 403
+
+
+async def test_a_large_file_is_imported_in_the_background_with_its_progress_shown(
+    signed_in: SignedIn, dashboard_app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await signed_in("owner")
+    first, _, body = await _late_fixture(dashboard_app, owner)
+    gate = asyncio.Event()
+    apply = StatementImporter.apply
+
+    async def held(self: StatementImporter, *args: Any, **kwargs: Any) -> None:
+        await gate.wait()
+        await apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(statements_page, "BACKGROUND_BYTES", 100)
+    monkeypatch.setattr(StatementImporter, "apply", held)
+    answer = await _upload(owner, body)
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    running = (await owner.get(location)).text
+    assert 'id="import-status">running</span>' in running
+    assert "0 of 4 lines done" in running and f'href="{location}">Refresh</a>' in running
+    assert "running</span>" in (await owner.get("/dashboard/statements")).text
+    gate.set()
+    for _ in range(200):
+        page = (await owner.get(location)).text
+        if 'id="import-status">finished' in page:
+            break
+        await asyncio.sleep(0.05)
+    assert "4 of 4 lines done" in page and ">Refresh</a>" not in page
+    assert outcomes(page) == [(1, "matched"), (2, "late"), (3, "unmatched"), (4, "debit")]
+    assert "paid</span>" in (await owner.get(f"/dashboard/payments/{first}")).text
