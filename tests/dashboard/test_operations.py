@@ -17,6 +17,7 @@ from payreq.payment.models import PaymentDraft
 from payreq.services import Services
 from payreq.webhook.repository import events_for_payment
 from tests.dashboard.conftest import DashboardClient
+from tests.dashboard.statement_data import bank_payments, camt053
 from tests.dashboard.test_roles import _actor
 
 
@@ -68,6 +69,37 @@ async def test_another_account_sees_and_touches_nothing(
     assert payment_id in (await mine.get("/dashboard/payments/export")).text
 
 
+async def test_another_account_neither_reads_nor_resolves_a_statement_nor_pays_with_one(
+    signed_in: Callable[..., Awaitable[DashboardClient]], dashboard_app: Litestar
+) -> None:
+    mine = await signed_in("owner")
+    theirs = await signed_in("owner")
+    import_id, body, late = await _late_statement(dashboard_app, mine)
+    assert (await theirs.get(f"/dashboard/statements/{import_id}")).status_code == 404
+    refused = await theirs.post(f"/dashboard/statements/{import_id}/lines/2/resolve", {"action": "accept"})
+    assert refused.status_code == 404
+    assert import_id not in (await theirs.get("/dashboard/statements")).text
+    # their own upload of my file names none of my payments: nothing matches
+    theirs_import = await theirs.upload(
+        "/dashboard/statements", {"file": ("camt.xml", body, "application/xml")}
+    )
+    page = (await theirs.get(theirs_import.headers["location"])).text
+    assert page.count('data-outcome="unmatched"') == 3 and "/dashboard/payments/" not in page
+    assert "cancelled</span>" in (await mine.get(f"/dashboard/payments/{late}")).text
+    assert 'value="accept"' in (await mine.get(f"/dashboard/statements/{import_id}")).text
+
+
+async def _late_statement(app: Litestar, owner: DashboardClient) -> tuple[str, bytes, str]:
+    """An import of the camt.053 fixture whose line 2 is late; its id, the file, the
+    late line's (cancelled) payment."""
+    (_, ref1), (second, ref2) = await bank_payments(app, owner, 12500, 9999)
+    await owner.post(f"/dashboard/payments/{second}/cancel", {})
+    body = camt053(ref1, ref2)
+    done = await owner.upload("/dashboard/statements", {"file": ("camt.xml", body, "application/xml")})
+    assert done.status_code == 303, done.text
+    return done.headers["location"].rsplit("/", 1)[1], body, second
+
+
 async def test_production_shows_none_of_the_sandbox(
     signed_in: Callable[..., Awaitable[DashboardClient]], dashboard_app: Litestar
 ) -> None:
@@ -86,6 +118,21 @@ async def test_production_shows_none_of_the_sandbox(
     assert "No entries match" in audit
     await owner.post("/dashboard/environment", {"environment": "sandbox", "next": "/dashboard"})
     assert payment_id in (await owner.get("/dashboard/payments")).text
+
+
+async def test_production_shows_none_of_the_sandbox_statements(
+    signed_in: Callable[..., Awaitable[DashboardClient]], dashboard_app: Litestar
+) -> None:
+    owner = await signed_in("owner")
+    import_id, _, _ = await _late_statement(dashboard_app, owner)
+    await owner.post("/dashboard/environment", {"environment": "production", "next": "/dashboard"})
+    assert (await owner.get(f"/dashboard/statements/{import_id}")).status_code == 404
+    listing = (await owner.get("/dashboard/statements")).text
+    assert import_id not in listing and "No statements imported in this environment yet." in listing
+    resolved = await owner.post(f"/dashboard/statements/{import_id}/lines/2/resolve", {"action": "accept"})
+    assert resolved.status_code == 404
+    await owner.post("/dashboard/environment", {"environment": "sandbox", "next": "/dashboard"})
+    assert 'value="accept"' in (await owner.get(f"/dashboard/statements/{import_id}")).text
 
 
 async def test_bad_filters_are_shown_beside_their_field(
