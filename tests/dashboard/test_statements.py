@@ -119,8 +119,16 @@ async def test_a_bad_upload_is_refused_beside_the_field_and_imports_nothing(sign
     assert (
         "No statements imported in this environment yet." in (await owner.get("/dashboard/statements")).text
     )
-    # a form without the multipart file (or its token) is refused outright
+    # a form without the multipart file, or without its token, is refused outright
     assert (await owner.post("/dashboard/statements", {"format": "csv"})).status_code == 403
+    forged = await owner.http.post(
+        "/dashboard/statements",
+        data={"csrf": "0" * 64},
+        files={"file": ("a.xml", b"<Document/>", XML)},
+        headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert forged.status_code == 403 and "This form has expired or was not sent from this site" in forged.text
+    assert "No statements imported in this environment yet." in (await owner.get("/dashboard/statements")).text
 
 
 async def test_a_large_file_is_imported_in_the_background_with_its_progress_shown(
@@ -137,7 +145,7 @@ async def test_a_large_file_is_imported_in_the_background_with_its_progress_show
 
     monkeypatch.setattr(statements_page, "BACKGROUND_BYTES", 100)
     monkeypatch.setattr(StatementImporter, "apply", held)
-    answer = await _upload(owner, body)
+    answer = await asyncio.wait_for(_upload(owner, body), 20)  # answered before any line is applied
     assert answer.status_code == 303
     location = answer.headers["location"]
     running = (await owner.get(location)).text
