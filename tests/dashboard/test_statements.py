@@ -128,7 +128,9 @@ async def test_a_bad_upload_is_refused_beside_the_field_and_imports_nothing(sign
         headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
     )
     assert forged.status_code == 403 and "This form has expired or was not sent from this site" in forged.text
-    assert "No statements imported in this environment yet." in (await owner.get("/dashboard/statements")).text
+    assert (
+        "No statements imported in this environment yet." in (await owner.get("/dashboard/statements")).text
+    )
 
 
 async def test_a_large_file_is_imported_in_the_background_with_its_progress_shown(
