@@ -229,8 +229,12 @@ async def test_the_services_enforce_roles_without_any_page(
     subject = dashboard_subject(actor, "sandbox")
     async with services.db.read() as conn:
         default = (await services.applications.list(conn, subject))[0]
+    unset = await services.applications.check_webhook_url(None)
     calls: list[tuple[Permission, Callable[..., Awaitable[object]]]] = [
-        (Permission.DEVELOP, lambda c: services.applications.create(c, subject, ApplicationCreate(name="x"))),
+        (
+            Permission.DEVELOP,
+            lambda c: services.applications.create(c, subject, ApplicationCreate(name="x"), webhook=unset),
+        ),
         (
             Permission.DEVELOP,
             lambda c: services.applications.update(
@@ -255,7 +259,10 @@ async def test_the_services_enforce_roles_without_any_page(
         (Permission.DEVELOP, lambda c: services.api_keys.list(c, subject)),
         (Permission.DEVELOP, lambda c: services.payments.cancel(c, subject, str(uuid.uuid4()))),
         (Permission.DEVELOP, lambda c: services.webhooks.redeliver(c, subject, str(uuid.uuid4()))),
-        (Permission.DEVELOP, lambda c: services.webhooks.replay(c, subject, since=services.clock())),
+        (
+            Permission.DEVELOP,
+            lambda c: services.webhooks.replay_batch(c, subject, since=services.clock(), after=None),
+        ),
         (Permission.DEVELOP, lambda c: services.monitor.enable(c, subject, default.client_id)),
         (Permission.TEAM, lambda c: services.audit.list(c, subject, AuditFilter())),
         (Permission.TEAM, lambda c: services.team.invite(c, actor, email=unique_email(), role="viewer")),
@@ -264,13 +271,13 @@ async def test_the_services_enforce_roles_without_any_page(
         (Permission.OWN, lambda c: services.team.close_account(c, actor, confirm_name="x", account_name="x")),
         (Permission.OWN, lambda c: services.team.invite(c, actor, email=unique_email(), role="owner")),
     ]
-    for permission, call in calls:
-        refused = False
+    for number, (permission, call) in enumerate(calls):
+        refused, error = False, None
         try:
             async with services.db.transaction() as conn:
                 await call(conn)
         except RoleForbidden:
             refused = True
-        except Exception:  # allowed: the call went past the role check (and may fail on its data)
-            refused = False
-        assert refused is (not actor.may(permission)), (role, permission)
+        except Exception as exc:  # allowed: the call went past the role check (and may fail on its data)
+            refused, error = False, exc
+        assert refused is (not actor.may(permission)), (role, permission, number, error)
