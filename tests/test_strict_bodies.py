@@ -41,6 +41,7 @@ def write_operations(app: Litestar) -> list[tuple[str, str]]:
 def fill(path: str, merchant: Merchant) -> str:
     client_id = merchant.credentials.application_client_id
     path = path.replace("{clientId}", client_id).replace("{client_id}", client_id)
+    path = path.replace("{line}", "2")  # a line number (an int path parameter)
     return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
 
 

@@ -180,17 +180,21 @@ async def test_rolled_back_change_leaves_no_entry(
 ) -> None:
     from payreq.application.schemas import ApplicationCreate
 
+    checked = await services.applications.check_webhook_url(None)
+
     subject = await services.authenticator.authenticate(f"Bearer {await merchant.token()}")
     before = len(await every_entry(merchant))
     with pytest.raises(RuntimeError):
         async with db.transaction() as conn:
-            await services.applications.create(conn, subject, ApplicationCreate(name="Never"))
+            await services.applications.create(
+                conn, subject, ApplicationCreate(name="Never"), webhook=checked
+            )
             raise RuntimeError("the unit fails after the change")
     assert len(await every_entry(merchant)) == before
     listed = await merchant.http.get("/api/payment-applications", headers=await merchant.headers())
     assert "Never" not in listed.text
     async with db.transaction() as conn:
-        await services.applications.create(conn, subject, ApplicationCreate(name="Kept"))
+        await services.applications.create(conn, subject, ApplicationCreate(name="Kept"), webhook=checked)
     assert (await every_entry(merchant))[0]["kind"] == "application.created"
 
 

@@ -222,8 +222,12 @@ async def test_a_webhook_that_failed_twice_then_succeeded_shows_three_attempts(o
         assert f'"id":"{payment_id}"' in body.replace(" ", "") and '"type":"payment.paid"' in body
         headers = await item.locator("pre.code").first.inner_text()
         assert f"webhook-id: {paid['id']}" in headers and "webhook-signature: v1," in headers
+        # the receiver is on loopback, a network the operator allowed: its answers are never
+        # kept (SPEC §6), so the page says so instead of showing them; the status is there
         answer = await item.locator("pre.response-body").inner_text()
-        assert answer == ("thanks" if n == 2 else '{"error": "try again"}')
+        assert "try again" not in answer and "thanks" not in answer
+        assert answer.startswith("(empty, or not kept")
+        assert ("200" if n == 2 else "500") in await item.inner_text()
     await shot(page, "payment")
 
 

@@ -15,7 +15,6 @@ from litestar import Litestar
 from payreq.account.session_repository import user_by_email
 from payreq.account.sessions import actor_of
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate, TokenCreate
-from payreq.application.service import NOT_SENT
 from payreq.audit.models import Actor as AuditActor
 from payreq.audit.service import AuditFilter
 from payreq.auth.roles import Actor, Permission, Role, RoleForbidden
@@ -270,10 +269,11 @@ async def test_the_services_enforce_roles_without_any_page(
     subject = dashboard_subject(actor, "sandbox")
     async with services.db.read() as conn:
         default = (await services.applications.list(conn, subject))[0]
+    unset = await services.applications.check_webhook_url(None)
     calls: list[tuple[Permission, Callable[..., Awaitable[object]]]] = [
         (
             Permission.DEVELOP,
-            lambda c: services.applications.create(c, subject, ApplicationCreate(name="x"), webhook=NOT_SENT),
+            lambda c: services.applications.create(c, subject, ApplicationCreate(name="x"), webhook=unset),
         ),
         (
             Permission.DEVELOP,
@@ -319,16 +319,16 @@ async def test_the_services_enforce_roles_without_any_page(
         (Permission.OWN, lambda c: services.team.close_account(c, actor, confirm_name="x", account_name="x")),
         (Permission.OWN, lambda c: services.team.invite(c, actor, email=unique_email(), role="owner")),
     ]
-    for index, (permission, call) in enumerate(calls):
-        refused = False
+    for number, (permission, call) in enumerate(calls):
+        refused, error = False, None
         try:
             async with services.db.transaction() as conn:
                 await call(conn)
         except RoleForbidden:
             refused = True
-        except Exception:  # allowed: the call went past the role check (and may fail on its data)
-            refused = False
-        assert refused is (not actor.may(permission)), (role, permission, index)
+        except Exception as exc:  # allowed: the call went past the role check (and may fail on its data)
+            refused, error = False, exc
+        assert refused is (not actor.may(permission)), (role, permission, number, error)
     # an import writes in its own units of work, so it is called outside one
     for run in (services.methods.statements.run, services.methods.statements.run_in_background):
         try:

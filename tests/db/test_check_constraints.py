@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -87,6 +88,8 @@ BREAKING: dict[str, tuple[str, list[Any]]] = {
     "ck_statement_imports_environment": ("environment", ["staging"]),
     "ck_statement_lines_environment": ("environment", ["staging"]),
     "ck_webhook_deliveries_status": ("status", ["sent"]),
+    "ck_invitations_role": ("role", ["root", "Owner"]),
+    "ck_user_sessions_stage": ("stage", ["password", ""]),
 }
 # how to find this merchant's row in each table
 OWN_ROW = {
@@ -99,8 +102,11 @@ OWN_ROW = {
     "statement_lines": "SELECT id FROM statement_lines WHERE account_id = :a",
     "webhook_deliveries": "SELECT d.id FROM webhook_deliveries d JOIN events e ON e.id = d.event_id "
     "WHERE e.account_id = :a",
+    "invitations": "SELECT id FROM invitations WHERE account_id = :a",
+    "user_sessions": "SELECT s.id_digest AS id FROM user_sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE u.account_id = :a",
 }
-KEY_COLUMN = {"transfer_references": "payment_id"}
+KEY_COLUMN = {"transfer_references": "payment_id", "user_sessions": "id_digest"}
 
 
 def test_every_check_has_a_breaking_row() -> None:
@@ -152,6 +158,39 @@ async def rows_in_every_checked_table(merchant: Merchant) -> None:
     assert imported.status_code == 201, imported.text
 
 
+async def dashboard_rows(services: Services, merchant: Merchant) -> None:
+    """A valid invitation and session of the merchant's owner (the dashboard's tables),
+    written as its services write them, for the CHECKs to refuse a change of."""
+    account = uuid.UUID(merchant.credentials.account_id)
+    now = datetime.now(UTC)
+    async with services.db.transaction() as conn:
+        user = await conn.fetch_one("SELECT id FROM users WHERE account_id = :a", {"a": account})
+        assert user is not None
+        await conn.execute(
+            """INSERT INTO invitations (id, account_id, email, role, token_digest, invited_by, created_at,
+               expires_at) VALUES (:id, :a, 'dev@shop.example', 'developer', :digest, :by, :now, :later)""",
+            {
+                "id": uuid.uuid4(),
+                "a": account,
+                "digest": uuid.uuid4().hex * 2,
+                "by": user["id"],
+                "now": now,
+                "later": now + timedelta(days=7),
+            },
+        )
+        await conn.execute(
+            """INSERT INTO user_sessions (id_digest, user_id, stage, environment, csrf_secret, created_at,
+               last_seen_at, expires_at) VALUES (:digest, :user, 'full', 'sandbox', :csrf, :now, :now, :later)""",
+            {
+                "digest": uuid.uuid4().hex * 2,
+                "user": user["id"],
+                "csrf": uuid.uuid4().hex,
+                "now": now,
+                "later": now + timedelta(hours=2),
+            },
+        )
+
+
 @pytest.mark.parametrize("constraint", sorted(BREAKING))
 async def test_the_database_refuses_a_row_that_breaks_each_check(
     merchant: Merchant, services: Services, constraint: str
@@ -159,6 +198,7 @@ async def test_the_database_refuses_a_row_that_breaks_each_check(
     ((table, _),) = [key for key in MODEL_CHECKS if key[1] == constraint]
     column, bad_values = BREAKING[constraint]
     await rows_in_every_checked_table(merchant)
+    await dashboard_rows(services, merchant)
     account = uuid.UUID(merchant.credentials.account_id)
     async with services.db.read() as conn:
         row = await conn.fetch_one(OWN_ROW[table], {"a": account})

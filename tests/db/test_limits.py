@@ -11,11 +11,10 @@ from payreq.db import Database
 from payreq.db.postgres import PostgresDatabase
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # a PostgreSQL setting
 async def test_postgres_bounds_statements_and_idle_transactions_on_the_server(
     db: Database, backend: str
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("a PostgreSQL setting")
     async with db.read() as conn:
         statement = await conn.fetch_one("SELECT current_setting('statement_timeout') AS v")
         idle = await conn.fetch_one("SELECT current_setting('idle_in_transaction_session_timeout') AS v")
@@ -23,9 +22,10 @@ async def test_postgres_bounds_statements_and_idle_transactions_on_the_server(
     assert idle is not None and idle["v"] == "20s"
 
 
+@pytest.mark.parametrize(
+    "backend", ["postgres"], indirect=True
+)  # SQLite has no pool (one writer, one reader)
 async def test_the_pool_is_sized_from_the_settings(database_url: str, backend: str) -> None:
-    if backend != "postgres":
-        pytest.skip("SQLite has one writer and one reader connection, no pool")
     app = create_app(
         Settings(
             database_url=database_url, embedded_worker=False, database_pool_size=3, database_timeout=2.5

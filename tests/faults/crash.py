@@ -39,6 +39,12 @@ INVARIANTS = {
     "WHERE a.webhook_url IS NOT NULL AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)",
     "matched_lines_on_unpaid_payments": "SELECT COUNT(*) FROM statement_lines l JOIN payments p ON "
     "p.id = l.payment_id WHERE l.outcome = 'matched' AND p.status <> 'paid'",
+    # each batch commits its lines' report rows with the import's progress, so however
+    # far an import got, what it says it did is what its report lists
+    "imports_whose_progress_is_not_their_report": "SELECT COUNT(*) FROM statement_imports i "
+    "WHERE i.lines_done <> (SELECT COUNT(*) FROM statement_report_lines r WHERE r.import_id = i.id)",
+    "finished_imports_with_lines_left": "SELECT COUNT(*) FROM statement_imports "
+    "WHERE status = 'finished' AND lines_done <> line_count",
     "single_unit_keys_without_answer": "SELECT COUNT(*) FROM idempotency_keys WHERE status IS NULL "
     "AND path NOT LIKE '/api/statements%'",
 }
@@ -129,9 +135,12 @@ class Write:
             return bool(n)
         n = await store.scalar("SELECT COUNT(*) FROM statement_imports WHERE filename = ?", self.marker)
         assert n in (0, 1), f"{n} imports are named {self.marker}"
+        # whole: finished, with one report row per line it applied, and every line applied
         return bool(n) and bool(
             await store.scalar(
-                "SELECT COUNT(*) FROM statement_imports WHERE filename = ? AND report IS NOT NULL",
+                "SELECT COUNT(*) FROM statement_imports i WHERE i.filename = ? AND i.status = 'finished' "
+                "AND i.lines_done = i.line_count AND i.lines_done = "
+                "(SELECT COUNT(*) FROM statement_report_lines r WHERE r.import_id = i.id)",
                 self.marker,
             )
         )

@@ -139,24 +139,32 @@ class _Blocker:
         self.released = asyncio.Event()
 
     def after_first_batch(self, done: int, total: int) -> None:
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._block())
-
-    async def _block(self) -> None:
+        if self.task is not None:
+            return
         if self.url.startswith("sqlite:"):
-            conn = sqlite3.connect(sqlite_path(self.url), isolation_level=None)
+            # at once, between the batches: the first one's COMMIT is durable and the next
+            # has not begun (a task would run only once the next batch holds SQLite's
+            # write lock in the server's group-commit transaction, and then wait for it)
+            conn = sqlite3.connect(sqlite_path(self.url), isolation_level=None, timeout=0)
             conn.execute("BEGIN IMMEDIATE")
-            await asyncio.sleep(self.hold)
-            conn.execute("ROLLBACK")
-            conn.close()
+            self.task = asyncio.get_running_loop().create_task(self._hold_sqlite(conn))
         else:
-            pg = await asyncpg.connect(self.url.replace("postgresql+asyncpg", "postgresql"))
-            transaction = pg.transaction()
-            await transaction.start()
-            await pg.execute("LOCK TABLE statement_report_lines IN ACCESS EXCLUSIVE MODE")
-            await asyncio.sleep(self.hold)
-            await transaction.rollback()
-            await pg.close()
+            self.task = asyncio.get_running_loop().create_task(self._block_postgres())
+
+    async def _hold_sqlite(self, conn: sqlite3.Connection) -> None:
+        await asyncio.sleep(self.hold)
+        conn.execute("ROLLBACK")
+        conn.close()
+        self.released.set()
+
+    async def _block_postgres(self) -> None:
+        pg = await asyncpg.connect(self.url.replace("postgresql+asyncpg", "postgresql"))
+        transaction = pg.transaction()
+        await transaction.start()
+        await pg.execute("LOCK TABLE statement_report_lines IN ACCESS EXCLUSIVE MODE")
+        await asyncio.sleep(self.hold)
+        await transaction.rollback()
+        await pg.close()
         self.released.set()
 
 

@@ -151,6 +151,10 @@ class PostgresConnection:
             raise UniqueViolation(str(exc)) from exc
         except asyncpg.DataError as exc:
             raise unstorable_value() from exc
+        except asyncpg.QueryCanceledError as exc:
+            # the server's statement_timeout (the same bound as the client's): a
+            # time-out like any other, 503, not a 500
+            raise DatabaseUnavailable("The database did not answer in time; retry shortly.") from exc
 
     async def _replace(self) -> None:
         dead, self._conn = self._conn, None

@@ -343,23 +343,29 @@ async def account_ids(conn: Connection, account_id: UUID | None, *, limit: int =
 
 
 async def delete_statement_lines_before(conn: Connection, *, before: datetime, limit: int) -> int:
-    """Retention: delete up to ``limit`` statement lines recorded before ``before``, then
-    the imports left without lines. The number of lines deleted."""
-    deleted = await conn.execute(
+    """Retention: delete up to ``limit`` statement lines recorded before ``before`` (their
+    report rows first), then the imports left without lines, with their report. The
+    number of lines deleted."""
+    rows = await conn.fetch_all(
+        "SELECT id FROM statement_lines WHERE created_at < :before LIMIT :limit",
+        {"before": before, "limit": limit},
+    )
+    deleted = 0
+    if rows:
+        marks, params = placeholders([row["id"] for row in rows], "l")
+        await conn.execute(f"DELETE FROM statement_report_lines WHERE statement_line_id IN ({marks})", params)
+        deleted = await conn.execute(f"DELETE FROM statement_lines WHERE id IN ({marks})", params)
+    gone = await conn.fetch_all(
         """
-        DELETE FROM statement_lines WHERE id IN (
-            SELECT id FROM statement_lines WHERE created_at < :before LIMIT :limit)
+        SELECT i.id FROM statement_imports i
+        WHERE i.created_at < :before
+          AND NOT EXISTS (SELECT 1 FROM statement_lines l WHERE l.import_id = i.id)
+        LIMIT :limit
         """,
         {"before": before, "limit": limit},
     )
-    await conn.execute(
-        """
-        DELETE FROM statement_imports WHERE id IN (
-            SELECT i.id FROM statement_imports i
-            WHERE i.created_at < :before
-              AND NOT EXISTS (SELECT 1 FROM statement_lines l WHERE l.import_id = i.id)
-            LIMIT :limit)
-        """,
-        {"before": before, "limit": limit},
-    )
+    if gone:
+        marks, params = placeholders([row["id"] for row in gone], "i")
+        await conn.execute(f"DELETE FROM statement_report_lines WHERE import_id IN ({marks})", params)
+        await conn.execute(f"DELETE FROM statement_imports WHERE id IN ({marks})", params)
     return deleted
