@@ -111,18 +111,16 @@ def create_app(
         logging_config=None,
         debug=False,
     )
-    for route in app.routes:  # OPTIONS answers the path's real Allow (http.answer_options)
-        if isinstance(route, HTTPRoute):
-            for handler in route.route_handlers:
-                if handler.http_methods == {"OPTIONS"}:
-                    handler.before_request = answer_options
-    for route in app.routes:  # the edge reads a keyed body up to its route's own limit
-        if isinstance(route, HTTPRoute):
-            for handler in route.route_handlers:
-                limit = handler.request_max_body_size
-                if isinstance(limit, int) and limit != settings.max_body_bytes:
-                    for method in handler.http_methods:
-                        ROUTE_BODY_LIMITS[(method, route.path)] = limit
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.http_methods == {"OPTIONS"}:  # the path's real Allow (http.answer_options)
+                handler.before_request = answer_options
+            limit = handler.request_max_body_size  # the edge reads a keyed body up to it
+            if isinstance(limit, int) and limit != settings.max_body_bytes:
+                for method in handler.http_methods:
+                    ROUTE_BODY_LIMITS[(method, route.path)] = limit
     app.edge = Edge(
         app.framework,
         services,
