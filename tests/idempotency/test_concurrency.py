@@ -267,3 +267,29 @@ async def _claim_without_answer(services: Services, merchant: Merchant, key: str
     scoped, claim = _claim_of(merchant, key, sent)
     async with services.db.transaction() as conn:
         assert await repository.claim(conn, scoped, claim) is None
+
+
+async def test_a_statement_imports_answer_commits_with_its_last_batch(
+    merchant: Merchant, services: Services, monkeypatch: Any
+) -> None:
+    """An import runs in several units (its record, then batches of lines). Its answer is
+    written into the last one, so a server that stops once the whole file is applied can
+    always replay it: here the separate write of an answer (the one a crash would lose)
+    does nothing, and the retry still replays the import instead of answering 409."""
+    from payreq.idempotency.middleware import Attempt
+    from tests.method.statements import csv_text
+
+    async def lost(self: Attempt, answer: Any) -> None:
+        return None
+
+    monkeypatch.setattr(Attempt, "_settle_committed", lost)
+    rows = [f"L-{i},2026-11-21,1.00,EUR,lunch {i},Al" for i in range(450)]
+    headers = {**keyed(await merchant.headers(), new_key()), "Content-Type": "text/csv"}
+
+    first = await merchant.http.post("/api/statements", content=csv_text(*rows), headers=headers)
+    again = await merchant.http.post("/api/statements", content=csv_text(*rows), headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "finished" and first.json()["linesDone"] == 450
+    assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true"), again.text
+    assert again.json() == first.json()

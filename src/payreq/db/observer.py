@@ -16,7 +16,10 @@ request that carries an ``Idempotency-Key`` runs, the middleware puts an observe
 - ``rolled_back()`` when a unit that began rolls back (the claim went with it);
 - ``flush()`` before any new unit in the same request: a unit still handed over is
   committed first (without the answer, which is then written on its own), so a
-  handler with two units never waits on itself.
+  handler with two units never waits on itself;
+- ``last_write(conn)`` when a handler with several units (a statement import) says
+  that this unit is its last write: it is handed over too, so that the answer is
+  written into it and a crash cannot leave the whole change saved without its answer.
 
 It is a mechanism of the database layer (imports nothing else from payreq), so the
 units depend on nothing above them; idempotency is today its only user.
@@ -41,6 +44,17 @@ class UnitObserver(Protocol):
     def hand_over(self, conn: Any, finish: Finish) -> None: ...
 
     def rolled_back(self) -> None: ...
+
+    def last_write(self, conn: Any) -> None: ...
+
+
+def last_write(conn: Any) -> None:
+    """Inside a write unit: this is the request's last write, so the request's answer
+    (if it carries an ``Idempotency-Key``) is committed with it. Nothing may open a unit
+    after it in the same request: that would commit it without the answer."""
+    observer = current.get()
+    if observer is not None:
+        observer.last_write(conn)
 
 
 current: ContextVar[UnitObserver | None] = ContextVar("payreq_idempotency_observer", default=None)

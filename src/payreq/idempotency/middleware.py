@@ -27,6 +27,10 @@ For a request that carries the header:
    Answers that failed validation (400, 413, 415, 422), authentication, permission
    or rate checks (401, 403, 429) and server errors (5xx) are not stored: the change,
    if any, is rolled back with the key, and the client may retry with the same key.
+   A handler with several units (a statement import, in batches) marks its last one
+   (``hook.last_write``): the answer is written into that unit, so once the whole
+   change is saved its answer is too; a crash between the batches leaves the key
+   ``interrupted`` (409), never replayed and never run again.
    Every other answer (2xx, 404, 409 ...) is kept for 24 hours. An answer carrying a
    secret that is shown once (a client token, an API key's secret, a webhook secret
    when an application is created or its secret rotated) keeps only its status:
@@ -181,6 +185,8 @@ class Attempt:
         self.claimed = False  # the claim is in the open unit, not yet committed
         self.settled = False  # a claim was made or judged; no other unit claims again
         self.handed: tuple[Any, hook.Finish] | None = None  # a finished unit awaiting the answer
+        self.handed_later = False  # the unit handed over is a later one (the claim committed before it)
+        self._last: Any = None  # the unit the handler marked as its last write (``hook.last_write``)
         self._hold_timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self.committed = False  # the claim committed without the answer (two units)
@@ -238,12 +244,18 @@ class Attempt:
         raise self.verdict
 
     def keeps(self, conn: Any) -> bool:
-        return self.claimed and self.handed is None and not self.closed
+        if self.handed is not None or self.closed:
+            return False
+        return self.claimed or (self.committed and conn is self._last)
 
     def hand_over(self, conn: Any, finish: hook.Finish) -> None:
+        self.handed_later = not self.claimed
         self.claimed = False
         self.handed = (conn, finish)
         self._hold_timer = asyncio.get_running_loop().call_later(HOLD_LIMIT, self._hold_expired)
+
+    def last_write(self, conn: Any) -> None:
+        self._last = conn
 
     def rolled_back(self) -> None:
         if self.claimed:  # the claim went with the unit; a later unit may claim again
@@ -320,9 +332,9 @@ class Attempt:
             await send_error(scope, send, _unavailable())
             return
         if self.handed is not None:
-            conn = self.handed[0]
+            conn, later = self.handed[0], self.handed_later
             finish = self._take()
-            if not await self._end_unit(conn, finish, answer if keep else None):
+            if not await self._end_unit(conn, finish, answer if keep else None, later=later):
                 await send_error(scope, send, _unavailable())
                 return
         elif self.committed:
@@ -335,13 +347,18 @@ class Attempt:
         await send(cast("Message", start))
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    async def _end_unit(self, conn: Any, finish: hook.Finish, answer: Answer | None) -> bool:
-        """Commit the change with its answer (or roll both back); False if that failed."""
-        if answer is None:
+    async def _end_unit(self, conn: Any, finish: hook.Finish, answer: Answer | None, *, later: bool) -> bool:
+        """Commit the change with its answer (or roll both back); False if that failed.
+        A ``later`` unit (the claim committed before it) is committed either way: with
+        the answer, or with the key released when the answer is not kept."""
+        if answer is None and not later:
             await _quietly(finish, False)
             return True
         try:
-            await repository.record_answer(conn, self.key, answer)
+            if answer is None:
+                await repository.release(conn, self.key)
+            else:
+                await repository.record_answer(conn, self.key, answer)
         except Exception as exc:
             log.warning("idempotency_answer_not_stored", error=type(exc).__name__)
             await _quietly(finish, False)
@@ -383,7 +400,9 @@ class Attempt:
             await asyncio.shield(self._flushing)
         self.closed = True
         if self.handed is not None:
-            await _quietly(self._take(), False)
+            # the claim's own unit goes with the unanswered request; a later one was
+            # already promised by the units before it, and keeps the key in progress
+            await _quietly(self._take(), self.handed_later)
 
 
 async def _quietly(finish: hook.Finish, commit: bool) -> None:

@@ -25,10 +25,10 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -36,7 +36,8 @@ import structlog
 
 from payreq.account.service import AccountService
 from payreq.auth.subject import Tenant
-from payreq.db import Database
+from payreq.db import Connection, Database
+from payreq.db import observer as hook
 from payreq.errors import PayreqError
 from payreq.method import repository
 from payreq.method.statements import camt, csv_format
@@ -66,6 +67,7 @@ _MEDIA_TYPES = {"text/csv": "csv", "application/csv": "csv", "application/xml": 
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (lines done, lines in all)."""
+T = TypeVar("T")
 
 
 def choose_family(data: bytes, *, format: str | None = None, media_type: str | None = None) -> str:
@@ -136,15 +138,17 @@ class StatementImporter:
         db: Database,
         tenant: Tenant,
         statement: Statement,
+        then: Callable[[Connection, uuid.UUID], Awaitable[T]],
         *,
         source: str,
         filename: str | None = None,
         progress: Progress | None = None,
-    ) -> uuid.UUID:
-        """Import ``statement``; the import's id (its report is read back in pages)."""
+    ) -> T:
+        """Import ``statement``; what ``then`` reads in the unit that records it finished
+        (its report's first page): the request's last write, so that an idempotent
+        request's answer commits with it."""
         started = await self.start(db, tenant, statement, source=source, filename=filename)
-        await self.apply(db, tenant, statement, started, progress=progress)
-        return started.import_id
+        return await self.apply(db, tenant, statement, started, then, progress=progress)
 
     async def start(
         self, db: Database, tenant: Tenant, statement: Statement, *, source: str, filename: str | None = None
@@ -174,11 +178,12 @@ class StatementImporter:
         tenant: Tenant,
         statement: Statement,
         started: Started,
+        then: Callable[[Connection, uuid.UUID], Awaitable[T]],
         *,
         progress: Progress | None = None,
-    ) -> None:
+    ) -> T:
         """Apply a started import's lines, batch by batch, and record it finished (or
-        failed, with what it applied on record)."""
+        failed, with what it applied on record); what ``then`` reads in that last unit."""
         import_id, total, zone = started.import_id, started.total, started.zone
         summary = empty_summary()
         lines = statement.lines()
@@ -215,6 +220,8 @@ class StatementImporter:
                 status="finished",
                 at=self.payments.clock(),
             )
+            hook.last_write(conn)
+            return await then(conn, import_id)
 
     async def _batch(
         self,

@@ -84,6 +84,10 @@ def parse_import_id(value: str) -> uuid.UUID:
         raise StatementImportNotFound() from None
 
 
+async def _nothing(conn: Connection, import_id: uuid.UUID) -> None:
+    """A background import reads nothing back when it finishes."""
+
+
 class StatementService:
     def __init__(self, payments: PaymentService, accounts: AccountService) -> None:
         self.payments = payments
@@ -103,11 +107,13 @@ class StatementService:
     ) -> ImportReport:
         """Import a statement (in batches of short transactions); its report's first page."""
         tenant = tenant_of(who, Permission.DEVELOP)
-        import_id = await self.importer.run(
-            db, tenant, statement, source=source, filename=filename, progress=progress
-        )
-        async with db.read() as conn:
+
+        async def first_page(conn: Connection, import_id: uuid.UUID) -> ImportReport:
             return await self.report(conn, tenant, str(import_id), limit=limit)
+
+        return await self.importer.run(
+            db, tenant, statement, first_page, source=source, filename=filename, progress=progress
+        )
 
     async def run_in_background(
         self,
@@ -124,13 +130,14 @@ class StatementService:
         with what it applied on record; importing the file again applies the rest."""
         tenant = tenant_of(who, Permission.DEVELOP)
         started = await self.importer.start(db, tenant, statement, source=source, filename=filename)
-        work = self.importer.apply(db, tenant, statement, started)
+        async with db.read() as conn:  # commits the record first: the task's batches update it
+            report = await self.report(conn, tenant, str(started.import_id))
+        work = self.importer.apply(db, tenant, statement, started, _nothing)
         # a fresh context: nothing of the request (its idempotency observer) follows the task
         task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
         self._background.add(task)
         task.add_done_callback(self._finished)
-        async with db.read() as conn:
-            return await self.report(conn, tenant, str(started.import_id))
+        return report
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
