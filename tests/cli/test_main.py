@@ -178,3 +178,29 @@ def test_admin_rate_limit_account_raises_one_accounts_budget(tmp_path: Path, dat
     )
     assert unknown.returncode == 1
     assert "no account with id" in unknown.stderr
+
+
+def test_admin_rate_limit_is_in_the_targets_audit_log(tmp_path: Path, database: str) -> None:
+    """An operator's change to a key's, a token's or an account's limit is a change to
+    them: each is in the account's audit log, by the CLI, and the chain still verifies."""
+    result = json.loads(run("bootstrap", "--json", cwd=tmp_path, url=database).stdout)
+    path = Path(database.removeprefix("sqlite:///"))
+    (token_id,) = sqlite3.connect(path).execute("SELECT id FROM client_tokens").fetchone()
+    for target in ([result["client_id"], "50"], [token_id, "20"], ["--account", result["account_id"], "0"]):
+        done = run("admin", "rate-limit", *target, cwd=tmp_path, url=database)
+        assert done.returncode == 0, done.stderr
+    rows = (
+        sqlite3.connect(path)
+        .execute(
+            "SELECT action, actor_kind, actor_label, environment, changes FROM audit_entries "
+            "WHERE action LIKE '%.rate_limit_set' ORDER BY seq"
+        )
+        .fetchall()
+    )
+    assert rows == [
+        ("api_key.rate_limit_set", "cli", "payreq admin rate-limit", "sandbox", '{"rate_limit":50}'),
+        ("client_token.rate_limit_set", "cli", "payreq admin rate-limit", "sandbox", '{"rate_limit":20}'),
+        ("account.rate_limit_set", "cli", "payreq admin rate-limit", None, '{"rate_limit":null}'),
+    ]
+    verified = run("admin", "verify-audit", cwd=tmp_path, url=database)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -244,3 +244,44 @@ async def test_the_worker_sweeps_ended_sessions(
         left = await conn.fetch_one(count, {"now": clock()})
     assert left is not None and left["n"] == 0
     assert (await owner.get("/dashboard")).status_code == 303
+
+
+async def test_sign_ins_and_failed_sign_ins_are_in_the_audit_log(
+    settings: Settings, db: Database, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known user's failed and successful sign-ins are in the account's audit log with
+    the address; a failure for an email nobody has belongs to no account's log, and
+    the operator's log has it with the address but never what was typed."""
+    import structlog
+    from structlog.testing import capture_logs
+
+    from payreq.account import sessions
+
+    app = _app(settings, db, clock, signup="open", log_level="INFO")
+    owner = await sign_up(app)
+    assert (await sign_in(app, owner.email, "wrong guess number", address="192.0.2.41"))[1] == 400
+    assert (await sign_in(app, owner.email, address="192.0.2.42"))[1] == 303
+    nobody = unique_email("nobody")
+    with capture_logs() as logs:
+        # a logger first used here (a module's logger is bound once, on first use)
+        monkeypatch.setattr(sessions, "log", structlog.get_logger("payreq.sessions"))
+        assert (await sign_in(app, nobody, "typed-a-password-here", address="192.0.2.43"))[1] == 400
+
+    async with db.read() as conn:
+        rows = await conn.fetch_all(
+            "SELECT action, address FROM audit_entries WHERE actor_label = :email AND action LIKE 'sign_in.%' "
+            "ORDER BY seq",
+            {"email": owner.email},
+        )
+        strays = await conn.fetch_all(
+            "SELECT id FROM audit_entries WHERE actor_label = :email OR address = '192.0.2.43'",
+            {"email": nobody},
+        )
+    assert [(r["action"], r["address"]) for r in rows][-2:] == [
+        ("sign_in.failed", "192.0.2.41"),
+        ("sign_in.succeeded", "192.0.2.42"),
+    ]
+    assert strays == []
+    unknown = [e for e in logs if e["event"] == "sign_in_failed_unknown_user"]
+    assert [e["address"] for e in unknown] == ["192.0.2.43"]
+    assert nobody not in repr(logs) and "typed-a-password-here" not in repr(logs)

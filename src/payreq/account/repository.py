@@ -88,12 +88,14 @@ async def api_key_by_client_id(conn: Connection, client_id: str) -> Row | None:
     )
 
 
-async def set_api_key_rate_limit(conn: Connection, client_id: str, limit: int | None) -> bool:
-    changed = await conn.execute(
-        "UPDATE api_keys SET rate_limit = :limit WHERE client_id = :client_id",
+async def set_api_key_rate_limit(conn: Connection, client_id: str, limit: int | None) -> Row | None:
+    """An operator's limit for one API key; the key's id, account and environment (None:
+    no such key)."""
+    return await conn.fetch_one(
+        "UPDATE api_keys SET rate_limit = :limit WHERE client_id = :client_id "
+        "RETURNING id, account_id, environment",
         {"limit": limit, "client_id": client_id},
     )
-    return changed == 1
 
 
 async def revoke_api_key(conn: Connection, client_id: str, at: datetime) -> bool:
@@ -117,12 +119,13 @@ async def set_timezone(conn: Connection, account_id: UUID, name: str) -> bool:
     return changed == 1
 
 
-async def set_account_rate_limit(conn: Connection, account_id: UUID, limit: int | None) -> bool:
-    """An operator's limit for the account's budget (each environment); None: the default."""
-    changed = await conn.execute(
-        "UPDATE accounts SET rate_limit = :limit WHERE id = :id", {"limit": limit, "id": account_id}
+async def set_account_rate_limit(conn: Connection, account_id: UUID, limit: int | None) -> Row | None:
+    """An operator's limit for the account's budget (each environment); None: the default.
+    The account's id (None: no such account)."""
+    return await conn.fetch_one(
+        "UPDATE accounts SET rate_limit = :limit WHERE id = :id RETURNING id AS account_id",
+        {"limit": limit, "id": account_id},
     )
-    return changed == 1
 
 
 # -- password resets --------------------------------------------------------------

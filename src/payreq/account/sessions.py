@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -44,6 +45,8 @@ _DUMMY_HASH = _hasher.hash("payreq: no user has this password")
 TOUCH_RESOLUTION = timedelta(minutes=1)
 """``last_seen_at`` is written at most this often per session."""
 SECOND_FACTOR_TTL = timedelta(minutes=10)
+
+log = structlog.get_logger("payreq.sessions")
 
 
 class SignInFailed(PayreqError):
@@ -178,8 +181,10 @@ class SessionService:
         await repository.insert_attempt(
             conn, id=uuid.uuid4(), address=address[:64], user_id=user_id, succeeded=False, at=now
         )
-        if user_id is not None:  # a failure for no known user belongs to no account's log
+        if user_id is not None:
             await self._audit_sign_in(conn, user_id, "sign_in.failed", address)
+        else:  # no account's log: the operator's (never the email typed: it may be a password)
+            log.info("sign_in_failed_unknown_user", address=address[:64])
 
     # -- signing in ------------------------------------------------------------------
 

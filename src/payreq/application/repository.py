@@ -228,12 +228,19 @@ async def revoke_client_token(
     return changed == 1
 
 
-async def set_client_token_rate_limit(conn: Connection, token_id: UUID, limit: int | None) -> bool:
-    """An operator's per-token limit (``payreq admin rate-limit``); None restores the default."""
+async def set_client_token_rate_limit(conn: Connection, token_id: UUID, limit: int | None) -> Row | None:
+    """An operator's per-token limit (``payreq admin rate-limit``); None restores the default.
+    The token's application, account and environment (None: no such token)."""
     changed = await conn.execute(
         "UPDATE client_tokens SET rate_limit = :limit WHERE id = :id", {"limit": limit, "id": token_id}
     )
-    return changed == 1
+    if changed != 1:
+        return None
+    return await conn.fetch_one(
+        "SELECT a.id AS application_id, a.account_id, a.environment FROM client_tokens t "
+        "JOIN applications a ON a.id = t.application_id WHERE t.id = :id",
+        {"id": token_id},
+    )
 
 
 async def webhook_signing(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:

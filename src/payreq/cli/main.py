@@ -230,6 +230,8 @@ def rate_limit(
 
     from payreq.account import repository as accounts
     from payreq.application import repository as applications
+    from payreq.audit.models import Actor
+    from payreq.audit.service import AuditService
     from payreq.db import connect
 
     try:
@@ -245,11 +247,30 @@ def rate_limit(
         await db.open()
         try:
             async with db.transaction() as conn:
+                change = {"rate_limit": limit or None}
                 if account and token_id is not None:
-                    return await accounts.set_account_rate_limit(conn, token_id, limit or None)
-                if token_id is not None:
-                    return await applications.set_client_token_rate_limit(conn, token_id, limit or None)
-                return await accounts.set_api_key_rate_limit(conn, key, limit or None)
+                    row = await accounts.set_account_rate_limit(conn, token_id, limit or None)
+                    target = ("account", token_id, None)
+                elif token_id is not None:
+                    row = await applications.set_client_token_rate_limit(conn, token_id, limit or None)
+                    target = ("client_token", token_id, row["environment"] if row else None)
+                else:
+                    row = await accounts.set_api_key_rate_limit(conn, key, limit or None)
+                    target = ("api_key", row["id"] if row else None, row["environment"] if row else None)
+                if row is None:
+                    return False
+                target_type, target_id, environment = target
+                await AuditService().record(
+                    conn,
+                    Actor.cli("payreq admin rate-limit"),
+                    account_id=row["account_id"],
+                    environment=environment,
+                    action=f"{target_type}.rate_limit_set",
+                    target_type=target_type,
+                    target_id=target_id,
+                    changes=change,
+                )
+                return True
         finally:
             await db.close()
 
