@@ -248,6 +248,7 @@ def rate_limit(
         try:
             async with db.transaction() as conn:
                 change = {"rate_limit": limit or None}
+                target: tuple[str, Any, str | None]
                 if account and token_id is not None:
                     row = await accounts.set_account_rate_limit(conn, token_id, limit or None)
                     target = ("account", token_id, None)
