@@ -64,7 +64,7 @@ class Services:
             clock=clock,
             audit=audit,
         )
-        accounts = AccountService(clock=clock, audit=audit, max_api_keys=settings.max_api_keys_per_account)
+        accounts = AccountService(clock=clock, audit=audit)
         authenticator = Authenticator(db, clock=clock, cache_seconds=settings.auth_cache_seconds)
         changed = authenticator.forget_all
         return cls(

@@ -14,7 +14,6 @@ from litestar import Litestar
 
 from payreq.account import repository as accounts
 from payreq.app import create_app
-from payreq.auth.subject import Tenant
 from payreq.config import Settings
 from payreq.db import Database
 from payreq.errors import ValidationFailed
@@ -180,38 +179,20 @@ async def test_an_application_has_at_most_the_cap_of_live_client_tokens(capped: 
 
 
 async def test_an_account_has_at_most_the_cap_of_api_keys(services: Services, merchant: Merchant) -> None:
-    from payreq.account.service import AccountService
-
-    tenant = Tenant(uuid.UUID(merchant.credentials.account_id), "sandbox")
-    capped = AccountService(max_api_keys=2)
-    async with services.db.transaction() as conn:
-        key = await capped.create_api_key(conn, tenant, label="second")  # the bootstrap key is the first
-    assert key.client_secret.startswith("prq_cs_sbx_")
-    with pytest.raises(ValidationFailed) as refused:
-        async with services.db.transaction() as conn:
-            await capped.create_api_key(conn, tenant, label="third")
-    assert refused.value.code == "too_many_api_keys"
-    assert refused.value.status == 422
-    # another environment of the same account has its own count
-    async with services.db.transaction() as conn:
-        await capped.create_api_key(conn, Tenant(tenant.account_id, "production"), label="prod")
-    # the new key works at /oauth/token
-    answer = await merchant.http.post(
-        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(key.client_id, key.client_secret)
-    )
-    assert answer.status_code == 200, answer.text
-
-
-async def test_the_dashboards_key_service_holds_the_same_cap(services: Services, merchant: Merchant) -> None:
-    """The dashboard's API Keys page creates keys through ``ApiKeyService``: the cap is
-    the one ``refuse_past_api_key_cap`` the account service applies, not a second rule."""
+    """API keys are created through ``ApiKeyService`` (the dashboard's API Keys page and
+    the CLI): at most ``max_api_keys_per_account`` unrevoked ones per environment."""
     from payreq.account.keys import ApiKeyService
 
     subject = await services.authenticator.authenticate((await merchant.headers())["Authorization"])
     capped = ApiKeyService(max_api_keys=2)
     async with services.db.transaction() as conn:
-        await capped.create(conn, subject, label="second")  # the bootstrap key is the first
+        key, secret = await capped.create(conn, subject, label="second")  # the bootstrap key is the first
     with pytest.raises(ValidationFailed) as refused:
         async with services.db.transaction() as conn:
             await capped.create(conn, subject, label="third")
     assert (refused.value.code, refused.value.status) == ("too_many_api_keys", 422)
+    # the new key works at /oauth/token
+    answer = await merchant.http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(key.client_id, secret)
+    )
+    assert answer.status_code == 200, answer.text

@@ -29,7 +29,7 @@ from payreq.kit.crypto import (
     new_secret,
     random_string,
 )
-from payreq.kit.jsonbody import check_display_text, check_text
+from payreq.kit.jsonbody import check_display_text
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
@@ -147,12 +147,9 @@ async def refuse_past_api_key_cap(conn: Connection, tenant: Tenant, cap: int) ->
 
 
 class AccountService:
-    def __init__(
-        self, *, clock: Clock = utc_now, audit: AuditService | None = None, max_api_keys: int = 100
-    ) -> None:
+    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
         self.clock = clock
         self.audit = audit or AuditService(clock=clock)
-        self.max_api_keys = max_api_keys
 
     async def timezone(self, conn: Connection, account_id: uuid.UUID) -> zoneinfo.ZoneInfo:
         """The account's time zone (UTC unless set): the day a bank transfer was booked
@@ -176,33 +173,6 @@ class AccountService:
         if not await repository.set_timezone(conn, account_id, clean):
             raise AccountNotFound()
         return clean
-
-    async def create_api_key(self, conn: Connection, tenant: Tenant, *, label: str) -> NewApiKey:
-        """A new API key of the account in ``tenant``'s environment; at most
-        ``max_api_keys`` unrevoked ones (422 past it), so that a tenant cannot grow the
-        table, or its budgets, without bound. Pages and the CLI call this."""
-        label = label.strip()
-        check_text(label, "label")
-        if not 1 <= len(label) <= 200:
-            raise ValidationFailed("label must be 1 to 200 characters.", param="label")
-        await refuse_past_api_key_cap(conn, tenant, self.max_api_keys)
-        key = NewApiKey(
-            id=uuid.uuid4(),
-            client_id=new_client_id(tenant.environment),
-            client_secret=new_secret(SecretKind.CLIENT_SECRET, tenant.environment),
-            label=label,
-        )
-        await repository.insert_api_key(
-            conn,
-            id=key.id,
-            account_id=tenant.account_id,
-            environment=tenant.environment,
-            label=label,
-            client_id=key.client_id,
-            secret_digest=digest(key.client_secret),
-            created_at=self.clock(),
-        )
-        return key
 
     async def bootstrap(
         self,
