@@ -17,6 +17,7 @@ from litestar.routes import HTTPRoute
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from payreq import __version__, api, logs
+from payreq.checkout.routes import render_error as render_checkout_error
 from payreq.config import Settings, get_settings
 from payreq.dashboard.web import render_error as render_dashboard_error
 from payreq.db import Database, connect
@@ -30,9 +31,13 @@ from payreq.worker.runner import Worker
 
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    """The framework's own answers (unknown route, wrong method); the dashboard's are pages."""
-    if request.url.path.startswith("/dashboard/") or request.url.path == "/dashboard":
+    """The framework's own answers (unknown route, wrong method); the dashboard's and the
+    checkout's are pages (a payer who mistypes a checkout link reads a page, not JSON)."""
+    path = request.url.path
+    if path.startswith("/dashboard/") or path == "/dashboard":
         return render_dashboard_error(request, exc)
+    if path.startswith("/checkout/") or path == "/checkout":
+        return render_checkout_error(request, exc)
     return render_http_exception(request, exc)
 
 

@@ -169,6 +169,24 @@ async def test_an_unknown_checkout_is_an_html_404_page(http: httpx.AsyncClient, 
     assert status.status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/checkout", "/checkout/", "/checkout/a/b/c", "/checkout/x/status/more"])
+async def test_an_unknown_checkout_path_is_an_html_page_too(http: httpx.AsyncClient, path: str) -> None:
+    """A payer who mistypes or truncates a checkout link reads a page, not JSON."""
+    answer = await http.get(path)
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "Payment request not found" in read_page(answer.text).text
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+async def test_a_wrong_method_on_the_checkout_is_an_html_405_with_allow(merchant: Merchant) -> None:
+    payment = await merchant.create_payment()
+    answer = await merchant.http.delete(f"/checkout/{payment['id']}")
+    assert answer.status_code == 405
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "GET" in answer.headers["allow"]
+
+
 async def test_the_status_endpoint_says_only_the_status(merchant: Merchant) -> None:
     payment = await merchant.create_payment()
     answer = await merchant.http.get(f"/checkout/{payment['id']}/status")

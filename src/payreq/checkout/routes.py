@@ -275,6 +275,10 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[st
     response = _html(request, body, status=status_code)
     if isinstance(exc, PayreqError) and "Retry-After" in exc.headers:
         response.headers["Retry-After"] = exc.headers["Retry-After"]
+    if isinstance(exc, HTTPException):  # a 405 says which methods there are
+        for name, value in (exc.headers or {}).items():
+            if name.lower() == "allow":
+                response.headers["Allow"] = value
     return response
 
 
