@@ -304,7 +304,7 @@ async def test_the_services_enforce_roles_without_any_page(
             lambda c: services.webhooks.replay_batch(c, subject, since=services.clock(), after=None),
         ),
         (Permission.DEVELOP, lambda c: services.monitor.enable(c, subject, default.client_id)),
-        (Permission.READ, lambda c: services.methods.statements.recent(c, subject)),
+        (Permission.READ, lambda c: services.methods.statements.imports(c, subject)),
         (Permission.READ, lambda c: services.methods.statements.report(c, subject, str(uuid.uuid4()))),
         (
             Permission.DEVELOP,
