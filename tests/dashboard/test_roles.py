@@ -167,6 +167,8 @@ MATRIX: list[tuple[str, str, str, str, dict[str, str]]] = [
     ),
     ("enable endpoint", "develop", "POST", "/dashboard/webhooks/{client_id}/enable", {}),
     ("statements", "read", "GET", "/dashboard/statements", {}),
+    ("older statements", "read", "GET", "/dashboard/statements?cursor={import_id}", {}),
+    ("newer statements", "read", "GET", "/dashboard/statements?before={import_id}", {}),
     ("statement import page", "read", "GET", "/dashboard/statements/{import_id}?cursor=1", {}),
     ("import statement", "develop", "UPLOAD", "/dashboard/statements", {}),
     (
