@@ -118,7 +118,9 @@ async def test_a_background_import_refreshes_itself_to_finished_with_and_without
     assert await page.locator("#import-progress").inner_text() == "30000 of 30000 lines done"
     assert first != "30000 of 30000 lines done"
     assert await page.locator("#import-bar").evaluate("bar => [bar.value, bar.max]") == [30000, 30000]
-    assert await page.locator("#import-announce").inner_text() == "Import finished: 30000 of 30000 lines done."
+    assert (
+        await page.locator("#import-announce").inner_text() == "Import finished: 30000 of 30000 lines done."
+    )
     assert await page.locator("#lines-table tbody tr").count() == 100
     assert await page.locator("#import-facts[data-refresh]").count() == 0
     await page.wait_for_timeout(3000)  # it stopped asking

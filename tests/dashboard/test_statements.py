@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from html import unescape
 from collections.abc import Awaitable, Callable
+from html import unescape
 from typing import Any
 
 import pytest
