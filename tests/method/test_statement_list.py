@@ -10,6 +10,7 @@ from typing import Any
 
 from payreq.services import Services
 from tests.fixtures.factories import Merchant, second_key
+from tests.fixtures.paging import walk
 from tests.method.conftest import imported
 from tests.payment.conftest import error_of
 
@@ -31,21 +32,7 @@ async def _list(merchant: Merchant, query: str = "") -> Any:
 
 async def test_every_import_is_listed_newest_first_in_cursor_pages(merchant: Merchant) -> None:
     made = await _imports(merchant, 5)
-    seen: list[str] = []
-    cursor = ""
-    pages = 0
-    while True:
-        answer = await _list(merchant, f"?limit=2{cursor}")
-        assert answer.status_code == 200, answer.text
-        page = answer.json()
-        assert set(page) == {"data", "hasMore", "nextCursor"}
-        seen += [item["id"] for item in page["data"]]
-        pages += 1
-        if not page["hasMore"]:
-            assert page["nextCursor"] is None
-            break
-        assert page["nextCursor"] == page["data"][-1]["id"]
-        cursor = f"&cursor={page['nextCursor']}"
+    seen, pages = await walk(lambda query: _list(merchant, query), limit=2)
     assert seen == made[::-1] and pages == 3
     # an item is the import's record without its lines: read the import for those
     first = (await _list(merchant, "?limit=1")).json()["data"][0]
