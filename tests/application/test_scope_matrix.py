@@ -236,6 +236,7 @@ OPERATIONS: dict[str, Operation] = {
             "/api/statements", content=STATEMENT, headers={**h, "Content-Type": "text/csv"}
         ),
     ),
+    "GET /api/statements": Operation("*", True, 200, lambda w, h: w.http.get("/api/statements", headers=h)),
     "GET /api/statements/{import_id}": Operation(
         "*", True, 200, _statement_report, prepare=_a_statement_import
     ),

@@ -57,6 +57,20 @@ def test_a_huge_request_header_is_refused_with_431_and_the_server_stays_responsi
         assert httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
 
 
+def test_a_small_head_sent_with_a_large_body_in_one_read_is_not_refused(tmp_path: Path) -> None:
+    """A browser's upload sends its head and the start of a large body together; only the
+    head counts towards the bound."""
+    env = _database(tmp_path)
+    with serve({**env, "PAYREQ_MAX_HEADER_BYTES": "16384"}, tmp_path / "serve.log") as server:
+        body = b"id,amount,currency,reference\n" + b"R-1,1.00,EUR,nothing\n" * 20_000
+        head = (
+            b"POST /api/statements HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: text/csv\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        answer = _raw(server.url, head + body, chunk=len(head) + len(body))
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no token: the app answered
+
+
 def test_past_the_connection_limit_requests_get_503(tmp_path: Path) -> None:
     env = _database(tmp_path)
     with serve({**env, "PAYREQ_MAX_CONNECTIONS": "2"}, tmp_path / "serve.log") as server:

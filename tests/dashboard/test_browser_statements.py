@@ -1,16 +1,21 @@
 """The Statements page in a real Chromium against a real ``payreq serve``: upload the
 shared camt.053 fixture through the file input, see each line's outcome, accept the
-late line, and find its payment paid over the API. Screenshots (desktop and 360 px)
-are saved under tests/artifacts/."""
+late line, and find its payment paid over the API; upload a file large enough to be
+imported in the background and watch its page refresh itself to "finished" without a
+click, with JavaScript (in place) and without (the meta refresh); page through more
+imports than fit one page. Screenshots (desktop and 360 px) are saved under
+tests/artifacts/."""
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from payreq.method import creditor_reference
-from tests.dashboard.conftest import Live, shot, sign_up_in_browser
+from tests.dashboard.a11y import problems
+from tests.dashboard.conftest import Live, new_page, shot, sign_in_in_browser, sign_up_in_browser
 from tests.dashboard.statement_data import BANK_FORM, CAMT053
 from tests.dashboard.test_browser_operations import OPENED, Api, _api
 
@@ -61,6 +66,113 @@ async def test_upload_a_camt053_file_see_each_line_and_accept_the_late_one(
         await page.goto(f"{live.url}/dashboard/statements")
         assert await page.locator("#imports-table tbody tr").count() == 1
         await shot(page, "statements")
+        assert console_errors == []
+    finally:
+        while OPENED:
+            OPENED.pop().close()
+
+
+def _large_csv(path: Path, prefix: str, lines: int = 30_000) -> Path:
+    """A CSV of ``lines`` unmatched credits (about 1 MiB): over the background threshold."""
+    rows = [f"{prefix}-{n:06d},2026-11-21,1.00,EUR,lunch {n},A Payer" for n in range(lines)]
+    path.write_text("id,date,amount,currency,reference,payer\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 512 * 1024
+    return path
+
+
+async def _upload_and_land(page: Any, live: Live, upload: Path) -> None:
+    await page.goto(f"{live.url}/dashboard/statements")
+    await page.get_by_label("Statement file").set_input_files(str(upload))
+    await page.get_by_role("button", name="Import").click()
+    try:
+        await page.wait_for_url(re.compile(r".*/dashboard/statements/[0-9a-f-]{36}$"), timeout=90_000)
+    except Exception:
+        print(page.url, await page.content())
+        raise
+
+
+async def _until_finished(page: Any, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while await page.locator("#import-status").inner_text() != "finished":
+        assert time.monotonic() < deadline, "the import never finished"
+        await page.wait_for_timeout(250)
+
+
+async def test_a_background_import_refreshes_itself_to_finished_with_and_without_javascript(
+    live: Live, page: Any, browser: Any, console_errors: list[str], tmp_path: Path
+) -> None:
+    email = await sign_up_in_browser(page, live)
+    # with JavaScript: the figures are swapped in place, the page never reloads
+    landed: list[str] = []
+    page.on("framenavigated", lambda frame: landed.append(frame.url) if frame == page.main_frame else None)
+    await _upload_and_land(page, live, _large_csv(tmp_path / "large-a.csv", "A"))
+    here = page.url
+    landed.clear()
+    assert await page.locator("#import-status").inner_text() == "running"
+    assert await page.locator("#import-facts[data-refresh]").count() == 1
+    await shot(page, "statement-running")
+    assert await problems(page, tabs=0) == []
+    first = await page.locator("#import-progress").inner_text()
+    await _until_finished(page)
+    assert landed == []  # no reload, no click: the script brought "finished" in
+    assert await page.locator("#import-progress").inner_text() == "30000 of 30000 lines done"
+    assert first != "30000 of 30000 lines done"
+    assert await page.locator("#import-bar").evaluate("bar => [bar.value, bar.max]") == [30000, 30000]
+    assert (
+        await page.locator("#import-announce").inner_text() == "Import finished: 30000 of 30000 lines done."
+    )
+    assert await page.locator("#lines-table tbody tr").count() == 100
+    assert await page.locator("#import-facts[data-refresh]").count() == 0
+    await page.wait_for_timeout(3000)  # it stopped asking
+    assert landed == [] and page.url == here
+    await shot(page, "statement-finished")
+
+    # without JavaScript: the meta refresh reloads the page until it is finished, then stops
+    plain = await new_page(browser, console_errors, java_script_enabled=False)
+    try:
+        await sign_in_in_browser(plain, live, email)
+        await plain.wait_for_url(f"{live.url}/dashboard")
+        reloads: list[str] = []
+        plain.on("framenavigated", lambda f: reloads.append(f.url) if f == plain.main_frame else None)
+        await _upload_and_land(plain, live, _large_csv(tmp_path / "large-b.csv", "B"))
+        assert await plain.locator("#import-status").inner_text() == "running"
+        reloads.clear()
+        await _until_finished(plain)
+        assert len(reloads) >= 1 and set(reloads) == {plain.url}  # it reloaded itself, in place
+        assert await plain.locator("#import-progress").inner_text() == "30000 of 30000 lines done"
+        count = len(reloads)
+        await plain.wait_for_timeout(3000)
+        assert len(reloads) == count  # finished: no more refreshing
+    finally:
+        await plain.context.close()
+
+    # more imports than one page: older and newer links, the cursor in the URL
+    api: Api = await _api(page, live)  # type: ignore[arg-type]
+    try:
+        for n in range(26):
+            made = api.http.post(
+                "/api/statements",
+                content=f"id,amount,currency,reference\nP-{n},1.00,EUR,nothing {n}\n".encode(),
+                headers={"Content-Type": "text/csv"},
+            )
+            assert made.status_code == 201, made.text
+        listed = api.http.get("/api/statements", params={"limit": "100"}).json()["data"]
+        assert len(listed) == 28
+        await page.goto(f"{live.url}/dashboard/statements")
+        rows = page.locator("#imports-table tbody tr")
+        assert await rows.count() == 25
+        await shot(page, "statements-paged")
+        assert await problems(page, tabs=0) == []
+        await page.get_by_role("link", name="Older imports").click()
+        await page.wait_for_url(re.compile(r".*/dashboard/statements\?cursor=[0-9a-f-]{36}#imports-heading$"))
+        older = await rows.evaluate_all("rows => rows.map(r => r.dataset.importId)")
+        assert older == [i["id"] for i in listed[25:]]
+        assert await page.get_by_role("link", name="Older imports").count() == 0
+        await shot(page, "statements-older")
+        await page.get_by_role("link", name="Newer imports").click()
+        await page.wait_for_url(re.compile(r".*/dashboard/statements\?before=[0-9a-f-]{36}#imports-heading$"))
+        newer = await rows.evaluate_all("rows => rows.map(r => r.dataset.importId)")
+        assert newer == [i["id"] for i in listed[:25]]
         assert console_errors == []
     finally:
         while OPENED:

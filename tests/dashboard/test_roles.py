@@ -167,6 +167,8 @@ MATRIX: list[tuple[str, str, str, str, dict[str, str]]] = [
     ),
     ("enable endpoint", "develop", "POST", "/dashboard/webhooks/{client_id}/enable", {}),
     ("statements", "read", "GET", "/dashboard/statements", {}),
+    ("older statements", "read", "GET", "/dashboard/statements?cursor={import_id}", {}),
+    ("newer statements", "read", "GET", "/dashboard/statements?before={import_id}", {}),
     ("statement import page", "read", "GET", "/dashboard/statements/{import_id}?cursor=1", {}),
     ("import statement", "develop", "UPLOAD", "/dashboard/statements", {}),
     (
@@ -304,7 +306,7 @@ async def test_the_services_enforce_roles_without_any_page(
             lambda c: services.webhooks.replay_batch(c, subject, since=services.clock(), after=None),
         ),
         (Permission.DEVELOP, lambda c: services.monitor.enable(c, subject, default.client_id)),
-        (Permission.READ, lambda c: services.methods.statements.recent(c, subject)),
+        (Permission.READ, lambda c: services.methods.statements.imports(c, subject)),
         (Permission.READ, lambda c: services.methods.statements.report(c, subject, str(uuid.uuid4()))),
         (
             Permission.DEVELOP,

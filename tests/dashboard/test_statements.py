@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from html import unescape
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.dashboard.statement_data import bank_payments, camt053
 
 SignedIn = Callable[..., Awaitable[DashboardClient]]
 XML = "application/xml"
+REFRESH = '<noscript><meta http-equiv="refresh" content="2"></noscript>'
 
 
 def outcomes(page: str) -> list[tuple[int, str]]:
@@ -153,6 +155,9 @@ async def test_a_large_file_is_imported_in_the_background_with_its_progress_show
     running = (await owner.get(location)).text
     assert 'id="import-status">running</span>' in running
     assert "0 of 4 lines done" in running and f'href="{location}">Refresh</a>' in running
+    # it refreshes itself while it runs: a meta refresh without script, a marker for dashboard.js
+    assert REFRESH in running and 'data-refresh="2"' in running
+    assert '<progress id="import-bar" max="4" value="0"' in running
     assert "running</span>" in (await owner.get("/dashboard/statements")).text
     gate.set()
     for _ in range(200):
@@ -161,5 +166,77 @@ async def test_a_large_file_is_imported_in_the_background_with_its_progress_show
             break
         await asyncio.sleep(0.05)
     assert "4 of 4 lines done" in page and ">Refresh</a>" not in page
+    assert "http-equiv" not in page and "data-refresh" not in page  # finished: it stops
+    assert '<progress id="import-bar" max="4" value="4"' in page
     assert outcomes(page) == [(1, "matched"), (2, "late"), (3, "unmatched"), (4, "debit")]
     assert "paid</span>" in (await owner.get(f"/dashboard/payments/{first}")).text
+
+
+def listed(page: str) -> list[str]:
+    return re.findall(r'<tr data-import-id="([0-9a-f-]{36})">', page)
+
+
+def link(page: str, rel: str) -> str | None:
+    found = re.search(rf'href="(/dashboard/statements\?[^"#]+)#imports-heading" rel="{rel}"', page)
+    return unescape(found.group(1)) if found else None
+
+
+async def _csv_imports(owner: DashboardClient, count: int) -> list[str]:
+    """``count`` one-line CSV imports through the upload form, oldest first; their ids."""
+    made = []
+    for n in range(count):
+        body = f"id,amount,currency,reference\nD-{n},1.00,EUR,nothing {n}\n".encode()
+        answer = await _upload(owner, body, f"day-{n}.csv")
+        assert answer.status_code == 303, answer.text
+        made.append(answer.headers["location"].rsplit("/", 1)[1])
+    return made
+
+
+async def test_every_import_is_listed_in_pages_with_newer_and_older_links(
+    signed_in: SignedIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statements_page, "IMPORTS_PER_PAGE", 2)
+    owner = await signed_in("developer")
+    newest_first = (await _csv_imports(owner, 5))[::-1]
+    first = (await owner.get("/dashboard/statements")).text
+    assert listed(first) == newest_first[:2] and link(first, "prev") is None
+    pages, url = [listed(first)], link(first, "next")
+    while url:  # follow "Older imports" to the end: the cursor lives in the URL
+        assert url == f"/dashboard/statements?cursor={pages[-1][-1]}"
+        page = (await owner.get(url)).text
+        assert 'rel="prev">Newer imports</a>' in page
+        pages.append(listed(page))
+        last, url = page, link(page, "next")
+    assert pages == [newest_first[:2], newest_first[2:4], newest_first[4:]]
+    # and back with "Newer imports", a full page at a time, to the newest
+    back = link(last, "prev")
+    assert back == f"/dashboard/statements?before={newest_first[4]}"
+    middle = (await owner.get(back)).text
+    assert listed(middle) == newest_first[2:4]
+    top = (await owner.get(link(middle, "prev") or "")).text
+    assert listed(top) == newest_first[:2] and link(top, "prev") is None
+    assert link(top, "next") == f"/dashboard/statements?cursor={newest_first[1]}"
+    # a bookmarked page reads the same again
+    assert listed((await owner.get(f"/dashboard/statements?cursor={newest_first[1]}")).text) == pages[1]
+
+
+async def test_a_cursor_of_another_account_or_environment_lists_nothing_of_theirs(
+    signed_in: SignedIn,
+) -> None:
+    victim = await signed_in("owner")
+    (theirs,) = await _csv_imports(victim, 1)
+    intruder = await signed_in("owner")
+    (mine,) = await _csv_imports(intruder, 1)
+    for query in (f"cursor={theirs}", f"before={theirs}", "cursor=not-an-id", "before=1"):
+        answer = await intruder.get(f"/dashboard/statements?{query}")
+        assert answer.status_code == 422, query
+        assert "That page of imports is not in this environment; here are the newest." in answer.text
+        assert listed(answer.text) == [mine] and theirs not in answer.text
+    # the other environment is another world: its list is empty, a sandbox id no cursor
+    switched = await victim.post(
+        "/dashboard/environment", {"environment": "production", "next": "/dashboard/statements"}
+    )
+    assert switched.status_code == 303
+    production = (await victim.get("/dashboard/statements")).text
+    assert listed(production) == [] and "No statements imported in this environment yet." in production
+    assert (await victim.get(f"/dashboard/statements?cursor={theirs}")).status_code == 422

@@ -25,6 +25,7 @@ from tests.application.conftest import (
 )
 from tests.conftest import MovableClock
 from tests.fixtures.factories import Merchant, second_key
+from tests.fixtures.paging import walk
 from tests.payment.conftest import error_of, event_types, pay, without_request_id
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]
@@ -470,22 +471,9 @@ async def list_b(merchant: Merchant, query: str = "") -> httpx.Response:
 
 async def test_list_pages_newest_first_with_a_cursor(merchant: Merchant, clock: MovableClock) -> None:
     made = await make_payments(merchant, 5, clock)
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        answer = await list_b(merchant, f"?limit=2{'&cursor=' + cursor if cursor else ''}")
-        assert answer.status_code == 200, answer.text
-        page = answer.json()
-        assert set(page) == {"data", "hasMore", "nextCursor"}
-        assert all(set(p) == PAYMENT_B_KEYS for p in page["data"])
-        seen += [p["id"] for p in page["data"]]
-        pages += 1
-        if not page["hasMore"]:
-            assert page["nextCursor"] is None
-            break
-        assert page["nextCursor"] == page["data"][-1]["id"]
-        cursor = page["nextCursor"]
+    seen, pages = await walk(
+        lambda query: list_b(merchant, query), limit=2, check=lambda p: set(p) == PAYMENT_B_KEYS
+    )
     assert pages == 3
     assert seen == [p["id"] for p in reversed(made)]
 

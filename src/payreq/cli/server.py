@@ -36,13 +36,19 @@ class BoundedHttpTools(HttpToolsProtocol):
         self.max_header_bytes = get_settings().max_header_bytes
         self._in_head = True
         self._head_bytes = 0
+        self._tail = b""
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            self._head_bytes += len(data)
+            # only the head counts: a read that carries its end also carries the start of
+            # the body (a browser's upload sends both at once), which is bounded elsewhere
+            seen = self._tail + data
+            end = seen.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
             if self._head_bytes > self.max_header_bytes:
                 self._refuse()
                 return
+            self._tail = seen[-3:]
         super().data_received(data)
 
     def _refuse(self) -> None:
@@ -57,6 +63,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        self._tail = b""
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

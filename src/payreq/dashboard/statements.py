@@ -1,14 +1,20 @@
 """Statements (every role reads; developers and up import and resolve): upload a bank
 statement, read each line's outcome, resolve late, partial and overpaid lines.
 
-- ``GET  /dashboard/statements``: the upload form and the most recent imports;
+- ``GET  /dashboard/statements``: the upload form and every import, newest first, a
+  page at a time (``?cursor=`` older than that import, ``?before=`` newer: in the URL,
+  so a page can be bookmarked), through the service that ``GET /api/statements`` lists;
 - ``POST /dashboard/statements``: a multipart form with the file (CSV, camt.053 or
   camt.054, up to the API's 10 MiB); a small file is imported at once, a larger one
   in the background (``StatementService.run_in_background``), and either way the
   browser goes to the import's page;
 - ``GET  /dashboard/statements/{id}``: the summary, the progress of a running import
-  (lines done of the line count, with a Refresh link: no script needed), and every
-  line's outcome a page at a time (``?cursor=``), each matched payment linked;
+  (lines done of the line count, as a ``<progress>`` bar), and every line's outcome a
+  page at a time (``?cursor=``), each matched payment linked. While the import runs the
+  page refreshes itself until it is finished or failed: without JavaScript by a
+  ``<meta http-equiv="refresh">`` (inside ``<noscript>``), with it by dashboard.js,
+  which fetches the page again and swaps its ``data-live`` parts in place (no reload,
+  and a screen reader hears the end);
 - ``POST /dashboard/statements/{id}/lines/{line}/resolve``: ``action`` accept or
   refund_due, through ``StatementService.resolve`` as the API's.
 
@@ -18,6 +24,7 @@ The service checks the role again (``read`` to look, ``develop`` to change).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -38,6 +45,10 @@ BACKGROUND_BYTES = 256 * 1024
 """Files larger than this are imported in the background; the page shows progress."""
 FORMATS = ("csv", "camt.053", "camt.054")
 LINES_PER_PAGE = 100
+IMPORTS_PER_PAGE = 25
+INDEX = "/dashboard/statements"
+REFRESH_SECONDS = 2
+"""How often the page of a running import reloads itself (or, with the script, its figures)."""
 FORM_SLACK = 64 * 1024
 """Room for the multipart envelope and the other fields beside the file."""
 
@@ -46,14 +57,29 @@ async def _index(
     request: Request[Any, Any, Any], page: Page, *, status: int = 200, **extra: Any
 ) -> Response[str]:
     services = services_of(request)
+    notices = []
     async with services.db.read() as conn:
-        imports = await services.methods.statements.recent(conn, page.subject)
+        try:
+            listing = await services.methods.statements.imports(
+                conn,
+                page.subject,
+                cursor=request.query_params.get("cursor") or None,
+                before=request.query_params.get("before") or None,
+                limit=IMPORTS_PER_PAGE,
+            )
+        except ValidationFailed:  # a cursor of another account, environment, or none at all
+            notices.append("That page of imports is not in this environment; here are the newest.")
+            listing = await services.methods.statements.imports(conn, page.subject, limit=IMPORTS_PER_PAGE)
+            status = max(status, 422)
     context = page.context(
-        imports=imports,
+        listing=listing,
+        older_url=f"{INDEX}?{urlencode({'cursor': listing.next_cursor})}" if listing.next_cursor else None,
+        newer_url=f"{INDEX}?{urlencode({'before': listing.newer_cursor})}" if listing.newer_cursor else None,
         formats=FORMATS,
         may_change=page.may(Permission.DEVELOP),
         errors=extra.pop("errors", {}),
         max_mib=MAX_STATEMENT_BYTES // (1024 * 1024),
+        notices=notices,
         **extra,
     )
     return html(request, "statements.html", context, status=status)
@@ -115,6 +141,7 @@ async def _report(
         resolvable=RESOLVABLE,
         may_change=page.may(Permission.DEVELOP),
         here=f"/dashboard/statements/{report.id}" + (f"?cursor={cursor}" if cursor else ""),
+        refresh_seconds=REFRESH_SECONDS if report.status == "running" else None,
         request_cursor=cursor if cursor and cursor.isdigit() else None,
         next_url=(
             f"/dashboard/statements/{report.id}?cursor={report.next_cursor}#lines-heading"

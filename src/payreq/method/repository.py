@@ -138,27 +138,42 @@ async def record_progress(
     )
 
 
+_IMPORT_COLUMNS = (
+    "id, format, source, filename, line_count, lines_done, status, error, summary, created_at, finished_at"
+)
+
+
 async def import_by_id(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:
     return await conn.fetch_one(
-        f"""
-        SELECT id, format, source, filename, line_count, lines_done, status, error, summary, created_at,
-               finished_at
-        FROM statement_imports WHERE id = :id AND {_TENANT}
-        """,
+        f"SELECT {_IMPORT_COLUMNS} FROM statement_imports WHERE id = :id AND {_TENANT}",
         {"id": id, **_tenant(tenant)},
     )
 
 
-async def recent_imports(conn: Connection, tenant: Tenant, *, limit: int) -> Sequence[Row]:
-    """A tenant's most recent imports, newest first."""
+async def imports_page(
+    conn: Connection,
+    tenant: Tenant,
+    *,
+    limit: int,
+    older_than: tuple[datetime, UUID] | None = None,
+    newer_than: tuple[datetime, UUID] | None = None,
+) -> Sequence[Row]:
+    """A tenant's imports: the first ``limit`` older than ``older_than`` (or from the
+    newest), newest first; or the ``limit`` just newer than ``newer_than``, oldest first."""
+    params: dict[str, Any] = {**_tenant(tenant), "limit": limit}
+    where, order = _TENANT, "DESC"
+    if newer_than is not None:
+        # a row value, so that both engines seek the (tenant, created_at) index to the cursor
+        where += " AND (created_at, id) > (:at, :id)"
+        params["at"], params["id"] = newer_than
+        order = "ASC"
+    elif older_than is not None:
+        where += " AND (created_at, id) < (:at, :id)"
+        params["at"], params["id"] = older_than
     return await conn.fetch_all(
-        f"""
-        SELECT id, format, source, filename, line_count, lines_done, status, error, summary, created_at,
-               finished_at
-        FROM statement_imports WHERE {_TENANT}
-        ORDER BY created_at DESC, id DESC LIMIT :limit
-        """,
-        {**_tenant(tenant), "limit": limit},
+        f"SELECT {_IMPORT_COLUMNS} FROM statement_imports WHERE {where} "
+        f"ORDER BY created_at {order}, id {order} LIMIT :limit",
+        params,
     )
 
 

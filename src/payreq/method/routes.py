@@ -17,7 +17,7 @@ from payreq.http import error_responses
 from payreq.kit.jsonbody import Body, decode
 from payreq.method.sandbox import Outcome, simulate
 from payreq.method.statements.importer import read
-from payreq.method.statements.report import ImportReport, LineReport
+from payreq.method.statements.report import ImportList, ImportReport, LineReport
 from payreq.payment.schemas_b import PaymentB
 from payreq.payment.service import parse_id
 from payreq.services import Services
@@ -70,6 +70,27 @@ async def import_statement(
         )
         return Response(started, status_code=202, headers={"Preference-Applied": "respond-async"})
     return await statements.run(services.db, subject.tenant, statement, source="api", filename=filename)
+
+
+@get(
+    "/statements",
+    dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
+    security=[{"bearerAuth": ["*"]}],
+    responses=error_responses(401, 403, 422, 429),
+)
+async def list_statement_imports(
+    request: Request[Any, Any, Any],
+    subject: Subject,
+    limit: Annotated[
+        int | None, QueryParameter(description="1 to 100 (default 10); larger values are clamped.")
+    ] = None,
+    cursor: Annotated[str | None, QueryParameter(description="`nextCursor` of the previous page.")] = None,
+) -> ImportList:
+    """List this environment's statement imports, newest first, without their lines (read one for those). Access token, scope `*`."""
+    services: Services = request.app.state.services
+    async with services.db.read() as conn:
+        page = await services.methods.statements.imports(conn, subject.tenant, cursor=cursor, limit=limit)
+    return ImportList.of(page)
 
 
 @get(
@@ -145,6 +166,12 @@ async def simulate_outcome(
 
 router = Router(
     path="/api",
-    route_handlers=[import_statement, get_statement_import, resolve_statement_line, simulate_outcome],
+    route_handlers=[
+        import_statement,
+        list_statement_imports,
+        get_statement_import,
+        resolve_statement_line,
+        simulate_outcome,
+    ],
     tags=["Payment methods"],
 )

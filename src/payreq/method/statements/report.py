@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
@@ -57,10 +58,8 @@ ImportStatus = Annotated[
 ]
 
 
-class ImportReport(msgspec.Struct, kw_only=True, rename="camel"):
-    """A statement import: what each line did, a page at a time (``nextCursor``).
-    Importing the same file again changes nothing: its booked lines come back as
-    ``duplicate``."""
+class ImportRecord(msgspec.Struct, kw_only=True, rename="camel"):
+    """A statement import's record: its file, where it stands, and its summary."""
 
     id: str
     format: str
@@ -73,10 +72,49 @@ class ImportReport(msgspec.Struct, kw_only=True, rename="camel"):
     line_count: Annotated[int, Meta(description="Lines in the file.")]
     lines_done: Annotated[int, Meta(description="Lines imported so far (all of them once finished).")]
     summary: Annotated[dict[str, int], Meta(description="How many lines had each outcome.")]
+
+
+class ImportReport(ImportRecord, kw_only=True, rename="camel"):
+    """A statement import: what each line did, a page at a time (``nextCursor``).
+    Importing the same file again changes nothing: its booked lines come back as
+    ``duplicate``."""
+
     lines: Annotated[list[LineReport], Meta(description="One page of lines, in file order.")]
     next_cursor: Annotated[
         str | None, Meta(description="Pass as ``cursor`` for the next page; null on the last.")
     ] = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPage:
+    """One page of an environment's imports, newest first."""
+
+    items: list[ImportRecord]
+    has_more: bool
+    """Older imports follow."""
+    has_newer: bool
+    """Newer imports precede (this page was asked for with a cursor)."""
+
+    @property
+    def next_cursor(self) -> str | None:
+        return self.items[-1].id if self.has_more and self.items else None
+
+    @property
+    def newer_cursor(self) -> str | None:
+        return self.items[0].id if self.has_newer and self.items else None
+
+
+class ImportList(msgspec.Struct, rename="camel"):
+    """One page of imports, newest first, without their lines. Pass ``nextCursor`` as
+    ``cursor`` for the next (older) page; null on the last."""
+
+    data: list[ImportRecord]
+    has_more: bool
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: ImportPage) -> ImportList:
+        return cls(data=page.items, has_more=page.has_more, next_cursor=page.next_cursor)
 
 
 def empty_summary() -> dict[str, int]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import uuid
+from datetime import datetime
 from enum import StrEnum
 
 import msgspec
@@ -31,10 +32,11 @@ from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Database, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import rfc3339
+from payreq.kit.pagination import clamp_limit
 from payreq.method import repository
 from payreq.method.statements.importer import Progress, StatementImporter
 from payreq.method.statements.model import Outcome, Statement
-from payreq.method.statements.report import ImportReport, LineReport
+from payreq.method.statements.report import ImportPage, ImportRecord, ImportReport, LineReport
 from payreq.payment.lifecycle import Cause, InvalidTransition, Status
 from payreq.payment.service import PaymentService
 
@@ -144,13 +146,33 @@ class StatementService:
         if not task.cancelled():
             task.exception()  # logged by the importer as statement_import_stopped
 
-    async def recent(
-        self, conn: Connection, who: Tenant | AuthSubject, *, limit: int = 50
-    ) -> list[ImportReport]:
-        """The most recent imports, newest first, each without its lines."""
+    async def imports(
+        self,
+        conn: Connection,
+        who: Tenant | AuthSubject,
+        *,
+        cursor: str | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> ImportPage:
+        """One page of the imports, newest first, each without its lines: from the
+        newest, or older than ``cursor`` (a ``nextCursor``), or just newer than
+        ``before`` (a ``newerCursor``; a full page, so from the newest when fewer are
+        newer). A cursor is an import's id in this account and environment, else 422."""
         tenant = tenant_of(who, Permission.READ)
-        rows = await repository.recent_imports(conn, tenant, limit=max(1, min(MAX_PAGE, limit)))
-        return [_import(row, [], None) for row in rows]
+        size = clamp_limit(limit)
+        if before is not None:
+            newer = await repository.imports_page(
+                conn, tenant, limit=size + 1, newer_than=await _position(conn, tenant, before, "before")
+            )
+            if len(newer) > size:
+                items = [_record(row) for row in reversed(newer[:size])]
+                return ImportPage(items=items, has_more=True, has_newer=True)
+            cursor = None
+        older = None if cursor is None else await _position(conn, tenant, cursor, "cursor")
+        rows = await repository.imports_page(conn, tenant, limit=size + 1, older_than=older)
+        items = [_record(row) for row in rows[:size]]
+        return ImportPage(items=items, has_more=len(rows) > size, has_newer=older is not None)
 
     async def report(
         self,
@@ -247,6 +269,20 @@ class StatementService:
         return report
 
 
+async def _position(conn: Connection, tenant: Tenant, cursor: str, param: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        row = await repository.import_by_id(conn, tenant, uuid.UUID(cursor))
+    except ValueError:
+        row = None
+    if row is None:
+        raise ValidationFailed(
+            f"{param} must be the id of a statement import in this account and environment.",
+            code="invalid_cursor",
+            param=param,
+        )
+    return row["created_at"], row["id"]
+
+
 def _resolved(row: Row) -> Conflict:
     return Conflict(
         f"This line was resolved already ({row['resolution']} by {row['resolved_by']}).",
@@ -254,8 +290,8 @@ def _resolved(row: Row) -> Conflict:
     )
 
 
-def _import(row: Row, lines: list[LineReport], next_cursor: str | None) -> ImportReport:
-    return ImportReport(
+def _record(row: Row) -> ImportRecord:
+    return ImportRecord(
         id=str(row["id"]),
         format=row["format"],
         source=row["source"],
@@ -267,9 +303,11 @@ def _import(row: Row, lines: list[LineReport], next_cursor: str | None) -> Impor
         line_count=int(row["line_count"]),
         lines_done=int(row["lines_done"]),
         summary=msgspec.json.decode(row["summary"], type=dict[str, int]) if row["summary"] else {},
-        lines=lines,
-        next_cursor=next_cursor,
     )
+
+
+def _import(row: Row, lines: list[LineReport], next_cursor: str | None) -> ImportReport:
+    return ImportReport(**msgspec.structs.asdict(_record(row)), lines=lines, next_cursor=next_cursor)
 
 
 def _line(row: Row) -> LineReport:
