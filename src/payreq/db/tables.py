@@ -154,9 +154,9 @@ payments = sa.Table(
     sa.Index("ix_payments_tenant_status", "account_id", "environment", "status", "expires_at", "created_at"),
 )
 
-# The overview's rollups (payment/rollup.py writes them in the transaction of each
-# status change, migration 0011 backfilled them): per UTC day, so that the overview reads
-# a few hundred rows instead of every payment of the last 30 days.
+# The overview's rollups (payment/rollup_repository.py writes them in the transaction of
+# each status change, migration 0011 backfilled them): per UTC day, so that the overview
+# reads a few thousand rows instead of every payment of the last 30 days.
 payment_daily = sa.Table(
     "payment_daily",
     metadata,

@@ -1,6 +1,7 @@
 """The overview's queries, one per figure, each on an index of its tenant. The payment
-figures read the per-day rollups that every status change writes (payment/rollup.py),
-a few hundred rows for 30 days however many payments there are:
+figures read the per-day rollups that every status change writes
+(payment/rollup_repository.py), a few thousand rows for 30 days however many payments
+there are:
 
 - paid per day and currency: ``payment_paid_daily``'s key (account, environment, day);
 - outcome shares: ``payment_daily``'s key, plus the pending payments past their

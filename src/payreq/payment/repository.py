@@ -16,7 +16,7 @@ from payreq.db import Connection, Row
 from payreq.db.base import placeholders
 from payreq.kit import money
 from payreq.method.creditor_reference import compact_form
-from payreq.payment import rollup
+from payreq.payment import rollup_repository as rollup
 from payreq.payment.lifecycle import REACHED_AT, Status
 from payreq.payment.models import Payment, PaymentQuery
 
@@ -255,6 +255,23 @@ async def expire(conn: Connection, payment_id: UUID, *, now: datetime) -> bool:
         {"id": payment_id, "now": now},
     )
     return await _moved(conn, rows, Status.PENDING, Status.EXPIRED)
+
+
+async def expire_all(conn: Connection, payment_ids: list[UUID], *, now: datetime) -> set[UUID]:
+    """``expire`` for a batch in one statement, its rollups in one more per table: the
+    ids this call expired (a concurrent change may have settled some first)."""
+    if not payment_ids:
+        return set()
+    marks, named = placeholders(payment_ids, "id")
+    rows = await conn.fetch_all(
+        f"""
+        UPDATE payments SET status = 'expired', expired_at = expires_at
+        WHERE id IN ({marks}) AND status = 'pending' AND expires_at <= :now {rollup.RETURNING}, id
+        """,
+        {**named, "now": now},
+    )
+    await _moved(conn, rows, Status.PENDING, Status.EXPIRED)
+    return {row["id"] for row in rows}
 
 
 async def _moved(conn: Connection, rows: Sequence[Row], before: Status, after: Status) -> bool:

@@ -1,5 +1,5 @@
-"""The overview's rollups (payment/rollup.py) against a recount of the payments table,
-on both engines: after creates, payments, cancels, the worker's expiry sweep and
+"""The overview's rollups (payment/rollup_repository.py) against a recount of the
+payments table, on both engines: after creates, payments, cancels, the worker's expiry sweep and
 statement lines (matched, and late ones accepted from expired and from cancelled),
 each tenant's rollup rows are exactly the recount of its payments, the overview reads
 the same figures a scan of its payments gives, and a status change that is rolled
@@ -18,7 +18,7 @@ import pytest
 
 from payreq.audit.models import Actor
 from payreq.payment.lifecycle import Status
-from payreq.payment.rollup import bucket, day, seconds_to_pay
+from payreq.payment.rollup_repository import bucket, day, seconds_to_pay
 from payreq.services import Services
 from tests.conftest import MovableClock
 from tests.fixtures.factories import Merchant
@@ -130,7 +130,7 @@ async def test_the_rollups_equal_a_recount_after_every_kind_of_status_change(
     matched = await new_payment(merchant, client_id, 12500)
     cancelled = await new_payment(merchant, client_id, 4000)
     late = await new_payment(merchant, client_id, 3300, expiresIn=60)
-    swept = [await new_payment(merchant, client_id, 700 + n, "USD", expiresIn=60) for n in range(3)]
+    [await new_payment(merchant, client_id, 700 + n, "USD", expiresIn=60) for n in range(3)]
     simulated = [await merchant.create_payment(currency=c) for c in ("EUR", "USD", "JPY", "EUR")]
     await new_payment(merchant, client_id, 1100)  # stays pending
     references = {
@@ -148,7 +148,7 @@ async def test_the_rollups_equal_a_recount_after_every_kind_of_status_change(
     clock.advance(120)
     async with services.db.transaction() as conn:
         assert await services.payments.expire_due(conn, limit=10_000) >= 4  # the sweep, all tenants
-    overdue = await new_payment(merchant, client_id, 900, expiresIn=60)
+    await new_payment(merchant, client_id, 900, expiresIn=60)
     clock.advance(61)  # past its deadline, not swept: it reads as expired
 
     expired_on = datetime.fromisoformat(late["expiresAt"]).date()

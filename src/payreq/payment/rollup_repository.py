@@ -106,6 +106,10 @@ _UPSERT = {
 }
 
 
+_ROWS_PER_STATEMENT = 500
+"""Keys per upsert: seven parameters each, well under either engine's limit."""
+
+
 async def apply(conn: Connection, moves: Iterable[Move]) -> None:
     sums: dict[str, dict[tuple[Any, ...], list[int]]] = {table: {} for table in _UPSERT}
 
@@ -130,8 +134,8 @@ async def apply(conn: Connection, moves: Iterable[Move]) -> None:
         # a row a payment leaves exists since it entered it; the CHECK refuses a
         # negative count even as the row an upsert proposes, so those are updates
         growing = [(k, v) for k, v in changed if min(v) >= 0]
-        if growing:
-            await _upsert(conn, table, keys, values, growing)
+        for start in range(0, len(growing), _ROWS_PER_STATEMENT):
+            await _upsert(conn, table, keys, values, growing[start : start + _ROWS_PER_STATEMENT])
         for key, deltas in changed:
             if min(deltas) < 0:
                 await conn.execute(
