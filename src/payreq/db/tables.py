@@ -157,48 +157,50 @@ payments = sa.Table(
 # The overview's rollups (payment/rollup_repository.py writes them in the transaction of
 # each status change, migration 0011 backfilled them): per UTC day, so that the overview
 # reads a few thousand rows instead of every payment of the last 30 days.
-payment_daily = sa.Table(
+
+
+def _rollup(name: str, *columns: sa.Column[object] | sa.CheckConstraint, amount: bool = True) -> sa.Table:
+    """A rollup table: the tenant and ``columns`` as its key, its payments (and their amount)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), primary_key=True),
+        sa.Column("environment", sa.String(16), primary_key=True),
+        *columns,
+        sa.Column("payments", sa.BigInteger, nullable=False),
+        *([sa.Column("amount", sa.BigInteger, nullable=False)] if amount else []),
+    )
+
+
+def _day() -> sa.Column[object]:
+    return sa.Column("day", sa.String(10), primary_key=True)  # a UTC day, YYYY-MM-DD
+
+
+payment_daily = _rollup(
     "payment_daily",
-    metadata,
-    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), primary_key=True),
-    sa.Column("environment", sa.String(16), primary_key=True),
-    sa.Column("day", sa.String(10), primary_key=True),  # the UTC day of created_at, YYYY-MM-DD
+    _day(),  # of created_at
     sa.Column("currency", sa.String(3), primary_key=True),
     sa.Column("status", sa.String(16), primary_key=True),  # the payments' status now
-    sa.Column("payments", sa.BigInteger, nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
     sa.CheckConstraint("payments >= 0 AND amount >= 0", name="counts"),
     sa.CheckConstraint(one_of("status", PAYMENT_STATUSES), name="status"),
 )
-payment_paid_daily = sa.Table(
-    "payment_paid_daily",
-    metadata,
-    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), primary_key=True),
-    sa.Column("environment", sa.String(16), primary_key=True),
-    sa.Column("day", sa.String(10), primary_key=True),  # the UTC day of paid_at
-    sa.Column("currency", sa.String(3), primary_key=True),
-    sa.Column("payments", sa.BigInteger, nullable=False),
-    sa.Column("amount", sa.BigInteger, nullable=False),
+payment_paid_daily = _rollup(
+    "payment_paid_daily", _day(), sa.Column("currency", sa.String(3), primary_key=True)
 )
-payment_pay_times = sa.Table(
+payment_pay_times = _rollup(
     "payment_pay_times",
-    metadata,
-    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), primary_key=True),
-    sa.Column("environment", sa.String(16), primary_key=True),
-    sa.Column("day", sa.String(10), primary_key=True),  # the UTC day of created_at
-    sa.Column("bucket", sa.BigInteger, primary_key=True),  # rollup.bucket of the seconds to pay
-    sa.Column("payments", sa.BigInteger, nullable=False),
+    _day(),  # of created_at
+    sa.Column("bucket", sa.BigInteger, primary_key=True),  # rollup_repository.bucket(seconds)
+    amount=False,
 )
-payment_pay_seconds = sa.Table(
+payment_pay_seconds = _rollup(
     "payment_pay_seconds",
-    metadata,
-    sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), primary_key=True),
-    sa.Column("environment", sa.String(16), primary_key=True),
     sa.Column("bucket", sa.BigInteger, primary_key=True),
-    sa.Column("day", sa.String(10), primary_key=True),
+    _day(),  # of created_at
     sa.Column("seconds", sa.BigInteger, primary_key=True),  # whole seconds from creation to payment
-    sa.Column("payments", sa.BigInteger, nullable=False),
+    amount=False,
 )
+
 
 events = sa.Table(
     "events",

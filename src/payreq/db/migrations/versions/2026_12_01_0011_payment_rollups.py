@@ -12,6 +12,7 @@ Create Date: 2026-12-01
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -34,19 +35,26 @@ _NEW_INDEX = (
     "ix_payments_tenant_status",
     ["account_id", "environment", "status", "expires_at", "created_at"],
 )
+_CURRENCY = sa.String(length=3)
 _TABLES = ("payment_pay_seconds", "payment_pay_times", "payment_paid_daily", "payment_daily")
 
 
-def _tenant() -> list[sa.Column[object]]:
-    return [
+def _create(table: str, key: list[tuple[str, sa.types.TypeEngine[Any]]], *extra: sa.CheckConstraint) -> None:
+    """A rollup table: the tenant and ``key`` as its primary key, then its payments (and
+    for a table with a currency, their amount)."""
+    amount = [sa.Column("amount", sa.BigInteger(), nullable=False)] if ("currency", _CURRENCY) in key else []
+    op.create_table(
+        table,
         sa.Column("account_id", UUID, nullable=False),
         sa.Column("environment", sa.String(length=16), nullable=False),
-    ]
-
-
-def _fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        ["account_id"], ["accounts.id"], name=op.f(f"fk_{table}_account_id_accounts")
+        *(sa.Column(name, type_, nullable=False) for name, type_ in key),
+        sa.Column("payments", sa.BigInteger(), nullable=False),
+        *amount,
+        *extra,
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f(f"fk_{table}_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "environment", *(n for n, _ in key), name=op.f(f"pk_{table}")),
     )
 
 
@@ -83,58 +91,18 @@ def _backfill(dialect: str) -> list[str]:
 
 
 def upgrade() -> None:
-    op.create_table(
+    day, bucket = ("day", sa.String(length=10)), ("bucket", sa.BigInteger())
+    _create(
         "payment_daily",
-        *_tenant(),
-        sa.Column("day", sa.String(length=10), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("payments", sa.BigInteger(), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
+        [day, ("currency", _CURRENCY), ("status", sa.String(length=16))],
         sa.CheckConstraint("payments >= 0 AND amount >= 0", name=op.f("ck_payment_daily_counts")),
         sa.CheckConstraint(
             "status IN ('pending', 'paid', 'expired', 'cancelled')", name=op.f("ck_payment_daily_status")
         ),
-        _fk("payment_daily"),
-        sa.PrimaryKeyConstraint(
-            "account_id", "environment", "day", "currency", "status", name=op.f("pk_payment_daily")
-        ),
     )
-    op.create_table(
-        "payment_paid_daily",
-        *_tenant(),
-        sa.Column("day", sa.String(length=10), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("payments", sa.BigInteger(), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        _fk("payment_paid_daily"),
-        sa.PrimaryKeyConstraint(
-            "account_id", "environment", "day", "currency", name=op.f("pk_payment_paid_daily")
-        ),
-    )
-    op.create_table(
-        "payment_pay_times",
-        *_tenant(),
-        sa.Column("day", sa.String(length=10), nullable=False),
-        sa.Column("bucket", sa.BigInteger(), nullable=False),
-        sa.Column("payments", sa.BigInteger(), nullable=False),
-        _fk("payment_pay_times"),
-        sa.PrimaryKeyConstraint(
-            "account_id", "environment", "day", "bucket", name=op.f("pk_payment_pay_times")
-        ),
-    )
-    op.create_table(
-        "payment_pay_seconds",
-        *_tenant(),
-        sa.Column("bucket", sa.BigInteger(), nullable=False),
-        sa.Column("day", sa.String(length=10), nullable=False),
-        sa.Column("seconds", sa.BigInteger(), nullable=False),
-        sa.Column("payments", sa.BigInteger(), nullable=False),
-        _fk("payment_pay_seconds"),
-        sa.PrimaryKeyConstraint(
-            "account_id", "environment", "bucket", "day", "seconds", name=op.f("pk_payment_pay_seconds")
-        ),
-    )
+    _create("payment_paid_daily", [day, ("currency", _CURRENCY)])
+    _create("payment_pay_times", [day, bucket])
+    _create("payment_pay_seconds", [bucket, day, ("seconds", sa.BigInteger())])
     for sql in _backfill(op.get_bind().dialect.name):
         op.execute(sql)
     op.create_index(_NEW_INDEX[0], "payments", _NEW_INDEX[1])
