@@ -11,8 +11,14 @@ in the transaction of every status change so that they commit or roll back with 
   median is read exactly from the few rows of the bucket it falls in.
 
 Nothing leaves paid (lifecycle.py), so the paid rollups only ever grow. ``apply``
-sums a batch of moves by key and writes each key once, in key order, so a batch (the
-expiry sweep, a statement import) costs one statement per table.
+sums a batch of moves by key and writes each key once, in key order: the rows that
+grow in one upsert per table, the rows a status leaves in one update each, so a batch
+of the expiry sweep costs one upsert and one update per tenant, day and currency.
+
+Day and seconds are computed as the overview always computed them: UTC days, whole
+seconds rounded half up (SQLite's backfill rounds its stored microseconds through
+julianday's milliseconds, so a time to pay within half a millisecond of a half second
+may round the other way there).
 """
 
 from __future__ import annotations
