@@ -144,6 +144,31 @@ AUDIT_ENTRIES = _audit_chain(
 )
 
 
+async def _0011_at_head(conn: Connection) -> None:
+    """0011 counted the payments seeded before it into the overview's rollups."""
+    tenant = {"a": ACCOUNT}
+    daily = await conn.fetch_all(
+        "SELECT day, currency, status, payments, amount FROM payment_daily WHERE account_id = :a ORDER BY day",
+        tenant,
+    )
+    assert [tuple(r) for r in daily] == [
+        ("2026-11-22", "EUR", "paid", 1, 1_000_000_000_000),
+        ("2026-12-01", "EUR", "cancelled", 1, 2500),
+    ]
+    paid = await conn.fetch_all(
+        "SELECT day, currency, payments, amount FROM payment_paid_daily WHERE account_id = :a", tenant
+    )
+    assert [tuple(r) for r in paid] == [("2026-11-22", "EUR", 1, 1_000_000_000_000)]
+    times = await conn.fetch_all(
+        "SELECT day, bucket, payments FROM payment_pay_times WHERE account_id = :a", tenant
+    )
+    assert [tuple(r) for r in times] == [("2026-11-22", 300, 1)]
+    seconds = await conn.fetch_all(
+        "SELECT bucket, day, seconds, payments FROM payment_pay_seconds WHERE account_id = :a", tenant
+    )
+    assert [tuple(r) for r in seconds] == [(300, "2026-11-22", 300, 1)]
+
+
 SEEDS: dict[str, Seed] = {
     "0001": Seed(
         {
@@ -548,6 +573,57 @@ SEEDS: dict[str, Seed] = {
             ]
         },
         key={"worker_heartbeats": ("worker_id",)},
+    ),
+    "0011": Seed(
+        {
+            "payment_daily": [
+                {
+                    "account_id": LIMITED_ACCOUNT,
+                    "environment": "production",
+                    "day": "2026-12-01",
+                    "currency": "CHF",
+                    "status": "expired",
+                    "payments": 3,
+                    "amount": 4500,
+                }
+            ],
+            "payment_paid_daily": [
+                {
+                    "account_id": LIMITED_ACCOUNT,
+                    "environment": "production",
+                    "day": "2026-12-01",
+                    "currency": "CHF",
+                    "payments": 2,
+                    "amount": 3000,
+                }
+            ],
+            "payment_pay_times": [
+                {
+                    "account_id": LIMITED_ACCOUNT,
+                    "environment": "production",
+                    "day": "2026-12-01",
+                    "bucket": 600,
+                    "payments": 2,
+                }
+            ],
+            "payment_pay_seconds": [
+                {
+                    "account_id": LIMITED_ACCOUNT,
+                    "environment": "production",
+                    "bucket": 600,
+                    "day": "2026-12-01",
+                    "seconds": 605,
+                    "payments": 2,
+                }
+            ],
+        },
+        at_head=_0011_at_head,
+        key={
+            "payment_daily": ("account_id", "environment", "day", "currency", "status"),
+            "payment_paid_daily": ("account_id", "environment", "day", "currency"),
+            "payment_pay_times": ("account_id", "environment", "day", "bucket"),
+            "payment_pay_seconds": ("account_id", "environment", "bucket", "day", "seconds"),
+        },
     ),
 }
 

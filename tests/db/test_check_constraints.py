@@ -83,6 +83,8 @@ BREAKING: dict[str, tuple[str, list[Any]]] = {
     "ck_payments_environment": ("environment", ["Sandbox"]),
     "ck_payments_amount": ("amount", [0, -1, 1_000_000_000_001]),
     "ck_payments_status": ("status", ["refunded", "PAID"]),
+    "ck_payment_daily_counts": ("payments", [-1]),
+    "ck_payment_daily_status": ("status", ["refunded"]),
     "ck_events_environment": ("environment", ["staging"]),
     "ck_transfer_references_environment": ("environment", ["staging"]),
     "ck_statement_imports_environment": ("environment", ["staging"]),
@@ -96,6 +98,7 @@ OWN_ROW = {
     "api_keys": "SELECT id FROM api_keys WHERE account_id = :a",
     "applications": "SELECT id FROM applications WHERE account_id = :a",
     "payments": "SELECT id FROM payments WHERE account_id = :a",
+    "payment_daily": "SELECT account_id AS id FROM payment_daily WHERE account_id = :a",
     "events": "SELECT id FROM events WHERE account_id = :a",
     "transfer_references": "SELECT payment_id AS id FROM transfer_references WHERE account_id = :a",
     "statement_imports": "SELECT id FROM statement_imports WHERE account_id = :a",
@@ -106,7 +109,11 @@ OWN_ROW = {
     "user_sessions": "SELECT s.id_digest AS id FROM user_sessions s JOIN users u ON u.id = s.user_id "
     "WHERE u.account_id = :a",
 }
-KEY_COLUMN = {"transfer_references": "payment_id", "user_sessions": "id_digest"}
+KEY_COLUMN = {
+    "transfer_references": "payment_id",
+    "user_sessions": "id_digest",
+    "payment_daily": "account_id",
+}
 
 
 def test_every_check_has_a_breaking_row() -> None:

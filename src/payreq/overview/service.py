@@ -74,7 +74,7 @@ class OverviewService:
         first_day = last_day - timedelta(days=DAYS - 1)
         since = datetime.combine(first_day, datetime.min.time(), tzinfo=now.tzinfo)
         by_currency: dict[str, dict[date, DayFigure]] = {}
-        for row in await repository.paid_per_day(conn, tenant, since=since):
+        for row in await repository.paid_per_day(conn, tenant, first_day=first_day):
             day = date.fromisoformat(row["day"])
             by_currency.setdefault(row["currency"], {})[day] = DayFigure(
                 day, int(row["count"]), int(row["volume"])
@@ -99,9 +99,7 @@ class OverviewService:
             last_day=last_day,
             series=series,
             outcomes=outcomes,
-            median_seconds_to_pay=repository.median(
-                await repository.seconds_to_pay_histogram(conn, tenant, since=since)
-            ),
+            median_seconds_to_pay=await repository.median_seconds_to_pay(conn, tenant, first_day=first_day),
             failing_endpoints=[
                 FailingEndpoint(
                     r["client_id"], r["name"], r["webhook_failing_since"], r["webhook_disabled_at"]

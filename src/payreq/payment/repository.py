@@ -3,6 +3,7 @@ account and environment scope."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from payreq.db import Connection, Row
 from payreq.db.base import placeholders
 from payreq.kit import money
 from payreq.method.creditor_reference import compact_form
+from payreq.payment import rollup_repository as rollup
 from payreq.payment.lifecycle import REACHED_AT, Status
 from payreq.payment.models import Payment, PaymentQuery
 
@@ -85,6 +87,20 @@ async def insert(conn: Connection, payment: Payment) -> None:
             "created_at": payment.created_at,
             "expires_at": payment.expires_at,
         },
+    )
+    await rollup.apply(
+        conn,
+        [
+            rollup.Move(
+                payment.account_id,
+                payment.environment,
+                payment.currency,
+                payment.amount,
+                payment.created_at,
+                None,
+                payment.status,
+            )
+        ],
     )
 
 
@@ -205,14 +221,14 @@ def _search(text: str, params: dict[str, Any]) -> str:
 async def settle(conn: Connection, payment_id: UUID, target: Status, *, at: datetime) -> bool:
     """pending -> paid | cancelled, only while the deadline has not passed. One winner."""
     column = REACHED_AT[target]
-    changed = await conn.execute(
+    rows = await conn.fetch_all(
         f"""
         UPDATE payments SET status = :target, {column} = :at
-        WHERE id = :id AND status = 'pending' AND expires_at > :at
+        WHERE id = :id AND status = 'pending' AND expires_at > :at {rollup.RETURNING}
         """,
         {"target": target.value, "at": at, "id": payment_id},
     )
-    return changed == 1
+    return await _moved(conn, rows, Status.PENDING, target)
 
 
 async def settle_terminal(
@@ -221,23 +237,48 @@ async def settle_terminal(
     """expired | cancelled -> paid (the lifecycle says when), only while the payment is
     still ``current``. One winner."""
     column = REACHED_AT[target]
-    changed = await conn.execute(
-        f"UPDATE payments SET status = :target, {column} = :at WHERE id = :id AND status = :current",
+    rows = await conn.fetch_all(
+        f"UPDATE payments SET status = :target, {column} = :at WHERE id = :id AND status = :current "
+        + rollup.RETURNING,
         {"target": target.value, "at": at, "id": payment_id, "current": current.value},
     )
-    return changed == 1
+    return await _moved(conn, rows, current, target)
 
 
 async def expire(conn: Connection, payment_id: UUID, *, now: datetime) -> bool:
     """pending -> expired once the deadline has passed; expired_at is the deadline."""
-    changed = await conn.execute(
-        """
+    rows = await conn.fetch_all(
+        f"""
         UPDATE payments SET status = 'expired', expired_at = expires_at
-        WHERE id = :id AND status = 'pending' AND expires_at <= :now
+        WHERE id = :id AND status = 'pending' AND expires_at <= :now {rollup.RETURNING}
         """,
         {"id": payment_id, "now": now},
     )
-    return changed == 1
+    return await _moved(conn, rows, Status.PENDING, Status.EXPIRED)
+
+
+async def expire_all(conn: Connection, payment_ids: list[UUID], *, now: datetime) -> set[UUID]:
+    """``expire`` for a batch in one statement, its rollups in one more per table: the
+    ids this call expired (a concurrent change may have settled some first)."""
+    if not payment_ids:
+        return set()
+    marks, named = placeholders(payment_ids, "id")
+    rows = await conn.fetch_all(
+        f"""
+        UPDATE payments SET status = 'expired', expired_at = expires_at
+        WHERE id IN ({marks}) AND status = 'pending' AND expires_at <= :now {rollup.RETURNING}, id
+        """,
+        {**named, "now": now},
+    )
+    await _moved(conn, rows, Status.PENDING, Status.EXPIRED)
+    return {row["id"] for row in rows}
+
+
+async def _moved(conn: Connection, rows: Sequence[Row], before: Status, after: Status) -> bool:
+    """Whether the conditional update won (read to its end: SQLite finishes a RETURNING
+    statement on its last row); if it did, its rollup is written beside it."""
+    await rollup.apply(conn, [rollup.Move.of(row, before, after) for row in rows])
+    return bool(rows)
 
 
 async def overdue_ids(conn: Connection, *, now: datetime, limit: int) -> list[UUID]:

@@ -301,12 +301,12 @@ class PaymentService:
         """The worker's sweep: persist every overdue payment as expired, with its event."""
         now = self.clock()
         ids = await repository.overdue_ids(conn, now=now, limit=limit)
-        expired = 0
-        for payment in await repository.get_by_ids(conn, ids):
-            if await repository.expire(conn, payment.id, now=now):
+        payments = await repository.get_by_ids(conn, ids)
+        won = await repository.expire_all(conn, [p.id for p in payments], now=now)
+        for payment in payments:
+            if payment.id in won:
                 await self._record(conn, payment.as_seen(now), Status.EXPIRED, now, previous=Status.PENDING)
-                expired += 1
-        return expired
+        return len(won)
 
     async def _expire(self, conn: Connection, payment: Payment, now: datetime) -> tuple[Payment, bool]:
         """Persist an overdue payment as expired: the payment as it now stands, and

@@ -1,0 +1,215 @@
+"""The overview's per-day rollups of payments (tables in ``payreq.db.tables``), written
+in the transaction of every status change so that they commit or roll back with it:
+
+- ``payment_daily``: payments and their amount by the UTC day they were created,
+  currency and status now (the share of paid, expired and cancelled);
+- ``payment_paid_daily``: paid payments and their amount by the UTC day they were paid
+  and currency (the chart);
+- ``payment_pay_times`` and ``payment_pay_seconds``: paid payments by the UTC day they
+  were created and their whole seconds from creation to payment, the first by a coarse
+  ``bucket`` of those seconds, the second by bucket and exact second, so that the
+  median is read exactly from the few rows of the bucket it falls in.
+
+Nothing leaves paid (lifecycle.py), so the paid rollups only ever grow. ``apply``
+sums a batch of moves by key and writes each key once, in key order: the rows that
+grow in one upsert per table, the rows a status leaves in one update each, so a batch
+of the expiry sweep costs one upsert and one update per tenant, day and currency.
+
+Day and seconds are computed as the overview always computed them: UTC days, whole
+seconds rounded half up (SQLite's backfill rounds its stored microseconds through
+julianday's milliseconds, so a time to pay within half a millisecond of a half second
+may round the other way there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from payreq.db import Connection, Row
+from payreq.payment.lifecycle import Status
+
+_BUCKETS = ((60, 1), (600, 10), (3600, 60), (86_400, 600), (30 * 86_400, 3600))
+"""(below this many seconds, buckets this wide); 86,400 s wide beyond."""
+
+
+def bucket(seconds: int) -> int:
+    """The coarse bucket of a time to pay: its lower bound, at most a sixth below it.
+    Monotonic in ``seconds``, which the median relies on."""
+    if seconds < 0:
+        return -1
+    for below, width in _BUCKETS:
+        if seconds < below:
+            return seconds - seconds % width
+    return seconds - seconds % 86_400
+
+
+def bucket_sql(seconds: str) -> str:
+    """``bucket`` in SQL (both engines), for the backfill."""
+    cases = " ".join(
+        f"WHEN {seconds} < {below} THEN {seconds} - {seconds} % {width}" for below, width in _BUCKETS
+    )
+    return f"CASE WHEN {seconds} < 0 THEN -1 {cases} ELSE {seconds} - {seconds} % 86400 END"
+
+
+def day(at: datetime) -> str:
+    return at.astimezone(UTC).date().isoformat()
+
+
+def seconds_to_pay(created_at: datetime, paid_at: datetime) -> int:
+    """Whole seconds, half up, as the database rounds them."""
+    return (paid_at - created_at + timedelta(microseconds=500_000)) // timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One payment entering ``after`` (from ``before``; None when it is created)."""
+
+    account_id: UUID
+    environment: str
+    currency: str
+    amount: int
+    created_at: datetime
+    before: Status | None
+    after: Status
+    paid_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: Row, before: Status | None, after: Status) -> Move:
+        """From a payment row (``RETURNING`` of the change) with these columns."""
+        return cls(
+            row["account_id"],
+            row["environment"],
+            row["currency"],
+            int(row["amount"]),
+            _datetime(row["created_at"]),
+            before,
+            after,
+            None if row["paid_at"] is None else _datetime(row["paid_at"]),
+        )
+
+
+RETURNING = "RETURNING account_id, environment, currency, amount, created_at, paid_at"
+"""What ``Move.of`` reads from an UPDATE of payments."""
+
+
+def _datetime(value: Any) -> datetime:
+    # SQLite does not type a RETURNING column, so its stored text comes back as is
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+_UPSERT = {
+    "payment_daily": (
+        ("account_id", "environment", "day", "currency", "status"),
+        ("payments", "amount"),
+    ),
+    "payment_paid_daily": (("account_id", "environment", "day", "currency"), ("payments", "amount")),
+    "payment_pay_times": (("account_id", "environment", "day", "bucket"), ("payments",)),
+    "payment_pay_seconds": (("account_id", "environment", "bucket", "day", "seconds"), ("payments",)),
+}
+
+
+_ROWS_PER_STATEMENT = 500
+"""Keys per upsert: seven parameters each, well under either engine's limit."""
+
+
+async def apply(conn: Connection, moves: Iterable[Move]) -> None:
+    sums: dict[str, dict[tuple[Any, ...], list[int]]] = {table: {} for table in _UPSERT}
+
+    def add(table: str, key: tuple[Any, ...], *values: int) -> None:
+        total = sums[table].setdefault(key, [0] * len(values))
+        for i, value in enumerate(values):
+            total[i] += value
+
+    for move in moves:
+        tenant = (move.account_id, move.environment)
+        created = day(move.created_at)
+        if move.before is not None:
+            add("payment_daily", (*tenant, created, move.currency, move.before.value), -1, -move.amount)
+        add("payment_daily", (*tenant, created, move.currency, move.after.value), 1, move.amount)
+        if move.after is Status.PAID and move.paid_at is not None:
+            add("payment_paid_daily", (*tenant, day(move.paid_at), move.currency), 1, move.amount)
+            seconds = seconds_to_pay(move.created_at, move.paid_at)
+            add("payment_pay_times", (*tenant, created, bucket(seconds)), 1)
+            add("payment_pay_seconds", (*tenant, bucket(seconds), created, seconds), 1)
+    for table, (keys, values) in _UPSERT.items():
+        changed = sorted((k, v) for k, v in sums[table].items() if any(v))
+        # a row a payment leaves exists since it entered it; the CHECK refuses a
+        # negative count even as the row an upsert proposes, so those are updates
+        growing = [(k, v) for k, v in changed if min(v) >= 0]
+        for start in range(0, len(growing), _ROWS_PER_STATEMENT):
+            await _upsert(conn, table, keys, values, growing[start : start + _ROWS_PER_STATEMENT])
+        for key, deltas in changed:
+            if min(deltas) < 0:
+                await conn.execute(
+                    f"UPDATE {table} SET {', '.join(f'{v} = {v} + :d_{v}' for v in values)} "
+                    f"WHERE {' AND '.join(f'{k} = :{k}' for k in keys)}",
+                    {
+                        **dict(zip(keys, key, strict=True)),
+                        **{f"d_{v}": d for v, d in zip(values, deltas, strict=True)},
+                    },
+                )
+
+
+async def _upsert(
+    conn: Connection,
+    table: str,
+    keys: tuple[str, ...],
+    values: tuple[str, ...],
+    rows: list[tuple[tuple[Any, ...], list[int]]],
+) -> None:
+    columns = (*keys, *values)
+    params: dict[str, Any] = {}
+    tuples = []
+    for n, (key, sums) in enumerate(rows):
+        for column, value in zip(columns, (*key, *sums), strict=True):
+            params[f"{column}{n}"] = value
+        tuples.append("(" + ", ".join(f":{column}{n}" for column in columns) + ")")
+    await conn.execute(
+        f"""INSERT INTO {table} ({", ".join(columns)}) VALUES {", ".join(tuples)}
+        ON CONFLICT ({", ".join(keys)}) DO UPDATE SET
+        {", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)}""",
+        params,
+    )
+
+
+def _day_sql(dialect: str, column: str) -> str:
+    if dialect == "postgresql":
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    return f"substr({column}, 1, 10)"  # stored as fixed-width UTC text
+
+
+def _seconds_sql(dialect: str) -> str:
+    if dialect == "postgresql":
+        return "CAST(EXTRACT(EPOCH FROM paid_at - created_at) AS BIGINT)"
+    return "CAST(ROUND((julianday(paid_at) - julianday(created_at)) * 86400) AS INTEGER)"
+
+
+def recount_sql(dialect: str) -> list[str]:
+    """Every rollup recounted from the payments table, all tenants: what migration 0011
+    ran, and a repair after payments were written around the services (bulk inserts)."""
+    created, paid = _day_sql(dialect, "created_at"), _day_sql(dialect, "paid_at")
+    return [
+        *(f"DELETE FROM {table}" for table in _UPSERT),
+        f"""INSERT INTO payment_daily (account_id, environment, day, currency, status, payments, amount)
+        SELECT account_id, environment, {created}, currency, status, COUNT(*), SUM(amount)
+        FROM payments GROUP BY 1, 2, 3, 4, 5""",
+        f"""INSERT INTO payment_paid_daily (account_id, environment, day, currency, payments, amount)
+        SELECT account_id, environment, {paid}, currency, COUNT(*), SUM(amount)
+        FROM payments WHERE paid_at IS NOT NULL GROUP BY 1, 2, 3, 4""",
+        f"""INSERT INTO payment_pay_seconds (account_id, environment, bucket, day, seconds, payments)
+        SELECT account_id, environment, {bucket_sql("s")}, day, s, COUNT(*)
+        FROM (SELECT account_id, environment, {created} AS day, {_seconds_sql(dialect)} AS s
+              FROM payments WHERE paid_at IS NOT NULL) AS paid GROUP BY 1, 2, 3, 4, 5""",
+        """INSERT INTO payment_pay_times (account_id, environment, day, bucket, payments)
+        SELECT account_id, environment, day, bucket, SUM(payments) FROM payment_pay_seconds
+        GROUP BY 1, 2, 3, 4""",
+    ]
+
+
+async def recount(conn: Connection) -> None:
+    for sql in recount_sql(conn.dialect):
+        await conn.execute(sql)
