@@ -9,8 +9,9 @@ In process (httpx against the app, both engines):
   accepts the invitation through the pages; it answers a signed-in ``DashboardClient``.
 
 In a real browser (SQLite, a real ``payreq serve`` on loopback):
-- ``live``: the server (``PAYREQ_SIGNUP=open``), with ``live.url``;
-- ``browser``, ``page``: Chromium and a fresh page (console errors collected);
+- ``live``: the server (``PAYREQ_SIGNUP=open``), with ``live.url``, one for the session;
+- ``browser``, ``page``: Chromium (one for the session) and a fresh page in its own context
+  (console errors collected);
 - ``sign_up_in_browser(page, live)``: signs up through the form, answers the email;
 - ``shot(page, name)``: screenshots at desktop width and at 360 px under
   ``tests/artifacts/dashboard-<name>-{desktop,phone}.png``.
@@ -198,8 +199,11 @@ class Live:
         return self.server.url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One server for every browser module (migrating and starting one takes 5-10 s on
+    a loaded machine): each test signs its own account up, mail is read by recipient,
+    and the throttling tests use addresses of their own (X-Forwarded-For)."""
     require_browser()
     home = tmp_path_factory.mktemp("dashboard-live")
     with smtp_server() as box:
@@ -216,8 +220,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             yield Live(server, box)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
+    """One Chromium for every dashboard module (a launch takes 2-3 s); each page opens
+    its own context, so no cookie or storage passes from one test to the next."""
     require_browser()
     from playwright.async_api import async_playwright
 

@@ -20,9 +20,17 @@ from tests.faults.crash import store as store
 ST = str(Path(sys.executable).with_name("st"))
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 MAX_SECONDS = 240  # a hard bound; --max-examples keeps a run near a minute
+# Per operation. The contract (validation, status codes, bodies, content types) is the
+# same code on both engines, so SQLite explores it in full; PostgreSQL runs the whole
+# coverage phase and every operation again with fewer random cases (about 1,600 instead
+# of 2,900, half the time). What only PostgreSQL refuses (NUL characters, numbers out
+# of range) is tested value by value on both engines in test_bounded_input.py: with
+# both guards against a NUL removed, 50 examples found it no better than 10 (neither
+# did); with the OAuth 400 documented wrongly again, 10 found both operations.
+MAX_EXAMPLES = {"sqlite": 50, "postgres": 10}
 
 
-def schemathesis(url: str, token: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def schemathesis(url: str, token: str, cwd: Path, examples: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             ST,
@@ -33,7 +41,7 @@ def schemathesis(url: str, token: str, cwd: Path) -> subprocess.CompletedProcess
             "--checks",
             CHECKS,
             "--max-examples",
-            "50",
+            str(examples),
             "--seed",
             "20261122",
             "--request-timeout",
@@ -62,7 +70,8 @@ async def test_schemathesis_finds_no_failure_on_a_live_server(store: Store, tmp_
                 auth=(credentials["client_id"], credentials["client_secret"]),
             )
         token = issued.json()["access_token"]
-        runs = [schemathesis(server.url, token, tmp_path)]
+        engine = "sqlite" if store.url.startswith("sqlite") else "postgres"
+        runs = [schemathesis(server.url, token, tmp_path, MAX_EXAMPLES[engine])]
     for run in runs:
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:] + server.log.read_text()[-2000:]
         assert "failures" not in run.stdout.splitlines()[-1], run.stdout[-3000:]

@@ -118,7 +118,10 @@ async def test_a_report_is_paged_by_cursor(merchant: Merchant) -> None:
         assert error["param"] == "cursor"
 
 
-async def test_a_statement_of_too_many_lines_is_refused_whole(merchant: Merchant) -> None:
+# one engine: the file is read through (off the loop, 200,001 lines: half a minute on a
+# loaded machine) before the import touches the database, so the refusal is the same on both
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_statement_of_too_many_lines_is_refused_whole(merchant: Merchant, backend: str) -> None:
     body = b"amount,currency,reference\n" + b"1,JPY,x\n" * 200_001
     error = error_of(await import_statement(merchant, body), 422, "validation_error")
     assert error["code"] == "statement_too_long"
