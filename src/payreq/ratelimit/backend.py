@@ -304,7 +304,9 @@ class RedisBackend:
         for budgets, waiter in batch:
             refused = int(result[at])
             decisions = [
-                _decision(budget, not refused, int(result[at + 2 * i + 1]), int(result[at + 2 * i + 2]) / 1_000_000)
+                _decision(
+                    budget, not refused, int(result[at + 2 * i + 1]), int(result[at + 2 * i + 2]) / 1_000_000
+                )
                 for i, budget in enumerate(budgets)
             ]
             at += 1 + 2 * len(budgets)
