@@ -41,7 +41,8 @@ GROUPS = [
         ("payreq/edge.py", "payreq/http.py", "idempotency/middleware.py"),
     ),
     ("payreq database layer (sqlite3 / asyncpg calls)", ("payreq/db/", "asyncpg/", "sqlite3/")),
-    ("payreq auth + rate limiter", ("payreq/auth/", "payreq/ratelimit/", "redis/")),
+    ("payreq auth + rate limiter", ("payreq/auth/", "payreq/ratelimit/")),
+    ("redis client (redis-py, hiredis; PAYREQ_REDIS_URL set)", ("redis/", "hiredis")),
     ("payreq payment / oauth / other", "payreq/"),
     ("msgspec", "msgspec"),
     ("structlog / logging", ("structlog/", "logging/")),
@@ -68,6 +69,7 @@ def summarise(raw: Path, top: int = 25) -> str:
     total = 0
     groups: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
+    under_redis = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not count_text.isdigit():
@@ -77,11 +79,15 @@ def summarise(raw: Path, top: int = 25) -> str:
         leaf = stack.split(";")[-1]
         own[leaf] += count
         groups[_group(leaf)] += count
+        if "redis/" in stack:
+            under_redis += count
     if not total:
         return "no samples"
     lines = [f"{total} samples; own time by where the code lives:"]
     for label, count in groups.most_common():
         lines.append(f"  {count / total:6.1%}  {label}")
+    if under_redis:  # the socket calls and event-loop work the client does count here too
+        lines.append(f"  {under_redis / total:6.1%}  inclusive: any sample with redis-py on its stack")
     lines.append("hottest functions by own time:")
     for frame, count in own.most_common(top):
         lines.append(f"  {count / total:6.1%}  {frame[:150]}")

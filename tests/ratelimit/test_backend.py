@@ -3,10 +3,19 @@ and in Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payreq.ratelimit.backend import MemoryBackend, RedisBackend
+from payreq.ratelimit.backend import Budget, MemoryBackend, RedisBackend
+from payreq.ratelimit.limiter import RateLimiter
+from tests.fixtures.live import redis_server
 from tests.ratelimit.conftest import REDIS_URL
 
 
@@ -144,3 +153,100 @@ async def test_an_unreachable_redis_falls_back_to_memory_and_reports_it() -> Non
         assert status.detail.startswith("degraded: redis unreachable")
     finally:
         await limiter.close()
+
+
+# -- automatic pipelining: one script call per turn of the event loop -------------------
+
+
+def counting_calls(backend: RedisBackend) -> list[int]:
+    """Counts the backend's calls of its script (one per round trip)."""
+    calls = [0]
+    script = backend._script
+
+    async def counted(**kwargs: Any) -> Any:
+        calls[0] += 1
+        return await script(**kwargs)
+
+    backend._script = counted  # type: ignore[assignment]
+    return calls
+
+
+async def test_requests_asking_at_once_share_one_script_call_and_are_decided_in_order(
+    redis_prefix: str,
+) -> None:
+    backend = RedisBackend(REDIS_URL, prefix=redis_prefix)
+    calls = counting_calls(backend)
+    account = Budget("account", 5, 10.0, name="account")
+    requests = [[Budget(f"k{i % 2}", 3, 10.0), account] for i in range(10)]
+    try:
+        batched = await asyncio.gather(*(backend.spend(budgets) for budgets in requests))
+        assert calls == [1]
+    finally:
+        await backend.close()
+    # exactly what the same requests one after another decide
+    memory = MemoryBackend(clock=FakeMonotonic())
+    one_by_one = [memory.spend_now(budgets) for budgets in requests]
+    assert [(d.allowed, d.name, d.limit, d.remaining) for d in batched] == [
+        (d.allowed, d.name, d.limit, d.remaining) for d in one_by_one
+    ]
+    assert [d.allowed for d in batched] == [True] * 5 + [False] * 5
+    assert [d.name for d in batched[5:]] == ["account", "key", "account", "key", "account"]
+    assert all(0 < d.reset <= 10.0 for d in batched)
+
+
+async def test_a_request_that_goes_away_before_its_batch_is_sent_spends_nothing(redis_prefix: str) -> None:
+    backend = RedisBackend(REDIS_URL, prefix=redis_prefix)
+    try:
+        tasks = [asyncio.create_task(backend.hit("k", limit=2, window=10.0)) for _ in range(3)]
+        await asyncio.sleep(0)  # all three have asked; the batch goes at the end of this turn
+        tasks[1].cancel()
+        first, third = await tasks[0], await tasks[2]
+        assert first.allowed and third.allowed
+        assert third.remaining == 0
+        assert tasks[1].cancelled()
+    finally:
+        await backend.close()
+
+
+async def test_when_redis_dies_mid_batch_every_request_of_it_is_limited_from_memory(
+    tmp_path: Path, redis_server_binary: str
+) -> None:
+    with redis_server(redis_server_binary, tmp_path / "redis.log") as (url, process):
+        limiter = RateLimiter(default_limit=5, redis_url=url)
+        try:
+            assert limiter.shared is not None
+            calls = counting_calls(limiter.shared)
+            assert (await limiter.hit("warm", None)) is not None  # connected, script loaded
+            os.kill(process.pid, signal.SIGSTOP)  # Redis takes the batch but never answers
+            pending = asyncio.gather(*(limiter.hit("k", None) for _ in range(20)))
+            await asyncio.sleep(0.3)
+            assert not pending.done() and calls == [2]  # the batch is out, waiting
+            process.kill()
+            process.wait(timeout=10)
+            async with asyncio.timeout(5):  # every waiter of the batch is answered
+                decisions = await pending
+        finally:
+            await limiter.close()
+    assert [d.allowed for d in decisions if d] == [True] * 5 + [False] * 15
+    assert not limiter.status().healthy
+
+
+async def test_when_redis_stops_answering_a_batch_gives_up_at_the_deadline_and_limits_from_memory(
+    tmp_path: Path, redis_server_binary: str
+) -> None:
+    with redis_server(redis_server_binary, tmp_path / "redis.log") as (url, process):
+        limiter = RateLimiter(default_limit=5, redis_url=url)
+        limiter.shared = RedisBackend(url, timeout=0.5)
+        try:
+            assert (await limiter.hit("warm", None)) is not None
+            os.kill(process.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            async with asyncio.timeout(5):
+                decisions = await asyncio.gather(*(limiter.hit("k", None) for _ in range(20)))
+            assert time.monotonic() - started < 2.0
+            assert [d.allowed for d in decisions if d] == [True] * 5 + [False] * 15
+            assert limiter.status().detail.startswith("degraded: redis unreachable (TimeoutError")
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+            await limiter.close()

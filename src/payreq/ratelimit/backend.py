@@ -11,9 +11,10 @@ A request may spend several budgets at once (its credential's and its account's)
 it is admitted only if every one of them has room, and then recorded in all of them,
 so a request refused by one budget spends none.
 
-The Redis backend runs the whole check in one Lua script (one round trip, atomic,
-every budget of the request at once), with Redis's own clock, so any number of
-server processes share exact budgets.
+The Redis backend runs the whole check in one Lua script (atomic, every budget of the
+request at once), with Redis's own clock, so any number of server processes share
+exact budgets; the requests that ask in the same turn of the event loop share one call
+of it (automatic pipelining: one round trip for all of them, decided in order).
 """
 
 from __future__ import annotations
@@ -141,48 +142,99 @@ class MemoryBackend:
 
 
 _SCRIPT = """
--- KEYS: one sorted set per budget; ARGV: a unique member, then limit and window (us)
--- of each budget. Returns {refused (0: admitted, else the refusing budget's index),
--- then count and reset (us) of each budget}.
-local member = ARGV[1]
+-- A batch of requests, checked one after another in their order, atomically, at one
+-- time (Redis's clock): exactly what as many calls one after the other would decide.
+-- KEYS: one sorted set per budget, request after request. ARGV: a prefix unique to the
+-- batch (request i's member is prefix .. i), then per request its number of budgets n
+-- and n pairs of limit and window (us). Returns, per request, refused (0: admitted,
+-- else the refusing budget's index within the request), then count and reset (us) of
+-- each of its budgets. Each key is trimmed and read once per batch (its count and
+-- oldest entry are then followed here); each admission is one ZADD.
+local prefix = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local refused = 0
-local counts = {}
-for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - tonumber(ARGV[2 * i + 1]))
-  counts[i] = redis.call('ZCARD', KEYS[i])
-  if refused == 0 and counts[i] >= tonumber(ARGV[2 * i]) then refused = i end
-end
-local result = {refused}
-for i = 1, #KEYS do
-  local window = tonumber(ARGV[2 * i + 1])
-  if refused == 0 then
-    redis.call('ZADD', KEYS[i], now, member)
-    counts[i] = counts[i] + 1
+local state = {}
+local result = {}
+local k = 0
+local a = 2
+local request = 0
+while a <= #ARGV do
+  request = request + 1
+  local n = tonumber(ARGV[a])
+  local refused = 0
+  local budgets = {}
+  for i = 1, n do
+    local key = KEYS[k + i]
+    local window = tonumber(ARGV[a + 2 * i])
+    local s = state[key]
+    if s == nil or s.window ~= window then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      s = {window = window, count = redis.call('ZCARD', key), oldest = tonumber(oldest[2]),
+           expire = s and s.expire or 0}
+      state[key] = s
+    end
+    budgets[i] = s
+    if refused == 0 and s.count >= tonumber(ARGV[a + 2 * i - 1]) then refused = i end
   end
-  redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000) + 1000)
-  local reset = 0
-  local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-  result[2 * i] = counts[i]
-  result[2 * i + 1] = reset
+  result[#result + 1] = refused
+  for i = 1, n do
+    local s = budgets[i]
+    if refused == 0 then
+      redis.call('ZADD', KEYS[k + i], now, prefix .. request)
+      s.count = s.count + 1
+      if s.oldest == nil then s.oldest = now end
+      if s.window > s.expire then s.expire = s.window end
+    end
+    local reset = 0
+    if s.oldest ~= nil then reset = s.oldest + s.window - now end
+    result[#result + 1] = s.count
+    result[#result + 1] = reset
+  end
+  k = k + n
+  a = a + 1 + 2 * n
+end
+for key, s in pairs(state) do
+  if s.expire > 0 then redis.call('PEXPIRE', key, math.ceil(s.expire / 1000) + 1000) end
 end
 return result
 """
 
+MAX_BATCH = 256
+"""Requests per script call at most (a longer queue goes in several calls)."""
+
+_Waiter = tuple[list[Budget], "asyncio.Future[Decision]"]
+
 
 class RedisBackend:
-    """Shared by every process that points at the same Redis."""
+    """Shared by every process that points at the same Redis.
+
+    Calls are pipelined automatically: the requests that ask in one turn of the event
+    loop are sent together, as one call of the script (one round trip, one command to
+    parse), which checks them one after another in their order, atomically. That is
+    exactly what as many separate calls would decide, while the client's work per call
+    (redis-py's command machinery, the pool, the socket) is shared by the batch. If the
+    call fails, every request of the batch gets the error (the limiter then falls back
+    to memory).
+    """
 
     name = "redis"
 
     def __init__(
-        self, url: str, *, prefix: str = "payreq:rl:", timeout: float = 2.0, max_connections: int = 64
+        self,
+        url: str,
+        *,
+        prefix: str = "payreq:rl:",
+        timeout: float = 2.0,
+        max_connections: int = 64,
+        max_batches: int = 64,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.timeout = timeout
+        self.max_batches = max_batches
+        """Batches in flight at once (each holds a pooled connection); more requests
+        wait for one of them to come back and then go together."""
         # A bounded pool that waits for a free connection: a burst larger than the pool
         # queues for a moment instead of failing (which would read as "Redis is down").
         # Connecting fails fast when Redis is down; a request under load may still wait
@@ -192,27 +244,79 @@ class RedisBackend:
         )
         self._redis = aioredis.Redis(connection_pool=pool)
         self._script = self._redis.register_script(_SCRIPT)
+        self._queue: list[_Waiter] = []
+        self._flush_scheduled = False
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def hit(self, key: str, *, limit: int, window: float) -> Decision:
         """One budget alone."""
         return await self.spend([Budget(key, limit, window)])
 
     async def spend(self, budgets: list[Budget]) -> Decision:
-        args: list[int | str] = [uuid.uuid4().hex]
-        for budget in budgets:
-            args += [budget.limit, int(budget.window * 1_000_000)]
-        # one deadline for the whole round trip (cheaper than redis-py's per-read timeouts)
-        async with asyncio.timeout(self.timeout):
-            result = await self._script(keys=[self.prefix + b.key for b in budgets], args=args)
-        refused = int(result[0])
-        decisions = [
-            _decision(budget, not refused, int(result[2 * i + 1]), int(result[2 * i + 2]) / 1_000_000)
-            for i, budget in enumerate(budgets)
-        ]
-        return decisions[refused - 1] if refused else binding(decisions)
+        waiter: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._queue.append((budgets, waiter))
+        self._schedule()
+        return await waiter
+
+    def _schedule(self) -> None:
+        if self._queue and not self._flush_scheduled and len(self._in_flight) < self.max_batches:
+            self._flush_scheduled = True
+            # at the end of this turn of the loop, when every request it runs has asked
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._queue and len(self._in_flight) < self.max_batches:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._schedule()
+
+    async def _send(self, batch: list[_Waiter]) -> None:
+        batch = [(budgets, waiter) for budgets, waiter in batch if not waiter.done()]  # gone: spends nothing
+        if not batch:
+            return
+        keys: list[str] = []
+        args: list[int | str] = [uuid.uuid4().hex + ":"]
+        for budgets, _ in batch:
+            args.append(len(budgets))
+            for budget in budgets:
+                keys.append(self.prefix + budget.key)
+                args += [budget.limit, int(budget.window * 1_000_000)]
+        try:
+            # one deadline for the whole round trip (cheaper than redis-py's per-read timeouts)
+            async with asyncio.timeout(self.timeout):
+                result = await self._script(keys=keys, args=args)
+        except asyncio.CancelledError:
+            for _, waiter in batch:
+                waiter.cancel()
+            raise
+        except Exception as exc:  # every request of the batch sees what the call raised
+            for _, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        at = 0
+        for budgets, waiter in batch:
+            refused = int(result[at])
+            decisions = [
+                _decision(
+                    budget, not refused, int(result[at + 2 * i + 1]), int(result[at + 2 * i + 2]) / 1_000_000
+                )
+                for i, budget in enumerate(budgets)
+            ]
+            at += 1 + 2 * len(budgets)
+            if not waiter.done():  # its request may have gone away meanwhile
+                waiter.set_result(decisions[refused - 1] if refused else binding(decisions))
 
     async def ping(self) -> None:
         await self._redis.ping()
 
     async def close(self) -> None:
+        for task in list(self._in_flight):
+            task.cancel()
         await self._redis.aclose(close_connection_pool=True)
