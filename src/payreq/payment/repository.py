@@ -240,6 +240,23 @@ async def expire(conn: Connection, payment_id: UUID, *, now: datetime) -> bool:
     return changed == 1
 
 
+async def expire_many(conn: Connection, ids: list[UUID], *, now: datetime) -> set[UUID]:
+    """``expire`` for a batch of the sweep: the ids it changed (a concurrent change may
+    have won the others). One statement of an array on PostgreSQL, whatever its length;
+    on SQLite, in process, one statement each."""
+    if conn.dialect != "postgresql":
+        return {payment_id for payment_id in ids if await expire(conn, payment_id, now=now)}
+    rows = await conn.fetch_all(
+        """
+        UPDATE payments SET status = 'expired', expired_at = expires_at
+        WHERE id = ANY(:ids::uuid[]) AND status = 'pending' AND expires_at <= :now
+        RETURNING id
+        """,
+        {"ids": ids, "now": now},
+    )
+    return {row["id"] for row in rows}
+
+
 async def overdue_ids(conn: Connection, *, now: datetime, limit: int) -> list[UUID]:
     rows = await conn.fetch_all(
         """
