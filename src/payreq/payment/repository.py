@@ -257,12 +257,12 @@ async def expire_many(conn: Connection, ids: list[UUID], *, now: datetime) -> se
     return {row["id"] for row in rows}
 
 
-async def overdue_ids(conn: Connection, *, now: datetime, limit: int) -> list[UUID]:
+async def overdue(conn: Connection, *, now: datetime, limit: int) -> list[Payment]:
+    """Unscoped, for the worker's sweep: up to ``limit`` pending payments past their
+    deadline, the longest overdue first."""
     rows = await conn.fetch_all(
-        """
-        SELECT id FROM payments WHERE status = 'pending' AND expires_at <= :now
-        ORDER BY expires_at LIMIT :limit
-        """,
+        f"""{_SELECT} WHERE p.status = 'pending' AND p.expires_at <= :now
+        ORDER BY p.expires_at LIMIT :limit""",
         {"now": now, "limit": limit},
     )
-    return [row["id"] for row in rows]
+    return [_payment(row) for row in rows]

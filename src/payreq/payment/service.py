@@ -303,8 +303,7 @@ class PaymentService:
         with its event (and delivery); on PostgreSQL in a few statements per batch, not
         two round trips per payment, so that 100,000 overdue payments take seconds."""
         now = self.clock()
-        ids = await repository.overdue_ids(conn, now=now, limit=limit)
-        due = await repository.get_by_ids(conn, ids)
+        due = await repository.overdue(conn, now=now, limit=limit)
         changed = await repository.expire_many(conn, [payment.id for payment in due], now=now)
         expired = [payment.as_seen(now) for payment in due if payment.id in changed]
         if not expired:
