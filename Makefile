@@ -10,7 +10,7 @@ PORT   ?= 8000
 export PAYREQ_DATABASE_URL ?= sqlite:///var/payreq.db
 export PAYREQ_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test install lint typecheck bench clean
+.PHONY: run test install lint typecheck bench bench-extra clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "payreq needs Python 3.11 or newer"; exit 1; }
@@ -43,6 +43,14 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# the longer benches (about 10 minutes; bench/README.md): the table with its PostgreSQL
+# rows, memory under 200,000 requests, the expiry sweep, webhook throughput and lag
+bench-extra: install
+	$(BIN)/python bench/run.py --database sqlite,postgresql $(BENCH_ARGS)
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/expiry.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -5,12 +5,14 @@ bench/request.lua), otherwise bench/loadgen.py. Both read a scenario from the sa
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from procs import Pinning, Processes, pinned
 from scenarios import Scenario
 
 HERE = Path(__file__).resolve().parent
@@ -104,3 +106,25 @@ def choose(preference: str, *, client_cpus: int) -> Generator:
             raise SystemExit("wrk is not on PATH (Debian: apt-get install wrk); try --generator python")
         return Wrk(threads=client_cpus)
     return PythonLoad(processes=client_cpus)
+
+
+def run_once(
+    procs: Processes,
+    generator: Generator,
+    scenario: Scenario,
+    *,
+    pinning: Pinning,
+    out: Path,
+    connections: int = 64,
+    duration: int = 3,
+) -> Sample:
+    """One measurement, the generator on the client CPUs, its output in ``out``."""
+    cmd = generator.command(scenario, connections=connections, duration=duration)
+    child = procs.start(
+        pinned(cmd, pinning.client), env={**os.environ, **scenario.env()}, stdout=out, stderr=out
+    )
+    try:
+        child.wait(timeout=duration + 60)
+    finally:
+        procs.stop(child)
+    return Sample.parse(out.read_text())

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+KEY_MARK = b"@IDEMPOTENCY_KEY@"
+"""Stands for each request's own Idempotency-Key (``BENCH_IDEMPOTENCY_PREFIX``) in the templates."""
 MAX_ERRORS = 10_000
 """Stop reconnecting after this many broken connections (a server that hangs up on every request)."""
 
@@ -41,6 +43,8 @@ class Job:
     duration: float
     timeout: float
     offset: int = 0
+    keyed: bool = False
+    """The requests carry ``KEY_MARK``, replaced by a fresh key each time."""
 
 
 @dataclass
@@ -61,6 +65,8 @@ def build_requests(url: str, env: dict[str, str]) -> list[bytes]:
         headers.append(f"Content-Type: {env['BENCH_CONTENT_TYPE']}")
     if env.get("BENCH_AUTHORIZATION"):
         headers.append(f"Authorization: {env['BENCH_AUTHORIZATION']}")
+    if env.get("BENCH_IDEMPOTENCY_PREFIX"):
+        headers.append(f"Idempotency-Key: {env['BENCH_IDEMPOTENCY_PREFIX']}-{KEY_MARK.decode()}")
     if body:
         headers.append(f"Content-Length: {len(body)}")
     paths_file = env.get("BENCH_PATHS")
@@ -94,6 +100,7 @@ class _Run:
         self.outcome = Outcome()
         self.deadline = math.inf
         self.next_index = job.offset
+        self.sent = 0
         self.open: set[_Connection] = set()
         self.all_closed = asyncio.Event()
         self.connecting: set[asyncio.Task[None]] = set()
@@ -101,6 +108,9 @@ class _Run:
     def next_request(self) -> bytes:
         requests = self.job.requests
         self.next_index = (self.next_index + 1) % len(requests)
+        if self.job.keyed:
+            self.sent += 1
+            return requests[self.next_index].replace(KEY_MARK, b"%d-%d" % (self.job.offset, self.sent))
         return requests[self.next_index]
 
     async def connect(self) -> None:
@@ -220,7 +230,16 @@ def run(
     processes = max(1, min(processes, connections))
     shares = [connections // processes + (i < connections % processes) for i in range(processes)]
     jobs = [
-        Job(parts.hostname or "127.0.0.1", parts.port or 80, requests, share, duration, 5.0, offset=i * 997)
+        Job(
+            parts.hostname or "127.0.0.1",
+            parts.port or 80,
+            requests,
+            share,
+            duration,
+            5.0,
+            offset=i * 997,
+            keyed=bool(env.get("BENCH_IDEMPOTENCY_PREFIX")),
+        )
         for i, share in enumerate(shares)
     ]
     if processes == 1:

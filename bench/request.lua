@@ -1,6 +1,8 @@
 -- wrk script for one bench scenario, configured by the environment (bench/scenarios.py):
 --   BENCH_METHOD, BENCH_BODY, BENCH_CONTENT_TYPE, BENCH_AUTHORIZATION
 --   BENCH_PATHS: a file of request paths, one a line, cycled (otherwise the URL's path)
+--   BENCH_IDEMPOTENCY_PREFIX: when set, every request carries a fresh Idempotency-Key,
+--     <prefix>-<thread>-<counter> (the prefix is new for each run of wrk)
 -- done() prints one "BENCH_RESULT {json}" line for bench/generators.py to read.
 
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
@@ -18,6 +20,15 @@ if authorization ~= "" then
 end
 
 local paths_file = os.getenv("BENCH_PATHS") or ""
+local idempotency_prefix = os.getenv("BENCH_IDEMPOTENCY_PREFIX") or ""
+
+-- setup runs once per thread, in the main Lua state: each thread gets its own number
+local threads_made = 0
+function setup(thread)
+   threads_made = threads_made + 1
+   thread:set("thread_number", threads_made)
+end
+
 if paths_file ~= "" then
    local requests = {}
    local next_index = 0
@@ -34,6 +45,16 @@ if paths_file ~= "" then
    function request()
       next_index = next_index % #requests + 1
       return requests[next_index]
+   end
+elseif idempotency_prefix ~= "" then
+   local counter = 0
+
+   function request()
+      counter = counter + 1
+      wrk.headers["Idempotency-Key"] = string.format(
+         "%s-%d-%d", idempotency_prefix, thread_number or 0, counter
+      )
+      return wrk.format()
    end
 end
 

@@ -2,13 +2,14 @@
 what raw Starlette serves on the same machine in the same run.
 
     .venv/bin/python bench/run.py [--duration 3] [--rounds 3] [--connections 64]
-                                  [--limiter off,memory,redis]
+                                  [--limiter off,memory,redis] [--database sqlite,postgresql]
     make bench BENCH_ARGS="--rounds 5"
 
 Starts payreq (``payreq serve --no-worker``, one process) on a fresh SQLite database
 in a temporary directory and a bare Starlette app under the same uvicorn settings,
 plus one payreq per rate-limiter configuration (off, memory, redis) on the same
-database, all pinned to CPU 0; drives them from CPU 1 with wrk (or bench/loadgen.py
+database, and with ``--database postgresql`` one more payreq on a temporary PostgreSQL
+database (its GET and keyed POST rows), all pinned to CPU 0; drives them from CPU 1 with wrk (or bench/loadgen.py
 when wrk is not installed), in interleaved rounds; prints the medians. See
 bench/README.md.
 """
@@ -36,11 +37,28 @@ import httpx
 
 import bare
 import limiters
+import pgtemp
 from generators import Generator, Sample, choose
 from procs import Pinning, Processes, cpu_seconds, pinned
 from report import Summary, save, summarise, table
-from scenarios import BARE, Scenario, all_scenarios, limiter_scenario_name, limiter_scenarios
-from stack import Server, free_port, prepare_database, readiness, seed, server_env, start_servers
+from scenarios import (
+    BARE,
+    Scenario,
+    all_scenarios,
+    database_scenarios,
+    limiter_scenario_name,
+    limiter_scenarios,
+)
+from stack import (
+    Server,
+    free_port,
+    one_seeded_payreq,
+    prepare_database,
+    readiness,
+    seed,
+    server_env,
+    start_servers,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,11 +87,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=limiters.DEFAULT_REDIS_URL,
         help=f"the Redis of the redis row (default {limiters.DEFAULT_REDIS_URL})",
     )
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        metavar="LIST",
+        help="sqlite (the table, always) and/or postgresql: GET and keyed POST rows on a temporary"
+        f" PostgreSQL database at {pgtemp.ADMIN_URL.rsplit('/', 1)[0]} (default sqlite)",
+    )
     args = parser.parse_args(argv)
     try:
         args.limiter = limiters.parse(args.limiter)
     except ValueError as exc:
         parser.error(f"--limiter: {exc}")
+    args.database = [name.strip() for name in args.database.split(",") if name.strip()]
+    if not args.database or set(args.database) - {"sqlite", "postgresql"}:
+        parser.error("--database: a list of sqlite and postgresql")
     for name in ("duration", "rounds", "connections"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -191,6 +219,14 @@ def collect(
         redis = redis_for(args, notes)
         if redis is not None:
             stack.enter_context(redis.cleaned_up(log))
+        postgres_url = None
+        if "postgresql" in args.database:
+            reason = pgtemp.unreachable()
+            if reason is None:
+                postgres_url = stack.enter_context(pgtemp.database_sync())  # dropped after the servers stop
+            else:
+                notes.append(f"note: no PostgreSQL rows: {pgtemp.ADMIN_URL} is not reachable ({reason})")
+                log(notes[-1])
         procs = stack.enter_context(Processes())
         port = free_port()
         env = server_env(os.environ, workdir, port)
@@ -220,6 +256,24 @@ def collect(
             client_secret=seeded.client_secret,
             get_paths=seeded.get_paths,
         )
+        if postgres_url is not None:
+            log(f"preparing PostgreSQL {postgres_url}, seeding {args.payments} payments ...")
+            (workdir / "postgresql").mkdir()
+            on_postgres, pg_seeded, _ = one_seeded_payreq(
+                procs,
+                workdir / "postgresql",
+                pinning,
+                name="payreq-postgresql",
+                payments=args.payments,
+                database_url=postgres_url,
+            )
+            pg_rows = database_scenarios(
+                "postgresql",
+                on_postgres.port,
+                access_token=pg_seeded.access_token,
+                get_paths=pg_seeded.get_paths,
+            )
+            main += pg_rows
         extra = limiter_scenarios(
             {name: server.port for name, server in by_limiter.items()},
             access_token=seeded.access_token,
@@ -227,6 +281,8 @@ def collect(
         )
         scenarios = main + extra  # the table's order
         servers = {s.name: ceiling if s.name == BARE else payreq for s in main}
+        if postgres_url is not None:
+            servers |= {s.name: on_postgres for s in pg_rows}
         servers |= {limiter_scenario_name(name): server for name, server in by_limiter.items()}
         bench = Bench(procs, generator, pinning, args, workdir)
         for scenario in round_order(main, extra, 0):
@@ -271,6 +327,11 @@ def print_report(rows: list[Summary], meta: dict[str, Any], pinning: Pinning, no
     print(f"payreq bench, {meta['started_at']}, {meta['machine']}")
     print(f"load generator: {meta['generator']}; {meta['connections']} connections on 127.0.0.1")
     print(f"{pinning.describe()}; SQLite synchronous={meta['sqlite_synchronous']}")
+    if "postgresql" in meta["databases"]:
+        print(
+            "[postgresql] rows: one more payreq on a temporary PostgreSQL database on 127.0.0.1"
+            " (dropped at the end); their 'vs bare' is against the same bare rounds"
+        )
     print(
         f"load average before / after: {meta['load_before']} / {meta['load_after']}; server: {meta['server']}"
     )
@@ -319,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "rounds": args.rounds,
         "sqlite_synchronous": os.environ.get("PAYREQ_SQLITE_SYNCHRONOUS", "FULL (default)"),
+        "databases": ["sqlite", *(["postgresql"] if any("[postgresql]" in name for name in samples) else [])],
         "limiters": [name for name in args.limiter if limiter_scenario_name(name) in samples],
         "redis_url": args.redis_url if limiter_scenario_name("redis") in samples else None,
         "notes": notes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ class Scenario:
     authorization: str = ""
     paths_file: Path | None = None
     """Cycle through the paths in this file (one a line) instead of ``path``."""
+    idempotency: bool = False
+    """Send a fresh ``Idempotency-Key`` with every request (not with ``paths_file``)."""
 
     @property
     def url(self) -> str:
@@ -34,11 +37,15 @@ class Scenario:
             "BENCH_CONTENT_TYPE": self.content_type,
             "BENCH_AUTHORIZATION": self.authorization,
             "BENCH_PATHS": str(self.paths_file or ""),
+            # a new prefix for each run of the load generator, whose counter starts again
+            "BENCH_IDEMPOTENCY_PREFIX": f"bench-{uuid.uuid4().hex}" if self.idempotency else "",
         }
 
 
 BARE = "bare Starlette GET (ceiling)"
 GET_PAYMENT = "GET /payment/request/{id}"
+POST_PAYMENT = "POST /payment/request"
+POST_PAYMENT_KEYED = "POST /payment/request Idempotency-Key"
 
 
 def limiter_scenario_name(limiter: str) -> str:
@@ -71,19 +78,11 @@ def all_scenarios(
     get_paths: Path,
 ) -> list[Scenario]:
     """The ceiling first; ratios are taken against it."""
-    bearer = f"Bearer {access_token}"
     return [
         Scenario(BARE, bare_port, bare_path),
         get_payment(GET_PAYMENT, port, access_token=access_token, get_paths=get_paths),
-        Scenario(
-            "POST /payment/request",
-            port,
-            "/payment/request",
-            method="POST",
-            body=PAYMENT_BODY,
-            content_type="application/json",
-            authorization=bearer,
-        ),
+        post_payment(POST_PAYMENT, port, access_token=access_token),
+        post_payment(POST_PAYMENT_KEYED, port, access_token=access_token, idempotency=True),
         Scenario(
             "POST /oauth/token",
             port,
@@ -92,6 +91,42 @@ def all_scenarios(
             body="grant_type=client_credentials",
             content_type="application/x-www-form-urlencoded",
             authorization=basic(client_id, client_secret),
+        ),
+    ]
+
+
+def post_payment(name: str, port: int, *, access_token: str, idempotency: bool = False) -> Scenario:
+    """Bearer token lookup + one insert and its event row (+ the stored answer of its key)."""
+    return Scenario(
+        name,
+        port,
+        "/payment/request",
+        method="POST",
+        body=PAYMENT_BODY,
+        content_type="application/json",
+        authorization=f"Bearer {access_token}",
+        idempotency=idempotency,
+    )
+
+
+def database_scenario_name(scenario: str, database: str) -> str:
+    return f"{scenario} [{database}]"
+
+
+def database_scenarios(database: str, port: int, *, access_token: str, get_paths: Path) -> list[Scenario]:
+    """The GET and the keyed POST on a payreq server of another database."""
+    return [
+        get_payment(
+            database_scenario_name(GET_PAYMENT, database),
+            port,
+            access_token=access_token,
+            get_paths=get_paths,
+        ),
+        post_payment(
+            database_scenario_name(POST_PAYMENT_KEYED, database),
+            port,
+            access_token=access_token,
+            idempotency=True,
         ),
     ]
 

@@ -4,14 +4,13 @@ each on the same fresh database, pinned as bench/run.py pins them, 3 interleaved
     .venv/bin/python bench/servers.py
 """
 
-import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generators import Sample, choose
+from generators import Sample, choose, run_once
 from procs import Pinning, Processes, pinned
 from scenarios import get_payment
 from stack import Server, free_port, one_seeded_payreq, wait_ready
@@ -59,16 +58,7 @@ with tempfile.TemporaryDirectory() as tmp, Processes() as procs:
             (("uvicorn", uv), ("granian", gr)) if rnd % 2 == 0 else (("granian", gr), ("uvicorn", uv))
         ):
             sc = get_payment(name, srv.port, access_token=seeded.access_token, get_paths=seeded.get_paths)
-            out = wd / f"{name}-{rnd}.out"
-            child = procs.start(
-                pinned(gen.command(sc, connections=64, duration=3), pin.client),
-                env={**os.environ, **sc.env()},
-                stdout=out,
-                stderr=out,
-            )
-            child.wait(timeout=60)
-
-            s = Sample.parse(out.read_text())
+            s = run_once(procs, gen, sc, pinning=pin, out=wd / f"{name}-{rnd}.out")
             results[name].append(s)
             print(
                 rnd,

@@ -184,12 +184,21 @@ def seed(server: Server, credentials: Mapping[str, str], *, payments: int, workd
 
 
 def one_seeded_payreq(
-    procs: Processes, workdir: Path, pinning: Pinning, *, name: str = "payreq", payments: int = 1000
+    procs: Processes,
+    workdir: Path,
+    pinning: Pinning,
+    *,
+    name: str = "payreq",
+    payments: int = 1000,
+    database_url: str | None = None,
 ) -> tuple[Server, Seeded, dict[str, str]]:
-    """One ``payreq serve`` on a fresh database, ready and seeded (bench/profile.py,
-    bench/servers.py); also the environment it was started with."""
+    """One ``payreq serve`` on a fresh database (SQLite in ``workdir``, or the empty
+    database of ``database_url``), ready and seeded (bench/profile.py, bench/servers.py,
+    the PostgreSQL rows of bench/run.py); also the environment it was started with."""
     port = free_port()
     env = server_env(os.environ, workdir, port)
+    if database_url is not None:
+        env["PAYREQ_DATABASE_URL"] = database_url
     credentials = prepare_database(env)
     server = start_payreq(procs, name, env=env, port=port, workdir=workdir, pinning=pinning)
     wait_ready(server, "/readyz")

@@ -4,15 +4,20 @@ exactly one ``payment.expired`` event, and can no longer be cancelled."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from payreq.services import Services
+from payreq.worker import runner
 from payreq.worker.runner import Worker
-from tests.fixtures.factories import Merchant
+from tests.fixtures.factories import Merchant, new_merchant
 from tests.payment.conftest import error_of, event_data, event_types, events, stored, ts
+from tests.webhook.conftest import set_webhook_url
 
 if TYPE_CHECKING:
     from tests.conftest import MovableClock
@@ -186,3 +191,65 @@ async def test_default_expiry_is_24_hours(merchant: Merchant) -> None:
     created = await merchant.create_payment()
 
     assert ts(created["expires_at"]) - ts(created["created_at"]) == timedelta(hours=24)
+
+
+async def deliveries_of(services: Services, payment_id: str) -> int:
+    async with services.db.read() as conn:
+        row = await conn.fetch_one(
+            """SELECT COUNT(*) AS n FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+               WHERE e.payment_id = :id AND e.type = 'payment.expired'""",
+            {"id": uuid.UUID(payment_id)},
+        )
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_sweep_batch_writes_the_events_a_single_expiry_writes_and_deliveries_where_a_url_is_set(
+    merchant: Merchant, services: Services, http: httpx.AsyncClient, clock: MovableClock
+) -> None:
+    await sweep(services)
+    assert (await set_webhook_url(merchant, "http://127.0.0.1:9/hooks")).status_code == 200
+    silent = await new_merchant(services, http)  # no webhook URL
+    hooked = [await merchant.create_payment(expires_in=60) for _ in range(3)]
+    quiet = [await silent.create_payment(expires_in=60) for _ in range(2)]
+    read_one = await merchant.create_payment(expires_in=60)
+    clock.advance(61)
+    # the reference: one payment expired on its own, by the read that finds it overdue
+    assert (
+        await merchant.http.get(f"/payment/request/{read_one['id']}", headers=await merchant.headers())
+    ).json()["status"] == "expired"
+
+    assert await Worker(services).run_once() >= len(hooked) + len(quiet)  # and what others left
+
+    reference = event_data((await events(services, read_one["id"]))[-1])
+    for created in hooked + quiet:
+        assert await event_types(services, created["id"]) == ["payment.created", "payment.expired"]
+        data = event_data((await events(services, created["id"]))[-1])
+        assert data.keys() == reference.keys()
+        assert (data["id"], data["status"], data["previousStatus"]) == (created["id"], "expired", "pending")
+        assert data["expiredAt"] == created["expires_at"]
+        row = await stored(services, created["id"])
+        assert (row["status"], row["expired_at"]) == ("expired", row["expires_at"])
+    assert [await deliveries_of(services, c["id"]) for c in hooked] == [1, 1, 1]
+    assert [await deliveries_of(services, c["id"]) for c in quiet] == [0, 0]
+
+
+async def test_worker_drains_a_backlog_in_batches_without_waiting_its_interval(
+    merchant: Merchant, services: Services, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await sweep(services)
+    created = [await merchant.create_payment(expires_in=60) for _ in range(3)]
+    clock.advance(61)
+    monkeypatch.setattr(runner, "EXPIRY_BATCH", 1)  # every batch is full until the backlog is gone
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(services, interval=60).run(stop))
+    try:
+        for _ in range(100):
+            statuses = [(await stored(services, c["id"]))["status"] for c in created]
+            if statuses == ["expired"] * 3:
+                break
+            await asyncio.sleep(0.05)
+        assert statuses == ["expired"] * 3  # in seconds, not three intervals of 60 s
+    finally:
+        stop.set()
+        await task

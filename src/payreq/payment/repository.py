@@ -257,23 +257,6 @@ async def expire(conn: Connection, payment_id: UUID, *, now: datetime) -> bool:
     return await _moved(conn, rows, Status.PENDING, Status.EXPIRED)
 
 
-async def expire_all(conn: Connection, payment_ids: list[UUID], *, now: datetime) -> set[UUID]:
-    """``expire`` for a batch in one statement, its rollups in one more per table: the
-    ids this call expired (a concurrent change may have settled some first)."""
-    if not payment_ids:
-        return set()
-    marks, named = placeholders(payment_ids, "id")
-    rows = await conn.fetch_all(
-        f"""
-        UPDATE payments SET status = 'expired', expired_at = expires_at
-        WHERE id IN ({marks}) AND status = 'pending' AND expires_at <= :now {rollup.RETURNING}, id
-        """,
-        {**named, "now": now},
-    )
-    await _moved(conn, rows, Status.PENDING, Status.EXPIRED)
-    return {row["id"] for row in rows}
-
-
 async def _moved(conn: Connection, rows: Sequence[Row], before: Status, after: Status) -> bool:
     """Whether the conditional update won (read to its end: SQLite finishes a RETURNING
     statement on its last row); if it did, its rollup is written beside it."""
@@ -281,12 +264,35 @@ async def _moved(conn: Connection, rows: Sequence[Row], before: Status, after: S
     return bool(rows)
 
 
-async def overdue_ids(conn: Connection, *, now: datetime, limit: int) -> list[UUID]:
+async def expire_many(conn: Connection, ids: list[UUID], *, now: datetime) -> set[UUID]:
+    """``expire`` for a batch of the sweep in one statement, its rollups in one more per
+    table: the ids it changed (a concurrent change may have won the others). An array on
+    PostgreSQL (one statement text whatever the batch's length), a list on SQLite."""
+    if not ids:
+        return set()
+    params: dict[str, object]
+    if conn.dialect == "postgresql":
+        where, params = "id = ANY(:ids::uuid[])", {"ids": ids}
+    else:
+        marks, params = placeholders(ids, "id")
+        where = f"id IN ({marks})"
     rows = await conn.fetch_all(
-        """
-        SELECT id FROM payments WHERE status = 'pending' AND expires_at <= :now
-        ORDER BY expires_at LIMIT :limit
+        f"""
+        UPDATE payments SET status = 'expired', expired_at = expires_at
+        WHERE {where} AND status = 'pending' AND expires_at <= :now {rollup.RETURNING}, id
         """,
+        {**params, "now": now},
+    )
+    await _moved(conn, rows, Status.PENDING, Status.EXPIRED)
+    return {row["id"] for row in rows}
+
+
+async def overdue(conn: Connection, *, now: datetime, limit: int) -> list[Payment]:
+    """Unscoped, for the worker's sweep: up to ``limit`` pending payments past their
+    deadline, the longest overdue first."""
+    rows = await conn.fetch_all(
+        f"""{_SELECT} WHERE p.status = 'pending' AND p.expires_at <= :now
+        ORDER BY p.expires_at LIMIT :limit""",
         {"now": now, "limit": limit},
     )
-    return [row["id"] for row in rows]
+    return [_payment(row) for row in rows]

@@ -32,6 +32,7 @@ from payreq.payment.lifecycle import EVENT_TYPE, Cause, InvalidTransition, Statu
 from payreq.payment.models import Page, Payment, PaymentDraft, PaymentQuery
 from payreq.payment.schemas_b import change_data
 from payreq.webhook import outbox
+from payreq.webhook.repository import NewEvent
 
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 30 * 24 * 3600
@@ -298,15 +299,34 @@ class PaymentService:
         return changed
 
     async def expire_due(self, conn: Connection, *, limit: int = 500) -> int:
-        """The worker's sweep: persist every overdue payment as expired, with its event."""
+        """The worker's sweep: persist up to ``limit`` overdue payments as expired, each
+        with its event (and delivery); on PostgreSQL in a few statements per batch, not
+        two round trips per payment, so that 100,000 overdue payments take seconds."""
         now = self.clock()
-        ids = await repository.overdue_ids(conn, now=now, limit=limit)
-        payments = await repository.get_by_ids(conn, ids)
-        won = await repository.expire_all(conn, [p.id for p in payments], now=now)
-        for payment in payments:
-            if payment.id in won:
-                await self._record(conn, payment.as_seen(now), Status.EXPIRED, now, previous=Status.PENDING)
-        return len(won)
+        due = await repository.overdue(conn, now=now, limit=limit)
+        changed = await repository.expire_many(conn, [payment.id for payment in due], now=now)
+        expired = [payment.as_seen(now) for payment in due if payment.id in changed]
+        if not expired:
+            return 0
+        conn.after_commit(lambda: metrics.payments.labels(Status.EXPIRED.value).inc(len(expired)))
+        await outbox.record_many(
+            conn,
+            [
+                NewEvent(
+                    id=uuid.uuid4(),
+                    account_id=payment.account_id,
+                    environment=payment.environment,
+                    application_id=payment.application_id,
+                    payment_id=payment.id,
+                    type=EVENT_TYPE[Status.EXPIRED],
+                    data=change_data(payment, base_url=self.base_url, previous=Status.PENDING),
+                    created_at=now,
+                    delivery_id=uuid.uuid4(),
+                )
+                for payment in expired
+            ],
+        )
+        return len(expired)
 
     async def _expire(self, conn: Connection, payment: Payment, now: datetime) -> tuple[Payment, bool]:
         """Persist an overdue payment as expired: the payment as it now stands, and

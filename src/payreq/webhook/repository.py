@@ -25,6 +25,7 @@ poller's cursor never passes an event that commits later:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -130,6 +131,79 @@ async def insert_event(
     return await insert_delivery(
         conn, id=delivery_id, event_id=id, application_id=application_id, at=created_at
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event row for ``insert_events``; ``delivery_id`` for its delivery, written
+    if its application has a webhook URL."""
+
+    id: UUID
+    account_id: UUID
+    environment: str
+    application_id: UUID
+    payment_id: UUID
+    type: str
+    data: str
+    created_at: datetime
+    delivery_id: UUID
+
+
+async def insert_events(conn: Connection, events: Sequence[NewEvent]) -> int:
+    """``insert_event`` for many events (the worker's expiry sweep); the number of
+    deliveries written. On PostgreSQL one statement of arrays, whatever their length
+    (one text to prepare and cache); on SQLite, in process, one statement each."""
+    if conn.dialect != "postgresql":
+        written = 0
+        for e in events:
+            written += await insert_event(
+                conn,
+                id=e.id,
+                account_id=e.account_id,
+                environment=e.environment,
+                application_id=e.application_id,
+                payment_id=e.payment_id,
+                type=e.type,
+                data=e.data,
+                created_at=e.created_at,
+                delivery_id=e.delivery_id,
+            )
+        return written
+    if not events:
+        return 0
+    rows = await conn.fetch_all(
+        f"""
+        WITH event AS (
+            INSERT INTO events (id, account_id, environment, application_id, payment_id, type, data,
+                                created_at, log_position)
+            SELECT id, account_id, environment, application_id, payment_id, type, data, created_at,
+                   {_next_position(conn)}
+            FROM unnest(:ids::uuid[], :account_ids::uuid[], :environments::text[], :application_ids::uuid[],
+                        :payment_ids::uuid[], :types::text[], :data::text[], :created_at::timestamptz[])
+                 AS e(id, account_id, environment, application_id, payment_id, type, data, created_at)
+            RETURNING id, application_id, created_at
+        )
+        INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step,
+                                        next_attempt_at, created_at)
+        SELECT d.delivery_id, event.id, a.id, 'pending', 0, 0, event.created_at, event.created_at
+        FROM event
+        JOIN applications a ON a.id = event.application_id AND a.webhook_url IS NOT NULL
+        JOIN unnest(:ids::uuid[], :delivery_ids::uuid[]) AS d(event_id, delivery_id) ON d.event_id = event.id
+        RETURNING id
+        """,
+        {
+            "ids": [e.id for e in events],
+            "account_ids": [e.account_id for e in events],
+            "environments": [e.environment for e in events],
+            "application_ids": [e.application_id for e in events],
+            "payment_ids": [e.payment_id for e in events],
+            "types": [e.type for e in events],
+            "data": [e.data for e in events],
+            "created_at": [e.created_at for e in events],
+            "delivery_ids": [e.delivery_id for e in events],
+        },
+    )
+    return len(rows)
 
 
 async def insert_delivery(
