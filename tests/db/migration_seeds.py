@@ -148,17 +148,19 @@ async def _0011_at_head(conn: Connection) -> None:
     """0011 counted the payments seeded before it into the overview's rollups."""
     tenant = {"a": ACCOUNT}
     daily = await conn.fetch_all(
-        "SELECT day, currency, status, payments, amount FROM payment_daily WHERE account_id = :a ORDER BY day",
+        "SELECT day, currency, status, slot, payments, amount FROM payment_daily WHERE account_id = :a "
+        "ORDER BY day",
         tenant,
     )
+    # the slot is the payment id's last hex digit (…0004 and …0071)
     assert [tuple(r) for r in daily] == [
-        ("2026-11-22", "EUR", "paid", 1, 1_000_000_000_000),
-        ("2026-12-01", "EUR", "cancelled", 1, 2500),
+        ("2026-11-22", "EUR", "paid", "4", 1, 1_000_000_000_000),
+        ("2026-12-01", "EUR", "cancelled", "1", 1, 2500),
     ]
     paid = await conn.fetch_all(
-        "SELECT day, currency, payments, amount FROM payment_paid_daily WHERE account_id = :a", tenant
+        "SELECT day, currency, slot, payments, amount FROM payment_paid_daily WHERE account_id = :a", tenant
     )
-    assert [tuple(r) for r in paid] == [("2026-11-22", "EUR", 1, 1_000_000_000_000)]
+    assert [tuple(r) for r in paid] == [("2026-11-22", "EUR", "4", 1, 1_000_000_000_000)]
     times = await conn.fetch_all(
         "SELECT day, bucket, payments FROM payment_pay_times WHERE account_id = :a", tenant
     )
@@ -583,6 +585,7 @@ SEEDS: dict[str, Seed] = {
                     "day": "2026-12-01",
                     "currency": "CHF",
                     "status": "expired",
+                    "slot": "7",
                     "payments": 3,
                     "amount": 4500,
                 }
@@ -593,6 +596,7 @@ SEEDS: dict[str, Seed] = {
                     "environment": "production",
                     "day": "2026-12-01",
                     "currency": "CHF",
+                    "slot": "7",
                     "payments": 2,
                     "amount": 3000,
                 }
@@ -603,6 +607,7 @@ SEEDS: dict[str, Seed] = {
                     "environment": "production",
                     "day": "2026-12-01",
                     "bucket": 600,
+                    "slot": "7",
                     "payments": 2,
                 }
             ],
@@ -613,16 +618,17 @@ SEEDS: dict[str, Seed] = {
                     "bucket": 600,
                     "day": "2026-12-01",
                     "seconds": 605,
+                    "slot": "7",
                     "payments": 2,
                 }
             ],
         },
         at_head=_0011_at_head,
         key={
-            "payment_daily": ("account_id", "environment", "day", "currency", "status"),
-            "payment_paid_daily": ("account_id", "environment", "day", "currency"),
-            "payment_pay_times": ("account_id", "environment", "day", "bucket"),
-            "payment_pay_seconds": ("account_id", "environment", "bucket", "day", "seconds"),
+            "payment_daily": ("account_id", "environment", "day", "currency", "status", "slot"),
+            "payment_paid_daily": ("account_id", "environment", "day", "currency", "slot"),
+            "payment_pay_times": ("account_id", "environment", "day", "bucket", "slot"),
+            "payment_pay_seconds": ("account_id", "environment", "bucket", "day", "seconds", "slot"),
         },
     ),
 }

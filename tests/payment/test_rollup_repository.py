@@ -18,7 +18,7 @@ import pytest
 
 from payreq.audit.models import Actor
 from payreq.payment.lifecycle import Status
-from payreq.payment.rollup_repository import bucket, day, seconds_to_pay
+from payreq.payment.rollup_repository import bucket, day, seconds_to_pay, slot
 from payreq.services import Services
 from tests.conftest import MovableClock
 from tests.fixtures.factories import Merchant
@@ -39,10 +39,10 @@ async def rollups(services: Services, merchant: Merchant) -> Rollups:
     found: Rollups = {}
     async with services.db.read() as conn:
         for table, columns in (
-            ("payment_daily", "day, currency, status, amount, payments"),
-            ("payment_paid_daily", "day, currency, amount, payments"),
-            ("payment_pay_times", "day, bucket, payments"),
-            ("payment_pay_seconds", "bucket, day, seconds, payments"),
+            ("payment_daily", "day, currency, status, slot, amount, payments"),
+            ("payment_paid_daily", "day, currency, slot, amount, payments"),
+            ("payment_pay_times", "day, bucket, slot, payments"),
+            ("payment_pay_seconds", "bucket, day, seconds, slot, payments"),
         ):
             rows = await conn.fetch_all(f"SELECT {columns} FROM {table} {scope}", tenant)
             found[table] = Counter({tuple(r)[:-1]: int(tuple(r)[-1]) for r in rows if int(r["payments"])})
@@ -53,7 +53,7 @@ async def payments_of(services: Services, merchant: Merchant) -> list[Any]:
     async with services.db.read() as conn:
         return list(
             await conn.fetch_all(
-                "SELECT status, amount, currency, created_at, expires_at, paid_at FROM payments "
+                "SELECT id, status, amount, currency, created_at, expires_at, paid_at FROM payments "
                 "WHERE account_id = :a AND environment = :e",
                 {"a": uuid.UUID(merchant.credentials.account_id), "e": merchant.credentials.environment},
             )
@@ -67,21 +67,24 @@ def recount(payments: list[Any]) -> Rollups:
     times: Counter[tuple[Any, ...]] = Counter()
     seconds: Counter[tuple[Any, ...]] = Counter()
     for p in payments:
-        # (..., payments) -> count rows: the amount sits in the key of a count-and-amount row
-        daily[(day(p["created_at"]), p["currency"], p["status"])] += 1
+        # (..., payments) -> count rows: the amount sits in the key of a count-and-amount row;
+        # each payment is counted in its own slot (the last hex digit of its id)
+        part = slot(p["id"] if isinstance(p["id"], uuid.UUID) else uuid.UUID(str(p["id"])))
+        daily[(day(p["created_at"]), p["currency"], p["status"], part)] += 1
         if p["paid_at"] is not None:
-            paid[(day(p["paid_at"]), p["currency"])] += 1
+            paid[(day(p["paid_at"]), p["currency"], part)] += 1
             s = seconds_to_pay(p["created_at"], p["paid_at"])
-            times[(day(p["created_at"]), bucket(s))] += 1
-            seconds[(bucket(s), day(p["created_at"]), s)] += 1
+            times[(day(p["created_at"]), bucket(s), part)] += 1
+            seconds[(bucket(s), day(p["created_at"]), s, part)] += 1
     amounts: dict[str, Counter[tuple[Any, ...]]] = {
         "payment_daily": Counter(),
         "payment_paid_daily": Counter(),
     }
     for p in payments:
-        amounts["payment_daily"][(day(p["created_at"]), p["currency"], p["status"])] += int(p["amount"])
+        part = slot(p["id"] if isinstance(p["id"], uuid.UUID) else uuid.UUID(str(p["id"])))
+        amounts["payment_daily"][(day(p["created_at"]), p["currency"], p["status"], part)] += int(p["amount"])
         if p["paid_at"] is not None:
-            amounts["payment_paid_daily"][(day(p["paid_at"]), p["currency"])] += int(p["amount"])
+            amounts["payment_paid_daily"][(day(p["paid_at"]), p["currency"], part)] += int(p["amount"])
     return {
         "payment_daily": Counter({(*k, amounts["payment_daily"][k]): n for k, n in daily.items()}),
         "payment_paid_daily": Counter({(*k, amounts["payment_paid_daily"][k]): n for k, n in paid.items()}),

@@ -31,8 +31,9 @@ _SCOPE = "account_id = :account_id AND environment = :environment AND day >= :fi
 
 async def paid_per_day(conn: Connection, tenant: Tenant, *, first_day: date) -> list[Row]:
     rows = await conn.fetch_all(
-        f"""SELECT day, currency, payments AS count, amount AS volume FROM payment_paid_daily
-        WHERE {_SCOPE} AND payments > 0 ORDER BY day, currency""",
+        f"""SELECT day, currency, CAST(SUM(payments) AS BIGINT) AS count, CAST(SUM(amount) AS BIGINT) AS volume
+        FROM payment_paid_daily
+        WHERE {_SCOPE} GROUP BY day, currency HAVING SUM(payments) > 0 ORDER BY day, currency""",
         {**_tenant(tenant), "first_day": first_day.isoformat()},
     )
     return list(rows)

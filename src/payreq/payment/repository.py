@@ -92,6 +92,7 @@ async def insert(conn: Connection, payment: Payment) -> None:
         conn,
         [
             rollup.Move(
+                payment.id,
                 payment.account_id,
                 payment.environment,
                 payment.currency,
@@ -279,7 +280,7 @@ async def expire_many(conn: Connection, ids: list[UUID], *, now: datetime) -> se
     rows = await conn.fetch_all(
         f"""
         UPDATE payments SET status = 'expired', expired_at = expires_at
-        WHERE {where} AND status = 'pending' AND expires_at <= :now {rollup.RETURNING}, id
+        WHERE {where} AND status = 'pending' AND expires_at <= :now {rollup.RETURNING}
         """,
         {**params, "now": now},
     )

@@ -40,21 +40,25 @@ _TABLES = ("payment_pay_seconds", "payment_pay_times", "payment_paid_daily", "pa
 
 
 def _create(table: str, key: list[tuple[str, sa.types.TypeEngine[Any]]], *extra: sa.CheckConstraint) -> None:
-    """A rollup table: the tenant and ``key`` as its primary key, then its payments (and
-    for a table with a currency, their amount)."""
+    """A rollup table: the tenant, ``key`` and the slot (the last hex digit of the
+    payment id) as its primary key, then its payments (and for a table with a currency,
+    their amount)."""
     amount = [sa.Column("amount", sa.BigInteger(), nullable=False)] if ("currency", _CURRENCY) in key else []
     op.create_table(
         table,
         sa.Column("account_id", UUID, nullable=False),
         sa.Column("environment", sa.String(length=16), nullable=False),
         *(sa.Column(name, type_, nullable=False) for name, type_ in key),
+        sa.Column("slot", sa.String(length=1), nullable=False),
         sa.Column("payments", sa.BigInteger(), nullable=False),
         *amount,
         *extra,
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f(f"fk_{table}_account_id_accounts")
         ),
-        sa.PrimaryKeyConstraint("account_id", "environment", *(n for n, _ in key), name=op.f(f"pk_{table}")),
+        sa.PrimaryKeyConstraint(
+            "account_id", "environment", *(n for n, _ in key), "slot", name=op.f(f"pk_{table}")
+        ),
     )
 
 
@@ -64,9 +68,11 @@ def _backfill(dialect: str) -> list[str]:
     if dialect == "postgresql":
         created, paid = (f"to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD')" for c in ("created_at", "paid_at"))
         seconds = "CAST(EXTRACT(EPOCH FROM paid_at - created_at) AS BIGINT)"
+        slot = "right(id::text, 1)"
     else:
         created, paid = "substr(created_at, 1, 10)", "substr(paid_at, 1, 10)"
         seconds = "CAST(ROUND((julianday(paid_at) - julianday(created_at)) * 86400) AS INTEGER)"
+        slot = "substr(id, 36, 1)"
     widths = ((60, 1), (600, 10), (3600, 60), (86_400, 600), (30 * 86_400, 3600))
     bucket = (
         "CASE WHEN s < 0 THEN -1 "
@@ -74,19 +80,19 @@ def _backfill(dialect: str) -> list[str]:
         + " ELSE s - s % 86400 END"
     )
     return [
-        f"""INSERT INTO payment_daily (account_id, environment, day, currency, status, payments, amount)
-        SELECT account_id, environment, {created}, currency, status, COUNT(*), SUM(amount)
-        FROM payments GROUP BY 1, 2, 3, 4, 5""",  # noqa: S608 (constants only)
-        f"""INSERT INTO payment_paid_daily (account_id, environment, day, currency, payments, amount)
-        SELECT account_id, environment, {paid}, currency, COUNT(*), SUM(amount)
-        FROM payments WHERE paid_at IS NOT NULL GROUP BY 1, 2, 3, 4""",  # noqa: S608 (constants only)
-        f"""INSERT INTO payment_pay_seconds (account_id, environment, bucket, day, seconds, payments)
-        SELECT account_id, environment, {bucket}, day, s, COUNT(*)
-        FROM (SELECT account_id, environment, {created} AS day, {seconds} AS s
-              FROM payments WHERE paid_at IS NOT NULL) AS paid GROUP BY 1, 2, 3, 4, 5""",  # noqa: S608 (constants only)
-        """INSERT INTO payment_pay_times (account_id, environment, day, bucket, payments)
-        SELECT account_id, environment, day, bucket, SUM(payments) FROM payment_pay_seconds
-        GROUP BY 1, 2, 3, 4""",
+        f"""INSERT INTO payment_daily (account_id, environment, day, currency, status, slot, payments, amount)
+        SELECT account_id, environment, {created}, currency, status, {slot}, COUNT(*), SUM(amount)
+        FROM payments GROUP BY 1, 2, 3, 4, 5, 6""",  # noqa: S608 (constants only)
+        f"""INSERT INTO payment_paid_daily (account_id, environment, day, currency, slot, payments, amount)
+        SELECT account_id, environment, {paid}, currency, {slot}, COUNT(*), SUM(amount)
+        FROM payments WHERE paid_at IS NOT NULL GROUP BY 1, 2, 3, 4, 5""",  # noqa: S608 (constants only)
+        f"""INSERT INTO payment_pay_seconds (account_id, environment, bucket, day, seconds, slot, payments)
+        SELECT account_id, environment, {bucket}, day, s, slot, COUNT(*)
+        FROM (SELECT account_id, environment, {created} AS day, {seconds} AS s, {slot} AS slot
+              FROM payments WHERE paid_at IS NOT NULL) AS paid GROUP BY 1, 2, 3, 4, 5, 6""",  # noqa: S608 (constants only)
+        """INSERT INTO payment_pay_times (account_id, environment, day, bucket, slot, payments)
+        SELECT account_id, environment, day, bucket, slot, SUM(payments) FROM payment_pay_seconds
+        GROUP BY 1, 2, 3, 4, 5""",
     ]
 
 
