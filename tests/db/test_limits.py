@@ -42,3 +42,36 @@ async def test_the_pool_is_sized_from_the_settings(database_url: str, backend: s
         assert row is not None and row["v"] == "2500ms"
     finally:
         await database.close()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has one writer: no lock cycle
+async def test_a_deadlock_rolls_one_unit_back_as_unavailable_never_a_500(db: Database, backend: str) -> None:
+    """Two units that lock two rows in opposite orders: PostgreSQL breaks the cycle by
+    rolling one back (SQLSTATE 40P01). That unit fails as DatabaseUnavailable (a 503
+    that says to retry), the other commits, and nothing of the first is kept."""
+    import asyncio
+
+    from payreq.db import DatabaseUnavailable
+
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE deadlock_probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        await conn.execute("INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)")
+    try:
+        both_hold = asyncio.Barrier(2)
+
+        async def lock(first: int, second: int) -> None:
+            async with db.transaction() as conn:
+                await conn.execute("UPDATE deadlock_probe SET n = n + 1 WHERE id = :id", {"id": first})
+                await both_hold.wait()
+                await conn.execute("UPDATE deadlock_probe SET n = n + 10 WHERE id = :id", {"id": second})
+
+        results = await asyncio.gather(lock(1, 2), lock(2, 1), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        assert len(failed) == 1 and isinstance(failed[0], DatabaseUnavailable), results
+        assert failed[0].status == 503 and "retry" in failed[0].message
+        async with db.read() as conn:
+            rows = await conn.fetch_all("SELECT n FROM deadlock_probe ORDER BY id")
+        assert sorted(r["n"] for r in rows) == [1, 10]  # the winner's two updates alone
+    finally:
+        async with db.transaction() as conn:
+            await conn.execute("DROP TABLE deadlock_probe")

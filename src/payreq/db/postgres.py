@@ -151,6 +151,12 @@ class PostgresConnection:
             raise UniqueViolation(str(exc)) from exc
         except asyncpg.DataError as exc:
             raise unstorable_value() from exc
+        except asyncpg.TransactionRollbackError as exc:
+            # a deadlock or serialization failure (SQLSTATE class 40): the database chose
+            # this unit to roll back so that another could go on; a retry succeeds
+            raise DatabaseUnavailable(
+                "The change met a concurrent one and was rolled back; retry with the same request."
+            ) from exc
         except asyncpg.QueryCanceledError as exc:
             # the server's statement_timeout (the same bound as the client's): a
             # time-out like any other, 503, not a 500
