@@ -470,3 +470,22 @@ async def test_a_euro_bank_transfer_shows_a_scannable_epc_qr_code_on_desktop_and
             check_payload(found.text, reference=reference, amount="24.50")
         finally:
             await context.close()
+
+
+async def test_an_error_page_fits_a_phone_with_its_support_reference(payreq: Payreq, browser: Any) -> None:
+    """A mistyped checkout link answers the payer's 404 page; at 360 px its long request
+    id wraps inside the card instead of pushing the page sideways."""
+    for name, width in [("desktop", 1280), ("phone", 360)]:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+        try:
+            page = await context.new_page()
+            answer = await page.goto(f"{payreq.url}/checkout/not/a/checkout/link")
+            assert answer is not None and answer.status == 404
+            assert await page.get_by_role("heading", name="Payment request not found").is_visible()
+            reference = await page.locator("code").inner_text()
+            assert reference == answer.headers["x-request-id"]
+            sizes = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert sizes[0] <= sizes[1], sizes  # no sideways scrolling
+            await screenshot(page, f"not-found-{name}")
+        finally:
+            await context.close()
