@@ -49,6 +49,7 @@ bench: install
 bench-extra: install
 	$(BIN)/python bench/run.py --database sqlite,postgresql $(BENCH_ARGS)
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/expiry.py
 	$(BIN)/python bench/webhooks.py
 

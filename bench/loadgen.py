@@ -1,7 +1,11 @@
 """A load generator in Python, for machines without wrk.
 
 Closed loop like ``wrk``: each keep-alive HTTP/1.1 connection sends one request,
-reads the whole response, records its latency and sends the next. Raw asyncio
+reads the whole response, records its latency and sends the next. With ``--rate`` it is
+an open loop instead: requests are due on a fixed schedule, each goes out on a free
+connection, and its latency counts from when it was due (so a slow answer that holds
+the connections back is counted, not hidden); ``unsent`` counts those still waiting
+at the end. Raw asyncio
 protocols on uvloop (no HTTP client library), one event loop per process, so that on
 a free core it outruns the server it measures. Configured by the ``BENCH_*``
 environment variables (bench/scenarios.py); prints one ``BENCH_RESULT {json}`` line.
@@ -22,6 +26,7 @@ import os
 import sys
 import time
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
@@ -45,6 +50,8 @@ class Job:
     offset: int = 0
     keyed: bool = False
     """The requests carry ``KEY_MARK``, replaced by a fresh key each time."""
+    rate: float = 0.0
+    """Open loop: this many requests a second, on a schedule (0: closed loop, like wrk)."""
 
 
 @dataclass
@@ -53,6 +60,7 @@ class Outcome:
     http_errors: int = 0
     errors: int = 0
     elapsed: float = 0.0
+    unsent: int = 0
 
 
 def build_requests(url: str, env: dict[str, str]) -> list[bytes]:
@@ -102,6 +110,10 @@ class _Run:
         self.next_index = job.offset
         self.sent = 0
         self.open: set[_Connection] = set()
+        # open loop: connections with nothing in flight, the longest idle first (each is
+        # used in turn: one left idle for seconds would be closed by the server's keep-alive)
+        self.idle: deque[_Connection] = deque()
+        self.backlog: deque[float] = deque()  # open loop: scheduled times no connection was free for
         self.all_closed = asyncio.Event()
         self.connecting: set[asyncio.Task[None]] = set()
 
@@ -135,17 +147,32 @@ class _Connection(asyncio.Protocol):
         self.need = -1
         self.status = 0
         self.sent_at = 0.0
+        self.busy = False  # a request in flight
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
         self.run.open.add(self)
         if self.run.deadline != math.inf:  # a reconnection during the measurement
-            self.send()
+            self.next()
 
-    def send(self) -> None:
+    def send(self, scheduled: float | None = None) -> None:
+        """Send the next request; in the open loop its latency counts from ``scheduled``
+        (when it was due, not when a connection came free: no coordinated omission)."""
         assert self.transport is not None
-        self.sent_at = time.perf_counter()
+        self.sent_at = time.perf_counter() if scheduled is None else scheduled
+        self.busy = True
         self.transport.write(self.run.next_request())
+
+    def next(self) -> None:
+        """After an answer: the next request at once (closed loop), or the oldest one
+        due (open loop), else wait for the schedule."""
+        run = self.run
+        if not run.job.rate:
+            self.send()
+        elif run.backlog:
+            self.send(run.backlog.popleft())
+        else:
+            run.idle.append(self)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer + data if self.buffer else data
@@ -162,6 +189,7 @@ class _Connection(asyncio.Protocol):
         now = time.perf_counter()
         self.buffer = buffer[self.need :]
         self.need = -1
+        self.busy = False
         run = self.run
         if now > run.deadline:
             assert self.transport is not None
@@ -170,7 +198,7 @@ class _Connection(asyncio.Protocol):
         run.outcome.latencies.append(now - self.sent_at)
         if self.status >= 400:
             run.outcome.http_errors += 1
-        self.send()
+        self.next()
 
     def connection_lost(self, exc: Exception | None) -> None:
         run = self.run
@@ -189,12 +217,20 @@ async def _measure(job: Job) -> Outcome:
     await asyncio.gather(*(run.connect() for _ in range(job.connections)))
     start = time.perf_counter()
     run.deadline = start + job.duration
-    for conn in list(run.open):
-        conn.send()
-    await asyncio.sleep(job.duration)
+    if job.rate:
+        run.idle = deque(run.open)
+        await _schedule(run, start)
+        run.outcome.unsent = len(run.backlog)  # due, but no connection came free in time
+        for conn in run.idle:
+            if conn.transport is not None:
+                conn.transport.close()
+    else:
+        for conn in list(run.open):
+            conn.send()
+        await asyncio.sleep(job.duration)
     end = time.perf_counter()
     # requests still unanswered after the timeout count as errors, as in wrk
-    run.outcome.errors += sum(1 for c in run.open if end - c.sent_at > job.timeout)
+    run.outcome.errors += sum(1 for c in run.open if c.busy and end - c.sent_at > job.timeout)
     run.all_closed.clear()
     if run.open:  # the requests in flight at the deadline are answered, not counted
         with contextlib.suppress(TimeoutError):
@@ -206,14 +242,32 @@ async def _measure(job: Job) -> Outcome:
     return run.outcome
 
 
-def _process(job: Job) -> tuple[bytes, int, int, float]:
+async def _schedule(run: _Run, start: float) -> None:
+    """The open loop: request n is due at ``start + n / rate``; each goes out on a free
+    connection, or waits in the backlog for the first one to come free."""
+    interval, n = 1.0 / run.job.rate, 0
+    while True:
+        now = time.perf_counter()
+        if now >= run.deadline:
+            return
+        while start + n * interval <= now:
+            due = start + n * interval
+            n += 1
+            if run.idle:
+                run.idle.popleft().send(due)
+            else:
+                run.backlog.append(due)
+        await asyncio.sleep(max(0.0, start + n * interval - time.perf_counter()))
+
+
+def _process(job: Job) -> tuple[bytes, int, int, float, int]:
     gc.disable()
     loop = uvloop.new_event_loop()
     try:
         outcome = loop.run_until_complete(_measure(job))
     finally:
         loop.close()
-    return outcome.latencies.tobytes(), outcome.http_errors, outcome.errors, outcome.elapsed
+    return outcome.latencies.tobytes(), outcome.http_errors, outcome.errors, outcome.elapsed, outcome.unsent
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -223,7 +277,7 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 
 def run(
-    url: str, *, env: dict[str, str], connections: int, duration: float, processes: int
+    url: str, *, env: dict[str, str], connections: int, duration: float, processes: int, rate: float = 0.0
 ) -> dict[str, float]:
     parts = urlsplit(url)
     requests = build_requests(url, env)
@@ -239,6 +293,7 @@ def run(
             5.0,
             offset=i * 997,
             keyed=bool(env.get("BENCH_IDEMPOTENCY_PREFIX")),
+            rate=rate / processes,
         )
         for i, share in enumerate(shares)
     ]
@@ -261,6 +316,7 @@ def run(
         "max_us": (latencies[-1] * 1e6) if latencies else 0.0,
         "http_errors": sum(r[1] for r in results),
         "errors": sum(r[2] for r in results),
+        "unsent": sum(r[4] for r in results),
     }
 
 
@@ -270,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="open loop: requests per second on a schedule (0: closed loop)"
+    )
     args = parser.parse_args(argv)
     result = run(
         args.url,
@@ -277,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         connections=args.connections,
         duration=args.duration,
         processes=args.processes,
+        rate=args.rate,
     )
     sys.stdout.write("BENCH_RESULT " + json.dumps(result) + "\n")
 
