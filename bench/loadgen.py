@@ -327,7 +327,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
-        "--rate", type=float, default=0.0, help="open loop: requests per second on a schedule (0: closed loop)"
+        "--rate",
+        type=float,
+        default=0.0,
+        help="open loop: requests per second on a schedule (0: closed loop)",
     )
     args = parser.parse_args(argv)
     result = run(
