@@ -38,7 +38,7 @@ with tempfile.TemporaryDirectory() as tmp, Processes() as procs:
         "--no-access-log",
         "--log-level",
         "warning",
-        "payreq.app:create_app",
+        "payreq.app:create_server_app",
     ]
     gr = Server(
         "granian",

@@ -26,6 +26,7 @@ from payreq.errors import PayreqError
 from payreq.http import answer_options, render_http_exception, render_payreq_error, render_unexpected
 from payreq.idempotency.middleware import ROUTE_BODY_LIMITS
 from payreq.kit.clock import Clock, utc_now
+from payreq.kit.process import freeze_startup_objects
 from payreq.services import Services
 from payreq.worker.runner import Worker
 
@@ -62,12 +63,18 @@ class PayreqApp(Litestar):
         await super().__call__(scope, receive, send)
 
 
+def create_server_app() -> Litestar:
+    """The application ``payreq serve`` runs (uvicorn's factory, in each process)."""
+    return create_app(freeze=True)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     db: Database | None = None,
     clock: Clock = utc_now,
     run_worker: bool | None = None,
+    freeze: bool = False,
 ) -> Litestar:
     settings = settings or get_settings()
     logs.configure(settings.log_level, json=settings.log_json)
@@ -85,6 +92,8 @@ def create_app(
         await database.open()
         stop = asyncio.Event()
         task = asyncio.create_task(Worker(services).run(stop)) if with_worker else None
+        if freeze:
+            freeze_startup_objects()
         try:
             yield
         finally:

@@ -159,7 +159,7 @@ def serve(
             err=True,
         )
     uvicorn.run(
-        "payreq.app:create_app",
+        "payreq.app:create_server_app",
         factory=True,
         host=host,
         port=port,
@@ -203,8 +203,12 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        from payreq.kit.process import freeze_startup_objects
+
+        worker = Worker(Services.build(settings, db))
+        freeze_startup_objects()
         try:
-            await Worker(Services.build(settings, db)).run(stop)
+            await worker.run(stop)
         finally:
             await db.close()
 
