@@ -3,9 +3,13 @@ http://127.0.0.1 in the sandbox only)."""
 
 from __future__ import annotations
 
-import pytest
+import unicodedata
 
-from payreq.kit.urls import MAX_URL_LENGTH, redirect_url_problem
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from payreq.kit.urls import MAX_URL_LENGTH, has_hidden_characters, normalise_url, redirect_url_problem
 
 BOTH = pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "production"])
 
@@ -158,3 +162,28 @@ def test_redirect_url_refuses_unicode_controls_and_whitespace(url: str, sandbox:
 @pytest.mark.parametrize("url", ["https://b\u00fccher.example/kasse", "https://m.example/caf\u00e9?q=\u00fc"])
 def test_redirect_url_accepts_visible_non_ascii(url: str, sandbox: bool) -> None:
     assert redirect_url_problem(url, sandbox=sandbox) is None
+
+
+def _hidden_by_definition(url: str) -> bool:
+    return any(ch == "\\" or unicodedata.category(ch)[0] in "CZ" for ch in url)
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_every_ascii_character_is_judged_as_its_unicode_category_says(code: int) -> None:
+    url = f"https://m.example/a{chr(code)}b"
+    assert has_hidden_characters(url) is _hidden_by_definition(url)
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_judged_as_its_unicode_categories_say(tail: str) -> None:
+    url = "https://m.example/" + tail
+    assert has_hidden_characters(url) is _hidden_by_definition(url)
+
+
+def test_a_normalised_url_is_the_same_from_the_cache_and_an_invalid_one_stays_refused() -> None:
+    url = "https://Bücher.example/zurück?q=ä"
+    first, second = normalise_url(url), normalise_url(url)
+    assert first == second == "https://xn--bcher-kva.example/zur%C3%BCck?q=%C3%A4"
+    for _ in range(2):
+        with pytest.raises(ValueError, match="not a URL that can be normalised"):
+            normalise_url("https://xn--a.example/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
     """
     if len(url) > MAX_URL_LENGTH:
         return f"must be at most {MAX_URL_LENGTH} characters"
-    if any(ch == "\\" or unicodedata.category(ch)[0] in "CZ" for ch in url):
+    if has_hidden_characters(url):
         return "must not contain whitespace, control, format or invisible characters, or backslashes"
     try:
         parts = urlsplit(url)
@@ -47,16 +48,35 @@ def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
     return None
 
 
+def has_hidden_characters(url: str) -> bool:
+    """Whitespace, control, format or invisible characters (Unicode categories Z and C),
+    or a backslash. For ASCII, the Z and C characters are exactly the space and what
+    ``isprintable`` refuses, which spares the per-character look-up of a typical URL."""
+    if url.isascii():
+        return not url.isprintable() or " " in url or "\\" in url
+    return any(ch == "\\" or unicodedata.category(ch)[0] in "CZ" for ch in url)
+
+
 def normalise_url(url: str) -> str:
     """The URL as a browser sends it: the host in IDNA (``xn--``) form and lower case,
     everything else UTF-8 percent-encoded, so that it is ASCII and fits an HTTP header
     (a ``Location``, a CSP's ``form-action``). ValueError if that cannot be done."""
+    normal = _normalised(url)
+    if normal is None:
+        raise ValueError(f"not a URL that can be normalised: {url!r}")
+    return normal
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalised(url: str) -> str | None:
+    """httpx's parser is most of a payment creation's URL checks (about 40 us a call, and
+    a creation checks then stores the same URL); many payments share a redirect URL."""
     try:
         parsed = httpx.URL(url)
         parsed.host  # noqa: B018 (decodes the IDNA host: raises for an invalid one)
     except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors
-        raise ValueError(f"not a URL that can be normalised: {url!r}") from None
+        return None
     normal = str(parsed)
     if not normal.isascii() or len(normal) > MAX_URL_LENGTH:
-        raise ValueError(f"not a URL that can be normalised: {url!r}")
+        return None
     return normal
