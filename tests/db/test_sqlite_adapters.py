@@ -1,0 +1,34 @@
+"""How SQLite stores an instant: one fixed width in UTC, so that text order is time order
+(every range query and index on a time column relies on it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from payreq.db.sqlite import _adapt_datetime
+
+ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))])
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9998, 12, 30), timezones=ZONES))
+def test_an_instant_is_stored_as_utc_text_of_one_width(value: datetime) -> None:
+    text = _adapt_datetime(value)
+    assert text == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    assert len(text) == 32
+    assert datetime.fromisoformat(text) == value
+
+
+@given(st.lists(st.datetimes(timezones=st.just(UTC)), min_size=2, max_size=2))
+def test_text_order_is_time_order(pair: list[datetime]) -> None:
+    a, b = pair
+    if a.year >= 1000 and b.year >= 1000:
+        assert (_adapt_datetime(a) < _adapt_datetime(b)) == (a < b)
+
+
+def test_a_naive_instant_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        _adapt_datetime(datetime(2026, 12, 1))
