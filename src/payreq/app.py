@@ -101,6 +101,7 @@ def create_app(
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await services.methods.statements.stop()
             await services.limiter.close()
             await database.close()
 

@@ -38,6 +38,7 @@ LIMITED_ACCOUNT = uuid.UUID("00000000-0000-4000-8000-000000000009")
 CANCELLED_PAYMENT = uuid.UUID("00000000-0000-4000-8000-000000000071")
 CANCELLED_EVENT = uuid.UUID("00000000-0000-4000-8000-000000000072")
 MEMBER = uuid.UUID("00000000-0000-4000-8000-000000000081")
+RUNNING_IMPORT = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ async def _0006_at_head(conn: Connection) -> None:
     assert zone is not None and zone["timezone"] == "UTC"
     done = await conn.fetch_one("SELECT status FROM statement_imports WHERE id = :id", {"id": IMPORT})
     assert done is not None and done["status"] == "finished"
+
+
+async def _0012_at_head(conn: Connection) -> None:
+    """0012 gave no finished import a time of progress (only running ones need one)."""
+    done = await conn.fetch_one("SELECT progress_at FROM statement_imports WHERE id = :id", {"id": IMPORT})
+    assert done is not None and done["progress_at"] is None
 
 
 async def _0007_at_head(conn: Connection) -> None:
@@ -630,6 +637,26 @@ SEEDS: dict[str, Seed] = {
             "payment_pay_times": ("account_id", "environment", "day", "bucket", "slot"),
             "payment_pay_seconds": ("account_id", "environment", "bucket", "day", "seconds", "slot"),
         },
+    ),
+    "0012": Seed(
+        {
+            "statement_imports": [
+                {
+                    "id": RUNNING_IMPORT,
+                    "account_id": ACCOUNT,
+                    "environment": "sandbox",
+                    "format": "csv",
+                    "source": "api",
+                    "line_count": 40,
+                    "lines_done": 20,
+                    "status": "running",
+                    "summary": '{"unmatched": 20}',
+                    "created_at": NOW,
+                    "progress_at": NOW + timedelta(seconds=3),
+                }
+            ],
+        },
+        at_head=_0012_at_head,
     ),
 }
 

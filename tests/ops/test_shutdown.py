@@ -191,3 +191,63 @@ async def _claimed(url: str) -> int:
         return int(await pg.fetchval(sql))
     finally:
         await pg.close()
+
+
+async def _import_record(url: str, import_id: str) -> dict[str, object]:
+    sql = "SELECT status, error, lines_done, line_count FROM statement_imports WHERE id = "
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(sqlite_path(url))
+        try:
+            row = conn.execute(sql + "?", [import_id]).fetchone()
+        finally:
+            conn.close()
+        return dict(zip(("status", "error", "lines_done", "line_count"), row, strict=True))
+    pg = await asyncpg.connect(url)
+    try:
+        found = await pg.fetchrow(sql + "$1::uuid", import_id)
+        assert found is not None
+        return dict(found)
+    finally:
+        await pg.close()
+
+
+async def test_sigterm_records_a_background_import_interrupted_with_what_it_applied(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    env = environment(fresh_url)
+    credentials = bootstrap(env)
+    rows = "\n".join(f"S-{i},2026-11-21,1.00,EUR,lunch {i},Al" for i in range(30_000))
+    body = f"id,date,amount,currency,reference,payer\n{rows}\n".encode()
+    with serve(env, tmp_path / "serve.log") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            token = await client.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(credentials["client_id"], credentials["client_secret"]),
+            )
+            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            started = await client.post(
+                "/api/statements",
+                content=body,
+                headers={**bearer, "Content-Type": "text/csv", "Prefer": "respond-async"},
+            )
+            assert started.status_code == 202, started.text
+            import_id = started.json()["id"]
+            for _ in range(300):
+                polled = (await client.get(f"/api/statements/{import_id}", headers=bearer)).json()
+                if polled["linesDone"] > 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert polled["status"] == "running" and polled["linesDone"] > 0, polled
+        os.killpg(server.process.pid, signal.SIGTERM)
+        server.process.wait(timeout=30)
+    assert server.process.returncode in (0, -signal.SIGTERM), server.output()[-2000:]
+    record = await _import_record(fresh_url, import_id)
+    done = record["lines_done"]
+    assert record["status"] == "failed", record
+    assert isinstance(done, int) and 0 < done < 30_000
+    assert record["error"] == (
+        f"The import was interrupted: the process applying it stopped (the server shut down) after {done} "
+        "lines. Importing the same file again applies the rest."
+    )
+    assert "statement_import_interrupted" in server.output()

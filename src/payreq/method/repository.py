@@ -98,9 +98,9 @@ async def insert_import(
         """
         INSERT INTO statement_imports
             (id, account_id, environment, format, source, filename, line_count, lines_done, status,
-             summary, created_at)
+             summary, created_at, progress_at)
         VALUES (:id, :account_id, :environment, :format, :source, :filename, :line_count, 0, 'running',
-                :summary, :created_at)
+                :summary, :created_at, :created_at)
         """,
         {
             "id": id,
@@ -121,20 +121,62 @@ async def record_progress(
     *,
     lines_done: int,
     summary: str,
+    now: datetime,
     status: str = "running",
     error: str | None = None,
     at: datetime | None = None,
-) -> None:
+) -> bool:
     """How far an import got (in the same transaction as the lines it counts), and at
-    the end its status: finished, or failed with the reason."""
-    await conn.execute(
+    the end its status: finished, or failed with the reason. False if the import is
+    no longer running (recorded interrupted, ``interrupt_stale_imports``): nothing is
+    changed then."""
+    updated = await conn.execute(
         """
         UPDATE statement_imports
         SET lines_done = :lines_done, summary = :summary, status = :status, error = :error,
-            finished_at = :at
-        WHERE id = :id
+            finished_at = :at, progress_at = :now
+        WHERE id = :id AND status = 'running'
         """,
-        {"id": id, "lines_done": lines_done, "summary": summary, "status": status, "error": error, "at": at},
+        {
+            "id": id,
+            "lines_done": lines_done,
+            "summary": summary,
+            "status": status,
+            "error": error,
+            "at": at,
+            "now": now,
+        },
+    )
+    return updated == 1
+
+
+INTERRUPTED = "The import was interrupted: the process applying it stopped"
+
+_INTERRUPT = """
+    UPDATE statement_imports
+    SET status = 'failed', finished_at = :now,
+        error = :head || CAST(lines_done AS TEXT) || ' lines. Importing the same file again applies the rest.'
+    WHERE status = 'running' AND {which}
+"""
+
+
+async def interrupt_stale_imports(conn: Connection, *, before: datetime, now: datetime) -> int:
+    """Record as failed the imports still ``running`` that made no progress since
+    ``before``: the process applying them stopped (killed, crashed, its machine gone),
+    and nothing else will finish them. Their applied lines stay applied and reported;
+    how many imports this marked."""
+    return await conn.execute(
+        _INTERRUPT.format(which="progress_at < :before"),
+        {"before": before, "now": now, "head": f"{INTERRUPTED} after "},
+    )
+
+
+async def interrupt_import(conn: Connection, id: UUID, *, now: datetime) -> int:
+    """Record one running import as interrupted by the server's shutdown, with the
+    count of lines its committed batches recorded (whatever the task last knew)."""
+    return await conn.execute(
+        _INTERRUPT.format(which="id = :id"),
+        {"id": id, "now": now, "head": f"{INTERRUPTED} (the server shut down) after "},
     )
 
 

@@ -61,7 +61,11 @@ statement_imports = sa.Table(
     sa.Column("summary", sa.Text, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("finished_at", Timestamp, nullable=True),
+    # when a running import last committed a batch (its start, at first): one that
+    # stops making progress was interrupted (repository.interrupt_stale_imports)
+    sa.Column("progress_at", Timestamp, nullable=True),
     sa.Index("ix_statement_imports_tenant_created", "account_id", "environment", "created_at"),
+    sa.Index("ix_statement_imports_running", "status", "progress_at"),
     sa.Index("ix_statement_imports_created_at", "created_at"),  # retention
     _env_check(),
 )

@@ -19,6 +19,7 @@ import structlog
 from payreq import idempotency
 from payreq.db import Connection, DatabaseUnavailable
 from payreq.method import repository as method_repository
+from payreq.method.statements.importer import STALE_AFTER
 from payreq.oauth import repository as oauth_repository
 from payreq.services import Services
 from payreq.webhook import repository as webhook_repository
@@ -79,6 +80,12 @@ class Worker:
                     conn, before=services.clock() - TOKEN_RETENTION
                 )
                 await services.sessions.sweep(conn)  # ended dashboard sessions, old sign-in attempts
+                now = services.clock()
+                interrupted = await method_repository.interrupt_stale_imports(
+                    conn, before=now - STALE_AFTER, now=now
+                )
+            if interrupted:
+                log.warning("statement_imports_interrupted", count=interrupted)
             await self.sweep_idempotency_keys()
             await self.sweep_retention()
         if expired:

@@ -27,6 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import islice
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
@@ -38,7 +39,7 @@ from payreq.account.service import AccountService
 from payreq.auth.subject import Tenant
 from payreq.db import Connection, Database
 from payreq.db import observer as hook
-from payreq.errors import PayreqError
+from payreq.errors import Conflict, PayreqError
 from payreq.method import repository
 from payreq.method.statements import camt, csv_format
 from payreq.method.statements.model import Statement, StatementLine, StatementUnreadable
@@ -111,6 +112,17 @@ def read_through(statement: Statement) -> tuple[str, int]:
                 code="statement_too_long",
             )
     return name, count
+
+
+STALE_AFTER = timedelta(minutes=10)
+"""A running import with no batch committed for this long was interrupted: a batch
+commits every fraction of a second while one runs (the worker's sweep records it)."""
+
+
+class ImportInterrupted(Conflict):
+    """The import was recorded as interrupted while this process still applied it."""
+
+    default_code = "import_interrupted"
 
 
 class ImportStopped(PayreqError):
@@ -211,12 +223,18 @@ class StatementImporter:
             if ahead is not None:
                 await asyncio.wait([ahead])  # the thread finishes its batch before the generator is dropped
             await self._stopped(db, import_id, done, summary, exc)
+        except asyncio.CancelledError:  # the server is stopping (a background import)
+            if ahead is not None:
+                await asyncio.wait([ahead])
+            await self._interrupted(db, import_id, done)
+            raise
         async with db.transaction() as conn:
             await repository.record_progress(
                 conn,
                 import_id,
                 lines_done=done,
                 summary=_json(summary),
+                now=self.payments.clock(),
                 status="finished",
                 at=self.payments.clock(),
             )
@@ -249,12 +267,28 @@ class StatementImporter:
                     break
             await repository.insert_report_lines(conn, import_id, rows)
             merged = {key: summary[key] + counts[key] for key in summary}
-            await repository.record_progress(
-                conn, import_id, lines_done=done + applied, summary=_json(merged)
+            still_running = await repository.record_progress(
+                conn, import_id, lines_done=done + applied, summary=_json(merged), now=self.payments.clock()
             )
+            if not still_running:  # recorded interrupted meanwhile: this batch is not applied
+                raise ImportInterrupted(
+                    "The import was recorded as interrupted while it ran (it made no progress for "
+                    f"{STALE_AFTER.seconds // 60} minutes); importing the same file again applies the rest."
+                )
         summary.update(merged)
         await asyncio.sleep(0)  # let the requests that waited for the database go first
         return applied
+
+    async def _interrupted(self, db: Database, import_id: uuid.UUID, done: int) -> None:
+        """The server stopped before the import finished: say so on its record. The
+        count of lines is the record's own: a batch whose commit was under way when the
+        task was cancelled still commits, with its count, after ``done`` was read."""
+        log.warning("statement_import_interrupted", import_id=str(import_id), lines_done=done)
+        try:
+            async with db.transaction() as conn:
+                await repository.interrupt_import(conn, import_id, now=self.payments.clock())
+        except Exception:  # the worker's sweep records it once it is stale
+            log.exception("statement_import_not_marked_interrupted", import_id=str(import_id))
 
     async def _stopped(
         self, db: Database, import_id: uuid.UUID, done: int, summary: dict[str, int], exc: Exception
@@ -270,6 +304,7 @@ class StatementImporter:
                     import_id,
                     lines_done=done,
                     summary=_json(summary),
+                    now=self.payments.clock(),
                     status="failed",
                     error=f"Stopped after {done} lines: {reason}",
                     at=self.payments.clock(),

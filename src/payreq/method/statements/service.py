@@ -128,8 +128,10 @@ class StatementService:
     ) -> ImportReport:
         """Read the file through (422 at once if it cannot be read), record the import
         as running, and apply it in this process's background; the record (poll it
-        with ``report``). If the process stops first, the import stays ``running``
-        with what it applied on record; importing the file again applies the rest."""
+        with ``report``). If the server stops first (``stop``), the import is recorded
+        as interrupted with what it applied; if the process dies, the worker's sweep
+        records that once it made no progress for ``STALE_AFTER``. Importing the file
+        again applies the rest."""
         tenant = tenant_of(who, Permission.DEVELOP)
         started = await self.importer.start(db, tenant, statement, source=source, filename=filename)
         async with db.read() as conn:  # commits the record first: the task's batches update it
@@ -140,6 +142,15 @@ class StatementService:
         self._background.add(task)
         task.add_done_callback(self._finished)
         return report
+
+    async def stop(self) -> None:
+        """The server is stopping: interrupt the background imports, each recorded as
+        interrupted with the lines it applied (called before the database closes)."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
