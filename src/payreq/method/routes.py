@@ -45,7 +45,7 @@ class ResolveBody(Body):
     status_code=201,
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
     security=[{"bearerAuth": ["*"]}],
-    responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 409, 413, 422, 429, 503),
     request_max_body_size=MAX_STATEMENT_BYTES,
     opt={"raw_body": "the statement file"},
 )
