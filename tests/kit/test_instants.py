@@ -5,8 +5,13 @@ takes an instant."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from payreq.kit.clock import rfc3339
 from tests.fixtures.factories import Merchant
 
 EXTREME = [
@@ -55,3 +60,16 @@ async def test_the_bounds_themselves_are_accepted(merchant: Merchant) -> None:
         headers=await merchant.headers(),
     )
     assert answer.status_code == 200, answer.text
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2),
+        max_value=datetime(9998, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    )
+)
+def test_rfc3339_is_the_utc_isoformat_with_a_z(value: datetime) -> None:
+    assert rfc3339(value) == value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -10,7 +10,6 @@ last, a write that declares no body refuses one that carries fields (400 ``unkno
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import parse_qs
 
@@ -111,7 +110,7 @@ async def authorize(
         )
     except Unauthenticated as exc:
         raise await failed(limiter, address, exc) from None
-    found = replace(found, address=address)  # per request, for the audit log; never cached
+    found = found.at(address)  # per request, for the audit log; never cached
     scope[SUBJECT_KEY] = found
     bind_contextvars(account_id=str(found.tenant.account_id))
     decision = await spend(limiter, found)

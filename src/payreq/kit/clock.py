@@ -46,4 +46,6 @@ def rfc3339(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z``, second precision unless fractions exist."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat()[:-6] + "Z"  # a UTC instant's isoformat ends in +00:00

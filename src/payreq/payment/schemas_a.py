@@ -60,14 +60,15 @@ class PaymentRequestView(msgspec.Struct):
 
     @classmethod
     def of(cls, payment: Payment, *, base_url: str) -> PaymentRequestView:
+        payment_id = str(payment.id)
         return cls(
-            id=str(payment.id),
+            id=payment_id,
             status=payment.status.value,
             amount=str(payment.amount),
             currency=payment.currency,
             redirect_url=payment.redirect_url,
             reference_id=payment.reference_id,
-            checkout_url=f"{base_url}/checkout/{payment.id}",
+            checkout_url=f"{base_url}/checkout/{payment_id}",
             created_at=rfc3339(payment.created_at) or "",
             expires_at=rfc3339(payment.expires_at) or "",
             paid_at=rfc3339(payment.paid_at),
