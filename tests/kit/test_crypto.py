@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import string
+from collections import Counter
 
 import pytest
 
+from payreq.kit import crypto
 from payreq.kit.crypto import (
+    LOWER_ALNUM,
     SecretKind,
     digest,
     digests_match,
     new_application_client_id,
     new_secret,
+    random_string,
     secret_kind,
 )
 
@@ -119,3 +124,20 @@ def test_new_application_client_id_is_32_lower_alphanumerics() -> None:
     for value in ids:
         assert re.fullmatch(r"[a-z0-9]{32}", value)
     assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("alphabet", [crypto.BASE62, LOWER_ALNUM], ids=["base62", "lower-alnum"])
+def test_random_characters_are_uniform_over_the_alphabet(alphabet: str) -> None:
+    """A modulo bias (a byte's 256 values folded onto 62 symbols without rejection)
+    would make the first 8 symbols 25 % more frequent: far past these bounds."""
+    draws = 248_000
+    counts = Counter("".join(random_string(100, alphabet) for _ in range(draws // 100)))
+    expected = draws / len(alphabet)
+    assert set(counts) == set(alphabet)
+    worst = max(abs(n - expected) for n in counts.values())
+    assert worst < 6 * math.sqrt(expected), (worst, expected)
+
+
+@pytest.mark.parametrize("length", [0, 1, 22, 32, 200])
+def test_a_random_string_has_the_length_asked(length: int) -> None:
+    assert len(random_string(length)) == length
