@@ -3,8 +3,8 @@ the first KiB of the answer, follow no redirect. Every URL goes through a client
 connector checks the addresses it connects to: names through ``ssrf.GuardedResolver``,
 literal addresses here, and every socket once more (``ssrf.guarded_socket_factory``).
 
-The client is aiohttp's: per attempt it costs about a third of what httpx did
-(bench/webhooks.py), which is most of what one worker spends on a delivery.
+The client is aiohttp's: per attempt it takes about a sixth of the CPU httpx took
+(bench/webhooks.py), which was two thirds of what one worker spent on a delivery.
 
 The answer's body is kept (to show in the attempt log) only when it came from a public
 address: from a network the operator allowed (loopback, a private range), a merchant
@@ -32,6 +32,7 @@ from payreq.webhook.ssrf import (
     GuardedResolver,
     IPAddress,
     Reach,
+    UrlPolicy,
     guarded_socket_factory,
     host_of,
     is_public,
@@ -73,6 +74,37 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 KEEPALIVE_SECONDS = 5.0
+PLANS_KEPT = 4096
+"""URLs whose checks a sender remembers (then it forgets them all and starts again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    refusal: str | None
+    """Why nothing is sent (the URL, or its literal address); else None."""
+    reach: Reach | None
+    target: str
+    host: str | None = None
+    """A ``Host`` header for a target rewritten from a legacy spelling of an address."""
+
+
+def _plan(url: str, policy: UrlPolicy) -> _Plan:
+    problem = syntax_problem(url)
+    if problem:
+        return _Plan(f"refused: the webhook URL {problem}", None, url)
+    parts = urlsplit(url)
+    reach = reach_for(parts.scheme, policy=policy)
+    host = host_of(url)
+    literal = literal_address(host)
+    if literal is None:
+        return _Plan(None, reach, url)
+    # the connector resolves names only: a literal address is checked here
+    if not reach.allows(literal):
+        return _Plan(f"refused: {host} resolves to {literal}, which this URL may not reach", reach, url)
+    if literal.version == 4 and host != str(literal):  # 0x7f000001, 2130706433, 127.1
+        netloc = str(literal) if parts.port is None else f"{literal}:{parts.port}"
+        return _Plan(None, reach, urlunsplit(parts._replace(netloc=netloc)), parts.netloc)
+    return _Plan(None, reach, url)
 
 
 class _Response(aiohttp.ClientResponse):
@@ -102,6 +134,7 @@ class Sender:
         self.public = public
         self._sessions: dict[Reach, aiohttp.ClientSession] = {}
         self._ssl_context = ssl_context
+        self._plans: dict[str, _Plan] = {}
 
     def _session(self, reach: Reach) -> aiohttp.ClientSession:
         session = self._sessions.get(reach)
@@ -117,7 +150,9 @@ class Sender:
             )
             session = self._sessions[reach] = aiohttp.ClientSession(
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                # the attempt's one time-out is send()'s, around all of it (name, connect,
+                # TLS, answer, body): a second timer here would only cost CPU
+                timeout=aiohttp.ClientTimeout(total=None),
                 trust_env=False,  # a proxy from the environment would connect for us, unchecked
                 cookie_jar=aiohttp.DummyCookieJar(),  # one merchant's cookies are no other's
                 raise_for_status=False,
@@ -137,27 +172,27 @@ class Sender:
                 self._ssl_context = ssl.create_default_context(cafile=certifi.where())
         return self._ssl_context
 
+    def _plan(self, url: str) -> _Plan:
+        """What sending to ``url`` takes, worked out once per URL (they repeat)."""
+        plan = self._plans.get(url)
+        if plan is not None:
+            return plan
+        if len(self._plans) >= PLANS_KEPT:
+            self._plans.clear()
+        plan = self._plans[url] = _plan(url, self.config.policy)
+        return plan
+
     async def send(self, url: str, payload: str, headers: dict[str, str]) -> Outcome:
         started = time.perf_counter()
-        problem = syntax_problem(url)
-        if problem:
-            return Outcome(None, 0, None, f"refused: the webhook URL {problem}")
-        reach = reach_for(urlsplit(url).scheme, policy=self.config.policy)
-        target = url
-        host = host_of(url)
-        literal = literal_address(host)
-        if literal is not None:  # the connector resolves names only; an address is checked here
-            if not reach.allows(literal):
-                message = f"refused: {host} resolves to {literal}, which this URL may not reach"
-                return Outcome(None, _ms(started), None, message)
-            if literal.version == 4 and host != str(literal):  # 0x7f000001, 2130706433, 127.1
-                parts = urlsplit(url)
-                netloc = str(literal) if parts.port is None else f"{literal}:{parts.port}"
-                target = urlunsplit(parts._replace(netloc=netloc))
-                headers = {**headers, "host": parts.netloc}
+        plan = self._plan(url)
+        if plan.refusal is not None:
+            return Outcome(None, 0 if plan.reach is None else _ms(started), None, plan.refusal)
+        assert plan.reach is not None
+        if plan.host is not None:
+            headers = {**headers, "host": plan.host}
         try:
             async with asyncio.timeout(self.config.timeout):
-                return await self._post(self._session(reach), target, payload, headers, started)
+                return await self._post(self._session(plan.reach), plan.target, payload, headers, started)
         except TimeoutError:
             return Outcome(None, _ms(started), None, f"timed out after {self.config.timeout:g} s")
         except aiohttp.ClientError as exc:

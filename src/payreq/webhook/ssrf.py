@@ -5,14 +5,16 @@ URLs are https and resolve only to public addresses, in production and in the sa
 alike (on a server where anyone can sign up, a sandbox is no way into the gateway's own
 host); the operator may allow private networks, loopback included
 (``PAYREQ_WEBHOOK_ALLOW_PRIVATE``; ``make run`` allows loopback), and those may be
-reached over plain http. A URL must also be one httpx can send to (IDNA included).
+reached over plain http. A URL's host must also be one the sender can send to, as
+strictly as httpx judged it when payreq sent with httpx (IDNA 2008).
 
 A URL is checked when it is saved, with its name resolved asynchronously
 (``loop.getaddrinfo`` under a time-out) before the unit of work opens
-(``check_webhook_url``), and again when each attempt connects: ``GuardedBackend``
-resolves the name, checks every address, and connects to the address it checked, so
-that a name re-pointed after the check (DNS rebinding) reaches nothing it should not.
-TLS still verifies the name.
+(``check_webhook_url``), and again when each attempt connects: ``GuardedResolver``
+resolves the name for aiohttp's connector, checks every address, and hands back only
+checked ones, to which the connector connects, so that a name re-pointed after the
+check (DNS rebinding) reaches nothing it should not; ``guarded_socket_factory`` checks
+every socket's address once more. TLS still verifies the URL's name.
 """
 
 from __future__ import annotations
