@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from profile import summarise
 
 import pgtemp
-from procs import Pinning, Processes, pinned
+from procs import Pinning, Processes, cpu_seconds, pinned
 from stack import free_port, prepare_database
 
 HOST = "127.0.0.1"
@@ -131,14 +131,24 @@ def reset(receiver: str) -> None:
     httpx.post(f"{receiver}/reset", timeout=10)
 
 
-def wait_for(receiver: str, count: int, timeout: float, *, stalled: float = 30) -> dict[str, Any]:
+def wait_for(
+    receiver: str, count: int, timeout: float, *, stalled: float = 30, cpu_of: int | None = None
+) -> dict[str, Any]:
     """Until ``count`` distinct deliveries arrived; gives up after ``timeout`` seconds,
-    or ``stalled`` seconds without a new one."""
+    or ``stalled`` seconds without a new one. With ``cpu_of`` (a pid), also the CPU
+    milliseconds that process used per delivery, from the first arrivals seen to the last
+    (its start-up excluded): ``cpu_ms_per_delivery``."""
     deadline = time.monotonic() + timeout
     seen, last_change = -1, time.monotonic()
+    first: tuple[int, float] | None = None
     while True:
         current = stats(receiver)
+        if cpu_of is not None and first is None and current["distinct"] > 0:
+            first = current["distinct"], cpu_seconds(cpu_of)
         if current["distinct"] >= count:
+            if cpu_of is not None and first is not None and count > first[0]:
+                used = cpu_seconds(cpu_of) - first[1]
+                current["cpu_ms_per_delivery"] = used * 1000 / (current["distinct"] - first[0])
             return current
         if current["distinct"] != seen:
             seen, last_change = current["distinct"], time.monotonic()
@@ -160,6 +170,10 @@ def wait_http(url: str, timeout: float = 30) -> None:
         except httpx.HTTPError:
             time.sleep(0.05)
     raise SystemExit(f"{url} did not answer")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def percentiles(lags: list[float]) -> dict[str, float]:
@@ -268,7 +282,11 @@ async def bench(
             {"u": f"{receiver}/hooks", "c": credentials["application_client_id"]},
         )
     subject = subject_of(credentials)
-    results: dict[str, Any] = {"database": database_url.split(":")[0], "concurrency": args.concurrency}
+    results: dict[str, Any] = {
+        "database": database_url.split(":")[0],
+        "concurrency": args.concurrency,
+        "load_before": load_average(),
+    }
 
     # 1. throughput: a backlog, then one worker
     started = time.monotonic()
@@ -294,7 +312,8 @@ async def bench(
             env=env,
             stderr=workdir / "py-spy.log",
         )
-    arrived = wait_for(receiver, args.events, timeout=600)
+    arrived = wait_for(receiver, args.events, timeout=600, cpu_of=worker.pid)
+    results["worker_cpu_ms_per_delivery"] = arrived.get("cpu_ms_per_delivery")
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         spy.wait(timeout=60)
@@ -350,6 +369,7 @@ async def bench(
     results["lag_embedded_ms"] = percentiles([lag for _, lag in arrived["arrivals"]])
     results["lag_embedded_events"] = made
     results["pinning"] = pinning.describe()
+    results["load_after"] = load_average()
     return results
 
 
@@ -370,6 +390,11 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"  throughput   {results['deliveries_per_second']:8.0f} deliveries/s  (one worker, {results['delivered']} queued;"
         f" {verdict('deliveries_per_second')})"
     )
+    if results.get("worker_cpu_ms_per_delivery") is not None:
+        print(
+            f"  worker CPU   {results['worker_cpu_ms_per_delivery'] * 1000:8.0f} µs per delivery"
+            "  (user + system, while it delivered the backlog)"
+        )
     print(
         f"  lag, worker  {lag(results['lag_worker_ms'])} ms  "
         f"({results['lag_worker_events']} events at {args.rate:g}/s; a separate worker polls every 0.25 s;"
@@ -380,6 +405,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"({results['lag_embedded_events']} POST /payment/request at {args.rate:g}/s; the embedded worker is"
         f" woken by the commit; {verdict('lag_embedded_ms')})"
     )
+    print(f"  load average {results['load_before']} before, {results['load_after']} after")
     if "profile" in results:
         print(
             f"the worker while it delivered the backlog (py-spy):\n{summarise(Path(results['profile']), top=20)}"

@@ -79,6 +79,16 @@ class Result:
     """The request's headers as sent (the body is the event's, rebuilt from it)."""
 
 
+@dataclass(slots=True)
+class _Batch:
+    """What one transaction of results has written, or left to write, so far."""
+
+    attempts: list[dict[str, object]] = field(default_factory=list)
+    """Attempt rows, inserted together at the end."""
+    succeeded: set[uuid.UUID] = field(default_factory=set)
+    """Applications told of a success, with no failure of theirs since."""
+
+
 _OUTCOMES = {"delivered": "delivered", "failed_attempts": "failed", "given_up": "given_up"}
 
 
@@ -239,8 +249,10 @@ class Dispatcher:
         counted: list[str] = []
         try:
             async with self.db.transaction() as conn:
+                written = _Batch()
                 for result in batch:
-                    counted += await self._write(conn, result)
+                    counted += await self._write(conn, result, written)
+                await repository.insert_attempts(conn, written.attempts)
         except BaseException:
             self._results = batch + self._results
             raise
@@ -253,7 +265,9 @@ class Dispatcher:
         for index, result in enumerate(batch):
             try:
                 async with self.db.transaction() as conn:
-                    counted = await self._write(conn, result)
+                    written = _Batch()
+                    counted = await self._write(conn, result, written)
+                    await repository.insert_attempts(conn, written.attempts)
             except DatabaseUnavailable:
                 self._results = batch[index:] + self._results
                 self._results_ready.set()
@@ -271,8 +285,9 @@ class Dispatcher:
             if outcome is not None:
                 metrics.webhook_attempts.labels(outcome).inc()
 
-    async def _write(self, conn: Connection, result: Result) -> list[str]:
-        """Record one result; the names of the ``Stats`` it adds to once committed."""
+    async def _write(self, conn: Connection, result: Result, written: _Batch) -> list[str]:
+        """Record one result (its attempt row is added to ``written``, for the caller to
+        insert with the batch's); the names of the ``Stats`` it adds to once committed."""
         row, at = result.row, self.clock()
         if result.outcome is None:
             given_up = await repository.give_up(
@@ -281,19 +296,20 @@ class Dispatcher:
             return ["given_up"] if given_up else []
         outcome = result.outcome
         decision = decide(outcome, step=row["step"], at=at, config=self.config, rand=self.rand)
-        await repository.insert_attempt(
-            conn,
-            id=uuid.uuid4(),
-            delivery_id=row["id"],
-            event_id=row["event_id"],
-            attempted_at=result.attempted_at,
-            url=result.url or "",
-            request_headers=None if result.headers is None else json.dumps(result.headers),
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            response_body=outcome.body,
-            error=outcome.error,
-            succeeded=outcome.succeeded,
+        written.attempts.append(
+            {
+                "id": uuid.uuid4(),
+                "delivery_id": row["id"],
+                "event_id": row["event_id"],
+                "attempted_at": result.attempted_at,
+                "url": result.url or "",
+                "request_headers": None if result.headers is None else json.dumps(result.headers),
+                "status_code": outcome.status_code,
+                "latency_ms": outcome.latency_ms,
+                "response_body": outcome.body,
+                "error": outcome.error,
+                "succeeded": outcome.succeeded,
+            }
         )
         kept = await repository.finish_attempt(
             conn,
@@ -307,9 +323,13 @@ class Dispatcher:
             error=outcome.error,
         )
         counted = [] if kept else ["lost_leases"]
+        application = row["application_id"]
         if outcome.succeeded:
-            await repository.endpoint_succeeded(conn, row["application_id"])
+            if application not in written.succeeded:  # a second time in a row would change nothing
+                await repository.endpoint_succeeded(conn, application)
+                written.succeeded.add(application)
             return [*counted, "delivered"]
+        written.succeeded.discard(application)
         counted.append("failed_attempts")
         if decision.disable is not None:
             disabled = await repository.disable_endpoint(

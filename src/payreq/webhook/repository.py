@@ -315,6 +315,39 @@ async def insert_attempt(
     )
 
 
+ATTEMPT_COLUMNS = (
+    "id",
+    "delivery_id",
+    "event_id",
+    "attempted_at",
+    "url",
+    "request_headers",
+    "status_code",
+    "latency_ms",
+    "response_body",
+    "error",
+    "succeeded",
+)
+ATTEMPTS_PER_STATEMENT = 64
+"""Rows one INSERT carries at most (11 parameters each; SQLite and asyncpg allow 32,766)."""
+
+
+async def insert_attempts(conn: Connection, attempts: Sequence[dict[str, object]]) -> None:
+    """Several attempts (rows of ``ATTEMPT_COLUMNS``), one statement per
+    ``ATTEMPTS_PER_STATEMENT``: a worker's batch of results costs one or two
+    statements here instead of one per result."""
+    columns = ", ".join(ATTEMPT_COLUMNS)
+    for start in range(0, len(attempts), ATTEMPTS_PER_STATEMENT):
+        chunk = attempts[start : start + ATTEMPTS_PER_STATEMENT]
+        params: dict[str, object] = {}
+        rows = []
+        for i, attempt in enumerate(chunk):
+            rows.append("(" + ", ".join(f":{column}_{i}" for column in ATTEMPT_COLUMNS) + ")")
+            for column in ATTEMPT_COLUMNS:
+                params[f"{column}_{i}"] = attempt[column]
+        await conn.execute(f"INSERT INTO webhook_attempts ({columns}) VALUES {', '.join(rows)}", params)
+
+
 async def finish_attempt(
     conn: Connection,
     *,

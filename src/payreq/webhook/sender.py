@@ -1,6 +1,10 @@
 """One attempt over HTTP: POST the signed body, wait at most the time-out, read at most
 the first KiB of the answer, follow no redirect. Every URL goes through a client whose
-network backend checks the addresses it connects to (``ssrf.GuardedBackend``).
+connector checks the addresses it connects to: names through ``ssrf.GuardedResolver``,
+literal addresses here, and every socket once more (``ssrf.guarded_socket_factory``).
+
+The client is aiohttp's: per attempt it takes about a sixth of the CPU httpx took
+(bench/webhooks.py), which was two thirds of what one worker spent on a delivery.
 
 The answer's body is kept (to show in the attempt log) only when it came from a public
 address: from a network the operator allowed (loopback, a private range), a merchant
@@ -10,19 +14,32 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
+import os
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
+import certifi
 
 from payreq.kit.clock import utc_now
 from payreq.webhook.config import WebhookConfig
-from payreq.webhook.ssrf import IPAddress, Reach, is_public, reach_for, syntax_problem
+from payreq.webhook.ssrf import (
+    BlockedAddress,
+    GuardedResolver,
+    IPAddress,
+    Reach,
+    UrlPolicy,
+    guarded_socket_factory,
+    host_of,
+    is_public,
+    literal_address,
+    reach_for,
+    syntax_problem,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,106 +73,197 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (moment - utc_now()).total_seconds())
 
 
-CONNECTIONS_PER_CLIENT = 4
-"""httpcore's pool looks at every connection it holds on each request: 32 connections in
-one pool deliver a third of what eight pools of four do (bench/webhooks.py)."""
+KEEPALIVE_SECONDS = 5.0
+PLANS_KEPT = 4096
+"""URLs whose checks a sender remembers (then it forgets them all and starts again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    refusal: str | None
+    """Why nothing is sent (the URL, or its literal address); else None."""
+    reach: Reach | None
+    target: str
+    host: str | None = None
+    """A ``Host`` header for a target rewritten from a legacy spelling of an address."""
+
+
+def _plan(url: str, policy: UrlPolicy) -> _Plan:
+    problem = syntax_problem(url)
+    if problem:
+        return _Plan(f"refused: the webhook URL {problem}", None, url)
+    parts = urlsplit(url)
+    reach = reach_for(parts.scheme, policy=policy)
+    host = host_of(url)
+    literal = literal_address(host)
+    if literal is None:
+        return _Plan(None, reach, url)
+    # the connector resolves names only: a literal address is checked here
+    if not reach.allows(literal):
+        return _Plan(f"refused: {host} resolves to {literal}, which this URL may not reach", reach, url)
+    if literal.version == 4 and host != str(literal):  # 0x7f000001, 2130706433, 127.1
+        netloc = str(literal) if parts.port is None else f"{literal}:{parts.port}"
+        return _Plan(None, reach, urlunsplit(parts._replace(netloc=netloc)), parts.netloc)
+    return _Plan(None, reach, url)
+
+
+class _Response(aiohttp.ClientResponse):
+    """An answer that remembers the address it came from: aiohttp hands a connection
+    back to its pool as soon as a short answer has arrived whole."""
+
+    peer: object = None
+
+    async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        transport = connection.transport
+        self.peer = transport.get_extra_info("peername") if transport is not None else None
+        return await super().start(connection)
 
 
 class Sender:
-    """Sends attempts through pooled clients: per kind of reach (public https, sandbox
-    loopback...), ``concurrency / 4`` small pools taken in turn."""
+    """Sends attempts through one pooled client per kind of reach (public https, an
+    operator-allowed network...), each with up to ``concurrency`` connections."""
 
-    def __init__(self, config: WebhookConfig, *, public: Callable[[IPAddress], bool] = is_public) -> None:
+    def __init__(
+        self,
+        config: WebhookConfig,
+        *,
+        public: Callable[[IPAddress], bool] = is_public,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
         self.public = public
-        self._shards = max(1, -(-config.concurrency // CONNECTIONS_PER_CLIENT))
-        self._turn = itertools.count()
-        self._clients: dict[tuple[Reach, int], httpx.AsyncClient] = {}
-        self._ssl_context: ssl.SSLContext | None = None
+        self._sessions: dict[Reach, aiohttp.ClientSession] = {}
+        self._ssl_context = ssl_context
+        self._plans: dict[str, _Plan] = {}
 
-    def _client(self, reach: Reach) -> httpx.AsyncClient:
-        key = (reach, next(self._turn) % self._shards)
-        client = self._clients.get(key)
-        if client is None:
-            size = min(CONNECTIONS_PER_CLIENT, self.config.concurrency)
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=5.0)
-            from payreq.webhook.ssrf import GuardedTransport
-
-            client = self._clients[key] = httpx.AsyncClient(
-                transport=GuardedTransport(reach, limits=limits, ssl_context=self._tls()),
-                timeout=httpx.Timeout(self.config.timeout),
-                follow_redirects=False,
-                trust_env=False,
+    def _session(self, reach: Reach) -> aiohttp.ClientSession:
+        session = self._sessions.get(reach)
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.config.concurrency,
+                limit_per_host=0,
+                resolver=GuardedResolver(reach),
+                use_dns_cache=False,  # every new connection resolves and checks again
+                socket_factory=guarded_socket_factory(reach),
+                ssl=self._tls(),
+                keepalive_timeout=KEEPALIVE_SECONDS,
             )
-        return client
+            session = self._sessions[reach] = aiohttp.ClientSession(
+                connector=connector,
+                # the attempt's one time-out is send()'s, around all of it (name, connect,
+                # TLS, answer, body): a second timer here would only cost CPU
+                timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=False,  # a proxy from the environment would connect for us, unchecked
+                cookie_jar=aiohttp.DummyCookieJar(),  # one merchant's cookies are no other's
+                raise_for_status=False,
+                response_class=_Response,
+            )
+        return session
 
     def _tls(self) -> ssl.SSLContext:
-        """One context for every pool: loading the CA bundle takes about 20 ms."""
+        """One context for every client (loading the CA bundle takes about 20 ms): the
+        bundle httpx used, certifi's, unless ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` names one."""
         if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context()
+            if os.environ.get("SSL_CERT_FILE"):
+                self._ssl_context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+            elif os.environ.get("SSL_CERT_DIR"):
+                self._ssl_context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+            else:
+                self._ssl_context = ssl.create_default_context(cafile=certifi.where())
         return self._ssl_context
+
+    def _plan(self, url: str) -> _Plan:
+        """What sending to ``url`` takes, worked out once per URL (they repeat)."""
+        plan = self._plans.get(url)
+        if plan is not None:
+            return plan
+        if len(self._plans) >= PLANS_KEPT:
+            self._plans.clear()
+        plan = self._plans[url] = _plan(url, self.config.policy)
+        return plan
 
     async def send(self, url: str, payload: str, headers: dict[str, str]) -> Outcome:
         started = time.perf_counter()
-        problem = syntax_problem(url)
-        if problem:
-            return Outcome(None, 0, None, f"refused: the webhook URL {problem}")
-        reach = reach_for(urlsplit(url).scheme, policy=self.config.policy)
+        plan = self._plan(url)
+        if plan.refusal is not None:
+            return Outcome(None, 0 if plan.reach is None else _ms(started), None, plan.refusal)
+        assert plan.reach is not None
+        if plan.host is not None:
+            headers = {**headers, "host": plan.host}
         try:
             async with asyncio.timeout(self.config.timeout):
-                return await self._post(self._client(reach), url, payload, headers, started)
+                return await self._post(self._session(plan.reach), plan.target, payload, headers, started)
         except TimeoutError:
             return Outcome(None, _ms(started), None, f"timed out after {self.config.timeout:g} s")
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             return Outcome(None, _ms(started), None, _describe(exc))
 
     async def _post(
-        self, client: httpx.AsyncClient, url: str, payload: str, headers: dict[str, str], started: float
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        payload: str,
+        headers: dict[str, str],
+        started: float,
     ) -> Outcome:
-        async with client.stream("POST", url, content=payload.encode(), headers=headers) as response:
+        async with session.post(
+            url, data=payload.encode(), headers=headers, allow_redirects=False
+        ) as response:
             latency = _ms(started)
             body = bytearray()
             try:
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) >= self.config.response_bytes:
+                while len(body) < self.config.response_bytes:
+                    chunk = await response.content.read(self.config.response_bytes - len(body))
+                    if not chunk:
                         break
-            except httpx.HTTPError:
+                    body += chunk
+            except aiohttp.ClientError:
                 pass  # the status is what counts; a broken body is shown as far as it came
-            code = response.status_code
+            code = response.status
             error = None
             if 300 <= code < 400:
                 error = f"redirects are not followed (Location: {response.headers.get('location', '')[:200]})"
             retry_after = (
                 retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
             )
-            text: str | None = bytes(body[: self.config.response_bytes]).decode("utf-8", errors="replace")
-            if not self._from_public(response):
+            text: str | None = bytes(body).decode("utf-8", errors="replace")
+            if not self._from_public(response.peer if isinstance(response, _Response) else None):
                 text = None  # an operator-allowed network's answer is not stored or shown
             return Outcome(code, latency, text, error, retry_after)
 
-    def _from_public(self, response: httpx.Response) -> bool:
-        stream = response.extensions.get("network_stream")
-        address = stream.get_extra_info("server_addr") if stream is not None else None
-        if not address:
+    def _from_public(self, peer: object) -> bool:
+        if not isinstance(peer, tuple) or not peer:
             return False
         try:
-            return self.public(ipaddress.ip_address(str(address[0]).split("%", 1)[0]))
+            return self.public(ipaddress.ip_address(str(peer[0]).split("%", 1)[0]))
         except ValueError:
             return False
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
 
 def _ms(started: float) -> int:
     return max(0, round((time.perf_counter() - started) * 1000))
 
 
-def _describe(exc: httpx.HTTPError) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError) and "refused" not in text.lower():
-        text = f"could not connect: {text}"
+def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        text = f"could not connect: {exc.certificate_error}"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, BlockedAddress):
+            text = str(cause)
+        elif cause.errno and cause.strerror and not str(cause.strerror).startswith(os.strerror(cause.errno)):
+            text = f"could not connect: {os.strerror(cause.errno)} ({cause.strerror})"
+        else:
+            text = f"could not connect: {cause.strerror or cause}"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        text = "Server disconnected without sending a response."
+    elif isinstance(exc, aiohttp.ClientResponseError):
+        text = f"not a valid HTTP answer: {' '.join(exc.message.split())}"
+    else:
+        text = str(exc) or type(exc).__name__
     return text[:500]

@@ -5,14 +5,16 @@ URLs are https and resolve only to public addresses, in production and in the sa
 alike (on a server where anyone can sign up, a sandbox is no way into the gateway's own
 host); the operator may allow private networks, loopback included
 (``PAYREQ_WEBHOOK_ALLOW_PRIVATE``; ``make run`` allows loopback), and those may be
-reached over plain http. A URL must also be one httpx can send to (IDNA included).
+reached over plain http. A URL's host must also be one the sender can send to, as
+strictly as httpx judged it when payreq sent with httpx (IDNA 2008).
 
 A URL is checked when it is saved, with its name resolved asynchronously
 (``loop.getaddrinfo`` under a time-out) before the unit of work opens
-(``check_webhook_url``), and again when each attempt connects: ``GuardedBackend``
-resolves the name, checks every address, and connects to the address it checked, so
-that a name re-pointed after the check (DNS rebinding) reaches nothing it should not.
-TLS still verifies the name.
+(``check_webhook_url``), and again when each attempt connects: ``GuardedResolver``
+resolves the name for aiohttp's connector, checks every address, and hands back only
+checked ones, to which the connector connects, so that a name re-pointed after the
+check (DNS rebinding) reaches nothing it should not; ``guarded_socket_factory`` checks
+every socket's address once more. TLS still verifies the URL's name.
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ import asyncio
 import ipaddress
 import re
 import socket
-import ssl
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+import idna
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from payreq.kit.urls import MAX_URL_LENGTH
+
+if TYPE_CHECKING:
+    from aiohappyeyeballs import AddrInfoType
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -148,11 +152,40 @@ def syntax_problem(url: str) -> str | None:
         return "must be an absolute https URL"
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         return "must not contain credentials"
-    try:  # what the sender will do with it: a host httpx cannot encode is never sendable
-        httpx.URL(url).host  # noqa: B018
-    except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors (UnicodeError)
+    if not _encodable(host, bracketed="[" in parts.netloc):
         return "has a host name that cannot be sent to (not a valid internationalised name)"
     return None
+
+
+_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
+def _encodable(host: str, *, bracketed: bool) -> bool:
+    """A host as strict as the HTTP client payreq sent with before (httpx): IDNA 2008,
+    without the UTS 46 mapping that would quietly send ``ﬁ.example`` to ``fi.example``;
+    ASCII names that claim to be punycode (``xn--``) must decode; a dotted quad must be
+    an IPv4 address and a bracketed host an IPv6 one."""
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    if _IPV4_STYLE.fullmatch(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    try:
+        if host.isascii():
+            if host.lower().startswith("xn--"):
+                idna.decode(host)
+        else:
+            idna.encode(host.lower())
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return False
+    return True
 
 
 def refused(ip: IPAddress) -> str:
@@ -220,77 +253,73 @@ def _addresses(texts: Iterable[str | int]) -> list[IPAddress]:
     return found
 
 
-class BlockedAddress(httpcore.ConnectError):
+class BlockedAddress(OSError):
     """The URL's host resolved to an address this URL may not reach."""
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend with the address check at the moment of connecting:
-    resolve, refuse unless every address is allowed, connect to a checked address."""
+class Unresolvable(OSError):
+    """The URL's host has no address (or its lookup failed)."""
+
+
+async def checked_addresses(reach: Reach, host: str, port: int) -> list[IPAddress]:
+    """The addresses ``host`` resolves to now, if this URL may reach every one of them:
+    a name pointing at one public and one private address is refused whole."""
+    name = host.strip("[]").rstrip(".")
+    literal = literal_address(name)
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise Unresolvable(f"{name} does not resolve: {exc}") from exc
+        addresses = _addresses(info[4][0] for info in infos)
+    for ip in addresses:
+        if not reach.allows(ip):
+            raise BlockedAddress(f"refused: {name} resolves to {ip}, which this URL may not reach")
+    if not addresses:
+        raise Unresolvable(f"{name} has no address")
+    return addresses
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver with the address check at the moment of connecting: the
+    connector connects only to the addresses this hands back, all of them checked
+    (``checked_addresses``); TLS still verifies the URL's name, which aiohttp keeps as
+    the server name. A connector asks it for names only: literal addresses are checked
+    by the sender, and every socket once more (``guarded_socket_factory``)."""
 
     def __init__(self, reach: Reach) -> None:
         self.reach = reach
-        self._backend = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        name = host.strip("[]").rstrip(".")
-        literal = literal_address(name)
-        if literal is not None:
-            addresses = [literal]
-        else:
-            try:
-                async with asyncio.timeout(timeout):
-                    infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError) as exc:
-                raise httpcore.ConnectError(f"{name} does not resolve: {exc}") from exc
-            except TimeoutError as exc:
-                raise httpcore.ConnectTimeout(f"resolving {name} timed out") from exc
-            addresses = _addresses(info[4][0] for info in infos)
-        for ip in addresses:
-            if not self.reach.allows(ip):
-                raise BlockedAddress(f"refused: {name} resolves to {ip}, which this URL may not reach")
-        last: Exception = httpcore.ConnectError(f"{name} has no address")
-        for ip in addresses:
-            try:
-                return await self._backend.connect_tcp(
-                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        raise last
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        return [
+            {
+                "hostname": host,
+                "host": str(ip),
+                "port": port,
+                "family": socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            }
+            for ip in await checked_addresses(self.reach, host, port)
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks are not sent over Unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
+    async def close(self) -> None:
+        pass
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport on ``GuardedBackend``: no proxies from the environment (they
-    would connect for us, unchecked), certificates verified against the URL's name."""
+def guarded_socket_factory(reach: Reach) -> Callable[[AddrInfoType], socket.socket]:
+    """The last check, where the socket is made: none is ever opened towards an address
+    the URL may not reach, whatever path led there."""
 
-    def __init__(
-        self, reach: Reach, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
-    ) -> None:
-        ssl_context = ssl_context or httpx.create_ssl_context()
-        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(reach),
-        )
+    def make(info: AddrInfoType) -> socket.socket:
+        family, kind, proto, _, address = info
+        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+        if not reach.allows(ip):
+            raise BlockedAddress(f"refused: {ip} is an address this URL may not reach")
+        return socket.socket(family, kind, proto)
+
+    return make
