@@ -23,6 +23,7 @@ from payreq.db.migrate import upgrade
 from payreq.db.postgres import translate
 from payreq.db.sqlite import SQLiteDatabase
 from payreq.errors import ServiceUnavailable
+from tests.fixtures.backends import migrated_database
 
 NOW = datetime(2026, 11, 22, 10, 30, 15, 123456, tzinfo=UTC)
 
@@ -571,3 +572,36 @@ def test_the_sqlite_uuid_converter_builds_ordinary_uuids() -> None:
         assert str(converted) == str(original)
         assert converted.version == 4
         assert {converted: 1}[original] == 1
+
+
+async def test_a_released_postgres_connection_runs_no_reset_and_keeps_no_transaction(tmp_path: Path) -> None:
+    """The pool gives a connection back without asyncpg's reset query (a round trip per
+    unit; payreq keeps no session state), yet a unit that failed leaves no transaction."""
+    async for database_url in migrated_database("postgres", tmp_path):
+        await _no_reset(database_url)
+
+
+async def _no_reset(database_url: str) -> None:
+    pool = connect(database_url, pool_size=1)
+    await pool.open()
+    observer = await asyncpg.connect(database_url)
+    try:
+        async with pool.read() as conn:
+            row = await conn.fetch_one("SELECT pg_backend_pid() AS pid, 4242 AS released_marker")
+        assert row is not None
+        pid = row["pid"]
+        last = await observer.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        assert "released_marker" in last and "RESET ALL" not in last
+
+        with pytest.raises(ZeroDivisionError):
+            async with pool.transaction() as conn:
+                await conn.execute("SELECT 1")
+                raise ZeroDivisionError
+        state = await observer.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", pid)
+        assert state == "idle"  # rolled back, not "idle in transaction"
+        async with pool.read() as conn:
+            again = await conn.fetch_one("SELECT pg_backend_pid() AS pid, current_setting('TimeZone') AS tz")
+        assert again is not None and again["pid"] == pid  # the same pooled connection, reused
+    finally:
+        await observer.close()
+        await pool.close()

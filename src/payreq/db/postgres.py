@@ -210,6 +210,15 @@ def _connection_lost(exc: BaseException, conn: asyncpg.Connection) -> bool:
 STATEMENT_CACHE_SIZE = 256
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset, instead of asyncpg's default (``SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL``): one more round trip on every release, a second
+    one for each poll. payreq keeps no session state to undo: no ``SET`` outside a
+    transaction, no cursors, ``LISTEN`` or session advisory locks (the idempotency lock
+    is ``pg_try_advisory_xact_lock``, released at commit). asyncpg still rolls back an
+    open transaction before it calls this."""
+
+
 class PostgresDatabase:
     dialect: Dialect = "postgresql"
 
@@ -233,6 +242,7 @@ class PostgresDatabase:
                 # asyncpg prepares every statement once per connection and reuses it;
                 # payreq has about a hundred, so the cache holds them all
                 statement_cache_size=STATEMENT_CACHE_SIZE,
+                reset=_keep_session,
                 # the server gives up too (a client that timed out must not leave a
                 # statement or an open transaction holding locks behind it)
                 server_settings={
