@@ -166,9 +166,7 @@ async def server_cpu(services: Any) -> dict[int, float] | None:
     async with services.db.read() as conn:
         if conn.dialect != "postgresql":
             return None
-        rows = await conn.fetch_all(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        rows = await conn.fetch_all("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
     found = {int(row["pid"]): _process_cpu(int(row["pid"])) for row in rows}
     return None if None in found.values() else {pid: t for pid, t in found.items() if t is not None}
 

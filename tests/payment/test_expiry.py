@@ -245,7 +245,8 @@ async def test_worker_drains_a_backlog_in_batches_without_waiting_its_interval(
     await sweep(services)
     created = [await merchant.create_payment(expires_in=60) for _ in range(3)]
     clock.advance(61)
-    monkeypatch.setattr(runner, "EXPIRY_BATCH", 1)  # every batch is full until the backlog is gone
+    # every batch is full until the backlog is gone
+    monkeypatch.setattr(runner, "EXPIRY_BATCH", {"postgresql": 1, "sqlite": 1})
     stop = asyncio.Event()
     task = asyncio.create_task(Worker(services, interval=60).run(stop))
     try:
