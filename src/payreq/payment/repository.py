@@ -305,13 +305,14 @@ _EXPIRED_DATA = change_data_sql(
     "moved", "app.client_id", ":base_url::text", status=Status.EXPIRED, previous=Status.PENDING
 )
 _EXPIRE_OVERDUE = f"""
-WITH due AS (
-    SELECT id FROM payments WHERE status = 'pending' AND expires_at <= :now
-    ORDER BY expires_at LIMIT :limit
-),
-moved AS (
+WITH moved AS (
+    -- an array of the ids, so that each row is found by its primary key: a join with
+    -- the batch's rows may be planned as a scan of every payment
     UPDATE payments p SET status = 'expired', expired_at = p.expires_at
-    FROM due WHERE p.id = due.id AND p.status = 'pending' AND p.expires_at <= :now
+    WHERE p.id = ANY(ARRAY(
+        SELECT id FROM payments WHERE status = 'pending' AND expires_at <= :now
+        ORDER BY expires_at LIMIT :limit
+    )) AND p.status = 'pending' AND p.expires_at <= :now
     RETURNING p.*
 ),
 {insert_events_sql("moved", data=_EXPIRED_DATA)}

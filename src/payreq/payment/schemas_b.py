@@ -136,10 +136,8 @@ def change_data(payment: Payment, *, base_url: str, previous: Status | None) -> 
 
 def _instant_sql(column: str) -> str:
     """``rfc3339`` in PostgreSQL: UTC, ``Z``, microseconds only when there are any."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
     return (
-        f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS') || CASE WHEN to_char({utc}, 'US') = '000000' """
-        f"THEN '' ELSE to_char({utc}, '.US') END || 'Z'"
+        f"""replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
     )
 
 
