@@ -245,8 +245,7 @@ async def test_worker_drains_a_backlog_in_batches_without_waiting_its_interval(
     await sweep(services)
     created = [await merchant.create_payment(expires_in=60) for _ in range(3)]
     clock.advance(61)
-    # every batch is full until the backlog is gone
-    monkeypatch.setattr(runner, "EXPIRY_BATCH", {"postgresql": 1, "sqlite": 1})
+    monkeypatch.setattr(runner, "EXPIRY_BATCH", 1)  # every batch is full until the backlog is gone
     stop = asyncio.Event()
     task = asyncio.create_task(Worker(services, interval=60).run(stop))
     try:
