@@ -14,9 +14,11 @@ an hour or more. Then it runs ``Worker.run``, the loop ``payreq worker`` and the
 in ``payreq serve`` run, in this process with its webhook deliveries left out (they are
 bench/webhooks.py's), and times it from its start until the last overdue payment is
 expired. It prints the wall time (target: 10 s or less on PostgreSQL for 100,000),
-the rate, the number of transactions and the longest one (each sweep batch is one
-transaction; the target is that none holds its locks for long), and checks that every
-payment is expired with exactly one ``payment.expired`` event. With ``--profile`` it
+the rate, the worker's CPU and PostgreSQL's (its backends on the bench database, from
+/proc, when the server runs on this machine), the number of transactions and the
+longest one (each sweep batch is one transaction; the target is that none holds its
+locks for long), and checks that every payment is expired with exactly one
+``payment.expired`` event. With ``--profile`` it
 records the sweep with py-spy (this process) and prints where its CPU went, as
 bench/profile.py does; the collapsed stacks go to ``bench/results/``.
 """
