@@ -14,9 +14,11 @@ an hour or more. Then it runs ``Worker.run``, the loop ``payreq worker`` and the
 in ``payreq serve`` run, in this process with its webhook deliveries left out (they are
 bench/webhooks.py's), and times it from its start until the last overdue payment is
 expired. It prints the wall time (target: 10 s or less on PostgreSQL for 100,000),
-the rate, the number of transactions and the longest one (each sweep batch is one
-transaction; the target is that none holds its locks for long), and checks that every
-payment is expired with exactly one ``payment.expired`` event. With ``--profile`` it
+the rate, the worker's CPU and PostgreSQL's (its backends on the bench database, from
+/proc, when the server runs on this machine), the number of transactions and the
+longest one (each sweep batch is one transaction; the target is that none holds its
+locks for long), and checks that every payment is expired with exactly one
+``payment.expired`` event. With ``--profile`` it
 records the sweep with py-spy (this process) and prints where its CPU went, as
 bench/profile.py does; the collapsed stacks go to ``bench/results/``.
 """
@@ -160,6 +162,25 @@ async def counts(services: Any) -> dict[str, int]:
     }
 
 
+async def server_cpu(services: Any) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend on this database, from /proc (a
+    server on this machine); None on SQLite or when /proc does not show them."""
+    async with services.db.read() as conn:
+        if conn.dialect != "postgresql":
+            return None
+        rows = await conn.fetch_all("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    found = {int(row["pid"]): _process_cpu(int(row["pid"])) for row in rows}
+    return None if None in found.values() else {pid: t for pid, t in found.items() if t is not None}
+
+
+def _process_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 async def sweep(services: Any, total: int) -> dict[str, Any]:
     """``Worker.run`` until ``total`` payments are expired; its transactions' durations."""
     durations: list[float] = []
@@ -187,6 +208,7 @@ async def sweep(services: Any, total: int) -> dict[str, Any]:
     services.payments.expire_due = counted_expire
     worker = Worker(services, dispatcher=NoDeliveries())  # type: ignore[arg-type]
     stop = asyncio.Event()
+    server_before = await server_cpu(services)
     started, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -197,7 +219,17 @@ async def sweep(services: Any, total: int) -> dict[str, Any]:
         await task
         services.db.transaction = original_transaction
         services.payments.expire_due = original_expire
-    return {"seconds": elapsed, "cpu_seconds": cpu, "transactions": durations, "expired": expired}
+    server_after = await server_cpu(services)
+    server = None
+    if server_before is not None and server_after is not None:
+        server = sum(t - server_before.get(pid, 0.0) for pid, t in server_after.items())
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "server_cpu_seconds": server,
+        "transactions": durations,
+        "expired": expired,
+    }
 
 
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -252,6 +284,12 @@ def report(result: dict[str, Any]) -> None:
         f"  the worker's CPU (this process): {result['cpu_seconds']:.2f} s; the rest it waited,"
         " for PostgreSQL or for a CPU (the load average says how busy the machine was)"
     )
+    if result.get("server_cpu_seconds") is not None:
+        print(
+            f"  PostgreSQL's CPU (its backends on this database): {result['server_cpu_seconds']:.2f} s;"
+            f" worker + PostgreSQL: {(result['cpu_seconds'] + result['server_cpu_seconds']) / total * 1e6:.0f} us"
+            " per payment"
+        )
     print(f"  load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     print(
         f"  {len(durations)} transactions: longest {durations[-1] * 1000:.0f} ms,"

@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from payreq.auth.subject import Tenant
+from payreq.payment import repository
+from payreq.payment.lifecycle import Status
+from payreq.payment.models import Payment
+from payreq.payment.schemas_b import change_data
 from payreq.services import Services
 from payreq.worker import runner
 from payreq.worker.runner import Worker
@@ -253,3 +258,66 @@ async def test_worker_drains_a_backlog_in_batches_without_waiting_its_interval(
     finally:
         stop.set()
         await task
+
+
+TRICKY_TEXT = 'a "quoted" \\ back\tslash\nline\x01\x1f\x7f é € 😀 \u2028 </script>'
+
+
+async def test_a_swept_event_is_byte_for_byte_what_change_data_writes(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    """The sweep builds its events in the database on PostgreSQL (change_data_sql) and
+    in Python on SQLite: each is the very text change_data gives for the expired
+    payment, for strings that need escaping, instants with and without fractions, a
+    reference and label or none, metadata or none."""
+    await sweep(services)
+    async with services.db.read() as conn:
+        app = await conn.fetch_one(
+            "SELECT id, client_id FROM applications WHERE account_id = :a AND environment = :e",
+            {"a": uuid.UUID(merchant.credentials.account_id), "e": merchant.credentials.environment},
+        )
+    assert app is not None
+    now = services.clock()
+    whole_second = now.replace(microsecond=0)
+    shapes = [
+        (whole_second, TRICKY_TEXT, TRICKY_TEXT, {'k"ey': TRICKY_TEXT, "é": "", "z": "1"}),
+        (now, None, None, None),
+        (whole_second.replace(microsecond=1), "ref-1", "Order #1", {"order": "1"}),
+        (now, "", "😀", None),
+    ]
+    payments = [
+        Payment(
+            id=uuid.uuid4(),
+            account_id=uuid.UUID(merchant.credentials.account_id),
+            environment=merchant.credentials.environment,
+            application_id=app["id"],
+            application_client_id=app["client_id"],
+            status=Status.PENDING,
+            amount=123_456_789_012,
+            currency="EUR",
+            redirect_url=f"https://shop.example/thanks?q={TRICKY_TEXT}",
+            reference_id=reference,
+            reference_label=label,
+            metadata=metadata,
+            created_at=created,
+            expires_at=created + timedelta(seconds=60),
+        )
+        for created, reference, label, metadata in shapes
+    ]
+    async with services.db.transaction() as conn:
+        for payment in payments:
+            await repository.insert(conn, payment)
+    clock.advance(61)
+
+    assert await Worker(services).run_once() >= len(payments)
+
+    tenant = Tenant(payments[0].account_id, payments[0].environment)
+    for payment in payments:
+        rows = await events(services, str(payment.id))
+        assert [r["type"] for r in rows] == ["payment.expired"]
+        async with services.db.read() as conn:
+            stored_payment = await repository.get(conn, tenant, payment.id)
+        assert stored_payment is not None and stored_payment.status is Status.EXPIRED
+        assert stored_payment == payment.as_seen(services.clock())
+        expected = change_data(stored_payment, base_url=services.payments.base_url, previous=Status.PENDING)
+        assert rows[0]["data"] == expected

@@ -19,6 +19,8 @@ from payreq.method.creditor_reference import compact_form
 from payreq.payment import rollup_repository as rollup
 from payreq.payment.lifecycle import REACHED_AT, Status
 from payreq.payment.models import Payment, PaymentQuery
+from payreq.payment.schemas_b import change_data_sql
+from payreq.webhook.repository import insert_events_sql
 
 _SELECT = """
 SELECT p.id, p.account_id, p.environment, p.application_id, a.client_id AS application_client_id,
@@ -297,3 +299,50 @@ async def overdue(conn: Connection, *, now: datetime, limit: int) -> list[Paymen
         {"now": now, "limit": limit},
     )
     return [_payment(row) for row in rows]
+
+
+_EXPIRED_DATA = change_data_sql(
+    "moved", "app.client_id", ":base_url::text", status=Status.EXPIRED, previous=Status.PENDING
+)
+_EXPIRE_OVERDUE = f"""
+WITH moved AS (
+    -- an array of the ids, so that each row is found by its primary key: a join with
+    -- the batch's rows may be planned as a scan of every payment
+    UPDATE payments p SET status = 'expired', expired_at = p.expires_at
+    WHERE p.id = ANY(ARRAY(
+        SELECT id FROM payments WHERE status = 'pending' AND expires_at <= :now
+        ORDER BY expires_at LIMIT :limit
+    )) AND p.status = 'pending' AND p.expires_at <= :now
+    RETURNING p.*
+),
+{insert_events_sql("moved", data=_EXPIRED_DATA)}
+{rollup.group_sql("moved", also=", (SELECT COUNT(*) FROM delivery) AS deliveries")}
+"""
+
+
+async def expire_overdue(
+    conn: Connection, *, now: datetime, limit: int, base_url: str, event_type: str
+) -> tuple[list[rollup.Group], bool]:
+    """The sweep's batch on PostgreSQL in one statement: up to ``limit`` pending
+    payments past their deadline, the longest overdue first, expired as ``expire``
+    does (a concurrent change may win some), each with its ``event_type`` event, its
+    ``data`` built by the database as ``change_data`` builds it, and its delivery where
+    the application has a webhook URL; then their rollups. The expired payments by
+    rollup group, and whether any delivery was written."""
+    rows = await conn.fetch_all(
+        _EXPIRE_OVERDUE, {"now": now, "limit": limit, "base_url": base_url, "event_type": event_type}
+    )
+    groups = [
+        rollup.Group(
+            r["account_id"],
+            r["environment"],
+            r["day"],
+            r["currency"],
+            r["slot"],
+            int(r["payments"]),
+            int(r["amount"]),
+        )
+        for r in rows
+    ]
+    await rollup.apply_groups(conn, groups, Status.PENDING, Status.EXPIRED)
+    return groups, bool(rows) and int(rows[0]["deliveries"]) > 0

@@ -23,7 +23,7 @@ may round the other way there).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,13 +127,21 @@ _ROWS_PER_STATEMENT = 500
 """Keys per upsert: seven parameters each, well under either engine's limit."""
 
 
-async def apply(conn: Connection, moves: Iterable[Move]) -> None:
-    sums: dict[str, dict[tuple[Any, ...], list[int]]] = {table: {} for table in _UPSERT}
+_Sums = dict[str, dict[tuple[Any, ...], list[int]]]
 
+
+def _adder(sums: _Sums) -> Callable[..., None]:
     def add(table: str, key: tuple[Any, ...], *values: int) -> None:
         total = sums[table].setdefault(key, [0] * len(values))
         for i, value in enumerate(values):
             total[i] += value
+
+    return add
+
+
+async def apply(conn: Connection, moves: Iterable[Move]) -> None:
+    sums: _Sums = {table: {} for table in _UPSERT}
+    add = _adder(sums)
 
     for move in moves:
         tenant, part = (move.account_id, move.environment), slot(move.payment_id)
@@ -146,6 +154,47 @@ async def apply(conn: Connection, moves: Iterable[Move]) -> None:
             seconds = seconds_to_pay(move.created_at, move.paid_at)
             add("payment_pay_times", (*tenant, created, bucket(seconds), part), 1)
             add("payment_pay_seconds", (*tenant, bucket(seconds), created, seconds, part), 1)
+    await _write(conn, sums)
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Payments of one tenant, day of creation, currency and slot that made the same
+    move together, summed by the database (``group_sql``): the expiry sweep's batch."""
+
+    account_id: UUID
+    environment: str
+    day: str
+    currency: str
+    slot: str
+    payments: int
+    amount: int
+
+
+def group_sql(source: str, *, also: str = "") -> str:
+    """A SELECT of ``Group`` rows over the PostgreSQL rows ``source`` (``day`` and
+    ``slot`` as ``day()`` and ``slot()`` compute them), ``also`` a further column."""
+    return f"""SELECT {source}.account_id, {source}.environment, {_day_sql("postgresql", f"{source}.created_at")} AS day,
+        {source}.currency, right({source}.id::text, 1) AS slot, COUNT(*) AS payments,
+        SUM({source}.amount) AS amount{also}
+        FROM {source} GROUP BY 1, 2, 3, 4, 5"""
+
+
+async def apply_groups(conn: Connection, groups: Iterable[Group], before: Status, after: Status) -> None:
+    """``apply`` for moves summed by group, between two statuses that are not paid
+    (only ``payment_daily`` counts them); written in the same order."""
+    if Status.PAID in (before, after):
+        raise ValueError("a move to paid needs each payment's seconds to pay: use apply")
+    sums: _Sums = {table: {} for table in _UPSERT}
+    add = _adder(sums)
+    for g in groups:
+        key = (g.account_id, g.environment, g.day, g.currency)
+        add("payment_daily", (*key, before.value, g.slot), -g.payments, -g.amount)
+        add("payment_daily", (*key, after.value, g.slot), g.payments, g.amount)
+    await _write(conn, sums)
+
+
+async def _write(conn: Connection, sums: _Sums) -> None:
     for table, (keys, values) in _UPSERT.items():
         changed = sorted((k, v) for k, v in sums[table].items() if any(v))
         # a row a payment leaves exists since it entered it; the CHECK refuses a

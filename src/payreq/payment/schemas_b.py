@@ -134,6 +134,52 @@ def change_data(payment: Payment, *, base_url: str, previous: Status | None) -> 
     return (encoded[:-1] + b',"previousStatus":' + status + b"}").decode()
 
 
+def _instant_sql(column: str) -> str:
+    """``rfc3339`` in PostgreSQL: UTC, ``Z``, microseconds only when there are any."""
+    return (
+        f"""replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
+    )
+
+
+def _json_sql(value: str, *, instant: bool = False, nullable: bool = False) -> str:
+    """A value as msgspec writes it: ``to_json`` escapes a string exactly as msgspec
+    does (tests/payment/test_expiry.py pins it), an instant is ``rfc3339``'s text."""
+    encoded = f"""'"' || {_instant_sql(value)} || '"'""" if instant else f"to_json({value})::text"
+    return f"COALESCE({encoded}, 'null')" if nullable else encoded
+
+
+def change_data_sql(payment: str, client_id: str, base_url: str, *, status: Status, previous: Status) -> str:
+    """``change_data`` of a payment row in PostgreSQL, byte for byte (the sweep builds
+    its events in the database, so that Python never touches each payment):
+    ``payment`` is the row's alias after the change, ``client_id`` the application's
+    client id column, ``base_url`` a text parameter. Fields in ``PaymentB``'s order;
+    ``metadata`` is the stored text, which msgspec wrote (repository.insert), so it is
+    already what re-encoding it would give."""
+    p = payment
+    fields = [
+        ("id", f"""'"' || {p}.id::text || '"'"""),
+        ("status", f"""'"{status.value}"'"""),
+        ("amount", f"{p}.amount::text"),
+        ("currencyCode", _json_sql(f"{p}.currency")),
+        ("reference", _json_sql(f"{p}.reference_id", nullable=True)),
+        ("referenceLabel", _json_sql(f"{p}.reference_label", nullable=True)),
+        ("clientId", _json_sql(client_id)),
+        ("checkoutUrl", _json_sql(f"{base_url} || '/checkout/' || {p}.id::text")),
+        ("redirectUrl", _json_sql(f"{p}.redirect_url")),
+        ("environment", _json_sql(f"{p}.environment")),
+        ("createdAt", _json_sql(f"{p}.created_at", instant=True)),
+        ("expiresAt", _json_sql(f"{p}.expires_at", instant=True)),
+        ("paidAt", _json_sql(f"{p}.paid_at", instant=True, nullable=True)),
+        ("cancelledAt", _json_sql(f"{p}.cancelled_at", instant=True, nullable=True)),
+        ("expiredAt", _json_sql(f"{p}.expired_at", instant=True, nullable=True)),
+        ("metadata", f"COALESCE(NULLIF({p}.metadata, ''), 'null')"),
+        ("previousStatus", f"""'"{previous.value}"'"""),
+    ]
+    assert [name for name, _ in fields[:-1]] == [f.encode_name for f in msgspec.structs.fields(PaymentB)]
+    parts = " || ',' || ".join(f"""'"{name}":' || {value}""" for name, value in fields)
+    return f"('{{' || {parts} || '}}')"
+
+
 class PaymentListB(msgspec.Struct, rename="camel"):
     """One page, newest first. Pass ``nextCursor`` as ``cursor`` for the next one."""
 

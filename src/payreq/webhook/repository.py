@@ -43,9 +43,12 @@ _EVENT_FROM = """events e JOIN applications a ON a.id = e.application_id
     LEFT JOIN webhook_deliveries d ON d.event_id = e.id AND d.application_id = e.application_id"""
 
 
+_PG_POSITION = "pg_current_xact_id()::text::bigint"
+
+
 def _next_position(conn: Connection) -> str:
     if conn.dialect == "postgresql":
-        return "pg_current_xact_id()::text::bigint"
+        return _PG_POSITION
     return "(SELECT COALESCE(MAX(log_position), 0) + 1 FROM events)"
 
 
@@ -204,6 +207,30 @@ async def insert_events(conn: Connection, events: Sequence[NewEvent]) -> int:
         },
     )
     return len(rows)
+
+
+def insert_events_sql(source: str, *, data: str) -> str:
+    """``insert_events`` as two CTEs of a PostgreSQL statement whose rows come from
+    ``source`` (a CTE of payment rows after a change, with ``application_id``): one
+    event per row, of type ``:event_type`` at ``:now``, its ``data`` the SQL expression
+    ``data`` over ``source`` and ``app`` (the payment's application); ``delivery`` writes
+    its delivery where the application has a webhook URL, and returns a row for each."""
+    return f"""
+    event AS (
+        INSERT INTO events (id, account_id, environment, application_id, payment_id, type, data,
+                            created_at, log_position)
+        SELECT gen_random_uuid(), {source}.account_id, {source}.environment, {source}.application_id,
+               {source}.id, :event_type, {data}, :now, {_PG_POSITION}
+        FROM {source} JOIN applications app ON app.id = {source}.application_id
+        RETURNING id, application_id, created_at
+    ),
+    delivery AS (
+        INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step,
+                                        next_attempt_at, created_at)
+        SELECT gen_random_uuid(), event.id, a.id, 'pending', 0, 0, event.created_at, event.created_at
+        FROM event JOIN applications a ON a.id = event.application_id AND a.webhook_url IS NOT NULL
+        RETURNING 1
+    )"""
 
 
 async def insert_delivery(

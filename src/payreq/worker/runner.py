@@ -38,7 +38,8 @@ several passes instead of one long one."""
 EXPIRY_BATCH = 500
 """Payments per expiry transaction. A full batch means more are overdue: the worker
 goes on with the next at once instead of after its interval, so that a backlog
-(100,000 payments after an outage) drains in seconds, one short transaction each."""
+(100,000 payments after an outage) drains in seconds, one short transaction each (on
+PostgreSQL one statement, 30-80 ms; batches of 1,000 measured no faster, bench/expiry.py)."""
 
 Sweep = Callable[[Connection, datetime, int], Awaitable[int]]
 
