@@ -15,7 +15,7 @@ import httpx
 import pytest
 import trustme
 
-from payreq.webhook import ssrf
+from payreq.webhook import sender as sender_module
 from payreq.webhook.sender import Outcome, Sender
 from payreq.webhook.ssrf import UrlPolicy, syntax_problem
 from tests.webhook.conftest import FAST
@@ -112,7 +112,9 @@ async def test_no_socket_is_made_towards_a_refused_address_whatever_hands_it_ove
     """The last check, where the socket is made: even a resolver that skipped its check
     gets no connection to a refused address."""
 
-    async def unchecked(self: ssrf.GuardedResolver, host: str, port: int = 0, family: Any = 0) -> Any:
+    async def unchecked(
+        self: sender_module.GuardedResolver, host: str, port: int = 0, family: Any = 0
+    ) -> Any:
         return [
             {
                 "hostname": host,
@@ -124,7 +126,7 @@ async def test_no_socket_is_made_towards_a_refused_address_whatever_hands_it_ove
             }
         ]
 
-    monkeypatch.setattr(ssrf.GuardedResolver, "resolve", unchecked)
+    monkeypatch.setattr(sender_module.GuardedResolver, "resolve", unchecked)
     outcome = await send(Sender(STRICT), "https://hooks.shop.example/x")
     assert outcome.error == "refused: 10.0.0.1 is an address this URL may not reach"
     assert sockets == []

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -30,7 +31,10 @@ from payreq.kit.clock import Clock, utc_now
 from payreq.webhook import repository, signing
 from payreq.webhook.config import MAX_RETRY_AFTER, WebhookConfig
 from payreq.webhook.outbox import doorbell
-from payreq.webhook.sender import Outcome, Sender
+from payreq.webhook.outcome import Outcome
+
+if TYPE_CHECKING:
+    from payreq.webhook.sender import Sender
 
 log = structlog.get_logger("payreq.webhook")
 
@@ -112,7 +116,12 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         self._own_sender = self.sender is None
-        self._sender = self.sender or Sender(self.config)
+        if self.sender is None:
+            from payreq.webhook.sender import Sender  # aiohttp, loaded for the first delivery
+
+            self._sender: Sender = Sender(self.config)
+        else:
+            self._sender = self.sender
         self._inflight: set[asyncio.Task[None]] = set()
         self._results: list[Result] = []
         self._nudge = asyncio.Event()

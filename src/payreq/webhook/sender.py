@@ -1,6 +1,6 @@
 """One attempt over HTTP: POST the signed body, wait at most the time-out, read at most
 the first KiB of the answer, follow no redirect. Every URL goes through a client whose
-connector checks the addresses it connects to: names through ``ssrf.GuardedResolver``,
+connector checks the addresses it connects to: names through ``GuardedResolver``,
 literal addresses here, and every socket once more (``ssrf.guarded_socket_factory``).
 
 The client is aiohttp's: per attempt it takes about a sixth of the CPU httpx took
@@ -15,24 +15,25 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import socket
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import certifi
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-from payreq.kit.clock import utc_now
 from payreq.webhook.config import WebhookConfig
+from payreq.webhook.outcome import Outcome, retry_after_seconds
 from payreq.webhook.ssrf import (
     BlockedAddress,
-    GuardedResolver,
     IPAddress,
     Reach,
     UrlPolicy,
+    checked_addresses,
     guarded_socket_factory,
     host_of,
     is_public,
@@ -42,35 +43,33 @@ from payreq.webhook.ssrf import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one attempt saw."""
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver with the address check at the moment of connecting: the
+    connector connects only to the addresses this hands back, all of them checked
+    (``checked_addresses``); TLS still verifies the URL's name, which aiohttp keeps as
+    the server name. A connector asks it for names only: literal addresses are checked
+    by the sender, and every socket once more (``guarded_socket_factory``)."""
 
-    status_code: int | None
-    latency_ms: int
-    body: str | None
-    error: str | None
-    retry_after: float | None = None
+    def __init__(self, reach: Reach) -> None:
+        self.reach = reach
 
-    @property
-    def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        return [
+            {
+                "hostname": host,
+                "host": str(ip),
+                "port": port,
+                "family": socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            }
+            for ip in await checked_addresses(self.reach, host, port)
+        ]
 
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After``: seconds, or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, (moment - utc_now()).total_seconds())
+    async def close(self) -> None:
+        pass
 
 
 KEEPALIVE_SECONDS = 5.0

@@ -10,7 +10,7 @@ strictly as httpx judged it when payreq sent with httpx (IDNA 2008).
 
 A URL is checked when it is saved, with its name resolved asynchronously
 (``loop.getaddrinfo`` under a time-out) before the unit of work opens
-(``check_webhook_url``), and again when each attempt connects: ``GuardedResolver``
+(``check_webhook_url``), and again when each attempt connects: ``sender.GuardedResolver``
 resolves the name for aiohttp's connector, checks every address, and hands back only
 checked ones, to which the connector connects, so that a name re-pointed after the
 check (DNS rebinding) reaches nothing it should not; ``guarded_socket_factory`` checks
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit
 
 import idna
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from payreq.kit.urls import MAX_URL_LENGTH
 
@@ -280,35 +279,6 @@ async def checked_addresses(reach: Reach, host: str, port: int) -> list[IPAddres
     if not addresses:
         raise Unresolvable(f"{name} has no address")
     return addresses
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver with the address check at the moment of connecting: the
-    connector connects only to the addresses this hands back, all of them checked
-    (``checked_addresses``); TLS still verifies the URL's name, which aiohttp keeps as
-    the server name. A connector asks it for names only: literal addresses are checked
-    by the sender, and every socket once more (``guarded_socket_factory``)."""
-
-    def __init__(self, reach: Reach) -> None:
-        self.reach = reach
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
-    ) -> list[ResolveResult]:
-        return [
-            {
-                "hostname": host,
-                "host": str(ip),
-                "port": port,
-                "family": socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
-                "proto": 0,
-                "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-            }
-            for ip in await checked_addresses(self.reach, host, port)
-        ]
-
-    async def close(self) -> None:
-        pass
 
 
 def guarded_socket_factory(reach: Reach) -> Callable[[AddrInfoType], socket.socket]:

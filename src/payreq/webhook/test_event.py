@@ -20,7 +20,7 @@ from payreq.errors import ValidationFailed
 from payreq.kit.clock import Clock, rfc3339, utc_now
 from payreq.webhook import signing
 from payreq.webhook.config import WebhookConfig
-from payreq.webhook.sender import Outcome, Sender
+from payreq.webhook.outcome import Outcome
 
 TEST_EVENT = "webhook.test"
 
@@ -59,6 +59,8 @@ async def prepare(
 
 async def send(prepared: PreparedTest, config: WebhookConfig) -> Outcome:
     """Send it, outside any transaction."""
+    from payreq.webhook.sender import Sender  # aiohttp, loaded when first used
+
     sender = Sender(config)
     try:
         return await sender.send(prepared.url, prepared.payload, prepared.headers)
