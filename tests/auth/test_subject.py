@@ -1,12 +1,20 @@
 """The subject a credential stands for, per request: ``at(address)`` is the cached
-subject with the request's address, exactly as ``dataclasses.replace`` makes it."""
+subject with the request's address, exactly as ``dataclasses.replace`` makes it; and
+the rate-limit headers its answers carry, built as bytes, exactly as documented."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from payreq.auth.dependencies import rate_header_pairs, rate_headers
 from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
+from payreq.http import HEADERS_KEY, add_scope_headers
+from payreq.ratelimit.backend import Decision
 
 
 def _subject() -> AuthSubject:
@@ -40,3 +48,21 @@ def test_the_account_budget_key_names_the_account_and_environment() -> None:
     production = dataclasses.replace(subject, tenant=Tenant(subject.tenant.account_id, "production"))
     assert production.account_rate_key == "acct:6e9db280-9481-412a-9e6c-af05a3175f95:production"
     assert production.at("x").account_rate_key == production.account_rate_key
+
+
+@given(
+    limit=st.integers(min_value=1, max_value=10**9),
+    used=st.integers(min_value=0, max_value=10**9),
+    reset=st.floats(min_value=0, max_value=3600, allow_nan=False),
+    name=st.sampled_from(["key", "account", "failures"]),
+    window=st.sampled_from([1.0, 10.0, 0.5, 60.0]),
+    allowed=st.booleans(),
+)
+def test_the_rate_headers_as_bytes_are_the_documented_headers(
+    limit: int, used: int, reset: float, name: str, window: float, allowed: bool
+) -> None:
+    decision = Decision(allowed, limit, max(0, limit - used), reset, name, window)
+    expected: dict[str, Any] = {HEADERS_KEY: []}
+    add_scope_headers(expected, rate_headers(decision))
+    assert rate_header_pairs(decision) == expected[HEADERS_KEY]
+    assert rate_header_pairs(decision) == expected[HEADERS_KEY]  # from the cached parts too

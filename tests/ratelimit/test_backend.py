@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payreq.ratelimit.backend import Budget, MemoryBackend, RedisBackend
+from payreq.ratelimit.backend import Budget, Decision, MemoryBackend, RedisBackend, binding
 from payreq.ratelimit.limiter import RateLimiter
 from tests.fixtures.live import redis_server
 from tests.ratelimit.conftest import REDIS_URL
@@ -250,3 +250,33 @@ async def test_when_redis_stops_answering_a_batch_gives_up_at_the_deadline_and_l
             process.kill()
             process.wait(timeout=10)
             await limiter.close()
+
+
+@given(
+    limits=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=3),
+    steps=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=2), st.floats(min_value=0, max_value=0.7)), max_size=25
+    ),
+)
+def test_an_admitted_request_is_described_by_its_binding_budget(
+    limits: list[int], steps: list[tuple[int, float]]
+) -> None:
+    """The budget an answer names is the one with the least room left, the later reset
+    first on a tie (``binding`` over every budget's decision), whatever was spent before."""
+    clock = FakeMonotonic()
+    backend = MemoryBackend(clock=clock)
+    budgets = [Budget(f"b{i}", limit, name=f"n{i}") for i, limit in enumerate(limits)]
+    for which, pause in steps:
+        clock.now += pause
+        chosen = budgets[which % len(budgets) :] or budgets
+        decision = backend.spend_now(chosen)
+        if not decision.allowed:
+            continue
+        logs = [backend._log[b.key] for b in chosen]
+        each = [
+            Decision(
+                True, b.limit, max(0, b.limit - len(log)), log[0] + b.window - clock.now, b.name, b.window
+            )
+            for b, log in zip(chosen, logs, strict=True)
+        ]
+        assert decision == binding(each)

@@ -20,7 +20,7 @@ from structlog.contextvars import bind_contextvars
 from payreq import metrics
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope
 from payreq.errors import Forbidden, RateLimited, Unauthenticated
-from payreq.http import add_scope_headers, refuse_undeclared_body
+from payreq.http import HEADERS_KEY, refuse_undeclared_body
 from payreq.ratelimit.backend import Decision
 from payreq.ratelimit.limiter import RateLimiter
 from payreq.services import Services
@@ -59,6 +59,33 @@ def rate_headers(decision: Decision) -> dict[str, str]:
         "RateLimit-Policy": f'"{decision.name}";q={decision.limit};w={window}',
         "RateLimit": f'"{decision.name}";r={decision.remaining};t={decision.reset_seconds}',
     }
+
+
+_CONSTANT_PARTS: dict[tuple[str, int, float], tuple[bytes, bytes, bytes]] = {}
+
+
+def rate_header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
+    """``rate_headers`` as the ASGI pairs every answer of an authorized request carries,
+    built as bytes; what depends only on the budget (limit, policy) is made once."""
+    key = (decision.name, decision.limit, decision.window)
+    parts = _CONSTANT_PARTS.get(key)
+    if parts is None:
+        if len(_CONSTANT_PARTS) > 1024:  # limits are few; an operator changing many is not a leak
+            _CONSTANT_PARTS.clear()
+        parts = _CONSTANT_PARTS[key] = (
+            str(decision.limit).encode(),
+            f'"{decision.name}";q={decision.limit};w={decision.window:g}'.encode(),
+            f'"{decision.name}";r='.encode(),
+        )
+    limit, policy, prefix = parts
+    remaining, reset = decision.remaining, decision.reset_seconds
+    return [
+        (b"ratelimit-limit", limit),
+        (b"ratelimit-remaining", b"%d" % remaining),
+        (b"ratelimit-reset", b"%d" % reset),
+        (b"ratelimit-policy", policy),
+        (b"ratelimit", b"%s%d;t=%d" % (prefix, remaining, reset)),
+    ]
 
 
 def refused(decision: Decision) -> RateLimited:
@@ -115,7 +142,7 @@ async def authorize(
     bind_contextvars(account_id=str(found.tenant.account_id))
     decision = await spend(limiter, found)
     if decision is not None:
-        add_scope_headers(scope, rate_headers(decision))
+        scope.setdefault(HEADERS_KEY, []).extend(rate_header_pairs(decision))
         if not decision.allowed:
             raise refused(decision)
     if not found.allows(required):

@@ -110,14 +110,16 @@ class MemoryBackend:
         for log, budget in zip(logs, budgets, strict=True):
             if len(log) >= budget.limit:  # no room: refused, and nothing is spent
                 return _decision(budget, False, len(log), (log[0] + budget.window - now) if log else 0.0)
-        for log in logs:
+        # admitted: recorded in every budget; the answer describes the binding one
+        # (``binding``'s choice, made without a Decision per budget)
+        chosen: tuple[int, float, Budget, deque[float]] | None = None
+        for log, budget in zip(logs, budgets, strict=True):
             log.append(now)
-        return binding(
-            [
-                _decision(budget, True, len(log), log[0] + budget.window - now)
-                for log, budget in zip(logs, budgets, strict=True)
-            ]
-        )
+            remaining, reset = max(0, budget.limit - len(log)), log[0] + budget.window - now
+            if chosen is None or (remaining, -reset) < (chosen[0], -chosen[1]):
+                chosen = (remaining, reset, budget, log)
+        assert chosen is not None, "a request spends at least one budget"
+        return _decision(chosen[2], True, len(chosen[3]), chosen[1])
 
     def _window(self, budget: Budget, now: float) -> deque[float]:
         log = self._log.get(budget.key)
