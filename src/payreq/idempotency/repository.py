@@ -88,11 +88,7 @@ async def claim(
         if locked is None or not locked["ok"]:
             return BUSY
     params = key.params()
-    await conn.execute(
-        f"DELETE FROM idempotency_keys WHERE {_WHERE} AND expires_at <= :now",
-        {**params, "now": request.created_at},
-    )
-    inserted = await conn.execute(
+    insert = (
         """
         INSERT INTO idempotency_keys (account_id, environment, caller, idempotency_key, fingerprint,
                                       method, path, status, headers, body, created_at, expires_at)
@@ -110,6 +106,14 @@ async def claim(
             **_answer_params(answer),
         },
     )
+    # a new key (the usual case) takes one statement; a key in use stays, one whose 24
+    # hours have passed is replaced
+    inserted = await conn.execute(*insert)
+    if not inserted and await conn.execute(
+        f"DELETE FROM idempotency_keys WHERE {_WHERE} AND expires_at <= :now",
+        {**params, "now": request.created_at},
+    ):
+        inserted = await conn.execute(*insert)
     if inserted:
         return None
     row = await conn.fetch_one(
