@@ -4,6 +4,7 @@ whole; past PAYREQ_MAX_CONNECTIONS, 503. A real server process on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from payreq.cli.server import CoalescedWrites
 from tests.fixtures.live import environment, payreq, serve
 
 
@@ -85,3 +87,74 @@ def test_past_the_connection_limit_requests_get_503(tmp_path: Path) -> None:
                 conn.close()
         time.sleep(0.2)
         assert httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
+
+
+def _answers(raw: bytes) -> list[tuple[int, dict[bytes, bytes], bytes]]:
+    """Each answer of a byte stream: status, headers, body (by Content-Length)."""
+    found = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        headers = dict(line.lower().split(b": ", 1) for line in lines[1:])
+        length = int(headers[b"content-length"])
+        found.append((int(lines[0].split()[1]), headers, rest[:length]))
+        raw = rest[length:]
+    return found
+
+
+def test_pipelined_and_closing_requests_get_whole_answers_in_order(tmp_path: Path) -> None:
+    """Writes are coalesced per turn of the loop (``CoalescedWrites``): requests sent at
+    once still get their answers whole and in order, and an answer that closes the
+    connection arrives whole before the close."""
+    env = _database(tmp_path)
+    paths = ["/readyz", "/payment/request/nope", "/openapi.json", "/nowhere", "/readyz"]
+    requests = [
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Request-ID: pipelined-{n:04d}\r\n"
+        for n, path in enumerate(paths)
+    ]
+    requests[-1] += "Connection: close\r\n"
+    with serve(env, tmp_path / "serve.log") as server:
+        raw = _raw(server.url, "".join(r + "\r\n" for r in requests).encode())
+    answers = _answers(raw)
+    assert [status for status, _, _ in answers] == [200, 401, 200, 404, 200]
+    assert [headers[b"x-request-id"] for _, headers, _ in answers] == [
+        b"pipelined-%04d" % n for n in range(5)
+    ]
+    assert b'"code":"missing_token"' in answers[1][2]
+    assert answers[-1][1][b"connection"] == b"close"
+
+
+async def test_writes_of_one_turn_leave_together_and_close_sends_what_is_held() -> None:
+    sent: list[bytes] = []
+
+    class Transport:
+        closed = False
+
+        def write(self, data: bytes) -> None:
+            assert not self.closed
+            sent.append(bytes(data))
+
+        def close(self) -> None:
+            self.closed = True
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def get_extra_info(self, name: str) -> str:
+            return f"info:{name}"
+
+    real = Transport()
+    coalesced = CoalescedWrites(real)  # type: ignore[arg-type]
+    coalesced.write(b"head;")
+    coalesced.write(b"body")
+    assert sent == [b"head;body"]  # the head and its body in one send
+    coalesced.write(b"alone")
+    assert sent == [b"head;body"]  # held until the end of this turn
+    await asyncio.sleep(0)
+    assert sent == [b"head;body", b"alone"]
+    coalesced.write(b"last")
+    coalesced.close()
+    assert sent[-1] == b"last" and real.closed  # sent before the close, never lost
+    await asyncio.sleep(0)
+    assert sent.count(b"last") == 1
+    assert coalesced.get_extra_info("peername") == "info:peername"

@@ -11,6 +11,7 @@ the README's deploy section says how.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,6 +28,47 @@ _TOO_LARGE = (
 )
 
 
+class CoalescedWrites:
+    """A transport whose writes of one turn of the event loop leave in one ``send``:
+    uvicorn writes an answer's head and its body separately, two system calls and two
+    TCP segments for every small JSON answer (the head's write was a tenth of a poll's
+    CPU in the profile). A write is held until the next one (they go together) or the
+    end of the turn; ``close`` sends what is held first, ``abort`` drops it, as the
+    transport would have. Everything else is the transport's own."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self._flush)
+            return
+        self._held = None
+        self._transport.write(held + data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class BoundedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bound on each request's head (read from the
     settings in each server process, so ``--workers`` children apply it too)."""
@@ -37,6 +79,9 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._tail = b""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescedWrites(transport))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
