@@ -227,6 +227,11 @@ class PostgresDatabase:
         self.timeout = timeout
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        # the pool's connections go to the units that asked first: a waiter asyncpg's
+        # queue wakes for a connection can lose it to a unit that asks meanwhile, and
+        # wait again. Once a release stopped costing a round trip (``_keep_session``),
+        # the loaded poll's p99 went from 20-29 ms to 62-92 ms; with these turns 13-21 ms
+        self._turns = asyncio.Semaphore(pool_size)
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -264,11 +269,20 @@ class PostgresDatabase:
             await self.open()
         assert self._pool is not None
         try:
-            return await self._pool.acquire(timeout=self.timeout)
-        except _CONNECTION_ERRORS as exc:
+            async with asyncio.timeout(self.timeout):
+                await self._turns.acquire()
+        except TimeoutError as exc:
             raise DatabaseUnavailable() from exc
+        try:
+            return await self._pool.acquire(timeout=self.timeout)
+        except BaseException as exc:
+            self._turns.release()
+            if isinstance(exc, _CONNECTION_ERRORS):
+                raise DatabaseUnavailable() from exc
+            raise
 
     async def checkin(self, conn: asyncpg.Connection | None) -> None:
+        """Give back a connection ``checkout`` gave (exactly once each)."""
         if conn is None:
             return
         pool = self._pool
@@ -280,6 +294,8 @@ class PostgresDatabase:
         except Exception:  # a broken connection: the pool opens a new one when needed
             with contextlib.suppress(Exception):
                 conn.terminate()
+        finally:
+            self._turns.release()
 
     async def discard(self, dead: asyncpg.Connection) -> None:
         """Give back a connection found dead (the pool reconnects its slot)."""
