@@ -60,6 +60,15 @@ class Blocker:
             await self._pg.close()
 
 
+async def _bearer(client: httpx.AsyncClient, credentials: dict[str, str]) -> dict[str, str]:
+    token = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+    )
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
 async def _count(url: str, ids: list[str]) -> int:
     if url.startswith("sqlite"):
         conn = sqlite3.connect(sqlite_path(url))
@@ -84,12 +93,7 @@ async def test_sigterm_lets_requests_in_flight_finish_and_acknowledges_only_comm
     with serve(env, tmp_path / "serve.log") as server:
         limits = httpx.Limits(max_connections=IN_FLIGHT + 2)
         async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
-            token = await client.post(
-                "/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=(credentials["client_id"], credentials["client_secret"]),
-            )
-            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            bearer = await _bearer(client, credentials)
             blocker = Blocker(fresh_url)
             await blocker.hold()
             try:
@@ -136,12 +140,7 @@ async def test_sigterm_on_the_worker_releases_its_claims(fresh_url: str, tmp_pat
     try:
         with serve(env, tmp_path / "serve.log") as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-                token = await client.post(
-                    "/oauth/token",
-                    data={"grant_type": "client_credentials"},
-                    auth=(credentials["client_id"], credentials["client_secret"]),
-                )
-                bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+                bearer = await _bearer(client, credentials)
                 patched = await client.patch(
                     f"/api/payment-applications/{credentials['application_client_id']}",
                     json={"webhookUrl": receiver.url()},
@@ -220,12 +219,7 @@ async def test_sigterm_records_a_background_import_interrupted_with_what_it_appl
     body = f"id,date,amount,currency,reference,payer\n{rows}\n".encode()
     with serve(env, tmp_path / "serve.log") as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            token = await client.post(
-                "/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=(credentials["client_id"], credentials["client_secret"]),
-            )
-            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            bearer = await _bearer(client, credentials)
             started = await client.post(
                 "/api/statements",
                 content=body,
