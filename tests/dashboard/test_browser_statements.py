@@ -2,8 +2,8 @@
 shared camt.053 fixture through the file input, see each line's outcome, accept the
 late line, and find its payment paid over the API; upload a file large enough to be
 imported in the background and watch its page refresh itself to "finished" without a
-click, with JavaScript (in place) and without (the meta refresh); page through more
-imports than fit one page. Screenshots (desktop and 360 px) are saved under
+click, with JavaScript (in place) and without (the meta refresh), or to "failed" when
+the worker records it interrupted; page through more imports than fit one page. Screenshots (desktop and 360 px) are saved under
 tests/artifacts/."""
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from payreq.method import creditor_reference
+from payreq.db import connect
+from payreq.kit.clock import utc_now
+from payreq.method import creditor_reference, repository
+from payreq.method.statements.importer import STALE_AFTER
 from tests.dashboard.a11y import problems
 from tests.dashboard.conftest import Live, new_page, shot, sign_in_in_browser, sign_up_in_browser
 from tests.dashboard.statement_data import BANK_FORM, CAMT053
@@ -177,3 +180,37 @@ async def test_a_background_import_refreshes_itself_to_finished_with_and_without
     finally:
         while OPENED:
             OPENED.pop().close()
+
+
+async def test_a_background_import_recorded_interrupted_says_so_on_its_page(
+    live: Live, page: Any, tmp_path: Path
+) -> None:
+    """What the worker records for an import whose process died (no progress for ten
+    minutes) reaches the running page by itself: failed, with the lines it applied and
+    what to do, readable at 360 px."""
+    await sign_up_in_browser(page, live, account_name="Interrupted Imports")
+    await _upload_and_land(page, live, _large_csv(tmp_path / "large-c.csv", "C"))
+    assert await page.locator("#import-status").inner_text() == "running"
+    db = connect(f"sqlite:///{live.server.log.parent / 'payreq.db'}")
+    await db.open()
+    try:
+        now = utc_now()
+        async with db.transaction() as conn:  # the worker's sweep, as if ten minutes had passed
+            assert await repository.interrupt_stale_imports(conn, before=now + STALE_AFTER, now=now) >= 1
+    finally:
+        await db.close()
+    deadline = time.monotonic() + 30
+    while await page.locator("#import-status").inner_text() != "failed":
+        assert time.monotonic() < deadline, "the page never showed the interrupted import"
+        await page.wait_for_timeout(250)
+    status = await page.locator("#import-status").locator("xpath=..").inner_text()
+    assert re.fullmatch(
+        r"failed The import was interrupted: the process applying it stopped after \d+ lines\. "
+        r"Importing the same file again applies the rest\.",
+        status.strip(),
+    ), status
+    await page.reload()  # the page as served, not only as the script patched it
+    assert await page.locator("#import-status").inner_text() == "failed"
+    assert await page.locator("#import-facts[data-refresh]").count() == 0
+    await shot(page, "statement-interrupted")
+    assert await problems(page, tabs=0) == []
