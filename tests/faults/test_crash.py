@@ -153,12 +153,18 @@ async def test_sigkill_at_random_moments_during_mixed_writes(store: Store, tmp_p
                     + [statement_import(rng.randint(1, 6)) for _ in range(3)]
                 )
                 rng.shuffle(writes)
-                tasks = [asyncio.ensure_future(w.send(client, auth)) for w in writes]
                 if round_ % 2:  # mid-flight: after a random few answers, while the others are written
                     # (counted, not timed: SQLite's group commit answers a whole batch at once,
-                    # so a pause after the first answer often outlasted the burst)
-                    await answers(tasks, rng.randint(1, len(tasks) // 2))
+                    # so a pause after the first answer often outlasted the burst; and a server
+                    # fast enough to commit the whole round in one batch answered every write
+                    # before the first answer reached here: the second half goes out after)
+                    half = len(writes) // 2
+                    tasks = [asyncio.ensure_future(w.send(client, auth)) for w in writes[:half]]
+                    await answers(tasks, rng.randint(1, half // 2))
+                    tasks += [asyncio.ensure_future(w.send(client, auth)) for w in writes[half:]]
+                    await asyncio.sleep(rng.uniform(0.0, 0.05))  # some reach the server, some commit
                 else:  # anywhere, from before the first write to after the last
+                    tasks = [asyncio.ensure_future(w.send(client, auth)) for w in writes]
                     await asyncio.sleep(rng.uniform(0.005, 3.0))
                 server.kill()
                 answered = 0
