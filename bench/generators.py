@@ -120,6 +120,14 @@ def run_once(
 ) -> Sample:
     """One measurement, the generator on the client CPUs, its output in ``out``."""
     cmd = generator.command(scenario, connections=connections, duration=duration)
+    return run_command(procs, cmd, scenario, pinning=pinning, out=out, duration=duration)
+
+
+def run_command(
+    procs: Processes, cmd: list[str], scenario: Scenario, *, pinning: Pinning, out: Path, duration: float
+) -> Sample:
+    """Run a load generator's command on the client CPUs with the scenario's
+    environment, stop it after at most ``duration`` + 60 s, and read its result."""
     child = procs.start(
         pinned(cmd, pinning.client), env={**os.environ, **scenario.env()}, stdout=out, stderr=out
     )

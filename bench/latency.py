@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generators import Sample, choose, run_once
-from procs import Pinning, Processes, pinned
+from generators import Sample, choose, run_command, run_once
+from procs import Pinning, Processes
 from scenarios import Scenario, get_payment, post_payment
 from stack import one_seeded_payreq
 
@@ -50,14 +49,7 @@ def open_loop(
         f"--rate={rate:.0f}",
         scenario.url,
     ]
-    child = procs.start(
-        pinned(cmd, pinning.client), env={**os.environ, **scenario.env()}, stdout=out, stderr=out
-    )
-    try:
-        child.wait(timeout=duration + 60)
-    finally:
-        procs.stop(child)
-    return Sample.parse(out.read_text())
+    return run_command(procs, cmd, scenario, pinning=pinning, out=out, duration=duration)
 
 
 def unsent(out: Path) -> int:
