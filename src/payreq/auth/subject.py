@@ -64,7 +64,7 @@ class AuthSubject:
     def __post_init__(self) -> None:
         _set(self, "account_rate_key", f"acct:{self.tenant.account_id}:{self.tenant.environment}")
 
-    def at(self, address: str) -> AuthSubject:
+    def at(self, address: str | None) -> AuthSubject:
         """This subject for one request from ``address`` (what ``dataclasses.replace``
         makes, at half its cost: the credential cache hands out one subject per poll)."""
         clone: AuthSubject = _new(AuthSubject)

@@ -10,7 +10,7 @@ who has none yet is sent to set it up first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
@@ -68,7 +68,7 @@ class Page:
     @property
     def subject(self) -> AuthSubject:
         """For the services the API also uses (applications, tokens, payments, ...)."""
-        return replace(dashboard_subject(self.session.actor, self.session.environment), address=self.address)
+        return dashboard_subject(self.session.actor, self.session.environment).at(self.address)
 
     @property
     def nav(self) -> list[NavEntry]:
