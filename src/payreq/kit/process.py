@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 
 
 def freeze_startup_objects() -> None:
@@ -15,7 +14,5 @@ def freeze_startup_objects() -> None:
     After ``gc.freeze`` it walks only what the requests left (about 1 ms). A poll
     leaves nothing behind and never triggered one. Objects frozen are never collected,
     which is right for these: they live as long as the process."""
-    if os.environ.get("PAYREQ_BENCH_NO_GC_FREEZE"):  # set: measure without (bench/README.md)
-        return
     gc.collect()
     gc.freeze()
