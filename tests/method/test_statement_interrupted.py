@@ -38,12 +38,15 @@ async def _start_in_background(merchant: Merchant, rows: list[str]) -> str:
     return import_id
 
 
-async def _until_some_lines_applied(merchant: Merchant, import_id: str) -> None:
+async def _running_import(merchant: Merchant) -> str:
+    """A background import of ``ROWS`` that has applied some of its lines and runs on."""
+    await bank_application(merchant)
+    import_id = await _start_in_background(merchant, ROWS)
     for _ in range(400):
         report = await _report(merchant, import_id)
         if report["linesDone"] > 0:
             assert report["status"] == "running", report
-            return
+            return import_id
         await asyncio.sleep(0.01)
     raise AssertionError("the background import applied nothing")
 
@@ -55,9 +58,7 @@ async def _sweep(services: Services) -> None:
 async def test_a_server_that_stops_records_its_background_import_interrupted(
     merchant: Merchant, services: Services
 ) -> None:
-    await bank_application(merchant)
-    import_id = await _start_in_background(merchant, ROWS)
-    await _until_some_lines_applied(merchant, import_id)
+    import_id = await _running_import(merchant)
 
     await services.methods.statements.stop()  # what the server's shutdown does
 
@@ -106,9 +107,7 @@ async def test_the_worker_records_an_import_whose_process_died_interrupted(
 async def test_an_import_recorded_interrupted_while_it_still_runs_applies_no_more(
     merchant: Merchant, services: Services
 ) -> None:
-    await bank_application(merchant)
-    import_id = await _start_in_background(merchant, ROWS)
-    await _until_some_lines_applied(merchant, import_id)
+    import_id = await _running_import(merchant)
     # the sweep's verdict on an import whose batch stalled past STALE_AFTER (a batch
     # that waited that long on a lock); its task then goes on
     now = services.clock()
