@@ -5,6 +5,7 @@ the rate-limit headers its answers carry, built as bytes, exactly as documented.
 from __future__ import annotations
 
 import dataclasses
+import math
 import uuid
 from typing import Any
 
@@ -62,7 +63,16 @@ def test_the_rate_headers_as_bytes_are_the_documented_headers(
     limit: int, used: int, reset: float, name: str, window: float, allowed: bool
 ) -> None:
     decision = Decision(allowed, limit, max(0, limit - used), reset, name, window)
+    remaining, seconds = max(0, limit - used), max(0, math.ceil(reset))
+    documented = {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(remaining),
+        "RateLimit-Reset": str(seconds),
+        "RateLimit-Policy": f'"{name}";q={limit};w={window:g}',
+        "RateLimit": f'"{name}";r={remaining};t={seconds}',
+    }
+    assert rate_headers(decision) == documented
     expected: dict[str, Any] = {HEADERS_KEY: []}
-    add_scope_headers(expected, rate_headers(decision))
+    add_scope_headers(expected, documented)
     assert rate_header_pairs(decision) == expected[HEADERS_KEY]
     assert rate_header_pairs(decision) == expected[HEADERS_KEY]  # from the cached parts too

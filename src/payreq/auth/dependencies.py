@@ -48,16 +48,22 @@ async def failed(limiter: RateLimiter, address: str, error: Unauthenticated) -> 
     )
 
 
+_RATE_HEADER_NAMES = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+    "RateLimit",
+)
+
+
 def rate_headers(decision: Decision) -> dict[str, str]:
     """The binding budget's figures, named (``key`` or ``account``) in ``RateLimit``
-    and ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers-10)."""
-    window = f"{decision.window:g}"
+    and ``RateLimit-Policy`` (draft-ietf-httpapi-ratelimit-headers-10), as a response's
+    header dictionary (``rate_header_pairs`` makes them)."""
     return {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(decision.reset_seconds),
-        "RateLimit-Policy": f'"{decision.name}";q={decision.limit};w={window}',
-        "RateLimit": f'"{decision.name}";r={decision.remaining};t={decision.reset_seconds}',
+        name: value.decode()
+        for name, (_, value) in zip(_RATE_HEADER_NAMES, rate_header_pairs(decision), strict=True)
     }
 
 
@@ -65,8 +71,8 @@ _CONSTANT_PARTS: dict[tuple[str, int, float], tuple[bytes, bytes, bytes]] = {}
 
 
 def rate_header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
-    """``rate_headers`` as the ASGI pairs every answer of an authorized request carries,
-    built as bytes; what depends only on the budget (limit, policy) is made once."""
+    """The rate-limit headers as the ASGI pairs every answer of an authorized request
+    carries, built as bytes; what depends only on the budget (limit, policy) is made once."""
     key = (decision.name, decision.limit, decision.window)
     parts = _CONSTANT_PARTS.get(key)
     if parts is None:
