@@ -1,0 +1,208 @@
+"""CPU per request of payreq's hot paths, with no server and no load generator: the
+ASGI application called directly, in this process, pinned to one CPU.
+
+    .venv/bin/python bench/inprocess.py [--requests 4000] [--concurrency 32] [--only get,post]
+    PYTHONPATH=/path/to/other/checkout/src .venv/bin/python bench/inprocess.py   # older code
+
+Far less noisy than wrk on a busy machine (it counts CPU time, not wall time), so it is
+the measure to compare two versions of the code by, interleaved; it leaves out what
+the HTTP server costs (uvicorn's parsing and writes, about 30 µs a request). It makes a
+fresh SQLite database in a temporary directory as ``bench/run.py`` does (migrate,
+bootstrap, lifted limits), starts the app's lifespan, seeds 1000 payments, then runs
+each path ``--requests`` times from ``--concurrency`` tasks and prints the CPU
+microseconds per request (``time.process_time``: every thread, so the writer thread's
+COMMITs count) and the wall microseconds. Every answer's status is checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scenarios import PAYMENT_BODY
+from stack import UNLIMITED, prepare_database
+
+Asgi = Callable[..., Any]
+PATHS = ("get", "post", "keyed", "token")
+
+
+class Answer:
+    def __init__(self) -> None:
+        self.status = 0
+        self.body = b""
+
+
+def scope_of(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+async def call(app: Asgi, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Answer:
+    answer = Answer()
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+
+    await app(scope_of(method, path, headers), receive, send)
+    return answer
+
+
+async def lifespan(app: Asgi) -> Callable[[], Any]:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await queue.put({"type": "lifespan.startup"})
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set_result(None)
+        elif message["type"] == "lifespan.shutdown.complete":
+            done.set_result(None)
+        elif message["type"].endswith(".failed"):
+            raise RuntimeError(message)
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, queue.get, send))
+    await started
+
+    async def stop() -> None:
+        await queue.put({"type": "lifespan.shutdown"})
+        await done
+        await task
+
+    return stop
+
+
+async def measure(
+    label: str, requests: int, concurrency: int, one: Callable[[int], Any], expect: int
+) -> tuple[float, float]:
+    counter = iter(range(requests))
+    statuses: dict[int, int] = {}
+
+    async def loop() -> None:
+        for i in counter:
+            answer = await one(i)
+            statuses[answer.status] = statuses.get(answer.status, 0) + 1
+            if answer.status != expect:
+                raise RuntimeError(f"{label}: {answer.status} {answer.body[:300]!r}")
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu / requests * 1e6, wall / requests * 1e6
+
+
+async def main(args: argparse.Namespace, workdir: Path) -> None:
+    env = {
+        **os.environ,
+        "PAYREQ_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+        "PAYREQ_BASE_URL": "http://127.0.0.1:8000",
+        "PAYREQ_EMBEDDED_WORKER": "false",
+        "PAYREQ_DEFAULT_RATE_LIMIT": str(UNLIMITED),
+        "PAYREQ_AUTH_FAILURE_LIMIT": str(UNLIMITED),
+        "PAYREQ_LOG_LEVEL": "warning",
+    }
+    credentials = prepare_database(env)
+    os.environ.update(env)
+    from payreq.app import create_app  # after the environment: settings read it
+
+    app = create_app(freeze=True)
+    stop = await lifespan(app)
+    try:
+        basic = base64.b64encode(f"{credentials['client_id']}:{credentials['client_secret']}".encode())
+        token_headers = [
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", b"Basic " + basic),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ]
+        form = b"grant_type=client_credentials"
+        token = await call(app, "POST", "/oauth/token", token_headers, form)
+        bearer = b"Bearer " + json.loads(token.body)["access_token"].encode()
+        headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", bearer), (b"content-type", b"application/json")]
+        body = PAYMENT_BODY.encode()
+        ids = []
+        for _ in range(1000):
+            created = await call(app, "POST", "/payment/request", headers, body)
+            ids.append(json.loads(created.body)["id"])
+        prefix = os.urandom(4).hex().encode()
+        runs: dict[str, tuple[Callable[[int], Any], int]] = {
+            "get": (lambda i: call(app, "GET", f"/payment/request/{ids[i % len(ids)]}", headers), 200),
+            "post": (lambda i: call(app, "POST", "/payment/request", headers, body), 201),
+            "keyed": (
+                lambda i: call(
+                    app, "POST", "/payment/request", [*headers, (b"idempotency-key", prefix + str(i).encode())], body
+                ),
+                201,
+            ),
+            "token": (lambda i: call(app, "POST", "/oauth/token", token_headers, form), 200),
+        }
+        only = [p for p in args.only.split(",") if p]
+        results: dict[str, list[tuple[float, float]]] = {p: [] for p in only}
+        for round_ in range(args.rounds):
+            for path in only:
+                one, expect = runs[path]
+                if path == "keyed":
+                    prefix = f"{round_}-".encode() + os.urandom(4).hex().encode()
+                await measure(path, max(100, args.requests // 10), args.concurrency, one, expect)  # warm-up
+                results[path].append(await measure(path, args.requests, args.concurrency, one, expect))
+        for path in only:
+            cpu = statistics.median(r[0] for r in results[path])
+            wall = statistics.median(r[1] for r in results[path])
+            spread = ", ".join(f"{r[0]:.1f}" for r in results[path])
+            print(f"{path:6} {cpu:7.1f} µs CPU/request  {wall:7.1f} µs wall  (rounds: {spread})")
+    finally:
+        await stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default=",".join(PATHS))
+    parser.add_argument("--no-pin", action="store_true", help="do not pin this process to CPU 0")
+    options = parser.parse_args()
+    if not options.no_pin and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    try:
+        import uvloop
+
+        runner: Callable[..., Any] = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    with tempfile.TemporaryDirectory(prefix="payreq-inprocess-") as tmp:
+        runner(main(options, Path(tmp)))
+    sys.exit(0)
