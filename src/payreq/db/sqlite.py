@@ -5,7 +5,15 @@ is its COMMIT (with ``synchronous=FULL``, an fsync of the WAL), which used to bl
 loop for the whole server (py-spy: 40 % of a POST's time). So:
 
 - **Reads** (``read()``) use a connection of their own (``query_only``), with no lock:
-  in WAL mode they see the last committed state and never wait for writers.
+  in WAL mode they see the last committed state and never wait for writers. The reads
+  of one turn of the event loop share one read transaction, begun by the turn's first
+  read and ended by a callback queued then (``_open_snapshot``): a read transaction
+  alone costs two ``fcntl`` locks, the poll's only system calls besides its socket's.
+  It stays honest: the snapshot is taken after every request it serves has arrived,
+  so it holds every commit whose acknowledgement (an answer, a webhook) a client can
+  have seen before asking; and a unit told its commit is durable resumes in a later
+  turn than the one that told it, after the end of any snapshot older than the commit
+  (callbacks run in the order they were queued).
 - **Writes** (``transaction()``, or a read unit that calls ``begin()``) share one writer
   connection, one unit at a time (an ``asyncio.Lock``). They are **group-committed**:
   the first unit of a batch opens the transaction (``BEGIN IMMEDIATE``), every unit runs
@@ -150,6 +158,7 @@ class SQLiteDatabase:
         self._committer: asyncio.Task[None] | None = None
         self._savepoints = 0
         self._thread: ThreadPoolExecutor | None = None
+        self._snapshot_open = False
         self.commits = 0
         """COMMITs so far; with ``units`` it shows how well writes are grouped."""
         self.units = 0
@@ -189,6 +198,7 @@ class SQLiteDatabase:
         if self._batch:  # units waiting for their commit get it (or its failure) first
             async with self._lock:
                 await self._commit()
+        self._end_snapshot()
         for conn in {id(c): c for c in (self._reader, self._conn) if c is not None}.values():
             conn.close()
         self._conn = self._reader = None
@@ -323,6 +333,25 @@ class SQLiteDatabase:
             if not done.done():
                 done.set_exception(error)
 
+    # -- the reader's snapshot: one a turn of the event loop -----------------------------
+
+    def _open_snapshot(self, reader: sqlite3.Connection) -> None:
+        """Begin the reader's transaction for what is left of this turn of the event
+        loop, so that the turn's reads share one snapshot (``_end_snapshot``)."""
+        if self._snapshot_open or reader is self._conn:  # :memory: reads on the writer
+            return
+        reader.execute("BEGIN")
+        self._snapshot_open = True
+        asyncio.get_running_loop().call_soon(self._end_snapshot)
+
+    def _end_snapshot(self) -> None:
+        if not self._snapshot_open:
+            return
+        self._snapshot_open = False
+        reader = self._reader
+        if reader is not None and reader.in_transaction:
+            reader.execute("COMMIT")
+
     # -- units of work ------------------------------------------------------------------
 
     @asynccontextmanager
@@ -332,7 +361,10 @@ class SQLiteDatabase:
             await observer.flush()
         if self._reader is None:
             raise DatabaseUnavailable("The database is not open.")
-        unit = SQLiteConnection(self._reader, self, observer)
+        reader = self._reader
+        if not self._snapshot_open:
+            self._open_snapshot(reader)
+        unit = SQLiteConnection(reader, self, observer)
         try:
             if write:
                 await unit.begin()
