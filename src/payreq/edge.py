@@ -214,8 +214,8 @@ async def get_payment_request(
     subject = await authorize(services, scope, Permission.PAYMENTS_GET)
     payment_id = scope["path"][len(PAYMENT_PREFIX) :]
     async with services.db.read() as conn:
-        payment = await services.payments.get(conn, subject, payment_id)
-    await send_json(send, 200, _encode(PaymentRequestView.of(payment, base_url=services.settings.base_url)))
+        view = await PaymentRequestView.current(services, conn, subject, payment_id)
+    await send_json(send, 200, _encode(view))
 
 
 async def create_payment_request(

@@ -46,8 +46,7 @@ async def get_payment_request(
     """Read a payment request; poll until ``status`` is ``paid``."""
     services: Services = request.app.state.services
     async with services.db.read() as conn:
-        payment = await services.payments.get(conn, subject, payment_id)
-    return PaymentRequestView.of(payment, base_url=services.settings.base_url)
+        return await PaymentRequestView.current(services, conn, subject, payment_id)
 
 
 @post(

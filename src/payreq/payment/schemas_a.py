@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 from msgspec import Meta
@@ -10,6 +10,11 @@ from msgspec import Meta
 from payreq.kit.clock import rfc3339
 from payreq.kit.jsonbody import Body
 from payreq.payment.models import Page, Payment, PaymentDraft
+
+if TYPE_CHECKING:
+    from payreq.auth.subject import AuthSubject
+    from payreq.db import Connection, Row
+    from payreq.services import Services
 
 ReferenceId = Annotated[str, Meta(max_length=255)]
 MetadataKey = Annotated[str, Meta(min_length=1, max_length=40)]
@@ -77,6 +82,40 @@ class PaymentRequestView(msgspec.Struct):
             environment=payment.environment,
             metadata=payment.metadata,
         )
+
+    @classmethod
+    def of_row(cls, row: Row, *, base_url: str) -> PaymentRequestView:
+        """The same view from ``repository.get_shown``'s row, with no ``Payment`` between."""
+        payment_id: str = row["id"]
+        raw_metadata = row["metadata"]
+        return cls(
+            id=payment_id,
+            status=row["status"],
+            amount=str(row["amount"]),
+            currency=row["currency"],
+            redirect_url=row["redirect_url"],
+            reference_id=row["reference_id"],
+            checkout_url=f"{base_url}/checkout/{payment_id}",
+            created_at=rfc3339(row["created_at"]) or "",
+            expires_at=rfc3339(row["expires_at"]) or "",
+            paid_at=rfc3339(row["paid_at"]),
+            cancelled_at=rfc3339(row["cancelled_at"]),
+            expired_at=rfc3339(row["expired_at"]),
+            environment=row["environment"],
+            metadata=msgspec.json.decode(raw_metadata) if raw_metadata else None,
+        )
+
+    @classmethod
+    async def current(
+        cls, services: Services, conn: Connection, subject: AuthSubject, payment_id: str
+    ) -> PaymentRequestView:
+        """The payment as it stands now (``PaymentService.get``), in this view: the
+        narrow read, unless the payment is overdue and is now expired."""
+        base_url = services.settings.base_url
+        row = await services.payments.get_shown(conn, subject, payment_id)
+        if row is not None:
+            return cls.of_row(row, base_url=base_url)
+        return cls.of(await services.payments.get(conn, subject, payment_id), base_url=base_url)
 
 
 class PaymentRequestList(msgspec.Struct):

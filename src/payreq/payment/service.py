@@ -186,6 +186,17 @@ class PaymentService:
             return (await self._expire(conn, payment, now))[0]
         return payment
 
+    async def get_shown(self, conn: Connection, subject: AuthSubject, payment_id: str) -> Row | None:
+        """What contract A shows of the payment (``repository.get_shown``) when reading
+        it changes nothing; None when it is overdue: ``get`` then persists it as expired.
+        Not found as ``get``."""
+        row = await repository.get_shown(conn, subject.tenant, parse_id(payment_id))
+        if row is None:
+            raise PaymentNotFound()
+        if row["status"] == Status.PENDING and row["expires_at"] <= self.clock():
+            return None
+        return row
+
     async def list(self, conn: Connection, subject: AuthSubject, query: PaymentQuery) -> Page:
         query = self.checked_query(query)
         after = None
