@@ -280,3 +280,20 @@ def test_an_admitted_request_is_described_by_its_binding_budget(
             for b, log in zip(chosen, logs, strict=True)
         ]
         assert decision == binding(each)
+
+
+async def test_a_credentials_new_limits_apply_to_its_next_request() -> None:
+    """The limiter keeps each credential's budgets for its next request
+    (``RateLimiter.hit``): a changed key limit, account limit or default still applies
+    at once."""
+    limiter = RateLimiter(default_limit=5, account_limit=50)
+    first = await limiter.hit("key:a", 3, account="acct:x", account_limit=40)
+    assert first is not None and (first.name, first.limit) == ("key", 3)
+    changed = await limiter.hit("key:a", 30, account="acct:x", account_limit=2)
+    assert changed is not None and (changed.name, changed.limit, changed.remaining) == ("account", 2, 0)
+    limiter.default_limit = 1
+    defaulted = await limiter.hit("key:b", None)
+    assert defaulted is not None and (defaulted.limit, defaulted.allowed) == (1, True)
+    limiter.default_limit = 7
+    again = await limiter.hit("key:b", None)
+    assert again is not None and (again.limit, again.remaining) == (7, 5)

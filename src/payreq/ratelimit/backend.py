@@ -26,7 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import redis.asyncio as aioredis
 
@@ -42,8 +42,10 @@ class Budget:
     """What the headers call it (``RateLimit-Policy``): ``key`` or ``account``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One request's answer from the limiter. A named tuple, not a frozen dataclass:
+    every authenticated request makes one, at half the cost."""
+
     allowed: bool
     limit: int
     remaining: int

@@ -33,6 +33,8 @@ from payreq.ratelimit.backend import Budget, Decision, MemoryBackend, RedisBacke
 log = structlog.get_logger("payreq.ratelimit")
 RETRY_REDIS_AFTER = 5.0
 WARN_EVERY = 60.0
+BUDGETS_KEPT = 10_000
+"""Credentials whose budget lists are kept for their next request (then all forgotten)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class RateLimiter:
         self._last_warning = -WARN_EVERY
         self._last_error = ""
         self._blocked: dict[str, float] = {}
+        self._budgets: dict[tuple[str, int, str | None, int], list[Budget]] = {}
 
     # -- per credential -------------------------------------------------------------
 
@@ -81,9 +84,15 @@ class RateLimiter:
         that refused, else the one with the least room left."""
         if not self.enabled:
             return None
-        budgets = [Budget(key, limit or self.default_limit)]
-        if account is not None:
-            budgets.append(Budget(account, account_limit or self.account_limit, name="account"))
+        limits = (key, limit or self.default_limit, account, account_limit or self.account_limit)
+        budgets = self._budgets.get(limits)
+        if budgets is None:  # a credential's budgets are the same on each of its requests
+            budgets = [Budget(key, limits[1])]
+            if account is not None:
+                budgets.append(Budget(account, limits[3], name="account"))
+            if len(self._budgets) >= BUDGETS_KEPT:
+                self._budgets.clear()
+            self._budgets[limits] = budgets
         return await self._spend(budgets)
 
     async def spend(self, budgets: list[Budget]) -> Decision | None:
