@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from payreq.auth.dependencies import rate_header_pairs, rate_headers
-from payreq.auth.subject import AuthSubject, CredentialKind, Tenant
+from payreq.auth.subject import CLONES_KEPT, AuthSubject, CredentialKind, Tenant
 from payreq.http import HEADERS_KEY, add_scope_headers
 from payreq.ratelimit.backend import Decision
 
@@ -43,9 +43,24 @@ def test_a_subject_at_an_address_is_the_replaced_subject_field_for_field() -> No
     assert cached.address is None  # the cached one is untouched
 
 
+def test_each_address_gets_its_own_subject_however_many_poll() -> None:
+    """``at`` keeps its copies (one per address, up to CLONES_KEPT): whatever is kept,
+    a request's subject carries that request's address."""
+    cached = _subject()
+    addresses = [f"198.51.100.{n}" for n in range(CLONES_KEPT * 2 + 3)]
+    for address in [*addresses, *reversed(addresses), "198.51.100.0", None]:
+        here = cached.at(address)
+        assert here.address == address
+        assert here == dataclasses.replace(cached, address=address)
+        assert here.at("192.0.2.1").address == "192.0.2.1"
+    assert cached.address is None
+    assert cached.at("192.0.2.7") is cached.at("192.0.2.7")  # kept, not made again
+
+
 def test_the_account_budget_key_names_the_account_and_environment() -> None:
     subject = _subject()
     assert subject.account_rate_key == "acct:6e9db280-9481-412a-9e6c-af05a3175f95:sandbox"
+    assert subject.account_text == "6e9db280-9481-412a-9e6c-af05a3175f95"
     production = dataclasses.replace(subject, tenant=Tenant(subject.tenant.account_id, "production"))
     assert production.account_rate_key == "acct:6e9db280-9481-412a-9e6c-af05a3175f95:production"
     assert production.at("x").account_rate_key == production.account_rate_key

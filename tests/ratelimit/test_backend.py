@@ -291,6 +291,8 @@ async def test_a_credentials_new_limits_apply_to_its_next_request() -> None:
     assert first is not None and (first.name, first.limit) == ("key", 3)
     changed = await limiter.hit("key:a", 30, account="acct:x", account_limit=2)
     assert changed is not None and (changed.name, changed.limit, changed.remaining) == ("account", 2, 0)
+    lowered = await limiter.hit("key:a", 30, account="acct:x", account_limit=1)  # 2 already spent
+    assert lowered is not None and (lowered.allowed, lowered.limit, lowered.remaining) == (False, 1, 0)
     limiter.default_limit = 1
     defaulted = await limiter.hit("key:b", None)
     assert defaulted is not None and (defaulted.limit, defaulted.allowed) == (1, True)

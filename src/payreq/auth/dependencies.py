@@ -145,7 +145,7 @@ async def authorize(
         raise await failed(limiter, address, exc) from None
     found = found.at(address)  # per request, for the audit log; never cached
     scope[SUBJECT_KEY] = found
-    bind_contextvars(account_id=str(found.tenant.account_id))
+    bind_contextvars(account_id=found.account_text)
     decision = await spend(limiter, found)
     if decision is not None:
         scope.setdefault(HEADERS_KEY, []).extend(rate_header_pairs(decision))

@@ -61,16 +61,31 @@ class AuthSubject:
     account_rate_key: str = field(init=False, repr=False, compare=False)
     """The account and environment's budget, which every credential also spends."""
 
+    account_text: str = field(init=False, repr=False, compare=False)
+    """The account id as text (what the logs carry), made once per credential."""
+    _clones: dict[str | None, AuthSubject] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        _set(self, "account_rate_key", f"acct:{self.tenant.account_id}:{self.tenant.environment}")
+        _set(self, "account_text", str(self.tenant.account_id))
+        _set(self, "account_rate_key", f"acct:{self.account_text}:{self.tenant.environment}")
+        _set(self, "_clones", {})
 
     def at(self, address: str | None) -> AuthSubject:
-        """This subject for one request from ``address`` (what ``dataclasses.replace``
-        makes, at half its cost: the credential cache hands out one subject per poll)."""
-        clone: AuthSubject = _new(AuthSubject)
+        """This subject for a request from ``address`` (what ``dataclasses.replace``
+        makes). The credential cache hands out one subject for every poll: its copy
+        for each address is made once (subjects are immutable) and kept with it, for
+        up to ``CLONES_KEPT`` addresses."""
+        clones = self._clones
+        clone = clones.get(address)
+        if clone is not None:
+            return clone
+        clone = _new(AuthSubject)
         for name in _FIELDS:
             _set(clone, name, getattr(self, name))
         _set(clone, "address", address)
+        if len(clones) >= CLONES_KEPT:
+            clones.clear()
+        clones[address] = clone
         return clone
 
     def allows(self, scope: Scope) -> bool:
@@ -81,6 +96,7 @@ class AuthSubject:
         return self.tenant.environment == "sandbox"
 
 
+CLONES_KEPT = 64
 _new = object.__new__
 _set = object.__setattr__
 _FIELDS = tuple(f.name for f in fields(AuthSubject))

@@ -66,14 +66,8 @@ class Decision(NamedTuple):
 
 
 def _decision(budget: Budget, allowed: bool, count: int, reset: float) -> Decision:
-    return Decision(
-        allowed=allowed,
-        limit=budget.limit,
-        remaining=max(0, budget.limit - count),
-        reset=reset,
-        name=budget.name,
-        window=budget.window,
-    )
+    limit = budget.limit
+    return Decision(allowed, limit, limit - count if count < limit else 0, reset, budget.name, budget.window)
 
 
 def binding(decisions: list[Decision]) -> Decision:
