@@ -2,12 +2,13 @@
 ASGI application called directly, in this process, pinned to one CPU.
 
     .venv/bin/python bench/inprocess.py [--requests 4000] [--concurrency 32] [--only get,post]
+    .venv/bin/python bench/inprocess.py --database postgresql   # a temporary database (bench/pgtemp.py)
     PYTHONPATH=/path/to/other/checkout/src .venv/bin/python bench/inprocess.py   # older code
 
 Far less noisy than wrk on a busy machine (it counts CPU time, not wall time), so it is
 the measure to compare two versions of the code by, interleaved; it leaves out what
 the HTTP server costs (uvicorn's parsing and writes, about 30 µs a request). It makes a
-fresh SQLite database in a temporary directory as ``bench/run.py`` does (migrate,
+fresh SQLite (or PostgreSQL) database as ``bench/run.py`` does (migrate,
 bootstrap, lifted limits), starts the app's lifespan, seeds 1000 payments, then runs
 each path ``--requests`` times from ``--concurrency`` tasks and prints the CPU
 microseconds per request (``time.process_time``: every thread, so the writer thread's
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import statistics
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pgtemp
 from scenarios import PAYMENT_BODY
 from stack import UNLIMITED, prepare_database
 
@@ -130,10 +133,10 @@ async def measure(
     return cpu / requests * 1e6, wall / requests * 1e6
 
 
-async def main(args: argparse.Namespace, workdir: Path) -> None:
+async def main(args: argparse.Namespace, workdir: Path, database_url: str) -> None:
     env = {
         **os.environ,
-        "PAYREQ_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+        "PAYREQ_DATABASE_URL": database_url,
         "PAYREQ_BASE_URL": "http://127.0.0.1:8000",
         "PAYREQ_EMBEDDED_WORKER": "false",
         "PAYREQ_DEFAULT_RATE_LIMIT": str(UNLIMITED),
@@ -208,6 +211,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default=",".join(PATHS))
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--no-pin", action="store_true", help="do not pin this process to CPU 0")
     options = parser.parse_args()
     if not options.no_pin and hasattr(os, "sched_setaffinity"):
@@ -218,6 +222,9 @@ if __name__ == "__main__":
         runner: Callable[..., Any] = uvloop.run
     except ImportError:
         runner = asyncio.run
-    with tempfile.TemporaryDirectory(prefix="payreq-inprocess-") as tmp:
-        runner(main(options, Path(tmp)))
+    with tempfile.TemporaryDirectory(prefix="payreq-inprocess-") as tmp, contextlib.ExitStack() as stack:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        if options.database == "postgresql":
+            url = stack.enter_context(pgtemp.database_sync("payreq_inprocess"))
+        runner(main(options, Path(tmp), url))
     sys.exit(0)

@@ -268,13 +268,20 @@ class PostgresDatabase:
         if self._pool is None:
             await self.open()
         assert self._pool is not None
+        turns = self._turns
+        if turns.locked():  # every connection is out: wait for a turn, for a while
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await turns.acquire()
+            except TimeoutError as exc:
+                raise DatabaseUnavailable() from exc
+        else:  # a turn is free: taken at once, no timer to arm and cancel
+            await turns.acquire()
         try:
-            async with asyncio.timeout(self.timeout):
-                await self._turns.acquire()
-        except TimeoutError as exc:
-            raise DatabaseUnavailable() from exc
-        try:
-            return await self._pool.acquire(timeout=self.timeout)
+            # with a turn, the pool has a connection free (turns = pool size): acquire
+            # waits for nothing but a new connection's set-up, which the pool's connect
+            # timeout bounds; asyncpg's own timeout would cost a task per acquire
+            return await self._pool.acquire()
         except BaseException as exc:
             self._turns.release()
             if isinstance(exc, _CONNECTION_ERRORS):
