@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from structlog.contextvars import bind_contextvars, clear_contextvars
 
-from payreq import metrics
+from payreq import logs, metrics
 from payreq.auth.dependencies import authorize
 from payreq.auth.subject import Scope as Permission
 from payreq.errors import PayloadTooLarge, PayreqError
@@ -103,8 +102,7 @@ class Edge:
         id_header = (b"x-request-id", rid.encode())
         route = self.route(scope) if self.lean else None
         template = route.template if route is not None else None
-        clear_contextvars()
-        bind_contextvars(request_id=rid, route=template or scope["path"])
+        logs.REQUEST.set({"request_id": rid, "route": template or scope["path"]})
         status = 500  # if the app never answers
         delay = self.fault_answer_delay if scope["method"] in WRITE_METHODS else 0.0
 

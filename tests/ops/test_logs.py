@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from payreq.logs import REQUEST
+from tests.fixtures.factories import Merchant
 from tests.fixtures.live import bootstrap, environment, payreq, serve
 
 SECRET_PREFIXES = ("prq_cs_", "prq_at_", "prq_ct_", "whsec_")
@@ -74,3 +76,24 @@ async def test_a_full_run_logs_json_with_request_context_and_no_secret(tmp_path:
         assert secret not in text, "a secret reached the log"
     for prefix in SECRET_PREFIXES:
         assert prefix not in text, f"something shaped like a secret ({prefix}...) reached the log"
+
+
+async def test_one_requests_log_context_never_reaches_the_next(merchant: Merchant) -> None:
+    """Requests served one after another in one context (an ASGI client in the same
+    task, as here) each start a log context of their own: an unauthenticated request
+    after an authenticated one carries no account."""
+    created = await merchant.create_payment()
+    answer = await merchant.http.get(f"/payment/request/{created['id']}", headers=await merchant.headers())
+    assert answer.status_code == 200
+    first = REQUEST.get()
+    assert first is not None
+    assert first["account_id"] == merchant.credentials.account_id
+    assert first["request_id"] == answer.headers["x-request-id"]
+    assert first["route"] == "/payment/request/{payment_id:str}"
+    refused = await merchant.http.get(
+        "/payment/request/x", headers={"Authorization": "Bearer prq_at_sbx_wrong"}
+    )
+    assert refused.status_code == 401
+    second = REQUEST.get()
+    assert second is not None and "account_id" not in second
+    assert second["request_id"] == refused.headers["x-request-id"]

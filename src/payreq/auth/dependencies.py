@@ -15,12 +15,12 @@ from urllib.parse import parse_qs
 
 from litestar import Request
 from litestar.di import NamedDependency, Provide
-from structlog.contextvars import bind_contextvars
 
 from payreq import metrics
 from payreq.auth.subject import AuthSubject, CredentialKind, Scope
 from payreq.errors import Forbidden, RateLimited, Unauthenticated
 from payreq.http import HEADERS_KEY, refuse_undeclared_body
+from payreq.logs import bind_request
 from payreq.ratelimit.backend import Decision
 from payreq.ratelimit.limiter import RateLimiter
 from payreq.services import Services
@@ -145,7 +145,7 @@ async def authorize(
         raise await failed(limiter, address, exc) from None
     found = found.at(address)  # per request, for the audit log; never cached
     scope[SUBJECT_KEY] = found
-    bind_contextvars(account_id=found.account_text)
+    bind_request(account_id=found.account_text)
     decision = await spend(limiter, found)
     if decision is not None:
         scope.setdefault(HEADERS_KEY, []).extend(rate_header_pairs(decision))
