@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payreq.kit.clock import rfc3339
+from payreq.db.sqlite import _adapt_datetime
+from payreq.kit.clock import instant, rfc3339, rfc3339_of
 from tests.fixtures.factories import Merchant
 
 EXTREME = [
@@ -73,3 +74,29 @@ async def test_the_bounds_themselves_are_accepted(merchant: Merchant) -> None:
 )
 def test_rfc3339_is_the_utc_isoformat_with_a_z(value: datetime) -> None:
     assert rfc3339(value) == value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1000, 1, 2),  # the stored text's own domain (test_sqlite_adapters.py)
+        max_value=datetime(9998, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
+    ),
+    st.booleans(),
+)
+def test_an_instant_read_as_sqlites_stored_text_is_shown_as_the_instant_itself(
+    value: datetime, whole_second: bool
+) -> None:
+    """The poll reads SQLite's instants as their stored text (payment/repository.py):
+    re-cut, they are what ``rfc3339`` shows of the datetime, and ``instant`` gives it back."""
+    if whole_second:
+        value = value.replace(microsecond=0)
+    stored = _adapt_datetime(value)
+    assert rfc3339_of(stored) == rfc3339(value)
+    assert instant(stored) == value
+    assert rfc3339_of(value) == rfc3339(value) and rfc3339_of(None) is None
+
+
+def test_an_instant_text_of_another_shape_is_parsed_not_cut() -> None:
+    for text in ("2026-12-01T14:00:00+00:00", "2026-12-01T15:30:00.250000+01:30"):
+        assert rfc3339_of(text) == rfc3339(datetime.fromisoformat(text))

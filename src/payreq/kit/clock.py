@@ -42,6 +42,22 @@ def bounded_instant(value: datetime) -> datetime | None:
     return instant if MIN_INSTANT <= instant < MAX_INSTANT else None
 
 
+def instant(value: datetime | str) -> datetime:
+    """An instant as a row gives it: a datetime, or (SQLite, a column read as text)
+    the stored text, ``2026-12-01T14:00:00.000000+00:00``."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def rfc3339_of(value: datetime | str | None) -> str | None:
+    """``rfc3339`` of an instant as a row gives it (``instant``); SQLite's stored text
+    is re-cut, not parsed: it is UTC, of one width, with six digits of fraction."""
+    if isinstance(value, str):
+        if len(value) == 32 and value.endswith("+00:00"):
+            return f"{value[:19]}Z" if value[20:26] == "000000" else f"{value[:26]}Z"
+        return rfc3339(datetime.fromisoformat(value))
+    return rfc3339(value)
+
+
 def rfc3339(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z``, second precision unless fractions exist."""
     if value is None:

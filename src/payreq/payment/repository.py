@@ -35,7 +35,24 @@ SELECT CAST(p.id AS TEXT) AS id, p.status, p.amount, p.currency, p.redirect_url,
        p.metadata, p.created_at, p.expires_at, p.paid_at, p.cancelled_at, p.expired_at, p.environment
 FROM payments p WHERE p.id = :id AND p.account_id = :account_id AND p.environment = :environment
 """
-_SHOWN_OF_APPLICATION = f"{_SHOWN} AND p.application_id = :scope_application_id"
+# on SQLite every column an expression: no declared type, so no converter to look up
+# per column and per read (a fifth of the read); the instants come as stored text
+_SHOWN_SQLITE = """
+SELECT CAST(p.id AS TEXT) AS id, p.status || '' AS status, +p.amount AS amount,
+       p.currency || '' AS currency, p.redirect_url || '' AS redirect_url,
+       p.reference_id || '' AS reference_id, p.metadata || '' AS metadata,
+       p.created_at || '' AS created_at, p.expires_at || '' AS expires_at, p.paid_at || '' AS paid_at,
+       p.cancelled_at || '' AS cancelled_at, p.expired_at || '' AS expired_at,
+       p.environment || '' AS environment
+FROM payments p WHERE p.id = :id AND p.account_id = :account_id AND p.environment = :environment
+"""
+_OF_APPLICATION = " AND p.application_id = :scope_application_id"
+_SHOWN_SQL = {
+    ("postgresql", False): _SHOWN,
+    ("postgresql", True): _SHOWN + _OF_APPLICATION,
+    ("sqlite", False): _SHOWN_SQLITE,
+    ("sqlite", True): _SHOWN_SQLITE + _OF_APPLICATION,
+}
 
 
 def _tenant(tenant: Tenant) -> tuple[str, dict[str, Any]]:
@@ -123,16 +140,17 @@ async def get(conn: Connection, tenant: Tenant, payment_id: UUID) -> Payment | N
 
 async def get_shown(conn: Connection, tenant: Tenant, payment_id: UUID) -> Row | None:
     """The columns contract A shows (``PaymentRequestView.of_row``), scoped as ``get``,
-    with no join and the id as text: the poll's read, two thirds of ``get``'s cost."""
+    with no join and the id as text: the poll's read, about half of ``get``'s cost.
+    On SQLite the instants are the stored text (``kit.clock.instant``)."""
     params: dict[str, Any] = {
         "id": payment_id,
         "account_id": tenant.account_id,
         "environment": tenant.environment,
     }
-    if tenant.application_id is None:
-        return await conn.fetch_one(_SHOWN, params)
-    params["scope_application_id"] = tenant.application_id
-    return await conn.fetch_one(_SHOWN_OF_APPLICATION, params)
+    scoped = tenant.application_id is not None
+    if scoped:
+        params["scope_application_id"] = tenant.application_id
+    return await conn.fetch_one(_SHOWN_SQL[conn.dialect, scoped], params)
 
 
 async def get_by_ids(conn: Connection, ids: list[UUID]) -> list[Payment]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 from msgspec import Meta
 
-from payreq.kit.clock import rfc3339
+from payreq.kit.clock import rfc3339, rfc3339_of
 from payreq.kit.jsonbody import Body
 from payreq.payment.models import Page, Payment, PaymentDraft
 
@@ -96,11 +96,11 @@ class PaymentRequestView(msgspec.Struct):
             redirect_url=row["redirect_url"],
             reference_id=row["reference_id"],
             checkout_url=f"{base_url}/checkout/{payment_id}",
-            created_at=rfc3339(row["created_at"]) or "",
-            expires_at=rfc3339(row["expires_at"]) or "",
-            paid_at=rfc3339(row["paid_at"]),
-            cancelled_at=rfc3339(row["cancelled_at"]),
-            expired_at=rfc3339(row["expired_at"]),
+            created_at=rfc3339_of(row["created_at"]) or "",
+            expires_at=rfc3339_of(row["expires_at"]) or "",
+            paid_at=rfc3339_of(row["paid_at"]),
+            cancelled_at=rfc3339_of(row["cancelled_at"]),
+            expired_at=rfc3339_of(row["expired_at"]),
             environment=row["environment"],
             metadata=msgspec.json.decode(raw_metadata) if raw_metadata else None,
         )

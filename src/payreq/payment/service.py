@@ -23,7 +23,7 @@ from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Row
 from payreq.errors import Forbidden, NotFound, ValidationFailed
 from payreq.kit import money
-from payreq.kit.clock import Clock, utc_now
+from payreq.kit.clock import Clock, instant, utc_now
 from payreq.kit.jsonbody import check_display_text, check_text
 from payreq.kit.pagination import clamp_limit
 from payreq.kit.urls import normalise_url, redirect_url_problem
@@ -193,7 +193,7 @@ class PaymentService:
         row = await repository.get_shown(conn, subject.tenant, parse_id(payment_id))
         if row is None:
             raise PaymentNotFound()
-        if row["status"] == Status.PENDING and row["expires_at"] <= self.clock():
+        if row["status"] == Status.PENDING and instant(row["expires_at"]) <= self.clock():
             return None
         return row
 
