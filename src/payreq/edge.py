@@ -90,7 +90,7 @@ class Edge:
         self.services = services
         self.lean = lean
         self.metrics = metrics
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series: dict[tuple[str, str, int], tuple[list[float], list[float]]] = {}
 
     async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
         scope = cast("dict[str, Any]", asgi_scope)
@@ -142,13 +142,9 @@ class Edge:
                 method = scope["method"] if scope["method"] in METHODS else "other"
                 key = (name, method, status)
                 series = self._series.get(key)
-                if series is None:  # labels() costs more than the count itself
-                    series = self._series[key] = (
-                        metrics.requests.labels(name, method, str(status)),
-                        metrics.latency.labels(name),
-                    )
-                series[0].inc()
-                series[1].observe(perf_counter() - started)
+                if series is None:
+                    series = self._series[key] = metrics.http.series(name, method, str(status))
+                metrics.http.add(series, perf_counter() - started)
 
     @staticmethod
     def route(scope: dict[str, Any]) -> Lean | None:

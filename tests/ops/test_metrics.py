@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 
 import httpx
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from payreq.account import repository as accounts
+from payreq.metrics import LATENCY_BOUNDS, HttpMetrics
 from payreq.services import Services
 from payreq.worker import heartbeat
 from payreq.worker.runner import Worker
@@ -81,3 +85,45 @@ async def test_worker_heartbeat_is_reported_by_readyz_and_metrics(
             "SELECT worker_id FROM worker_heartbeats WHERE worker_id = :id", {"id": worker.worker_id}
         )
     assert own is None
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["/payment/request", GET_ROUTE, "unmatched"]),
+            st.sampled_from(["GET", "POST"]),
+            st.sampled_from(["200", "201", "404", "429"]),
+            st.floats(min_value=0, max_value=12, allow_nan=False),
+        ),
+        max_size=40,
+    )
+)
+def test_the_request_series_expose_what_prometheus_clients_own_would(
+    requests: list[tuple[str, str, str, float]],
+) -> None:
+    """``metrics.HttpMetrics`` keeps the per-request series in plain numbers; a scrape
+    shows what prometheus-client's Counter and Histogram show for the same requests
+    (their ``_created`` times aside), bucket bounds included."""
+    ours = CollectorRegistry()
+    ours.register(HttpMetrics())
+    theirs = CollectorRegistry()
+    counter = Counter(HttpMetrics.REQUESTS, "c", ["route", "method", "status"], registry=theirs)
+    histogram = Histogram(HttpMetrics.LATENCY, "h", ["route"], buckets=LATENCY_BOUNDS, registry=theirs)
+    collector = next(iter(ours._collector_to_names))
+    assert isinstance(collector, HttpMetrics)
+    for route, method, status, seconds in requests:
+        collector.observe(route, method, status, seconds)
+        counter.labels(route, method, status).inc()
+        histogram.labels(route).observe(seconds)
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, str, tuple[tuple[str, str], ...], float]]:
+        found = []
+        for family in registry.collect():
+            found += [
+                (family.type, s.name, tuple(sorted(s.labels.items())), round(s.value, 9))
+                for s in family.samples
+                if not s.name.endswith("_created")
+            ]
+        return sorted(found)
+
+    assert samples(ours) == samples(theirs)
