@@ -60,7 +60,9 @@ def scope_of(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict
     }
 
 
-async def call(app: Asgi, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Answer:
+async def call(
+    app: Asgi, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> Answer:
     answer = Answer()
     sent = False
 
@@ -95,7 +97,9 @@ async def lifespan(app: Asgi) -> Callable[[], Any]:
         elif message["type"].endswith(".failed"):
             raise RuntimeError(message)
 
-    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, queue.get, send))
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, queue.get, send)
+    )
     await started
 
     async def stop() -> None:
@@ -151,7 +155,11 @@ async def main(args: argparse.Namespace, workdir: Path) -> None:
         form = b"grant_type=client_credentials"
         token = await call(app, "POST", "/oauth/token", token_headers, form)
         bearer = b"Bearer " + json.loads(token.body)["access_token"].encode()
-        headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", bearer), (b"content-type", b"application/json")]
+        headers = [
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", bearer),
+            (b"content-type", b"application/json"),
+        ]
         body = PAYMENT_BODY.encode()
         ids = []
         for _ in range(1000):
@@ -163,7 +171,11 @@ async def main(args: argparse.Namespace, workdir: Path) -> None:
             "post": (lambda i: call(app, "POST", "/payment/request", headers, body), 201),
             "keyed": (
                 lambda i: call(
-                    app, "POST", "/payment/request", [*headers, (b"idempotency-key", prefix + str(i).encode())], body
+                    app,
+                    "POST",
+                    "/payment/request",
+                    [*headers, (b"idempotency-key", prefix + str(i).encode())],
+                    body,
                 ),
                 201,
             ),
@@ -188,7 +200,9 @@ async def main(args: argparse.Namespace, workdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
