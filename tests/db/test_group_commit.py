@@ -5,6 +5,8 @@ durable (a separate connection already sees it)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -124,3 +126,32 @@ async def test_reads_do_not_see_a_batch_before_its_commit(scratch: tuple[SQLiteD
     await task
     async with database.read() as conn:
         assert await conn.fetch_one("SELECT 1 FROM item WHERE id = 'pending'") is not None
+
+
+def _temporary_files() -> list[str]:
+    """SQLite's temporary files open in this process (named ``etilqs_…``, unlinked)."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [n for n in names if "etilqs" in n]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files through /proc")
+async def test_a_unit_journals_the_pages_it_changes_in_memory(scratch: tuple[SQLiteDatabase, str]) -> None:
+    """A unit's savepoint keeps the pages it changes so that it can roll back alone; in
+    memory (``temp_store``), not in a temporary file once past 64 KiB, a write per page.
+    It still rolls back alone."""
+    database, _ = scratch
+    async with database.transaction() as conn:
+        for n in range(200):
+            await conn.execute("INSERT INTO item (id) VALUES (:id)", {"id": f"{n:04}" + "x" * 2000})
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as conn:
+            changed = await conn.execute("UPDATE item SET id = 'y' || id")  # every page, ~400 KiB
+            assert changed == 200
+            assert _temporary_files() == []
+            raise RuntimeError("rolled back alone")
+    async with database.read() as conn:
+        row = await conn.fetch_one("SELECT COUNT(*) AS n FROM item WHERE id LIKE 'y%'")
+        assert row is not None and row["n"] == 0

@@ -176,6 +176,10 @@ class SQLiteDatabase:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = self._open_connection()
+        # the units' savepoints journal every page they change (so that one unit can roll
+        # back alone); in memory, not in a temporary file past 64 KiB, which cost a write
+        # per page. Nothing durable is in it: the WAL alone recovers from a crash.
+        self._conn.execute("PRAGMA temp_store = MEMORY")
         if self.path == ":memory:":
             self._reader = self._conn
         else:
