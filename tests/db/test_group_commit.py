@@ -128,6 +128,33 @@ async def test_reads_do_not_see_a_batch_before_its_commit(scratch: tuple[SQLiteD
         assert await conn.fetch_one("SELECT 1 FROM item WHERE id = 'pending'") is not None
 
 
+async def test_every_unit_runs_the_same_savepoint_statements(scratch: tuple[SQLiteDatabase, str]) -> None:
+    """One savepoint name for all units, so that SQLite prepares the three statements
+    once: a name per unit compiled two new statements for every unit."""
+    database, path = scratch
+    async with database.transaction() as conn:  # the writer connection exists from here
+        await conn.execute("INSERT INTO item (id) VALUES ('first')")
+    seen: list[str] = []
+    writer = database._writer()
+    writer.set_trace_callback(seen.append)
+    try:
+
+        async def write(n: int) -> None:
+            async with database.transaction() as conn:
+                await conn.execute("INSERT INTO item (id) VALUES (:id)", {"id": f"s{n}"})
+                await asyncio.sleep(0)
+                if n % 4 == 0:
+                    raise RuntimeError("rolled back alone")
+
+        await asyncio.gather(*(write(n) for n in range(16)), return_exceptions=True)
+    finally:
+        writer.set_trace_callback(None)
+    savepoints = [s for s in seen if s.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO"))]
+    assert len(savepoints) == 16 + 16 + 4  # each unit's savepoint and release, the failures' rollback
+    assert set(savepoints) == {"SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit"}
+    assert [_visible(path, f"s{n}") for n in range(16)] == [n % 4 != 0 for n in range(16)]
+
+
 def _temporary_files() -> list[str]:
     """SQLite's temporary files open in this process (named ``etilqs_…``, unlinked)."""
     names = []

@@ -44,6 +44,10 @@ from payreq.errors import ValidationFailed
 BUSY_TIMEOUT_MS = 20
 MAX_BATCH = 256
 """Units one COMMIT may carry at most; past it the batch commits although others wait."""
+_SAVEPOINT, _RELEASE, _ROLLBACK_TO = "SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit"
+"""One name for every unit's savepoint: units hold the writer one at a time, so at most
+one is open, and the three statements stay prepared (a name per unit was two prepares
+per unit, and two entries pushed through the statement cache)."""
 
 
 def _adapt_datetime(value: datetime) -> str:
@@ -97,7 +101,6 @@ class SQLiteConnection:
         self.committed_hooks: list[Callable[[], None]] = []
         self.observer = observer
         self.writing = False
-        self.savepoint = ""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.committed_hooks.append(callback)
@@ -148,7 +151,6 @@ class SQLiteDatabase:
         self._lock = asyncio.Lock()  # the writer, one unit at a time
         self._batch: list[tuple[asyncio.Future[None], SQLiteConnection]] = []
         self._committer: asyncio.Task[None] | None = None
-        self._savepoints = 0
         self._thread: ThreadPoolExecutor | None = None
         self.commits = 0
         """COMMITs so far; with ``units`` it shows how well writes are grouped."""
@@ -230,9 +232,7 @@ class SQLiteDatabase:
             conn = self._writer()
             if not conn.in_transaction:
                 await self.begin_immediate(conn)
-            self._savepoints += 1
-            unit.savepoint = f"u{self._savepoints}"
-            conn.execute(f"SAVEPOINT {unit.savepoint}")
+            conn.execute(_SAVEPOINT)
         except BaseException:
             self._release()
             raise
@@ -245,7 +245,7 @@ class SQLiteDatabase:
         kept: asyncio.Future[None] | None = None
         try:
             if commit:
-                conn.execute(f"RELEASE {unit.savepoint}")
+                conn.execute(_RELEASE)
                 kept = asyncio.get_running_loop().create_future()
                 self._batch.append((kept, unit))
             else:
@@ -259,8 +259,8 @@ class SQLiteDatabase:
         if unit.observer is not None:
             unit.observer.rolled_back()
         try:
-            conn.execute(f"ROLLBACK TO {unit.savepoint}")
-            conn.execute(f"RELEASE {unit.savepoint}")
+            conn.execute(_ROLLBACK_TO)
+            conn.execute(_RELEASE)
         except sqlite3.Error:
             # the transaction itself is gone (SQLite rolled it back on an I/O error):
             # the batch's earlier units are lost with it, and must hear so
