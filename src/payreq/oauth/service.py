@@ -157,7 +157,11 @@ class OAuthService:
             created_at=now,
             expires_at=now + timedelta(seconds=self.token_ttl),
         )
-        await accounts.touch_api_key(conn, key["id"], at=now, unless_since=now - LAST_USED_RESOLUTION)
+        since = now - LAST_USED_RESOLUTION
+        # the key as read for the grant: written less than a minute before, it needs no
+        # UPDATE (the statement would change nothing: last_used_at only moves forward)
+        if key["last_used_at"] is None or key["last_used_at"] <= since:
+            await accounts.touch_api_key(conn, key["id"], at=now, unless_since=since)
         return IssuedToken(access_token=token, expires_in=self.token_ttl, scope=scope)
 
     async def revoke(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> None:
