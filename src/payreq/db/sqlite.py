@@ -57,6 +57,8 @@ def _adapt_datetime(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     if value.year >= 1000:  # isoformat is a third of strftime's cost; both pad from here
+        if value.microsecond:  # then it writes them; without the keyword, a quarter faster
+            return value.isoformat()
         return value.isoformat(timespec="microseconds")
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
@@ -75,7 +77,26 @@ def _convert_uuid(raw: bytes) -> uuid.UUID:
     return value
 
 
-sqlite3.register_adapter(uuid.UUID, str)
+UUID_TEXTS_KEPT = 4096
+_uuid_texts: dict[int, str] = {}
+
+
+def _adapt_uuid(value: uuid.UUID, texts: dict[int, str] = _uuid_texts) -> str:
+    """``str(value)``, kept for the ids a request binds again and again (its account,
+    application, the payment it makes: 14 UUIDs bound per creation, 5 distinct); the
+    text of a UUID bound before is a dictionary look-up, not a formatting in Python.
+    Emptied when full, so it never holds more than ``UUID_TEXTS_KEPT``."""
+    number = value.int
+    text = texts.get(number)
+    if text is None:
+        if len(texts) >= UUID_TEXTS_KEPT:
+            texts.clear()
+        hex_ = f"{number:032x}"
+        text = texts[number] = f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
+    return text
+
+
+sqlite3.register_adapter(uuid.UUID, _adapt_uuid)
 sqlite3.register_adapter(datetime, _adapt_datetime)
 sqlite3.register_converter("UUIDTEXT", _convert_uuid)
 sqlite3.register_converter("TIMESTAMPTEXT", lambda raw: datetime.fromisoformat(raw.decode()))
