@@ -8,9 +8,11 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,3 +184,33 @@ async def test_a_unit_journals_the_pages_it_changes_in_memory(scratch: tuple[SQL
     async with database.read() as conn:
         row = await conn.fetch_one("SELECT COUNT(*) AS n FROM item WHERE id LIKE 'y%'")
         assert row is not None and row["n"] == 0
+
+
+async def test_a_unit_starts_no_async_generator(scratch: tuple[SQLiteDatabase, str]) -> None:
+    """Units are plain context managers: an ``asynccontextmanager``'s generator is
+    registered with the event loop and forgotten again around every unit."""
+    database, path = scratch
+    started: list[object] = []
+    hooks = sys.get_asyncgen_hooks()
+
+    def firstiter(agen: AsyncGenerator[Any, Any]) -> None:
+        started.append(agen)
+        if hooks.firstiter is not None:
+            hooks.firstiter(agen)
+
+    sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=hooks.finalizer)
+    try:
+        async with database.transaction() as conn:
+            await conn.execute("INSERT INTO item (id) VALUES ('plain')")
+        async with database.read() as conn:
+            assert await conn.fetch_one("SELECT 1 AS one FROM item WHERE id = 'plain'") is not None
+            await conn.begin()
+            await conn.execute("INSERT INTO item (id) VALUES ('begun')")
+        with pytest.raises(RuntimeError):
+            async with database.transaction() as conn:
+                await conn.execute("INSERT INTO item (id) VALUES ('failed')")
+                raise RuntimeError("rolled back")
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+    assert started == []
+    assert [_visible(path, i) for i in ("plain", "begun", "failed")] == [True, True, False]
