@@ -5,10 +5,14 @@ durable (a separate connection already sees it)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +128,89 @@ async def test_reads_do_not_see_a_batch_before_its_commit(scratch: tuple[SQLiteD
     await task
     async with database.read() as conn:
         assert await conn.fetch_one("SELECT 1 FROM item WHERE id = 'pending'") is not None
+
+
+async def test_every_unit_runs_the_same_savepoint_statements(scratch: tuple[SQLiteDatabase, str]) -> None:
+    """One savepoint name for all units, so that SQLite prepares the three statements
+    once: a name per unit compiled two new statements for every unit."""
+    database, path = scratch
+    async with database.transaction() as conn:  # the writer connection exists from here
+        await conn.execute("INSERT INTO item (id) VALUES ('first')")
+    seen: list[str] = []
+    writer = database._writer()
+    writer.set_trace_callback(seen.append)
+    try:
+
+        async def write(n: int) -> None:
+            async with database.transaction() as conn:
+                await conn.execute("INSERT INTO item (id) VALUES (:id)", {"id": f"s{n}"})
+                await asyncio.sleep(0)
+                if n % 4 == 0:
+                    raise RuntimeError("rolled back alone")
+
+        await asyncio.gather(*(write(n) for n in range(16)), return_exceptions=True)
+    finally:
+        writer.set_trace_callback(None)
+    savepoints = [s for s in seen if s.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO"))]
+    assert len(savepoints) == 16 + 16 + 4  # each unit's savepoint and release, the failures' rollback
+    assert set(savepoints) == {"SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit"}
+    assert [_visible(path, f"s{n}") for n in range(16)] == [n % 4 != 0 for n in range(16)]
+
+
+def _temporary_files() -> list[str]:
+    """SQLite's temporary files open in this process (named ``etilqs_…``, unlinked)."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [n for n in names if "etilqs" in n]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files through /proc")
+async def test_a_unit_journals_the_pages_it_changes_in_memory(scratch: tuple[SQLiteDatabase, str]) -> None:
+    """A unit's savepoint keeps the pages it changes so that it can roll back alone; in
+    memory (``temp_store``), not in a temporary file once past 64 KiB, a write per page.
+    It still rolls back alone."""
+    database, _ = scratch
+    async with database.transaction() as conn:
+        for n in range(200):
+            await conn.execute("INSERT INTO item (id) VALUES (:id)", {"id": f"{n:04}" + "x" * 2000})
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as conn:
+            changed = await conn.execute("UPDATE item SET id = 'y' || id")  # every page, ~400 KiB
+            assert changed == 200
+            assert _temporary_files() == []
+            raise RuntimeError("rolled back alone")
+    async with database.read() as conn:
+        row = await conn.fetch_one("SELECT COUNT(*) AS n FROM item WHERE id LIKE 'y%'")
+        assert row is not None and row["n"] == 0
+
+
+async def test_a_unit_starts_no_async_generator(scratch: tuple[SQLiteDatabase, str]) -> None:
+    """Units are plain context managers: an ``asynccontextmanager``'s generator is
+    registered with the event loop and forgotten again around every unit."""
+    database, path = scratch
+    started: list[object] = []
+    hooks = sys.get_asyncgen_hooks()
+
+    def firstiter(agen: AsyncGenerator[Any, Any]) -> None:
+        started.append(agen)
+        if hooks.firstiter is not None:
+            hooks.firstiter(agen)
+
+    sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=hooks.finalizer)
+    try:
+        async with database.transaction() as conn:
+            await conn.execute("INSERT INTO item (id) VALUES ('plain')")
+        async with database.read() as conn:
+            assert await conn.fetch_one("SELECT 1 AS one FROM item WHERE id = 'plain'") is not None
+            await conn.begin()
+            await conn.execute("INSERT INTO item (id) VALUES ('begun')")
+        with pytest.raises(RuntimeError):
+            async with database.transaction() as conn:
+                await conn.execute("INSERT INTO item (id) VALUES ('failed')")
+                raise RuntimeError("rolled back")
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+    assert started == []
+    assert [_visible(path, i) for i in ("plain", "begun", "failed")] == [True, True, False]

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import payreq.db.sqlite  # noqa: F401  (registers the adapters)
-from payreq.db.sqlite import _adapt_datetime
+from payreq.db.sqlite import UUID_TEXTS_KEPT, _adapt_datetime, _adapt_uuid, _uuid_texts
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))])
 
@@ -33,15 +32,38 @@ def test_text_order_is_time_order(pair: list[datetime]) -> None:
         assert (_adapt_datetime(a) < _adapt_datetime(b)) == (a < b)
 
 
-@given(st.lists(st.uuids(), min_size=1, max_size=20))
-def test_a_uuid_is_stored_as_its_canonical_text(values: list[uuid.UUID]) -> None:
-    """The adapter keeps texts it made (``_uuid_text``): an equal UUID, a new object,
-    still gets its own canonical text, and a different one never another's."""
-    conn = sqlite3.connect(":memory:")
-    for value in [*values, *(uuid.UUID(int=v.int) for v in values)]:
-        assert conn.execute("SELECT ?", (value,)).fetchone()[0] == str(value)
-
-
 def test_a_naive_instant_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         _adapt_datetime(datetime(2026, 12, 1))
+
+
+@given(st.uuids())
+def test_a_uuid_is_stored_as_its_text(value: uuid.UUID) -> None:
+    assert _adapt_uuid(value) == str(value)
+    assert _adapt_uuid(uuid.UUID(int=value.int)) == str(value)  # an equal one: the same text
+
+
+def test_the_text_of_a_uuid_bound_before_is_kept_up_to_a_bound() -> None:
+    value = uuid.uuid4()
+    first = _adapt_uuid(value)
+    assert _adapt_uuid(uuid.UUID(str(value))) is first  # looked up, not formatted again
+    for _ in range(2 * UUID_TEXTS_KEPT):
+        other = uuid.uuid4()
+        assert _adapt_uuid(other) == str(other)
+        assert len(_uuid_texts) <= UUID_TEXTS_KEPT
+    assert _adapt_uuid(value) == first
+
+
+def test_sqlite_binds_a_uuid_as_its_text() -> None:
+    value = uuid.uuid4()
+    conn = sqlite3.connect(":memory:")
+    try:
+        assert conn.execute("SELECT ?, typeof(?)", (value, value)).fetchone() == (str(value), "text")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("microsecond", [0, 1, 999_999])
+def test_an_instant_on_a_whole_second_keeps_the_width(microsecond: int) -> None:
+    value = datetime(2026, 12, 1, 14, 0, 0, microsecond, tzinfo=UTC)
+    assert _adapt_datetime(value) == f"2026-12-01T14:00:00.{microsecond:06}+00:00"

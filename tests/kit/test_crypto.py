@@ -141,3 +141,36 @@ def test_random_characters_are_uniform_over_the_alphabet(alphabet: str) -> None:
 @pytest.mark.parametrize("length", [0, 1, 22, 32, 200])
 def test_a_random_string_has_the_length_asked(length: int) -> None:
     assert len(random_string(length)) == length
+
+
+@pytest.mark.parametrize(
+    "alphabet", [crypto.BASE62, LOWER_ALNUM, "ab", "abc"], ids=["base62", "lower", "ab", "abc"]
+)
+@pytest.mark.parametrize("length", [1, 32, 200])
+def test_random_characters_are_the_bytes_folded_onto_the_alphabet_past_the_refused_ones(
+    alphabet: str, length: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte ``b`` is character ``b % size``, the bytes at or past the largest multiple
+    of ``size`` are dropped and drawn again: the rule, one byte at a time."""
+    stream = iter(bytes(range(256)) * 50)
+    asked: list[int] = []
+
+    def fake_token_bytes(n: int) -> bytes:
+        asked.append(n)
+        return bytes(next(stream) for _ in range(n))
+
+    monkeypatch.setattr(crypto.secrets, "token_bytes", fake_token_bytes)
+    drawn = random_string(length, alphabet)
+    size, replay = len(alphabet), iter(bytes(range(256)) * 50)
+    limit = 256 - 256 % size
+    expected: list[str] = []
+    for n in asked:
+        expected += [alphabet[b % size] for b in (next(replay) for _ in range(n)) if b < limit]
+    assert drawn == "".join(expected)[:length]
+    assert len(drawn) == length
+
+
+def test_a_random_string_refuses_an_alphabet_it_cannot_draw_from() -> None:
+    for alphabet in ("", "é" + crypto.BASE62, "x" * 257):
+        with pytest.raises(ValueError, match="alphabet"):
+            random_string(3, alphabet)

@@ -466,3 +466,44 @@ async def test_one_merchants_token_does_not_see_anothers_payments(
     listed = await http.get("/payment/request", headers=bearer(token))
     assert listed.status_code == 200
     assert theirs["id"] not in listed.text
+
+
+async def test_a_token_records_when_its_key_was_last_used_at_most_once_a_minute(
+    http: httpx.AsyncClient,
+    services: Services,
+    merchant: Merchant,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``last_used_at`` is written by the first token and then at most once a minute; a
+    token within the minute runs no UPDATE at all (the key as read for the grant says so)."""
+    touches: list[object] = []
+    touch = accounts.touch_api_key
+
+    async def counted(*args: Any, **kwargs: Any) -> None:
+        touches.append(kwargs["at"])
+        await touch(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "touch_api_key", counted)
+
+    async def last_used() -> object:
+        async with services.db.read() as conn:
+            row = await conn.fetch_one(
+                "SELECT last_used_at FROM api_keys WHERE client_id = :c",
+                {"c": merchant.credentials.client_id},
+            )
+        assert row is not None
+        return row["last_used_at"]
+
+    assert_token_response(await http.post("/oauth/token", data=GRANT, auth=merchant.basic))
+    first = await last_used()
+    assert first is not None and touches == [first]
+    clock.advance(30)
+    assert_token_response(await http.post("/oauth/token", data=GRANT, auth=merchant.basic))
+    assert await last_used() == first
+    assert len(touches) == 1
+    clock.advance(31)
+    assert_token_response(await http.post("/oauth/token", data=GRANT, auth=merchant.basic))
+    later = await last_used()
+    assert len(touches) == 2 and later == touches[1]
+    assert isinstance(later, type(first)) and later > first  # type: ignore[operator]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from payreq.audit.models import Actor
+from payreq.payment import rollup_repository
 from payreq.payment.lifecycle import Status
 from payreq.payment.rollup_repository import bucket, day, seconds_to_pay, slot
 from payreq.services import Services
@@ -233,3 +234,24 @@ def test_seconds_round_half_up_and_days_are_utc() -> None:
     assert seconds_to_pay(at, at + timedelta(seconds=2, microseconds=500_000)) == 3
     assert seconds_to_pay(at, at + timedelta(seconds=2, microseconds=499_999)) == 2
     assert day(datetime.fromisoformat("2026-12-02T00:30:00+01:00")) == date(2026, 12, 1).isoformat()
+
+
+def _upsert_as_built_per_call(table: str, rows: int) -> tuple[str, list[str]]:
+    """The upsert as ``_upsert`` built it for every call before its text was kept."""
+    keys, values = rollup_repository._UPSERT[table]
+    columns = (*keys, *values)
+    tuples = ["(" + ", ".join(f":{column}{n}" for column in columns) + ")" for n in range(rows)]
+    sql = f"""INSERT INTO {table} ({", ".join(columns)}) VALUES {", ".join(tuples)}
+        ON CONFLICT ({", ".join(keys)}) DO UPDATE SET
+        {", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)}"""
+    return sql, [f"{column}{n}" for n in range(rows) for column in columns]
+
+
+@pytest.mark.parametrize("table", list(rollup_repository._UPSERT))
+@pytest.mark.parametrize("rows", [1, 2, 16, 17, 500])
+def test_an_upsert_keeps_its_text_and_its_parameter_names(table: str, rows: int) -> None:
+    sql, names = rollup_repository.upsert_sql(table, rows)
+    assert (sql, [name for row in names for name in row]) == _upsert_as_built_per_call(table, rows)
+    again = rollup_repository.upsert_sql(table, rows)
+    assert again == (sql, names)
+    assert (again[0] is sql) == (rows <= 16)  # a small one is built once

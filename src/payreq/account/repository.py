@@ -80,7 +80,7 @@ async def api_key_by_client_id(conn: Connection, client_id: str) -> Row | None:
         """
         SELECT k.id, k.account_id, k.environment, k.secret_digest, k.revoked_at, k.rate_limit,
                a.disabled_at, a.rate_limit AS account_rate_limit,
-               k.previous_secret_digest, k.previous_secret_expires_at
+               k.previous_secret_digest, k.previous_secret_expires_at, k.last_used_at
         FROM api_keys k JOIN accounts a ON a.id = k.account_id
         WHERE k.client_id = :client_id
         """,

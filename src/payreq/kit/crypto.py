@@ -8,6 +8,7 @@ Only the SHA-256 digest is stored; high-entropy secrets need no slow hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -30,17 +31,29 @@ TAG_ENV = {tag: env for env, tag in ENV_TAG.items()}
 
 
 def random_string(length: int, alphabet: str = BASE62) -> str:
-    """``length`` characters, each uniform over ``alphabet`` (at most 256): bytes of the
-    OS's CSPRNG, a byte at or past the largest multiple of the alphabet's size drawn
-    again. One system call where ``secrets.choice`` made one per character (a third of
-    ``POST /oauth/token``'s CPU)."""
+    """``length`` characters, each uniform over ``alphabet`` (ASCII, at most 256): bytes
+    of the OS's CSPRNG, a byte at or past the largest multiple of the alphabet's size
+    drawn again. One system call where ``secrets.choice`` made one per character (a
+    third of ``POST /oauth/token``'s CPU)."""
+    table, refused = _tables(alphabet)
+    text = ""
+    while len(text) < length:  # once, all but never twice (a quarter of the bytes refused)
+        need = length - len(text)
+        text += secrets.token_bytes(need + need // 4 + 8).translate(table, refused).decode("ascii")
+    return text[:length]
+
+
+@functools.cache
+def _tables(alphabet: str) -> tuple[bytes, bytes]:
+    """``bytes.translate``'s arguments for ``alphabet``: byte ``b`` becomes character
+    ``b % size``, and the bytes at or past the largest multiple of ``size`` are dropped
+    (so every character is equally likely); in C, where a list of characters cost 2 us."""
     size = len(alphabet)
+    if not 0 < size <= 256 or not alphabet.isascii():
+        raise ValueError("the alphabet must be 1 to 256 ASCII characters")
     limit = 256 - 256 % size
-    chars: list[str] = []
-    while len(chars) < length:  # once, all but never twice (a quarter of the bytes refused)
-        need = length - len(chars)
-        chars += [alphabet[byte % size] for byte in secrets.token_bytes(need + need // 4 + 8) if byte < limit]
-    return "".join(chars[:length])
+    table = bytes(ord(alphabet[byte % size]) for byte in range(256))
+    return table, bytes(range(limit, 256))
 
 
 def new_secret(kind: SecretKind, environment: str) -> str:

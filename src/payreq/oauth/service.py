@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +14,7 @@ from payreq.auth.subject import KNOWN_SCOPES, Scope
 from payreq.db import Connection, Row
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import SecretKind, digest, digests_match, new_secret, secret_kind
+from payreq.kit.ids import new_uuid
 from payreq.oauth import repository
 from payreq.oauth.errors import InvalidClient, InvalidRequest, InvalidScope, UnsupportedGrantType
 
@@ -150,14 +150,18 @@ class OAuthService:
         token = new_secret(SecretKind.ACCESS_TOKEN, key["environment"])
         await repository.insert_access_token(
             conn,
-            id=uuid.uuid4(),
+            id=new_uuid(),
             api_key_id=key["id"],
             token_digest=digest(token),
             scope=scope,
             created_at=now,
             expires_at=now + timedelta(seconds=self.token_ttl),
         )
-        await accounts.touch_api_key(conn, key["id"], at=now, unless_since=now - LAST_USED_RESOLUTION)
+        since = now - LAST_USED_RESOLUTION
+        # the key as read for the grant: written less than a minute before, it needs no
+        # UPDATE (the statement would change nothing: last_used_at only moves forward)
+        if key["last_used_at"] is None or key["last_used_at"] <= since:
+            await accounts.touch_api_key(conn, key["id"], at=now, unless_since=since)
         return IssuedToken(access_token=token, expires_in=self.token_ttl, scope=scope)
 
     async def revoke(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> None:

@@ -24,6 +24,7 @@ from payreq.db import Connection, Row
 from payreq.errors import Forbidden, NotFound, ValidationFailed
 from payreq.kit import money
 from payreq.kit.clock import Clock, instant, utc_now
+from payreq.kit.ids import new_uuid
 from payreq.kit.jsonbody import check_display_text, check_text
 from payreq.kit.pagination import clamp_limit
 from payreq.kit.urls import normalise_url, redirect_url_problem
@@ -70,7 +71,7 @@ class PaymentService:
         application = await self._application(conn, subject, draft.application_client_id)
         now = self.clock()
         payment = Payment(
-            id=uuid.uuid4(),
+            id=new_uuid(),
             account_id=subject.tenant.account_id,
             environment=subject.tenant.environment,
             application_id=application["id"],

@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 
 from payreq.db import Connection
+from payreq.kit.ids import new_uuid
 from payreq.webhook import repository
 
 
@@ -48,7 +49,7 @@ async def record(
     data: str,
     at: datetime,
 ) -> uuid.UUID:
-    event_id = uuid.uuid4()
+    event_id = new_uuid()
     if await repository.insert_event(
         conn,
         id=event_id,
@@ -59,7 +60,7 @@ async def record(
         type=type,
         data=data,
         created_at=at,
-        delivery_id=uuid.uuid4(),
+        delivery_id=new_uuid(),
     ):
         conn.after_commit(doorbell.ring)
     return event_id
