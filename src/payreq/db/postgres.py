@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from types import TracebackType
 from typing import Any, TypeVar
 
 import asyncpg
@@ -310,42 +311,6 @@ class PostgresDatabase:
             dead.terminate()
         await self.checkin(dead)
 
-    @asynccontextmanager
-    async def _unit(self, *, write: bool) -> AsyncIterator[PostgresConnection]:
-        observer = hook.current.get()
-        if observer is not None:
-            await observer.flush()
-        wrapped = PostgresConnection(await self.checkout(), self, observer)
-        handed_over = False
-        try:
-            try:
-                if write:
-                    await wrapped.begin()
-                yield wrapped
-            except BaseException:
-                if wrapped.tx is not None:
-                    if wrapped.raw is not None and not closed(wrapped.raw):
-                        with contextlib.suppress(*_CONNECTION_ERRORS):
-                            await wrapped.tx.rollback()
-                    if observer is not None:
-                        observer.rolled_back()
-                raise
-            if wrapped.tx is not None and observer is not None and observer.keeps(wrapped):
-                # the connection stays checked out until the request's answer is committed
-                observer.hand_over(wrapped, functools.partial(self._finish, wrapped))
-                handed_over = True
-                return
-            if wrapped.tx is not None:
-                try:
-                    await wrapped.tx.commit()
-                except _CONNECTION_ERRORS as exc:
-                    raise DatabaseUnavailable() from exc
-            for after in wrapped.committed_hooks:
-                after()
-        finally:
-            if not handed_over:
-                await self.checkin(wrapped.raw)
-
     async def _finish(self, wrapped: PostgresConnection, commit: bool) -> None:
         """End a unit that was handed over: commit (or roll back) and return the connection."""
         try:
@@ -364,11 +329,77 @@ class PostgresDatabase:
             await self.checkin(wrapped.raw)
 
     def transaction(self) -> AbstractAsyncContextManager[PostgresConnection]:
-        return self._unit(write=True)
+        return _Unit(self, write=True)
 
     def read(self) -> AbstractAsyncContextManager[PostgresConnection]:
-        return self._unit(write=False)
+        return _Unit(self, write=False)
 
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.fetch_one("SELECT 1")
+
+
+class _Unit(AbstractAsyncContextManager[PostgresConnection]):
+    """One unit of work (``transaction()``, ``read()``) on a pooled connection: a class
+    rather than an ``asynccontextmanager`` (whose async generator the event loop
+    registers and forgets around every unit), as SQLite's (``db/sqlite.py``)."""
+
+    __slots__ = ("_database", "_observer", "_wrapped", "_write")
+
+    def __init__(self, database: PostgresDatabase, *, write: bool) -> None:
+        self._database = database
+        self._write = write
+        self._observer: hook.UnitObserver | None = None
+        self._wrapped: PostgresConnection | None = None
+
+    async def __aenter__(self) -> PostgresConnection:
+        database = self._database
+        observer = self._observer = hook.current.get()
+        if observer is not None:
+            await observer.flush()
+        wrapped = self._wrapped = PostgresConnection(await database.checkout(), database, observer)
+        if self._write:
+            try:
+                await wrapped.begin()
+            except BaseException:
+                await self._give_back(wrapped)
+                raise
+        return wrapped
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        wrapped, observer = self._wrapped, self._observer
+        assert wrapped is not None
+        if exc_type is not None:
+            await self._give_back(wrapped)
+            return
+        handed_over = False
+        try:
+            if wrapped.tx is not None and observer is not None and observer.keeps(wrapped):
+                # the connection stays checked out until the request's answer is committed
+                observer.hand_over(wrapped, functools.partial(self._database._finish, wrapped))
+                handed_over = True
+                return
+            if wrapped.tx is not None:
+                try:
+                    await wrapped.tx.commit()
+                except _CONNECTION_ERRORS as exc:
+                    raise DatabaseUnavailable() from exc
+            for after in wrapped.committed_hooks:
+                after()
+        finally:
+            if not handed_over:
+                await self._database.checkin(wrapped.raw)
+
+    async def _give_back(self, wrapped: PostgresConnection) -> None:
+        """A unit that failed: its transaction rolled back (if it began), its connection returned."""
+        try:
+            if wrapped.tx is not None:
+                if wrapped.raw is not None and not closed(wrapped.raw):
+                    with contextlib.suppress(*_CONNECTION_ERRORS):
+                        await wrapped.tx.rollback()
+                if self._observer is not None:
+                    self._observer.rolled_back()
+        finally:
+            await self._database.checkin(wrapped.raw)
