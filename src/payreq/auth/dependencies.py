@@ -143,7 +143,7 @@ async def authorize(
         )
     except Unauthenticated as exc:
         raise await failed(limiter, address, exc) from None
-    found = found.at(address)  # per request, for the audit log; never cached
+    found = found.at(address)  # this request's address, for the audit log (never the cached subject's)
     scope[SUBJECT_KEY] = found
     bind_request(account_id=found.account_text)
     decision = await spend(limiter, found)

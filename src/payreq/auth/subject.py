@@ -55,7 +55,8 @@ class AuthSubject:
     label: str | None = None
     """What the audit log shows: the API key's Client ID, the client token's label."""
     address: str | None = None
-    """The client address of the request (set per request, never cached)."""
+    """The client address of the request (``at``'s copy for it; None on the subject
+    the credential cache holds)."""
     actor: Actor | None = None
     """The dashboard user behind a ``DASHBOARD`` subject; None for API credentials."""
     account_rate_key: str = field(init=False, repr=False, compare=False)

@@ -311,16 +311,22 @@ class PostgresDatabase:
             dead.terminate()
         await self.checkin(dead)
 
+    @staticmethod
+    async def commit(wrapped: PostgresConnection) -> None:
+        """Commit a unit's transaction (if it began one), then run its after-commit hooks."""
+        if wrapped.tx is not None:
+            try:
+                await wrapped.tx.commit()
+            except _CONNECTION_ERRORS as exc:
+                raise DatabaseUnavailable() from exc
+        for after in wrapped.committed_hooks:
+            after()
+
     async def _finish(self, wrapped: PostgresConnection, commit: bool) -> None:
         """End a unit that was handed over: commit (or roll back) and return the connection."""
         try:
             if commit:
-                try:
-                    await wrapped.tx.commit()
-                except _CONNECTION_ERRORS as exc:
-                    raise DatabaseUnavailable() from exc
-                for after in wrapped.committed_hooks:
-                    after()
+                await self.commit(wrapped)
             elif wrapped.raw is not None and not closed(wrapped.raw):
                 with contextlib.suppress(*_CONNECTION_ERRORS):
                     await wrapped.tx.rollback()
@@ -381,13 +387,7 @@ class _Unit(AbstractAsyncContextManager[PostgresConnection]):
                 observer.hand_over(wrapped, functools.partial(self._database._finish, wrapped))
                 handed_over = True
                 return
-            if wrapped.tx is not None:
-                try:
-                    await wrapped.tx.commit()
-                except _CONNECTION_ERRORS as exc:
-                    raise DatabaseUnavailable() from exc
-            for after in wrapped.committed_hooks:
-                after()
+            await self._database.commit(wrapped)
         finally:
             if not handed_over:
                 await self._database.checkin(wrapped.raw)

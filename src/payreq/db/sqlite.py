@@ -412,8 +412,6 @@ class _Unit(AbstractAsyncContextManager[SQLiteConnection]):
         reader = database._reader
         if reader is None:
             raise DatabaseUnavailable("The database is not open.")
-        if not database._snapshot_open:
-            database._open_snapshot(reader)
         unit = self._unit = SQLiteConnection(reader, database, observer)
         if self._write:
             try:
@@ -422,6 +420,8 @@ class _Unit(AbstractAsyncContextManager[SQLiteConnection]):
                 if unit.writing:
                     await database.end(unit, False)
                 raise
+        elif not database._snapshot_open:  # a write unit reads on the writer
+            database._open_snapshot(reader)
         return unit
 
     async def __aexit__(
