@@ -299,3 +299,23 @@ async def test_a_credentials_new_limits_apply_to_its_next_request() -> None:
     limiter.default_limit = 7
     again = await limiter.hit("key:b", None)
     assert again is not None and (again.limit, again.remaining) == (7, 5)
+
+
+@given(
+    limits=st.tuples(st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=5)),
+    windows=st.tuples(st.sampled_from([1.0, 0.5, 2.0]), st.sampled_from([1.0, 0.5, 2.0])),
+    steps=st.lists(st.tuples(st.floats(min_value=0, max_value=0.6), st.booleans()), max_size=30),
+)
+def test_two_budgets_are_decided_as_any_number_are(
+    limits: tuple[int, int], windows: tuple[float, float], steps: list[tuple[float, bool]]
+) -> None:
+    """``spend_now`` unrolls the two-budget case (a credential and its account); its
+    answers and what it records are the general code's, step for step."""
+    clock = FakeMonotonic()
+    unrolled, general = MemoryBackend(clock=clock), MemoryBackend(clock=clock)
+    budgets = [Budget("key", limits[0], windows[0]), Budget("account", limits[1], windows[1], name="account")]
+    for pause, swap in steps:
+        clock.now += pause
+        pair = budgets[::-1] if swap else budgets
+        assert unrolled.spend_now(pair) == general._spend(pair, clock.now)
+        assert {k: list(v) for k, v in unrolled._log.items()} == {k: list(v) for k, v in general._log.items()}

@@ -102,6 +102,26 @@ class MemoryBackend:
 
     def spend_now(self, budgets: list[Budget]) -> Decision:
         now = self._clock()
+        if len(budgets) == 2:  # every authenticated request: its credential and its account
+            return self._spend_two(budgets[0], budgets[1], now)
+        return self._spend(budgets, now)
+
+    def _spend_two(self, first: Budget, second: Budget, now: float) -> Decision:
+        """``_spend`` of two budgets, unrolled (a fifth of a poll's CPU went to the limiter)."""
+        log_1, log_2 = self._window(first, now), self._window(second, now)
+        count_1, count_2 = len(log_1), len(log_2)
+        if count_1 >= first.limit:
+            return _decision(first, False, count_1, (log_1[0] + first.window - now) if log_1 else 0.0)
+        if count_2 >= second.limit:
+            return _decision(second, False, count_2, (log_2[0] + second.window - now) if log_2 else 0.0)
+        log_1.append(now)
+        log_2.append(now)
+        reset_1, reset_2 = log_1[0] + first.window - now, log_2[0] + second.window - now
+        if (second.limit - count_2, -reset_2) < (first.limit - count_1, -reset_1):
+            return _decision(second, True, count_2 + 1, reset_2)
+        return _decision(first, True, count_1 + 1, reset_1)
+
+    def _spend(self, budgets: list[Budget], now: float) -> Decision:
         logs = [self._window(b, now) for b in budgets]
         for log, budget in zip(logs, budgets, strict=True):
             if len(log) >= budget.limit:  # no room: refused, and nothing is spent
