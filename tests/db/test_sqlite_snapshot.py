@@ -93,3 +93,20 @@ async def test_a_memory_database_reads_on_its_one_connection(tmp_path: Path) -> 
         assert await _count(database) == 2
     finally:
         await database.close()
+
+
+async def test_a_read_transaction_left_open_does_not_fail_the_next_reads(
+    scratch: tuple[SQLiteDatabase, str],
+) -> None:
+    """A read transaction the end of a turn could not close (or any left open on the
+    reader) is taken as the turn's snapshot and ended after it, not a 500."""
+    database, path = scratch
+    reader = database._reader
+    assert reader is not None
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM item").fetchone()
+    _insert_elsewhere(path, "late")
+    assert await _count(database) == 0  # the transaction left open, used for this turn
+    await asyncio.sleep(0)
+    assert not reader.in_transaction
+    assert await _count(database) == 1

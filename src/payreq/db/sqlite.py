@@ -366,7 +366,8 @@ class SQLiteDatabase:
         loop, so that the turn's reads share one snapshot (``_end_snapshot``)."""
         if self._snapshot_open or reader is self._conn:  # :memory: reads on the writer
             return
-        reader.execute("BEGIN")
+        if not reader.in_transaction:  # (one an end could not close is ended next turn)
+            reader.execute("BEGIN")
         self._snapshot_open = True
         asyncio.get_running_loop().call_soon(self._end_snapshot)
 
@@ -376,7 +377,11 @@ class SQLiteDatabase:
         self._snapshot_open = False
         reader = self._reader
         if reader is not None and reader.in_transaction:
-            reader.execute("COMMIT")
+            try:
+                reader.execute("COMMIT")
+            except sqlite3.Error:  # a read transaction: nothing to keep
+                with contextlib.suppress(sqlite3.Error):
+                    reader.execute("ROLLBACK")
 
     # -- units of work ------------------------------------------------------------------
 
