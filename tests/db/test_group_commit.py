@@ -10,30 +10,13 @@ import os
 import sqlite3
 import sys
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
 
 from payreq.db import DatabaseUnavailable
 from payreq.db.sqlite import SQLiteDatabase
-
-
-@pytest.fixture
-async def scratch(tmp_path: Path) -> AsyncIterator[tuple[SQLiteDatabase, str]]:
-    path = str(tmp_path / "group.db")
-    setup = sqlite3.connect(path)
-    setup.executescript(
-        "PRAGMA journal_mode = WAL;"
-        "CREATE TABLE parent (id TEXT PRIMARY KEY);"
-        "CREATE TABLE item (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parent (id));"
-    )
-    setup.close()
-    database = SQLiteDatabase(path)
-    await database.open()
-    yield database, path
-    await database.close()
 
 
 def _visible(path: str, item_id: str) -> bool:

@@ -6,24 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from payreq.db.sqlite import SQLiteDatabase
-
-
-@pytest.fixture
-async def scratch(tmp_path: Path) -> AsyncIterator[tuple[SQLiteDatabase, str]]:
-    path = str(tmp_path / "snapshot.db")
-    setup = sqlite3.connect(path)
-    setup.executescript("PRAGMA journal_mode = WAL; CREATE TABLE item (id TEXT PRIMARY KEY);")
-    setup.close()
-    database = SQLiteDatabase(path)
-    await database.open()
-    yield database, path
-    await database.close()
 
 
 def _insert_elsewhere(path: str, item_id: str) -> None:
