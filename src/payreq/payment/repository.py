@@ -30,22 +30,21 @@ FROM payments p JOIN applications a ON a.id = p.application_id
 """
 
 
-_SHOWN = """
-SELECT CAST(p.id AS TEXT) AS id, p.status, p.amount, p.currency, p.redirect_url, p.reference_id,
-       p.metadata, p.created_at, p.expires_at, p.paid_at, p.cancelled_at, p.expired_at, p.environment
-FROM payments p WHERE p.id = :id AND p.account_id = :account_id AND p.environment = :environment
-"""
+_SHOWN_COLUMNS = (
+    "status", "amount", "currency", "redirect_url", "reference_id", "metadata",
+    "created_at", "expires_at", "paid_at", "cancelled_at", "expired_at", "environment",
+)  # fmt: skip
+_SHOWN_WHERE = (
+    "FROM payments p WHERE p.id = :id AND p.account_id = :account_id AND p.environment = :environment"
+)
+_SHOWN = f"SELECT CAST(p.id AS TEXT) AS id, {', '.join(f'p.{c}' for c in _SHOWN_COLUMNS)} {_SHOWN_WHERE}"
 # on SQLite every column an expression: no declared type, so no converter to look up
 # per column and per read (a fifth of the read); the instants come as stored text
-_SHOWN_SQLITE = """
-SELECT CAST(p.id AS TEXT) AS id, p.status || '' AS status, +p.amount AS amount,
-       p.currency || '' AS currency, p.redirect_url || '' AS redirect_url,
-       p.reference_id || '' AS reference_id, p.metadata || '' AS metadata,
-       p.created_at || '' AS created_at, p.expires_at || '' AS expires_at, p.paid_at || '' AS paid_at,
-       p.cancelled_at || '' AS cancelled_at, p.expired_at || '' AS expired_at,
-       p.environment || '' AS environment
-FROM payments p WHERE p.id = :id AND p.account_id = :account_id AND p.environment = :environment
-"""
+_SHOWN_SQLITE = (
+    "SELECT CAST(p.id AS TEXT) AS id, "
+    + ", ".join(f"+p.{c} AS {c}" if c == "amount" else f"p.{c} || '' AS {c}" for c in _SHOWN_COLUMNS)
+    + f" {_SHOWN_WHERE}"
+)
 _OF_APPLICATION = " AND p.application_id = :scope_application_id"
 _SHOWN_SQL = {
     ("postgresql", False): _SHOWN,
