@@ -425,7 +425,7 @@ class _Unit(AbstractAsyncContextManager[SQLiteConnection]):
                 if unit.writing:
                     await database.end(unit, False)
                 raise
-        elif not database._snapshot_open:  # a write unit reads on the writer
+        else:  # a write unit reads on the writer
             database._open_snapshot(reader)
         return unit
 
