@@ -68,9 +68,6 @@ class HttpMetrics:
         latency[bisect_left(self.bounds, seconds)] += 1
         latency[-2] += seconds
 
-    def observe(self, route: str, method: str, status: str, seconds: float) -> None:
-        self.add(self.series(route, method, status), seconds)
-
     def collect(self) -> Iterator[Metric]:
         requests = Metric(
             self.REQUESTS, "HTTP requests answered, by route template, method and status.", "counter"

@@ -112,7 +112,7 @@ def test_the_request_series_expose_what_prometheus_clients_own_would(
     collector = next(iter(ours._collector_to_names))
     assert isinstance(collector, HttpMetrics)
     for route, method, status, seconds in requests:
-        collector.observe(route, method, status, seconds)
+        collector.add(collector.series(route, method, status), seconds)  # as the edge does
         counter.labels(route, method, status).inc()
         histogram.labels(route).observe(seconds)
 
