@@ -33,7 +33,7 @@ from typing import Any
 
 import pgtemp
 from scenarios import PAYMENT_BODY
-from stack import UNLIMITED, prepare_database
+from stack import prepare_database, server_env
 
 Asgi = Callable[..., Any]
 PATHS = ("get", "post", "keyed", "token")
@@ -135,12 +135,8 @@ async def measure(
 
 async def main(args: argparse.Namespace, workdir: Path, database_url: str) -> None:
     env = {
-        **os.environ,
+        **server_env(os.environ, workdir, 8000),  # as bench/run.py's servers, on this database
         "PAYREQ_DATABASE_URL": database_url,
-        "PAYREQ_BASE_URL": "http://127.0.0.1:8000",
-        "PAYREQ_EMBEDDED_WORKER": "false",
-        "PAYREQ_DEFAULT_RATE_LIMIT": str(UNLIMITED),
-        "PAYREQ_AUTH_FAILURE_LIMIT": str(UNLIMITED),
         "PAYREQ_LOG_LEVEL": "warning",
     }
     credentials = prepare_database(env)
