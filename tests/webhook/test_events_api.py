@@ -51,6 +51,21 @@ async def test_the_log_lists_events_oldest_first_with_the_payment_as_it_was(
     assert page["nextCursor"] == paid["id"]
 
 
+async def test_events_have_time_ordered_ids_and_payments_random_ones(
+    merchant: Merchant, clock: MovableClock
+) -> None:
+    """An event's id is a version 7 UUID (its indexes grow at one edge: bench/inprocess.py,
+    a fifth fewer bytes written per creation); the payment's stays a random version 4
+    one, as SPEC §1 says: its checkout URL is the payer's only key to the page."""
+    payments = [await merchant.create_payment() for _ in range(3)]
+    clock.advance(LOG_DELAY + 1)
+    listed = (await events(merchant))["data"]
+    assert [uuid.UUID(event["id"]).version for event in listed] == [7, 7, 7]
+    assert [event["paymentId"] for event in listed] == [payment["id"] for payment in payments]
+    assert sorted(event["id"] for event in listed) == [event["id"] for event in listed]
+    assert [uuid.UUID(payment["id"]).version for payment in payments] == [4, 4, 4]
+
+
 async def test_events_appear_in_the_log_at_once(merchant: Merchant) -> None:
     payment = await merchant.create_payment()
     assert [e["type"] for e in (await events(merchant))["data"]] == ["payment.created"]

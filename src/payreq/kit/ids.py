@@ -1,9 +1,12 @@
-"""New random ids: ``uuid.uuid4()`` without its constructor's cost."""
+"""New ids: random ones (``uuid.uuid4()`` without its constructor's cost) for what a
+client holds and may guess at, time-ordered ones for rows only payreq makes and reads."""
 
 from __future__ import annotations
 
 import os
 import uuid
+
+from uuid_utils.compat import uuid7
 
 _new = object.__new__
 _set = object.__setattr__
@@ -17,8 +20,22 @@ _UNKNOWN = uuid.SafeUUID.unknown
 def new_uuid() -> uuid.UUID:
     """What ``uuid.uuid4()`` returns (16 bytes of ``os.urandom``, version 4, RFC 4122
     variant, ``is_safe`` unknown) in half its time: ``UUID(bytes=..., version=4)``
-    checks its keyword arguments in Python; three ids are made per payment creation."""
+    checks its keyword arguments in Python; three ids are made per payment creation.
+
+    For resource ids the SPEC calls random (a payment's: its checkout URL is the
+    payer's only key to the page)."""
     value = _new(uuid.UUID)
     _set(value, "int", (_from_bytes(_urandom(16)) & _CLEAR) | _VERSION_4)
     _set(value, "is_safe", _UNKNOWN)
     return value
+
+
+def new_ordered_uuid() -> uuid.UUID:
+    """A version 7 UUID (RFC 9562: the Unix time in milliseconds, then 74 random bits,
+    increasing within a millisecond), for the rows a write path appends: events, webhook
+    deliveries, access tokens. Their primary keys, and the indexes that end in them,
+    then grow at their right edge, not at a random leaf: a batch of writes dirties a
+    few pages instead of one per row per index, and the COMMIT writes those pages
+    (SQLite's WAL, PostgreSQL's full-page images). Never for an id that must not tell
+    when it was made: only the creation time is in it, which the API shows anyway."""
+    return uuid7()

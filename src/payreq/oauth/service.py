@@ -14,7 +14,7 @@ from payreq.auth.subject import KNOWN_SCOPES, Scope
 from payreq.db import Connection, Row
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import SecretKind, digest, digests_match, new_secret, secret_kind
-from payreq.kit.ids import new_uuid
+from payreq.kit.ids import new_ordered_uuid
 from payreq.oauth import repository
 from payreq.oauth.errors import InvalidClient, InvalidRequest, InvalidScope, UnsupportedGrantType
 
@@ -150,7 +150,7 @@ class OAuthService:
         token = new_secret(SecretKind.ACCESS_TOKEN, key["environment"])
         await repository.insert_access_token(
             conn,
-            id=new_uuid(),
+            id=new_ordered_uuid(),
             api_key_id=key["id"],
             token_digest=digest(token),
             scope=scope,

@@ -24,7 +24,7 @@ from payreq.db import Connection, Row
 from payreq.errors import Forbidden, NotFound, ValidationFailed
 from payreq.kit import money
 from payreq.kit.clock import Clock, instant, utc_now
-from payreq.kit.ids import new_uuid
+from payreq.kit.ids import new_ordered_uuid, new_uuid
 from payreq.kit.jsonbody import check_display_text, check_text
 from payreq.kit.pagination import clamp_limit
 from payreq.kit.urls import normalise_url, redirect_url_problem
@@ -337,7 +337,7 @@ class PaymentService:
             conn,
             [
                 NewEvent(
-                    id=uuid.uuid4(),
+                    id=new_ordered_uuid(),
                     account_id=payment.account_id,
                     environment=payment.environment,
                     application_id=payment.application_id,
@@ -345,7 +345,7 @@ class PaymentService:
                     type=EVENT_TYPE[Status.EXPIRED],
                     data=change_data(payment, base_url=self.base_url, previous=Status.PENDING),
                     created_at=now,
-                    delivery_id=uuid.uuid4(),
+                    delivery_id=new_ordered_uuid(),
                 )
                 for payment in expired
             ],

@@ -28,6 +28,7 @@ import structlog
 from payreq import metrics
 from payreq.db import Connection, Database, DatabaseUnavailable, Row
 from payreq.kit.clock import Clock, utc_now
+from payreq.kit.ids import new_ordered_uuid
 from payreq.webhook import repository, signing
 from payreq.webhook.config import MAX_RETRY_AFTER, WebhookConfig
 from payreq.webhook.outbox import doorbell
@@ -307,7 +308,7 @@ class Dispatcher:
         decision = decide(outcome, step=row["step"], at=at, config=self.config, rand=self.rand)
         written.attempts.append(
             {
-                "id": uuid.uuid4(),
+                "id": new_ordered_uuid(),
                 "delivery_id": row["id"],
                 "event_id": row["event_id"],
                 "attempted_at": result.attempted_at,

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 
 from payreq.db import Connection
-from payreq.kit.ids import new_uuid
+from payreq.kit.ids import new_ordered_uuid
 from payreq.webhook import repository
 
 
@@ -49,7 +49,7 @@ async def record(
     data: str,
     at: datetime,
 ) -> uuid.UUID:
-    event_id = new_uuid()
+    event_id = new_ordered_uuid()
     if await repository.insert_event(
         conn,
         id=event_id,
@@ -60,7 +60,7 @@ async def record(
         type=type,
         data=data,
         created_at=at,
-        delivery_id=new_uuid(),
+        delivery_id=new_ordered_uuid(),
     ):
         conn.after_commit(doorbell.ring)
     return event_id

@@ -17,6 +17,7 @@ from payreq.auth.subject import AuthSubject
 from payreq.db import Connection
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import Clock, bounded_instant, utc_now
+from payreq.kit.ids import new_ordered_uuid
 from payreq.kit.pagination import clamp_limit
 from payreq.webhook import repository
 from payreq.webhook.models import Attempt, Event, EventPage, EventType
@@ -114,7 +115,7 @@ class WebhookService:
         now = self.clock()
         if row["delivery_id"] is None:
             await repository.insert_delivery(
-                conn, id=uuid.uuid4(), event_id=row["id"], application_id=row["application_id"], at=now
+                conn, id=new_ordered_uuid(), event_id=row["id"], application_id=row["application_id"], at=now
             )
         else:
             await repository.requeue(conn, row["delivery_id"], at=now)
