@@ -66,6 +66,13 @@ class Services:
         )
         accounts = AccountService(clock=clock, audit=audit)
         authenticator = Authenticator(db, clock=clock, cache_seconds=settings.auth_cache_seconds)
+        oauth = OAuthService(
+            token_ttl=settings.access_token_ttl,
+            clock=clock,
+            credentials_changed=authenticator.forget_all,
+            cache_seconds=settings.auth_cache_seconds,
+        )
+        authenticator.also_forget(oauth.clients.clear)
         changed = authenticator.forget_all
         return cls(
             settings=settings,
@@ -73,7 +80,7 @@ class Services:
             clock=clock,
             authenticator=authenticator,
             accounts=accounts,
-            oauth=OAuthService(token_ttl=settings.access_token_ttl, clock=clock, credentials_changed=changed),
+            oauth=oauth,
             payments=payments,
             applications=ApplicationService(
                 clock=clock,

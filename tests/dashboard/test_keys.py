@@ -67,6 +67,21 @@ async def test_rolling_with_an_overlap_keeps_both_secrets_until_it_ends(
     assert await token_status(owner.http, client_id, new) == 200
 
 
+async def test_the_old_secret_stops_when_the_overlap_ends_even_just_after_a_token(
+    owner: DashboardClient, clock: MovableClock
+) -> None:
+    """A key that authenticated by its previous secret is remembered (for
+    PAYREQ_AUTH_CACHE_SECONDS, 1 s) only until the overlap ends."""
+    client_id, old = await create_key(owner)
+    page = await owner.get("/dashboard/api-keys")
+    key_id = re.search(r"/dashboard/api-keys/([0-9a-f-]{36})/roll", page.text).group(1)  # type: ignore[union-attr]
+    await owner.post(f"/dashboard/api-keys/{key_id}/roll", {"overlap": "1h"}, csrf_from="/dashboard/api-keys")
+    clock.advance(3600 - 0.5)
+    assert await token_status(owner.http, client_id, old) == 200
+    clock.advance(0.6)
+    assert await token_status(owner.http, client_id, old) == 403
+
+
 async def test_rolling_without_overlap_stops_the_old_secret_and_its_tokens_now(
     owner: DashboardClient,
 ) -> None:
@@ -89,7 +104,10 @@ async def test_rolling_without_overlap_stops_the_old_secret_and_its_tokens_now(
 
 
 async def test_a_revoked_key_stops_at_once(owner: DashboardClient) -> None:
+    """Also right after a token: the key that authenticated for it is remembered for
+    PAYREQ_AUTH_CACHE_SECONDS, and the revocation forgets it when it commits."""
     client_id, secret = await create_key(owner)
+    assert await token_status(owner.http, client_id, secret) == 200
     page = await owner.get("/dashboard/api-keys")
     key_id = re.search(r"/dashboard/api-keys/([0-9a-f-]{36})/revoke", page.text).group(1)  # type: ignore[union-attr]
     revoked = await owner.post(f"/dashboard/api-keys/{key_id}/revoke", {}, csrf_from="/dashboard/api-keys")

@@ -432,14 +432,16 @@ async def test_missing_client_credentials_return_403_invalid_client(
 async def test_revoked_api_key_gets_403_invalid_client_and_its_tokens_stop_working(
     http: httpx.AsyncClient, services: Services, merchant: Merchant, clock: MovableClock
 ) -> None:
-    """The key is revoked by an operator (another process), so its tokens stop working
-    once this process's credential cache has aged out (PAYREQ_AUTH_CACHE_SECONDS)."""
+    """The key is revoked by an operator (another process), so the key and its tokens
+    stop working once this process's credential cache has aged out
+    (PAYREQ_AUTH_CACHE_SECONDS): the key authenticated for the token just before."""
     issued = await merchant.token()
     assert (await http.get("/payment/request", headers=bearer(issued))).status_code == 200
 
     async with services.db.transaction() as conn:
         assert await accounts.revoke_api_key(conn, merchant.credentials.client_id, services.clock())
 
+    clock.advance(services.settings.auth_cache_seconds)
     answer = await http.post("/oauth/token", data=GRANT, auth=merchant.basic)
     assert_oauth_error(answer, 403, "invalid_client")
     form = {
@@ -448,8 +450,6 @@ async def test_revoked_api_key_gets_403_invalid_client_and_its_tokens_stop_worki
         "client_secret": merchant.credentials.client_secret,
     }
     assert_oauth_error(await http.post("/oauth/token", data=form), 403, "invalid_client")
-
-    clock.advance(services.settings.auth_cache_seconds)
     refused = await http.get("/payment/request", headers=bearer(issued))
     assert_envelope(refused, 401, "Unauthenticated")
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]

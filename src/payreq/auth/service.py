@@ -7,6 +7,7 @@ query string), the scheme case-insensitively. Every failure is one 401 with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -49,11 +50,19 @@ class Authenticator:
         self._cache: dict[str, tuple[AuthSubject, datetime, datetime | None]] = {}
         self._ttl = timedelta(seconds=cache_seconds)
         self._generation = 0
+        self._also: list[Callable[[], None]] = []
+
+    def also_forget(self, forget: Callable[[], None]) -> None:
+        """Call ``forget`` on every ``forget_all``: another cache of credentials (the
+        API keys that authenticated at ``/oauth/token``)."""
+        self._also.append(forget)
 
     def forget_all(self) -> None:
         """Credentials changed: nothing cached before now may be used again."""
         self._generation += 1
         self._cache.clear()
+        for forget in self._also:
+            forget()
 
     async def authenticate(self, authorization: str | None, *, query_token: bool = False) -> AuthSubject:
         if query_token:

@@ -138,8 +138,7 @@ async def issue_token(
     form = parse_form(raw, scope_header(scope, b"content-type"))
     authorization = scope_header(scope, b"authorization")
     try:
-        async with services.db.read() as conn:
-            grant = await services.oauth.grant(conn, authorization=authorization, form=form)
+        grant = await services.oauth.grant(services.db, authorization=authorization, form=form)
     except InvalidClient as exc:
         raise await failed(services, scope, exc) from None
     # each token is an insert: it spends the key's budget and the account's like any request

@@ -6,12 +6,12 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote_plus
 
 from payreq.account import repository as accounts
 from payreq.auth.subject import KNOWN_SCOPES, Scope
-from payreq.db import Connection, Row
+from payreq.db import Connection, Database, Row
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import SecretKind, digest, digests_match, new_secret, secret_kind
 from payreq.kit.ids import new_ordered_uuid
@@ -21,6 +21,7 @@ from payreq.oauth.errors import InvalidClient, InvalidRequest, InvalidScope, Uns
 _NO_MATCH = digest("no client has this secret")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 """An API key's ``last_used_at`` (when it last obtained a token) is written at most this often."""
+CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,55 @@ def parse_scope(requested: str | None) -> str:
     return " ".join(dict.fromkeys(scopes))
 
 
+class KnownClients:
+    """API keys that authenticated at ``/oauth/token`` within the last ``seconds``, by
+    client id and secret, so that the next token request of the same client reads no
+    key and computes no SHA-256: the bearer tokens' cache (``Authenticator``), with its
+    limits. Only keys that authenticated enter, for at most ``seconds`` (and never past
+    the end of a rolled key's overlap, when the previous secret matched), in this
+    process's memory, where every request's secret passes anyway; ``clear`` empties it
+    on every credential change of this process once that has committed (the
+    Authenticator's ``forget_all``), and other processes see a change within
+    ``seconds``. A look-up compares the pair only with an entry of the same randomised
+    string hash, so its timing tells a guesser nothing."""
+
+    def __init__(self, seconds: float, clock: Clock) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._ttl = timedelta(seconds=seconds)
+        self._keys: dict[tuple[str, str], tuple[Row, datetime]] = {}
+        self.generation = 0
+
+    def get(self, credentials: ClientCredentials) -> Row | None:
+        pair = (credentials.client_id, credentials.client_secret)
+        known = self._keys.get(pair)
+        if known is None:
+            return None
+        key, until = known
+        if self.clock() < until:
+            return key
+        del self._keys[pair]
+        return None
+
+    def keep(
+        self, credentials: ClientCredentials, key: Row, *, generation: int, until: datetime | None
+    ) -> None:
+        """Remember ``key`` unless credentials changed since ``generation`` was read."""
+        if not self.seconds or generation != self.generation:
+            return
+        if len(self._keys) >= CACHE_SIZE:
+            self._keys.clear()
+        fresh_until = self.clock() + self._ttl
+        self._keys[(credentials.client_id, credentials.client_secret)] = (
+            key,
+            fresh_until if until is None else min(fresh_until, until),
+        )
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._keys.clear()
+
+
 class OAuthService:
     def __init__(
         self,
@@ -114,32 +164,48 @@ class OAuthService:
         token_ttl: int = 3600,
         clock: Clock = utc_now,
         credentials_changed: Callable[[], None] = lambda: None,
+        cache_seconds: float = 0.0,
     ) -> None:
         self.token_ttl = token_ttl
         self.clock = clock
         self.credentials_changed = credentials_changed
+        self.clients = KnownClients(cache_seconds, clock)
 
     async def authenticate_client(self, conn: Connection, credentials: ClientCredentials) -> Row:
+        return (await self._authenticate(conn, credentials))[0]
+
+    async def _authenticate(
+        self, conn: Connection, credentials: ClientCredentials
+    ) -> tuple[Row, datetime | None]:
+        """The key, and when its authentication ends (a rolled key's previous secret
+        matched: the end of its overlap; else None)."""
         key = await accounts.api_key_by_client_id(conn, credentials.client_id)
         presented = digest(credentials.client_secret)
         # compare even for an unknown client so both failures take the same time
         matches = digests_match(presented, key["secret_digest"] if key else _NO_MATCH)
+        until = None
         if key is not None and not matches and key["previous_secret_digest"] is not None:
             # a rolled key: the old secret works until its overlap ends
-            matches = key["previous_secret_expires_at"] > self.clock() and digests_match(
-                presented, key["previous_secret_digest"]
-            )
+            until = key["previous_secret_expires_at"]
+            matches = until > self.clock() and digests_match(presented, key["previous_secret_digest"])
         if key is None or not matches or key["revoked_at"] is not None or key["disabled_at"] is not None:
             raise InvalidClient()
-        return key
+        return key, until
 
-    async def grant(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> Grant:
-        """Authenticate the client and check the request (reads only). The caller spends
-        the key's budget, then ``issue`` writes the token."""
+    async def grant(self, db: Database, *, authorization: str | None, form: Mapping[str, str]) -> Grant:
+        """Authenticate the client and check the request (reads only: a client known
+        from the last ``cache_seconds`` reads nothing). The caller spends the key's
+        budget, then ``issue`` writes the token."""
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequest("grant_type is required.")
-        key = await self.authenticate_client(conn, client_credentials(authorization, form))
+        credentials = client_credentials(authorization, form)
+        key = self.clients.get(credentials)
+        if key is None:
+            generation = self.clients.generation
+            async with db.read() as conn:
+                key, until = await self._authenticate(conn, credentials)
+            self.clients.keep(credentials, key, generation=generation, until=until)
         if grant_type != "client_credentials":
             raise UnsupportedGrantType("Only the client_credentials grant is supported.")
         return Grant(key, parse_scope(form.get("scope")))
