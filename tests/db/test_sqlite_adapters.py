@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from payreq.db.sqlite import UUID_TEXTS_KEPT, _adapt_datetime, _adapt_uuid, _uuid_texts
+from payreq.kit.clock import STORED_TEXTS_KEPT, _stored_texts, rfc3339
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))])
 
@@ -35,6 +36,23 @@ def test_text_order_is_time_order(pair: list[datetime]) -> None:
 def test_a_naive_instant_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         _adapt_datetime(datetime(2026, 12, 1))
+
+
+def test_the_text_of_an_instant_bound_before_is_kept_up_to_a_bound() -> None:
+    """The instants a request binds and shows again and again are formatted once."""
+    now = datetime.now(UTC)
+    first = _adapt_datetime(now)
+    assert _adapt_datetime(now.replace()) is first  # an equal one: looked up, not formatted again
+    assert _adapt_datetime(now.astimezone(timezone(timedelta(hours=2)))) is first  # the same instant
+    assert rfc3339(now) == first[:26] + "Z"
+    for step in range(2 * STORED_TEXTS_KEPT):
+        other = now + timedelta(microseconds=step + 1)
+        assert _adapt_datetime(other) == other.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        assert len(_stored_texts) <= STORED_TEXTS_KEPT
+    assert _adapt_datetime(now) == first
+    whole = now.replace(microsecond=0)
+    assert _adapt_datetime(whole).endswith(".000000+00:00")
+    assert rfc3339(whole) == whole.strftime("%Y-%m-%dT%H:%M:%SZ")  # the same instant, both shapes
 
 
 @given(st.uuids())

@@ -49,6 +49,7 @@ from types import TracebackType
 from payreq.db import observer as hook
 from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
 from payreq.errors import ValidationFailed
+from payreq.kit.clock import stored_text
 
 BUSY_TIMEOUT_MS = 20
 MAX_BATCH = 256
@@ -66,9 +67,7 @@ def _adapt_datetime(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     if value.year >= 1000:  # isoformat is a third of strftime's cost; both pad from here
-        if value.microsecond:  # then it writes them; without the keyword, a quarter faster
-            return value.isoformat()
-        return value.isoformat(timespec="microseconds")
+        return stored_text(value)
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 

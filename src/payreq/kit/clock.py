@@ -48,6 +48,28 @@ def instant(value: datetime | str) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+STORED_TEXTS_KEPT = 256
+_stored_texts: dict[datetime, str] = {}
+
+
+def stored_text(value: datetime) -> str:
+    """``2026-12-01T14:00:00.000000+00:00``, the text SQLite stores an instant as (one
+    width, so that text order is time order), of a UTC datetime of the years 1000 to
+    9999. Kept for the few instants a request writes and shows again and again (a
+    creation binds its ``created_at`` for the payment, its event and its delivery, and
+    shows it in its answer and in the event's data): one ``isoformat`` costs about
+    7,000 instructions, a look-up a tenth of that. Emptied when full."""
+    text = _stored_texts.get(value)
+    if text is None:
+        if len(_stored_texts) >= STORED_TEXTS_KEPT:
+            _stored_texts.clear()
+        # with the keyword, isoformat writes the six digits even when they are zeros;
+        # without it (microseconds present), a quarter faster
+        text = value.isoformat() if value.microsecond else value.isoformat(timespec="microseconds")
+        _stored_texts[value] = text
+    return text
+
+
 def rfc3339_of(value: datetime | str | None) -> str | None:
     """``rfc3339`` of an instant as a row gives it (``instant``); SQLite's stored text
     is re-cut, not parsed: it is UTC, of one width, with six digits of fraction."""
@@ -64,4 +86,6 @@ def rfc3339(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
+    if value.year >= 1000:
+        return rfc3339_of(stored_text(value))
     return value.isoformat()[:-6] + "Z"  # a UTC instant's isoformat ends in +00:00
