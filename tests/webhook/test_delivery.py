@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from payreq.audit.models import Actor
+from payreq.kit.clock import instant
 from payreq.payment.lifecycle import Status
 from payreq.services import Services
 from tests.fixtures.factories import Merchant
@@ -157,6 +160,50 @@ async def _status(services: Services, event_id: str) -> str | None:
             "SELECT status FROM webhook_deliveries WHERE event_id = :e", {"e": uuid.UUID(event_id)}
         )
     return None if row is None else str(row["status"])
+
+
+async def test_a_result_after_the_lease_passed_to_another_worker_changes_nothing(
+    services: Services, hooked: Merchant, receiver: Receiver
+) -> None:
+    """Two attempts in flight; meanwhile another worker claims one of the deliveries (its
+    lease ran out). When both answers arrive, the results are written together: the
+    delivery still held is delivered, the other is left as the other worker holds it."""
+    hold = threading.Event()
+    receiver.answers = [Answer(200, hold=hold), Answer(200, hold=hold)]
+    async with delivering(services) as dispatcher:
+        kept, lost = (await hooked.create_payment(), await hooked.create_payment())
+        kept_id = (await event_ids(services, kept["id"]))["payment.created"]
+        lost_id = (await event_ids(services, lost["id"]))["payment.created"]
+        await eventually(lambda: len(receiver.of(kept_id)) == len(receiver.of(lost_id)) == 1)
+        other, later = uuid.uuid4(), services.clock() + timedelta(minutes=5)
+        async with services.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE webhook_deliveries SET claim_token = :other, claimed_until = :later WHERE event_id = :e",
+                {"other": other, "later": later, "e": uuid.UUID(lost_id)},
+            )
+        hold.set()
+        # both attempts succeeded (the receiver has both); one lease was lost
+        await eventually(lambda: (dispatcher.stats.delivered, dispatcher.stats.lost_leases) == (2, 1))
+    async with services.db.read() as conn:
+        rows = {
+            str(row["event_id"]): row
+            for row in await conn.fetch_all(
+                "SELECT event_id, status, attempts, claim_token, claimed_until FROM webhook_deliveries"
+                " WHERE event_id IN (:a, :b)",
+                {"a": uuid.UUID(kept_id), "b": uuid.UUID(lost_id)},
+            )
+        }
+    assert (rows[kept_id]["status"], rows[kept_id]["attempts"], rows[kept_id]["claim_token"]) == (
+        "delivered",
+        1,
+        None,
+    )
+    assert (rows[lost_id]["status"], rows[lost_id]["attempts"], rows[lost_id]["claim_token"]) == (
+        "pending",
+        0,
+        other,
+    )
+    assert instant(rows[lost_id]["claimed_until"]) == later
 
 
 async def test_redirects_are_not_followed_and_count_as_failures(

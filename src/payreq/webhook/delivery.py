@@ -90,6 +90,8 @@ class _Batch:
 
     attempts: list[dict[str, object]] = field(default_factory=list)
     """Attempt rows, inserted together at the end."""
+    finished: list[repository.Finished] = field(default_factory=list)
+    """The deliveries' outcomes, written together at the end (``end``)."""
     succeeded: set[uuid.UUID] = field(default_factory=set)
     """Applications told of a success, with no failure of theirs since."""
 
@@ -262,7 +264,7 @@ class Dispatcher:
                 written = _Batch()
                 for result in batch:
                     counted += await self._write(conn, result, written)
-                await repository.insert_attempts(conn, written.attempts)
+                counted += await self._end(conn, written)
         except BaseException:
             self._results = batch + self._results
             raise
@@ -277,7 +279,7 @@ class Dispatcher:
                 async with self.db.transaction() as conn:
                     written = _Batch()
                     counted = await self._write(conn, result, written)
-                    await repository.insert_attempts(conn, written.attempts)
+                    counted += await self._end(conn, written)
             except DatabaseUnavailable:
                 self._results = batch[index:] + self._results
                 self._results_ready.set()
@@ -295,9 +297,18 @@ class Dispatcher:
             if outcome is not None:
                 metrics.webhook_attempts.labels(outcome).inc()
 
+    @staticmethod
+    async def _end(conn: Connection, written: _Batch) -> list[str]:
+        """Write what ``_write`` left for the end of the transaction: the deliveries'
+        outcomes (a lease lost meanwhile changes nothing and is counted) and the attempts."""
+        kept = await repository.finish_attempts(conn, written.finished)
+        await repository.insert_attempts(conn, written.attempts)
+        return ["lost_leases" for one in written.finished if one.id not in kept]
+
     async def _write(self, conn: Connection, result: Result, written: _Batch) -> list[str]:
-        """Record one result (its attempt row is added to ``written``, for the caller to
-        insert with the batch's); the names of the ``Stats`` it adds to once committed."""
+        """Record one result (its attempt row and its outcome are added to ``written``,
+        for ``_end`` to write with the batch's); the names of the ``Stats`` it adds to
+        once committed."""
         row, at = result.row, self.clock()
         if result.outcome is None:
             given_up = await repository.give_up(
@@ -321,26 +332,26 @@ class Dispatcher:
                 "succeeded": outcome.succeeded,
             }
         )
-        kept = await repository.finish_attempt(
-            conn,
-            id=row["id"],
-            token=row["claim_token"],
-            status=decision.status,
-            step=decision.step,
-            next_attempt_at=decision.next_attempt_at,
-            at=at,
-            status_code=outcome.status_code,
-            error=outcome.error,
+        written.finished.append(
+            repository.Finished(
+                id=row["id"],
+                token=row["claim_token"],
+                status=decision.status,
+                step=decision.step,
+                next_attempt_at=decision.next_attempt_at,
+                at=at,
+                status_code=outcome.status_code,
+                error=outcome.error,
+            )
         )
-        counted = [] if kept else ["lost_leases"]
         application = row["application_id"]
         if outcome.succeeded:
             if application not in written.succeeded:  # a second time in a row would change nothing
                 await repository.endpoint_succeeded(conn, application)
                 written.succeeded.add(application)
-            return [*counted, "delivered"]
+            return ["delivered"]
         written.succeeded.discard(application)
-        counted.append("failed_attempts")
+        counted = ["failed_attempts"]
         if decision.disable is not None:
             disabled = await repository.disable_endpoint(
                 conn, row["application_id"], at=at, reason=decision.disable
