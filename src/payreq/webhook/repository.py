@@ -375,47 +375,9 @@ async def insert_attempts(conn: Connection, attempts: Sequence[dict[str, object]
         await conn.execute(f"INSERT INTO webhook_attempts ({columns}) VALUES {', '.join(rows)}", params)
 
 
-async def finish_attempt(
-    conn: Connection,
-    *,
-    id: UUID,
-    token: UUID,
-    status: str,
-    step: int,
-    next_attempt_at: datetime | None,
-    at: datetime,
-    status_code: int | None,
-    error: str | None,
-) -> bool:
-    """Record an attempt's outcome on a delivery this worker still holds; release it."""
-    changed = await conn.execute(
-        """
-        UPDATE webhook_deliveries
-        SET status = :status, attempts = attempts + 1, step = :step, next_attempt_at = :next_attempt_at,
-            claimed_until = NULL, claim_token = NULL, last_attempt_at = :at,
-            last_status_code = :status_code, last_error = :error,
-            delivered_at = COALESCE(:delivered_at, delivered_at), failed_at = :failed_at
-        WHERE id = :id AND claim_token = :token
-        """,
-        {
-            "delivered_at": at if status == "delivered" else None,
-            "failed_at": at if status == "failed" else None,
-            "status": status,
-            "step": step,
-            "next_attempt_at": next_attempt_at,
-            "at": at,
-            "status_code": status_code,
-            "error": error,
-            "id": id,
-            "token": token,
-        },
-    )
-    return changed == 1
-
-
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """An attempt's outcome for ``finish_attempts``: the arguments of ``finish_attempt``."""
+    """An attempt's outcome on a claimed delivery (``finish_attempt``, ``finish_attempts``)."""
 
     id: UUID
     token: UUID
@@ -427,27 +389,40 @@ class Finished:
     error: str | None
 
 
+async def finish_attempt(conn: Connection, one: Finished) -> bool:
+    """Record an attempt's outcome on a delivery this worker still holds; release it."""
+    changed = await conn.execute(
+        """
+        UPDATE webhook_deliveries
+        SET status = :status, attempts = attempts + 1, step = :step, next_attempt_at = :next_attempt_at,
+            claimed_until = NULL, claim_token = NULL, last_attempt_at = :at,
+            last_status_code = :status_code, last_error = :error,
+            delivered_at = COALESCE(:delivered_at, delivered_at), failed_at = :failed_at
+        WHERE id = :id AND claim_token = :token
+        """,
+        {
+            "delivered_at": one.at if one.status == "delivered" else None,
+            "failed_at": one.at if one.status == "failed" else None,
+            "status": one.status,
+            "step": one.step,
+            "next_attempt_at": one.next_attempt_at,
+            "at": one.at,
+            "status_code": one.status_code,
+            "error": one.error,
+            "id": one.id,
+            "token": one.token,
+        },
+    )
+    return changed == 1
+
+
 async def finish_attempts(conn: Connection, finished: Sequence[Finished]) -> set[UUID]:
     """``finish_attempt`` for several deliveries; the ids of those this worker still
     held. On PostgreSQL one statement for them all (a round trip per result was the
     larger part of a delivery's time in the database); on SQLite, where a statement
     is a function call, one each."""
     if conn.dialect != "postgresql":
-        kept = set()
-        for one in finished:
-            if await finish_attempt(
-                conn,
-                id=one.id,
-                token=one.token,
-                status=one.status,
-                step=one.step,
-                next_attempt_at=one.next_attempt_at,
-                at=one.at,
-                status_code=one.status_code,
-                error=one.error,
-            ):
-                kept.add(one.id)
-        return kept
+        return {one.id for one in finished if await finish_attempt(conn, one)}
     if not finished:
         return set()
     rows = await conn.fetch_all(
