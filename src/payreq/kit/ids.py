@@ -31,11 +31,12 @@ def new_uuid() -> uuid.UUID:
 
 
 def new_ordered_uuid() -> uuid.UUID:
-    """A version 7 UUID (RFC 9562: the Unix time in milliseconds, then 74 random bits,
-    increasing within a millisecond), for the rows a write path appends: events, webhook
-    deliveries, access tokens. Their primary keys, and the indexes that end in them,
-    then grow at their right edge, not at a random leaf: a batch of writes dirties a
-    few pages instead of one per row per index, and the COMMIT writes those pages
-    (SQLite's WAL, PostgreSQL's full-page images). Never for an id that must not tell
-    when it was made: only the creation time is in it, which the API shows anyway."""
+    """A version 7 UUID (RFC 9562: the Unix time in milliseconds, then a counter that
+    starts at a random value each millisecond, then 32 random bits), for the rows a
+    write path appends: events, webhook deliveries and attempts, access tokens. Their
+    primary keys, and the indexes that end in them, then grow at their right edge, not
+    at a random leaf: a batch of writes dirties a few pages instead of one per row per
+    index, and the COMMIT writes those pages (SQLite's WAL, PostgreSQL's full-page
+    images). Never for an id that must not tell when it was made: only the creation
+    time is in it, which the API shows anyway."""
     return uuid7()

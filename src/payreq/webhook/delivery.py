@@ -91,7 +91,7 @@ class _Batch:
     attempts: list[dict[str, object]] = field(default_factory=list)
     """Attempt rows, inserted together at the end."""
     finished: list[repository.Finished] = field(default_factory=list)
-    """The deliveries' outcomes, written together at the end (``end``)."""
+    """The deliveries' outcomes, written together at the end (``_end``)."""
     succeeded: set[uuid.UUID] = field(default_factory=set)
     """Applications told of a success, with no failure of theirs since."""
 
