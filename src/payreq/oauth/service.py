@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote_plus
 
 from payreq.account import repository as accounts
+from payreq.auth.service import CACHE_SIZE
 from payreq.auth.subject import KNOWN_SCOPES, Scope
 from payreq.db import Connection, Database, Row
 from payreq.kit.clock import Clock, utc_now
@@ -21,7 +22,6 @@ from payreq.oauth.errors import InvalidClient, InvalidRequest, InvalidScope, Uns
 _NO_MATCH = digest("no client has this secret")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 """An API key's ``last_used_at`` (when it last obtained a token) is written at most this often."""
-CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
