@@ -1,9 +1,10 @@
 """The delivery worker: claim due deliveries, send them concurrently, record every
 attempt, schedule the next one.
 
-    claim (a lease, one short write transaction)
+    claim (a lease: one short write transaction; on PostgreSQL one statement)
       -> sign and send, at most ``concurrency`` at once, outside any transaction
-      -> results written in batches (one transaction per batch)
+      -> results written in batches (one unit per batch; on PostgreSQL a batch of
+         successes is one statement, a failure in it makes the unit a transaction)
 
 At-least-once: a worker that dies between its claim and its write leaves leases that
 expire (``PAYREQ_WEBHOOK_LEASE``), and another worker sends those deliveries again,
@@ -93,7 +94,8 @@ class _Batch:
     finished: list[repository.Finished] = field(default_factory=list)
     """The deliveries' outcomes, written together at the end (``_end``)."""
     succeeded: set[uuid.UUID] = field(default_factory=set)
-    """Applications told of a success, with no failure of theirs since."""
+    """Applications with a success and no failure since, whose failing streak is not
+    yet ended in the database (``_end`` ends it; a failure first)."""
 
 
 _OUTCOMES = {"delivered": "delivered", "failed_attempts": "failed", "given_up": "given_up"}
@@ -186,14 +188,16 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> Sequence[Row]:
         now = self.clock()
-        async with self.db.read() as conn:
+        until, token = now + timedelta(seconds=self.config.lease), uuid.uuid4()
+        if self.db.dialect == "postgresql":
+            # one statement, its own transaction: one round trip, whether or not any is due
+            async with self.db.read() as conn:
+                return await repository.claim(conn, now=now, until=until, token=token, limit=limit)
+        async with self.db.read() as conn:  # a look first: SQLite has one writer at a time
             if not await repository.any_due(conn, now=now):
                 return []
-        token = uuid.uuid4()
         async with self.db.transaction() as conn:
-            return await repository.claim(
-                conn, now=now, until=now + timedelta(seconds=self.config.lease), token=token, limit=limit
-            )
+            return await repository.claim(conn, now=now, until=until, token=token, limit=limit)
 
     async def _drain(self) -> None:
         if not self._inflight:
@@ -260,7 +264,7 @@ class Dispatcher:
         batch, self._results = self._results, []
         counted: list[str] = []
         try:
-            async with self.db.transaction() as conn:
+            async with self._unit() as conn:
                 written = _Batch()
                 for result in batch:
                     counted += await self._write(conn, result, written)
@@ -276,7 +280,7 @@ class Dispatcher:
         batch, self._results = self._results, []
         for index, result in enumerate(batch):
             try:
-                async with self.db.transaction() as conn:
+                async with self._unit() as conn:
                     written = _Batch()
                     counted = await self._write(conn, result, written)
                     counted += await self._end(conn, written)
@@ -290,6 +294,14 @@ class Dispatcher:
             else:
                 self._count(counted)
 
+    def _unit(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """Where a batch of results is written. On PostgreSQL a unit that begins a
+        transaction only when ``_write`` must write on its own (a failure, a delivery
+        given up): a batch of successes is ``finish_batch``'s one statement, atomic by
+        itself. On SQLite a write transaction (its reads and writes use different
+        connections)."""
+        return self.db.read() if self.db.dialect == "postgresql" else self.db.transaction()
+
     def _count(self, counted: list[str]) -> None:
         for name in counted:
             setattr(self.stats, name, getattr(self.stats, name) + 1)
@@ -299,10 +311,10 @@ class Dispatcher:
 
     @staticmethod
     async def _end(conn: Connection, written: _Batch) -> list[str]:
-        """Write what ``_write`` left for the end of the transaction: the deliveries'
-        outcomes (a lease lost meanwhile changes nothing and is counted) and the attempts."""
-        kept = await repository.finish_attempts(conn, written.finished)
-        await repository.insert_attempts(conn, written.attempts)
+        """Write what ``_write`` left for the end of the unit: the deliveries' outcomes
+        (a lease lost meanwhile changes nothing and is counted), the attempts, and the
+        failing streaks that successes ended."""
+        kept = await repository.finish_batch(conn, written.finished, written.attempts, written.succeeded)
         return ["lost_leases" for one in written.finished if one.id not in kept]
 
     async def _write(self, conn: Connection, result: Result, written: _Batch) -> list[str]:
@@ -311,6 +323,7 @@ class Dispatcher:
         once committed."""
         row, at = result.row, self.clock()
         if result.outcome is None:
+            await conn.begin()
             given_up = await repository.give_up(
                 conn, id=row["id"], token=row["claim_token"], reason=result.reason or "", at=at
             )
@@ -346,11 +359,12 @@ class Dispatcher:
         )
         application = row["application_id"]
         if outcome.succeeded:
-            if application not in written.succeeded:  # a second time in a row would change nothing
-                await repository.endpoint_succeeded(conn, application)
-                written.succeeded.add(application)
+            written.succeeded.add(application)  # its failing streak ends in _end
             return ["delivered"]
-        written.succeeded.discard(application)
+        await conn.begin()
+        if application in written.succeeded:  # a success before this failure ends the streak first
+            await repository.endpoint_succeeded(conn, application)
+            written.succeeded.discard(application)
         counted = ["failed_attempts"]
         if decision.disable is not None:
             disabled = await repository.disable_endpoint(

@@ -24,7 +24,7 @@ poller's cursor never passes an event that commits later:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -270,37 +270,50 @@ async def any_due(conn: Connection, *, now: datetime) -> bool:
     return row is not None
 
 
+_CLAIMED = """d.id, d.event_id, d.application_id, d.attempts, d.step, d.claim_token,
+    e.type, e.data, e.created_at, a.environment, a.webhook_url, a.webhook_secret,
+    a.previous_webhook_secret, a.previous_webhook_secret_expires_at,
+    a.webhook_disabled_at, a.archived_at"""
+_CLAIMED_FROM = "JOIN events e ON e.id = d.event_id JOIN applications a ON a.id = d.application_id"
+
+
 async def claim(
     conn: Connection, *, now: datetime, until: datetime, token: UUID, limit: int
 ) -> Sequence[Row]:
     """Lease up to ``limit`` due deliveries to ``token`` until ``until``, with what sending
     them needs. Several workers never claim one row at once: PostgreSQL skips rows
-    another claim holds locked; SQLite runs one write transaction at a time."""
-    lock = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
+    another claim holds locked; SQLite runs one write transaction at a time.
+
+    On PostgreSQL one statement, atomic by itself (it may run outside a transaction,
+    as the worker runs it: one round trip for the claim); on SQLite two."""
+    params = {"now": now, "until": until, "token": token, "limit": limit}
+    if conn.dialect == "postgresql":
+        return await conn.fetch_all(
+            f"""
+            WITH d AS (
+                UPDATE webhook_deliveries SET claimed_until = :until, claim_token = :token
+                WHERE id IN (SELECT id FROM webhook_deliveries WHERE {_DUE}
+                             ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+                RETURNING id, event_id, application_id, attempts, step, claim_token
+            )
+            SELECT {_CLAIMED} FROM d {_CLAIMED_FROM}
+            """,
+            params,
+        )
     claimed = await conn.fetch_all(
         f"""
         UPDATE webhook_deliveries SET claimed_until = :until, claim_token = :token
-        WHERE id IN (SELECT id FROM webhook_deliveries WHERE {_DUE}
-                     ORDER BY next_attempt_at LIMIT :limit{lock})
+        WHERE id IN (SELECT id FROM webhook_deliveries WHERE {_DUE} ORDER BY next_attempt_at LIMIT :limit)
         RETURNING id
         """,
-        {"now": now, "until": until, "token": token, "limit": limit},
+        params,
     )
     if not claimed:
         return []
-    marks, params = placeholders([row["id"] for row in claimed], "d")
+    marks, ids = placeholders([row["id"] for row in claimed], "d")
     return await conn.fetch_all(
-        f"""
-        SELECT d.id, d.event_id, d.application_id, d.attempts, d.step, d.claim_token,
-               e.type, e.data, e.created_at, a.environment, a.webhook_url, a.webhook_secret,
-               a.previous_webhook_secret, a.previous_webhook_secret_expires_at,
-               a.webhook_disabled_at, a.archived_at
-        FROM webhook_deliveries d
-        JOIN events e ON e.id = d.event_id
-        JOIN applications a ON a.id = d.application_id
-        WHERE d.id IN ({marks}) AND d.claim_token = :token
-        """,
-        {**params, "token": token},
+        f"SELECT {_CLAIMED} FROM webhook_deliveries d {_CLAIMED_FROM} WHERE d.id IN ({marks}) AND d.claim_token = :token",
+        {**ids, "token": token},
     )
 
 
@@ -342,19 +355,21 @@ async def insert_attempt(
     )
 
 
-ATTEMPT_COLUMNS = (
-    "id",
-    "delivery_id",
-    "event_id",
-    "attempted_at",
-    "url",
-    "request_headers",
-    "status_code",
-    "latency_ms",
-    "response_body",
-    "error",
-    "succeeded",
-)
+ATTEMPT_TYPES = {
+    "id": "uuid",
+    "delivery_id": "uuid",
+    "event_id": "uuid",
+    "attempted_at": "timestamptz",
+    "url": "text",
+    "request_headers": "text",
+    "status_code": "int",
+    "latency_ms": "int",
+    "response_body": "text",
+    "error": "text",
+    "succeeded": "boolean",
+}
+"""An attempt row's columns and their PostgreSQL types (``finish_batch``'s arrays)."""
+ATTEMPT_COLUMNS = tuple(ATTEMPT_TYPES)
 ATTEMPTS_PER_STATEMENT = 64
 """Rows one INSERT carries at most (11 parameters each; SQLite and asyncpg allow 32,766)."""
 
@@ -377,7 +392,7 @@ async def insert_attempts(conn: Connection, attempts: Sequence[dict[str, object]
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """An attempt's outcome on a claimed delivery (``finish_attempt``, ``finish_attempts``)."""
+    """An attempt's outcome on a claimed delivery (``finish_attempt``, ``finish_batch``)."""
 
     id: UUID
     token: UUID
@@ -416,21 +431,12 @@ async def finish_attempt(conn: Connection, one: Finished) -> bool:
     return changed == 1
 
 
-async def finish_attempts(conn: Connection, finished: Sequence[Finished]) -> set[UUID]:
-    """``finish_attempt`` for several deliveries; the ids of those this worker still
-    held. On PostgreSQL one statement for them all (a round trip per result was the
-    larger part of a delivery's time in the database); on SQLite, where a statement
-    is a function call, one each."""
-    if conn.dialect != "postgresql":
-        return {one.id for one in finished if await finish_attempt(conn, one)}
-    if not finished:
-        return set()
-    rows = await conn.fetch_all(
-        """
+_FINISH_BATCH = f"""
+    WITH done AS (
         UPDATE webhook_deliveries d
-        SET status = v.status, attempts = d.attempts + 1, step = v.step, next_attempt_at = v.next_attempt_at,
-            claimed_until = NULL, claim_token = NULL, last_attempt_at = v.at,
-            last_status_code = v.status_code, last_error = v.error,
+        SET status = v.status, attempts = d.attempts + 1, step = v.step,
+            next_attempt_at = v.next_attempt_at, claimed_until = NULL, claim_token = NULL,
+            last_attempt_at = v.at, last_status_code = v.status_code, last_error = v.error,
             delivered_at = COALESCE(v.delivered_at, d.delivered_at), failed_at = v.failed_at
         FROM unnest(:ids::uuid[], :tokens::uuid[], :statuses::text[], :steps::int[],
                     :next_attempts::timestamptz[], :ats::timestamptz[], :status_codes::int[],
@@ -438,7 +444,41 @@ async def finish_attempts(conn: Connection, finished: Sequence[Finished]) -> set
             AS v(id, token, status, step, next_attempt_at, at, status_code, error, delivered_at, failed_at)
         WHERE d.id = v.id AND d.claim_token = v.token
         RETURNING d.id
-        """,
+    ), recorded AS (
+        INSERT INTO webhook_attempts ({", ".join(ATTEMPT_COLUMNS)})
+        SELECT * FROM unnest({", ".join(f":a_{column}::{kind}[]" for column, kind in ATTEMPT_TYPES.items())})
+    ), healthy AS (
+        UPDATE applications SET webhook_failing_since = NULL
+        WHERE id = ANY(:healthy::uuid[]) AND webhook_failing_since IS NOT NULL
+    )
+    SELECT id FROM done
+"""
+
+
+async def finish_batch(
+    conn: Connection,
+    finished: Sequence[Finished],
+    attempts: Sequence[dict[str, object]],
+    healthy: Collection[UUID],
+) -> set[UUID]:
+    """Write what a batch of results leaves for its end: the deliveries' outcomes
+    (``finish_attempt`` on each this worker still holds), their attempt rows (of
+    ``ATTEMPT_COLUMNS``), and the end of the failing streak of the applications in
+    ``healthy``; the ids of the deliveries still held.
+
+    On PostgreSQL one statement, atomic by itself: a batch of successes is one round
+    trip, with no BEGIN or COMMIT (these were most of a delivery's time in the
+    database). On SQLite, where a statement is a function call, one each."""
+    if conn.dialect != "postgresql":
+        kept = {one.id for one in finished if await finish_attempt(conn, one)}
+        await insert_attempts(conn, attempts)
+        for application in healthy:
+            await endpoint_succeeded(conn, application)
+        return kept
+    if not finished and not attempts and not healthy:
+        return set()
+    rows = await conn.fetch_all(
+        _FINISH_BATCH,
         {
             "ids": [one.id for one in finished],
             "tokens": [one.token for one in finished],
@@ -450,6 +490,8 @@ async def finish_attempts(conn: Connection, finished: Sequence[Finished]) -> set
             "errors": [one.error for one in finished],
             "delivered": [one.at if one.status == "delivered" else None for one in finished],
             "failed": [one.at if one.status == "failed" else None for one in finished],
+            **{f"a_{column}": [attempt[column] for attempt in attempts] for column in ATTEMPT_COLUMNS},
+            "healthy": list(healthy),
         },
     )
     return {row["id"] for row in rows}
