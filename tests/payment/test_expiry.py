@@ -5,6 +5,7 @@ exactly one ``payment.expired`` event, and can no longer be cancelled."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -237,6 +238,31 @@ async def test_sweep_batch_writes_the_events_a_single_expiry_writes_and_deliveri
         assert (row["status"], row["expired_at"]) == ("expired", row["expires_at"])
     assert [await deliveries_of(services, c["id"]) for c in hooked] == [1, 1, 1]
     assert [await deliveries_of(services, c["id"]) for c in quiet] == [0, 0]
+
+
+async def test_the_sweeps_events_and_deliveries_take_time_ordered_ids(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    """As the outbox's: version 7 UUIDs, the time of their making in their first 48 bits
+    (PostgreSQL makes them in the sweep's statement, ``kit.ids.ORDERED_UUID_SQL``)."""
+    await sweep(services)
+    assert (await set_webhook_url(merchant, "http://127.0.0.1:9/hooks")).status_code == 200
+    created = [await merchant.create_payment(expires_in=60) for _ in range(2)]
+    clock.advance(61)
+    before = time.time()
+    await sweep(services)
+    after = time.time()
+    async with services.db.read() as conn:
+        rows = await conn.fetch_all(
+            "SELECT e.id AS event_id, d.id AS delivery_id FROM events e"
+            " JOIN webhook_deliveries d ON d.event_id = e.id"
+            " WHERE e.type = 'payment.expired' AND e.payment_id IN (:a, :b)",
+            {"a": uuid.UUID(created[0]["id"]), "b": uuid.UUID(created[1]["id"])},
+        )
+    ids = [uuid.UUID(str(row[column])) for row in rows for column in ("event_id", "delivery_id")]
+    assert len(ids) == 4
+    assert [one.version for one in ids] == [7, 7, 7, 7]
+    assert all(int(before * 1000) - 1 <= one.int >> 80 <= int(after * 1000) + 1 for one in ids)
 
 
 async def test_worker_drains_a_backlog_in_batches_without_waiting_its_interval(

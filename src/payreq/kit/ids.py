@@ -40,3 +40,16 @@ def new_ordered_uuid() -> uuid.UUID:
     images). Never for an id that must not tell when it was made: only the creation
     time is in it, which the API shows anyway."""
     return uuid7()
+
+
+ORDERED_UUID_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING"
+    " substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)"
+    " FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
+)
+"""``new_ordered_uuid`` as a PostgreSQL expression, for rows a statement appends by
+itself (the expiry sweep's events and deliveries): a random version 4 UUID whose first
+48 bits become the Unix time in milliseconds and whose version nibble becomes 7 (bits
+52 and 53 set; its variant bits are already RFC 9562's). The 74 bits after the time
+are random (RFC 9562's method 1 without a counter: ids of one millisecond are not in
+order among themselves). PostgreSQL 18 has ``uuidv7()``; payreq supports older ones."""

@@ -33,6 +33,7 @@ from uuid import UUID
 from payreq.auth.subject import Tenant
 from payreq.db import Connection, Row
 from payreq.db.base import placeholders
+from payreq.kit.ids import ORDERED_UUID_SQL
 
 _TENANT = "e.account_id = :account_id AND e.environment = :environment"
 _DUE = "status = 'pending' AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)"
@@ -214,12 +215,13 @@ def insert_events_sql(source: str, *, data: str) -> str:
     ``source`` (a CTE of payment rows after a change, with ``application_id``): one
     event per row, of type ``:event_type`` at ``:now``, its ``data`` the SQL expression
     ``data`` over ``source`` and ``app`` (the payment's application); ``delivery`` writes
-    its delivery where the application has a webhook URL, and returns a row for each."""
+    its delivery where the application has a webhook URL, and returns a row for each.
+    Both take version 7 ids, as ``outbox`` gives its events and deliveries."""
     return f"""
     event AS (
         INSERT INTO events (id, account_id, environment, application_id, payment_id, type, data,
                             created_at, log_position)
-        SELECT gen_random_uuid(), {source}.account_id, {source}.environment, {source}.application_id,
+        SELECT {ORDERED_UUID_SQL}, {source}.account_id, {source}.environment, {source}.application_id,
                {source}.id, :event_type, {data}, :now, {_PG_POSITION}
         FROM {source} JOIN applications app ON app.id = {source}.application_id
         RETURNING id, application_id, created_at
@@ -227,7 +229,7 @@ def insert_events_sql(source: str, *, data: str) -> str:
     delivery AS (
         INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step,
                                         next_attempt_at, created_at)
-        SELECT gen_random_uuid(), event.id, a.id, 'pending', 0, 0, event.created_at, event.created_at
+        SELECT {ORDERED_UUID_SQL}, event.id, a.id, 'pending', 0, 0, event.created_at, event.created_at
         FROM event JOIN applications a ON a.id = event.application_id AND a.webhook_url IS NOT NULL
         RETURNING 1
     )"""
