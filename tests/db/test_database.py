@@ -18,7 +18,7 @@ from payreq.account.repository import insert_account, insert_user
 from payreq.app import create_app
 from payreq.config import Settings
 from payreq.db import Database, DatabaseUnavailable, UniqueViolation, connect
-from payreq.db.base import placeholders, sqlite_path
+from payreq.db.base import Statement, placeholders, sqlite_path, with_parts
 from payreq.db.migrate import upgrade
 from payreq.db.postgres import PostgresDatabase, translate
 from payreq.db.sqlite import SQLiteDatabase
@@ -286,6 +286,35 @@ async def test_placeholders_expand_an_in_list(db: Database) -> None:
     async with db.read() as conn:
         rows = await conn.fetch_all(f"SELECT id FROM accounts WHERE id IN ({marks})", params)
     assert {row["id"] for row in rows} == {ids[0], ids[2]}
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # with_parts is PostgreSQL's
+async def test_with_parts_writes_every_part_in_one_statement_or_none(db: Database) -> None:
+    """The parts of ``with_parts`` run although nothing reads them, in the one statement,
+    which fails whole (a payment creation is written this way)."""
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    insert = "INSERT INTO accounts (id, name, created_at) VALUES (:{0}, 'part', :at{0})"
+    parts = [
+        ("one", Statement(insert.format("a"), {"a": first, "ata": NOW})),
+        ("two", Statement(insert.format("b"), {"b": second, "atb": NOW})),
+    ]
+    async with db.transaction() as conn:
+        await conn.execute(*with_parts(parts, insert.format("c"), {"c": third, "atc": NOW}))
+    assert [await _account_name(db, one) for one in (first, second, third)] == ["part"] * 3
+
+    fourth = uuid.uuid4()
+    with pytest.raises(UniqueViolation):  # the last INSERT fails: its parts are not written
+        async with db.transaction() as conn:
+            await conn.execute(
+                *with_parts(
+                    [("one", Statement(insert.format("a"), {"a": fourth, "ata": NOW}))],
+                    insert.format("c"),
+                    {"c": third, "atc": NOW},
+                )
+            )
+    assert await _account_name(db, fourth) is None
+    with pytest.raises(ValueError, match="parameters named twice"):
+        with_parts(parts, insert.format("a"), {"a": fourth, "ata": NOW})
 
 
 # --- :name parameters ---------------------------------------------------------------

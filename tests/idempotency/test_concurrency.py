@@ -98,8 +98,9 @@ async def test_an_unanswered_claim_answers_409_and_runs_nothing(
 async def test_a_key_held_by_another_process_answers_409(
     merchant: Merchant, services: Services, backend: str, database_url: str
 ) -> None:
-    """PostgreSQL: another server's uncommitted claim holds the key's advisory lock, and
-    the duplicate is refused at once instead of waiting. SQLite: another process holds
+    """PostgreSQL: another server's uncommitted claim holds the key's advisory lock and
+    its row, and the duplicate is refused at once instead of waiting (its INSERT would
+    wait on that row: it must not run without the lock). SQLite: another process holds
     the write lock with its claim; the duplicate waits for it, then sees the claim."""
     key, reference = new_key(), f"order-{uuid.uuid4()}"
     sent = msgspec.json.encode(body(reference_id=reference))
@@ -111,6 +112,18 @@ async def test_a_key_held_by_another_process_answers_409(
         try:
             async with other.transaction():
                 await other.execute("SELECT pg_advisory_xact_lock($1)", scoped.lock_id)
+                await other.execute(
+                    "INSERT INTO idempotency_keys (account_id, environment, caller, idempotency_key, "
+                    "fingerprint, method, path, created_at, expires_at) "
+                    "VALUES ($1, $2, $3, $4, $5, 'POST', '/payment/request', $6, $7)",
+                    scoped.account_id,
+                    scoped.environment,
+                    scoped.caller,
+                    scoped.key,
+                    claim.fingerprint,
+                    claim.created_at,
+                    claim.expires_at,
+                )
                 started = asyncio.get_running_loop().time()
                 answer = await merchant.http.post("/payment/request", content=sent, headers=headers)
                 waited = asyncio.get_running_loop().time() - started

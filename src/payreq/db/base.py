@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from payreq.errors import ServiceUnavailable
@@ -113,6 +114,40 @@ def sqlalchemy_url(url: str) -> str:
     if check_url(url).startswith("sqlite:"):
         return url
     return f"postgresql+asyncpg://{url.split('://', 1)[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A statement that writes, with its parameters: run alone (``execute``), or on
+    PostgreSQL as a named part of a larger one (``with_parts``), one round trip for all."""
+
+    sql: str
+    params: Params
+
+    async def execute(self, conn: Connection) -> int:
+        return await conn.execute(self.sql, self.params)
+
+
+Parts = Sequence[tuple[str, Statement]]
+"""Statements to write before another, each with a name for its ``WITH`` entry."""
+
+
+def with_parts(parts: Parts, sql: str, params: Params) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: ``sql`` preceded by ``parts`` as entries of its ``WITH`` (``sql``
+    may begin with ``WITH`` itself); one statement, atomic, whose parts all run even
+    though nothing reads them. Parameter names must not collide."""
+    merged: dict[str, Any] = dict(params)
+    for _, part in parts:
+        if merged.keys() & part.params.keys():
+            raise ValueError(f"parameters named twice: {sorted(merged.keys() & part.params.keys())}")
+        merged.update(part.params)
+    entries = ", ".join(f"{name} AS ({part.sql})" for name, part in parts)
+    if not entries:
+        return sql, merged
+    head = sql.lstrip()
+    if head[:5].upper() == "WITH ":
+        return f"WITH {entries}, {head[5:]}", merged
+    return f"WITH {entries} {head}", merged
 
 
 def placeholders(values: Sequence[object], prefix: str) -> tuple[str, dict[str, object]]:

@@ -80,22 +80,9 @@ async def claim(
     """Claim ``key`` in ``conn``'s transaction: None if this call now holds it (with
     ``answer`` if one is given), BUSY if a concurrent transaction does, else the row
     that an earlier request left (an expired one is replaced)."""
-    if conn.dialect == "postgresql":
-        # without it, a second INSERT would wait on the first's uncommitted row
-        locked = await conn.fetch_one(
-            "SELECT pg_try_advisory_xact_lock(:lock_id) AS ok", {"lock_id": key.lock_id}
-        )
-        if locked is None or not locked["ok"]:
-            return BUSY
     params = key.params()
     insert = (
-        """
-        INSERT INTO idempotency_keys (account_id, environment, caller, idempotency_key, fingerprint,
-                                      method, path, status, headers, body, created_at, expires_at)
-        VALUES (:account_id, :environment, :caller, :idempotency_key, :fingerprint,
-                :method, :path, :status, :headers, :body, :created_at, :expires_at)
-        ON CONFLICT DO NOTHING
-        """,
+        f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT DO NOTHING",
         {
             **params,
             "fingerprint": request.fingerprint,
@@ -108,7 +95,15 @@ async def claim(
     )
     # a new key (the usual case) takes one statement; a key in use stays, one whose 24
     # hours have passed is replaced
-    inserted = await conn.execute(*insert)
+    if conn.dialect == "postgresql":
+        # the key's advisory lock first (without it, a second INSERT would wait on the
+        # first's uncommitted row), in the same statement: one round trip
+        claimed = await conn.fetch_one(_LOCK_AND_INSERT, {**insert[1], "lock_id": key.lock_id})
+        if claimed is None or not claimed["ok"]:
+            return BUSY
+        inserted = int(claimed["inserted"])
+    else:
+        inserted = await conn.execute(*insert)
     if not inserted and await conn.execute(
         f"DELETE FROM idempotency_keys WHERE {_WHERE} AND expires_at <= :now",
         {**params, "now": request.created_at},
@@ -121,6 +116,26 @@ async def claim(
         params,
     )
     return BUSY if row is None else row
+
+
+_COLUMNS = """account_id, environment, caller, idempotency_key, fingerprint, method, path, status,
+    headers, body, created_at, expires_at"""
+_VALUES = """:account_id, :environment, :caller, :idempotency_key, :fingerprint, :method, :path,
+    :status, :headers, :body, :created_at, :expires_at"""
+_LOCK_AND_INSERT = f"""
+    WITH lock AS (SELECT pg_try_advisory_xact_lock(:lock_id) AS ok),
+    claimed AS (
+        INSERT INTO idempotency_keys ({_COLUMNS})
+        SELECT :account_id::uuid, :environment, :caller, :idempotency_key, :fingerprint, :method, :path,
+               :status::int, :headers, :body::bytea, :created_at::timestamptz, :expires_at::timestamptz
+        FROM lock WHERE lock.ok
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT lock.ok, (SELECT COUNT(*) FROM claimed) AS inserted FROM lock
+"""
+"""PostgreSQL: the key's advisory lock, and the INSERT only if it was taken (the lock
+is volatile, so PostgreSQL evaluates it once, before the INSERT that reads it)."""
 
 
 async def record_answer(conn: Connection, key: ScopedKey, answer: Answer) -> bool:

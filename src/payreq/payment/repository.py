@@ -13,7 +13,7 @@ import msgspec
 
 from payreq.auth.subject import Tenant
 from payreq.db import Connection, Row
-from payreq.db.base import placeholders
+from payreq.db.base import Parts, Statement, placeholders
 from payreq.kit import money
 from payreq.method.creditor_reference import compact_form
 from payreq.payment import rollup_repository as rollup
@@ -90,45 +90,53 @@ def _payment(row: Row) -> Payment:
     )
 
 
-async def insert(conn: Connection, payment: Payment) -> None:
-    await conn.execute(
-        """
-        INSERT INTO payments (id, account_id, environment, application_id, status, amount, currency,
-                              redirect_url, reference_id, reference_label, metadata, created_at, expires_at)
-        VALUES (:id, :account_id, :environment, :application_id, :status, :amount, :currency,
-                :redirect_url, :reference_id, :reference_label, :metadata, :created_at, :expires_at)
-        """,
+_INSERT = """INSERT INTO payments (id, account_id, environment, application_id, status, amount, currency,
+                      redirect_url, reference_id, reference_label, metadata, created_at, expires_at)
+    VALUES (:p_id, :p_account_id, :p_environment, :p_application_id, :p_status, :p_amount, :p_currency,
+            :p_redirect_url, :p_reference_id, :p_reference_label, :p_metadata, :p_created_at, :p_expires_at)"""
+
+
+def creation(payment: Payment) -> Parts:
+    """The statements that store a new payment: its row, and its count in its day's
+    rollup (``rollup.entered``). The creation's event is written with them
+    (``outbox.record(along=...)``): on PostgreSQL one statement for the four rows."""
+    row = Statement(
+        _INSERT,
         {
-            "id": payment.id,
-            "account_id": payment.account_id,
-            "environment": payment.environment,
-            "application_id": payment.application_id,
-            "status": payment.status.value,
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "redirect_url": payment.redirect_url,
-            "reference_id": payment.reference_id,
-            "reference_label": payment.reference_label,
-            "metadata": msgspec.json.encode(payment.metadata).decode() if payment.metadata else None,
-            "created_at": payment.created_at,
-            "expires_at": payment.expires_at,
+            "p_id": payment.id,
+            "p_account_id": payment.account_id,
+            "p_environment": payment.environment,
+            "p_application_id": payment.application_id,
+            "p_status": payment.status.value,
+            "p_amount": payment.amount,
+            "p_currency": payment.currency,
+            "p_redirect_url": payment.redirect_url,
+            "p_reference_id": payment.reference_id,
+            "p_reference_label": payment.reference_label,
+            "p_metadata": msgspec.json.encode(payment.metadata).decode() if payment.metadata else None,
+            "p_created_at": payment.created_at,
+            "p_expires_at": payment.expires_at,
         },
     )
-    await rollup.apply(
-        conn,
-        [
-            rollup.Move(
-                payment.id,
-                payment.account_id,
-                payment.environment,
-                payment.currency,
-                payment.amount,
-                payment.created_at,
-                None,
-                payment.status,
-            )
-        ],
+    entered = rollup.entered(
+        rollup.Move(
+            payment.id,
+            payment.account_id,
+            payment.environment,
+            payment.currency,
+            payment.amount,
+            payment.created_at,
+            None,
+            payment.status,
+        )
     )
+    return (("new_payment", row), ("new_payment_daily", entered))
+
+
+async def insert(conn: Connection, payment: Payment) -> None:
+    """A new payment without its event (``creation``, one statement at a time)."""
+    for _, statement in creation(payment):
+        await statement.execute(conn)
 
 
 async def get(conn: Connection, tenant: Tenant, payment_id: UUID) -> Payment | None:

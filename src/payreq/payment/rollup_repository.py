@@ -31,6 +31,7 @@ from typing import Any
 from uuid import UUID
 
 from payreq.db import Connection, Row
+from payreq.db.base import Statement
 from payreq.payment.lifecycle import Status
 
 _BUCKETS = ((60, 1), (600, 10), (3600, 60), (86_400, 600), (30 * 86_400, 3600))
@@ -156,6 +157,17 @@ async def apply(conn: Connection, moves: Iterable[Move]) -> None:
             add("payment_pay_times", (*tenant, created, bucket(seconds), part), 1)
             add("payment_pay_seconds", (*tenant, bucket(seconds), created, seconds, part), 1)
     await _write(conn, sums)
+
+
+def entered(move: Move) -> Statement:
+    """``apply([move])`` for a payment just created (``before`` None, not paid) as one
+    statement, the upsert of its row of ``payment_daily``, for the creation's statement
+    to carry (``payment.repository.creation``)."""
+    if move.before is not None or move.after is Status.PAID:
+        raise ValueError("entered is for a payment just created; use apply")
+    sql, (names,) = upsert_sql("payment_daily", 1)
+    key = (move.account_id, move.environment, day(move.created_at), move.currency, move.after.value)
+    return Statement(sql, dict(zip(names, (*key, slot(move.payment_id), 1, move.amount), strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from payreq.audit.service import AuditService
 from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Row
+from payreq.db.base import Parts
 from payreq.errors import Forbidden, NotFound, ValidationFailed
 from payreq.kit import money
 from payreq.kit.clock import Clock, instant, utc_now
@@ -86,8 +87,8 @@ class PaymentService:
             created_at=now,
             expires_at=now + timedelta(seconds=self._expires_in(draft, application)),
         )
-        await repository.insert(conn, payment)
-        await self._record(conn, payment, Status.PENDING, now)
+        # the payment, its rollup, its event and its delivery: one statement on PostgreSQL
+        await self._record(conn, payment, Status.PENDING, now, along=repository.creation(payment))
         return payment
 
     async def _application(self, conn: Connection, subject: AuthSubject, client_id: str | None) -> Row:
@@ -375,9 +376,11 @@ class PaymentService:
         at: datetime,
         *,
         previous: Status | None = None,
+        along: Parts = (),
     ) -> None:
         """The event of a change, carrying the payment and the status it left
-        (``previousStatus``; null for ``payment.created``)."""
+        (``previousStatus``; null for ``payment.created``); ``along``, the change's own
+        statements, written with it."""
         data = change_data(payment, base_url=self.base_url, previous=previous)
         conn.after_commit(metrics.payments.labels(status.value).inc)
         await outbox.record(
@@ -389,4 +392,5 @@ class PaymentService:
             payment_id=payment.id,
             data=data,
             at=at,
+            along=along,
         )

@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 
 from payreq.db import Connection
+from payreq.db.base import Parts
 from payreq.kit.ids import new_ordered_uuid
 from payreq.webhook import repository
 
@@ -48,7 +49,10 @@ async def record(
     payment_id: uuid.UUID,
     data: str,
     at: datetime,
+    along: Parts = (),
 ) -> uuid.UUID:
+    """The event of a change and its delivery; ``along``: the change's own statements,
+    written with them (one statement on PostgreSQL)."""
     event_id = new_ordered_uuid()
     if await repository.insert_event(
         conn,
@@ -61,6 +65,7 @@ async def record(
         data=data,
         created_at=at,
         delivery_id=new_ordered_uuid(),
+        along=along,
     ):
         conn.after_commit(doorbell.ring)
     return event_id

@@ -32,7 +32,7 @@ from uuid import UUID
 
 from payreq.auth.subject import Tenant
 from payreq.db import Connection, Row
-from payreq.db.base import placeholders
+from payreq.db.base import Parts, placeholders, with_parts
 from payreq.kit.ids import ORDERED_UUID_SQL
 
 _TENANT = "e.account_id = :account_id AND e.environment = :environment"
@@ -97,10 +97,12 @@ async def insert_event(
     data: str,
     created_at: datetime,
     delivery_id: UUID | None = None,
+    along: Parts = (),
 ) -> bool:
     """The event row; with ``delivery_id``, also its delivery, due at once, if the
-    application has a webhook URL (one round trip on PostgreSQL). True if a delivery
-    was written."""
+    application has a webhook URL; ``along``, the statements of the change the event
+    tells of, written first. One round trip on PostgreSQL (``with_parts``). True if a
+    delivery was written."""
     params = {
         "id": id,
         "account_id": account_id,
@@ -115,23 +117,30 @@ async def insert_event(
                                     created_at, log_position)
         VALUES (:id, :account_id, :environment, :application_id, :payment_id, :type, :data, :created_at,
                 {_next_position(conn)})"""
-    if delivery_id is None:
-        await conn.execute(event, params)
-        return False
     if conn.dialect == "postgresql":
+        if delivery_id is None:
+            await conn.execute(*with_parts(along, event, params))
+            return False
         row = await conn.fetch_one(
-            f"""
-            WITH event AS ({event} RETURNING id)
-            INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step,
-                                            next_attempt_at, created_at)
-            SELECT :delivery_id, event.id, a.id, 'pending', 0, 0, :created_at, :created_at
-            FROM event JOIN applications a ON a.id = :application_id AND a.webhook_url IS NOT NULL
-            RETURNING id
-            """,
-            {**params, "delivery_id": delivery_id},
+            *with_parts(
+                along,
+                f"""
+                WITH event AS ({event} RETURNING id)
+                INSERT INTO webhook_deliveries (id, event_id, application_id, status, attempts, step,
+                                                next_attempt_at, created_at)
+                SELECT :delivery_id, event.id, a.id, 'pending', 0, 0, :created_at, :created_at
+                FROM event JOIN applications a ON a.id = :application_id AND a.webhook_url IS NOT NULL
+                RETURNING id
+                """,
+                {**params, "delivery_id": delivery_id},
+            )
         )
         return row is not None
+    for _, statement in along:
+        await statement.execute(conn)
     await conn.execute(event, params)
+    if delivery_id is None:
+        return False
     return await insert_delivery(
         conn, id=delivery_id, event_id=id, application_id=application_id, at=created_at
     )
