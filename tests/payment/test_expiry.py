@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import asyncpg
 import httpx
 import pytest
 
@@ -284,6 +285,53 @@ async def test_worker_drains_a_backlog_in_batches_without_waiting_its_interval(
     finally:
         stop.set()
         await task
+
+
+async def test_a_backlog_is_swept_two_batches_at_once_on_postgresql(
+    merchant: Merchant, services: Services, clock: MovableClock, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """After a full batch, PostgreSQL sweeps EXPIRY_PARALLEL batches at once (its
+    backends do the work, one core each); SQLite, one writer, one at a time. Each
+    payment is expired once, with one event, either way."""
+    await sweep(services)
+    created = [await merchant.create_payment(expires_in=60) for _ in range(5)]
+    clock.advance(61)
+    monkeypatch.setattr(runner, "EXPIRY_BATCH", 1)
+    worker = Worker(services)
+
+    passes = [await worker.run_once(), await worker.run_once()]
+    await sweep(services)
+
+    assert passes == ([1, runner.EXPIRY_PARALLEL] if backend == "postgres" else [1, 1])
+    for payment in created:
+        assert (await stored(services, payment["id"]))["status"] == "expired"
+        assert await event_types(services, payment["id"]) == ["payment.created", "payment.expired"]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has no row locks
+async def test_the_sweep_leaves_a_payment_another_transaction_holds_and_does_not_wait(
+    merchant: Merchant, services: Services, clock: MovableClock, database_url: str
+) -> None:
+    """A payment locked by another transaction (a batch beside this one, or a change
+    through the API) is skipped, not waited for; a later pass expires it."""
+    await sweep(services)
+    held, free = (await merchant.create_payment(expires_in=60), await merchant.create_payment(expires_in=60))
+    clock.advance(61)
+    other = await asyncpg.connect(database_url)
+    try:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE", uuid.UUID(held["id"]))
+            started = time.monotonic()
+            expired = await Worker(services).run_once()
+            waited = time.monotonic() - started
+            assert (await stored(services, held["id"]))["status"] == "pending"
+    finally:
+        await other.close()
+    assert waited < 1.0
+    assert expired >= 1
+    assert (await stored(services, free["id"]))["status"] == "expired"
+    await sweep(services)
+    assert (await stored(services, held["id"]))["status"] == "expired"
 
 
 TRICKY_TEXT = 'a "quoted" \\ back\tslash\nline\x01\x1f\x7f é € 😀 \u2028 </script>'

@@ -355,10 +355,12 @@ _EXPIRE_OVERDUE = f"""
 WITH moved AS (
     -- an array of the ids, so that each row is found by its primary key: a join with
     -- the batch's rows may be planned as a scan of every payment
+    -- the rows another batch (or a change through the API) holds are left to it: batches
+    -- of one backlog run side by side (Worker.run), and none waits on another's rows
     UPDATE payments p SET status = 'expired', expired_at = p.expires_at
     WHERE p.id = ANY(ARRAY(
         SELECT id FROM payments WHERE status = 'pending' AND expires_at <= :now
-        ORDER BY expires_at LIMIT :limit
+        ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED
     )) AND p.status = 'pending' AND p.expires_at <= :now
     RETURNING p.*
 ),
