@@ -367,6 +367,9 @@ class BrokenDatabase:
     def read(self) -> AbstractAsyncContextManager[Connection]:
         raise RuntimeError("boom")
 
+    def single(self) -> AbstractAsyncContextManager[Connection]:
+        raise RuntimeError("boom")
+
     async def open(self) -> None:
         return None
 

@@ -64,6 +64,13 @@ class Database(Protocol):
         of the unit into a write transaction, committed on exit."""
         ...
 
+    def single(self) -> AbstractAsyncContextManager[Connection]:
+        """A unit whose write is one statement, atomic by itself, unless it calls
+        ``begin()`` before writing more. On PostgreSQL the statement runs with no BEGIN
+        or COMMIT (one round trip instead of three); on SQLite this is ``transaction()``
+        (one writer, group-committed)."""
+        ...
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

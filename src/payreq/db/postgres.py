@@ -340,6 +340,9 @@ class PostgresDatabase:
     def read(self) -> AbstractAsyncContextManager[PostgresConnection]:
         return _Unit(self, write=False)
 
+    def single(self) -> AbstractAsyncContextManager[PostgresConnection]:
+        return _Unit(self, write=False)  # one statement is its own transaction here
+
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.fetch_one("SELECT 1")

@@ -390,6 +390,9 @@ class SQLiteDatabase:
     def read(self) -> AbstractAsyncContextManager[SQLiteConnection]:
         return _Unit(self, write=False)
 
+    def single(self) -> AbstractAsyncContextManager[SQLiteConnection]:
+        return _Unit(self, write=True)  # the reads' connection is query_only: writes take the writer
+
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.fetch_one("SELECT 1")

@@ -155,7 +155,7 @@ async def issue_token(
             raise TooManyAttempts(
                 decision.retry_after, refused(decision).message, headers=rate_headers(decision)
             )
-    async with services.db.transaction() as conn:
+    async with services.db.single() as conn:  # the token's INSERT (issue begins if it writes more)
         issued = await services.oauth.issue(conn, grant)
     return TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope), headers
 

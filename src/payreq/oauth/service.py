@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote_plus
+from uuid import UUID
 
 from payreq.account import repository as accounts
 from payreq.auth.service import CACHE_SIZE
@@ -170,6 +172,9 @@ class OAuthService:
         self.clock = clock
         self.credentials_changed = credentials_changed
         self.clients = KnownClients(cache_seconds, clock)
+        self._used: dict[UUID, datetime] = {}
+        """The last use this process wrote for a key (``issue``): a key row kept by
+        ``clients`` from before that write still says the older time."""
 
     async def authenticate_client(self, conn: Connection, credentials: ClientCredentials) -> Row:
         return (await self._authenticate(conn, credentials))[0]
@@ -211,9 +216,22 @@ class OAuthService:
         return Grant(key, parse_scope(form.get("scope")))
 
     async def issue(self, conn: Connection, grant: Grant) -> IssuedToken:
+        """A new access token for the grant: its row, and the key's last use when that
+        is older than a minute (both then in one transaction: ``conn`` may be a unit
+        of ``Database.single``)."""
         key, scope = grant.key, grant.scope
         now = self.clock()
         token = new_secret(SecretKind.ACCESS_TOKEN, key["environment"])
+        since = now - LAST_USED_RESOLUTION
+        # the key as read for the grant, or this process's own later write: less than a
+        # minute before, it needs no UPDATE (which would change nothing: last_used_at
+        # only moves forward)
+        used, written = key["last_used_at"], self._used.get(key["id"])
+        if written is not None and (used is None or written > used):
+            used = written
+        touch = used is None or used <= since
+        if touch:
+            await conn.begin()
         await repository.insert_access_token(
             conn,
             id=new_ordered_uuid(),
@@ -223,12 +241,15 @@ class OAuthService:
             created_at=now,
             expires_at=now + timedelta(seconds=self.token_ttl),
         )
-        since = now - LAST_USED_RESOLUTION
-        # the key as read for the grant: written less than a minute before, it needs no
-        # UPDATE (the statement would change nothing: last_used_at only moves forward)
-        if key["last_used_at"] is None or key["last_used_at"] <= since:
+        if touch:
             await accounts.touch_api_key(conn, key["id"], at=now, unless_since=since)
+            conn.after_commit(functools.partial(self._note_use, key["id"], now))
         return IssuedToken(access_token=token, expires_in=self.token_ttl, scope=scope)
+
+    def _note_use(self, key_id: UUID, at: datetime) -> None:
+        if len(self._used) >= CACHE_SIZE:
+            self._used.clear()
+        self._used[key_id] = at
 
     async def revoke(self, conn: Connection, *, authorization: str | None, form: Mapping[str, str]) -> None:
         """RFC 7009: revoke one of the client's own access tokens, or a client token of

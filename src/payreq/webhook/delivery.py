@@ -191,7 +191,7 @@ class Dispatcher:
         until, token = now + timedelta(seconds=self.config.lease), uuid.uuid4()
         if self.db.dialect == "postgresql":
             # one statement, its own transaction: one round trip, whether or not any is due
-            async with self.db.read() as conn:
+            async with self.db.single() as conn:
                 return await repository.claim(conn, now=now, until=until, token=token, limit=limit)
         async with self.db.read() as conn:  # a look first: SQLite has one writer at a time
             if not await repository.any_due(conn, now=now):
@@ -264,7 +264,7 @@ class Dispatcher:
         batch, self._results = self._results, []
         counted: list[str] = []
         try:
-            async with self._unit() as conn:
+            async with self.db.single() as conn:  # a batch of successes: finish_batch's one statement
                 written = _Batch()
                 for result in batch:
                     counted += await self._write(conn, result, written)
@@ -280,7 +280,7 @@ class Dispatcher:
         batch, self._results = self._results, []
         for index, result in enumerate(batch):
             try:
-                async with self._unit() as conn:
+                async with self.db.single() as conn:
                     written = _Batch()
                     counted = await self._write(conn, result, written)
                     counted += await self._end(conn, written)
@@ -293,14 +293,6 @@ class Dispatcher:
                 log.exception("webhook_result_dropped", delivery_id=str(result.row["id"]))
             else:
                 self._count(counted)
-
-    def _unit(self) -> contextlib.AbstractAsyncContextManager[Connection]:
-        """Where a batch of results is written. On PostgreSQL a unit that begins a
-        transaction only when ``_write`` must write on its own (a failure, a delivery
-        given up): a batch of successes is ``finish_batch``'s one statement, atomic by
-        itself. On SQLite a write transaction (its reads and writes use different
-        connections)."""
-        return self.db.read() if self.db.dialect == "postgresql" else self.db.transaction()
 
     def _count(self, counted: list[str]) -> None:
         for name in counted:
