@@ -149,8 +149,8 @@ async def apply(conn: Connection, moves: Iterable[Move]) -> None:
         tenant, part = (move.account_id, move.environment), slot(move.payment_id)
         created = day(move.created_at)
         if move.before is not None:
-            add("payment_daily", (*tenant, created, move.currency, move.before.value, part), -1, -move.amount)
-        add("payment_daily", (*tenant, created, move.currency, move.after.value, part), 1, move.amount)
+            add("payment_daily", _daily_key(move, move.before), -1, -move.amount)
+        add("payment_daily", _daily_key(move, move.after), 1, move.amount)
         if move.after is Status.PAID and move.paid_at is not None:
             add("payment_paid_daily", (*tenant, day(move.paid_at), move.currency, part), 1, move.amount)
             seconds = seconds_to_pay(move.created_at, move.paid_at)
@@ -166,8 +166,20 @@ def entered(move: Move) -> Statement:
     if move.before is not None or move.after is Status.PAID:
         raise ValueError("entered is for a payment just created; use apply")
     sql, (names,) = upsert_sql("payment_daily", 1)
-    key = (move.account_id, move.environment, day(move.created_at), move.currency, move.after.value)
-    return Statement(sql, dict(zip(names, (*key, slot(move.payment_id), 1, move.amount), strict=True)))
+    return Statement(sql, dict(zip(names, (*_daily_key(move, move.after), 1, move.amount), strict=True)))
+
+
+def _daily_key(move: Move, status: Status) -> tuple[Any, ...]:
+    """The ``payment_daily`` row (its key columns, as ``_UPSERT`` orders them) that
+    counts ``move``'s payment while it is in ``status``."""
+    return (
+        move.account_id,
+        move.environment,
+        day(move.created_at),
+        move.currency,
+        status.value,
+        slot(move.payment_id),
+    )
 
 
 @dataclass(frozen=True, slots=True)
