@@ -82,7 +82,7 @@ async def claim(
     that an earlier request left (an expired one is replaced)."""
     params = key.params()
     insert = (
-        f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT DO NOTHING",
+        _INSERT,
         {
             **params,
             "fingerprint": request.fingerprint,
@@ -122,6 +122,7 @@ _COLUMNS = """account_id, environment, caller, idempotency_key, fingerprint, met
     headers, body, created_at, expires_at"""
 _VALUES = """:account_id, :environment, :caller, :idempotency_key, :fingerprint, :method, :path,
     :status, :headers, :body, :created_at, :expires_at"""
+_INSERT = f"INSERT INTO idempotency_keys ({_COLUMNS}) VALUES ({_VALUES}) ON CONFLICT DO NOTHING"
 _LOCK_AND_INSERT = f"""
     WITH lock AS (SELECT pg_try_advisory_xact_lock(:lock_id) AS ok),
     claimed AS (
