@@ -20,7 +20,7 @@ longest one (each sweep batch is one transaction; the target is that none holds 
 locks for long), and checks that every payment is expired with exactly one
 ``payment.expired`` event. With ``--profile`` it
 records the sweep with py-spy (this process) and prints where its CPU went, as
-bench/profile.py does; the collapsed stacks go to ``bench/results/``.
+bench/pyspy.py does; the collapsed stacks go to ``bench/results/``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile import summarise
+from pyspy import summarise
 
 import pgtemp
 from payreq.worker.runner import Worker

@@ -193,7 +193,7 @@ def one_seeded_payreq(
     database_url: str | None = None,
 ) -> tuple[Server, Seeded, dict[str, str]]:
     """One ``payreq serve`` on a fresh database (SQLite in ``workdir``, or the empty
-    database of ``database_url``), ready and seeded (bench/profile.py, bench/servers.py,
+    database of ``database_url``), ready and seeded (bench/pyspy.py, bench/servers.py,
     the PostgreSQL rows of bench/run.py); also the environment it was started with."""
     port = free_port()
     env = server_env(os.environ, workdir, port)

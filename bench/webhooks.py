@@ -13,7 +13,7 @@ its webhooks to a local receiver), it measures:
    delivery each) while no worker runs; then one ``payreq worker`` starts, and the
    receiver counts deliveries per second between the first and the last arrival
    (target: 2,000 a second or more); with ``--profile``, py-spy records the worker
-   meanwhile and the bench prints where its CPU went (as bench/profile.py does);
+   meanwhile and the bench prints where its CPU went (as bench/pyspy.py does);
 2. lag, worker process: with that worker running, payments are created one per
    transaction at ``--rate`` per second for ``--duration`` seconds; the receiver
    takes each arrival's time minus the event's ``timestamp`` (the moment of the change,
@@ -50,7 +50,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile import summarise
+from pyspy import summarise
 
 import pgtemp
 from procs import Pinning, Processes, cpu_seconds, pinned

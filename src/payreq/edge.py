@@ -11,7 +11,7 @@ Every HTTP request passes ``Edge`` once. It
 The hot routes (``GET /payment/request/{id}``, ``POST /payment/request``,
 ``POST /oauth/token``) are what merchants call in a loop. Through the framework, about
 half of a poll's CPU went to routing, dependency injection, the signature model and
-response objects (bench/profile.py). Here they run the same code the framework's
+response objects (bench/pyspy.py). Here they run the same code the framework's
 handlers run (``authorize``, the same services and schemas, the same error renderers)
 with none of that machinery. They stay registered with Litestar, which still serves
 their OpenAPI document, and any request this layer does not recognise (another

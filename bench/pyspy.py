@@ -1,7 +1,7 @@
 """Where payreq's server spends its CPU on one hot path: py-spy on the server process
 while wrk (or bench/loadgen.py) drives that path.
 
-    .venv/bin/python bench/profile.py get|post|token [--duration 15] [--rate 250]
+    .venv/bin/python bench/pyspy.py get|post|token [--duration 15] [--rate 250]
 
 Starts one ``payreq serve --no-worker`` on a fresh SQLite database (as ``bench/run.py``
 does), seeds it, then records the server with ``py-spy record --format raw`` for
