@@ -57,6 +57,23 @@ async def _payment(merchant: Merchant, client_id: str, amount: int, currency: st
     return payment["id"], await transfer_reference(merchant, payment["id"])
 
 
+Numbered = list[tuple[str, str, int]]
+"""Payments by id, transfer reference and amount in cents."""
+
+
+async def _payments(merchant: Merchant, client_id: str, count: int) -> Numbered:
+    """``count`` pending payments of 1.00, 1.01, 1.02 EUR and so on."""
+    return [(*(await _payment(merchant, client_id, 100 + n)), 100 + n) for n in range(count)]
+
+
+def _paying(name: str, payments: Numbered) -> bytes:
+    """A CSV statement with one credit paying each of ``payments`` exactly, in that order."""
+    lines = [
+        f"{name}-{n},{amount / 100:.2f},EUR,{reference}" for n, (_, reference, amount) in enumerate(payments)
+    ]
+    return ("id,amount,currency,reference\n" + "\n".join(lines) + "\n").encode()
+
+
 async def _reconciliation_fixture(
     merchant: Merchant, make_merchant: MakeMerchant, clock: object
 ) -> tuple[bytes, dict[str, str]]:
@@ -224,6 +241,109 @@ async def test_concurrent_imports_of_one_file_apply_each_line_once(
         "matched"
     ]
     assert await event_types(services, paid) == ["payment.created", "payment.paid"]
+
+
+async def test_concurrent_imports_of_one_tenant_paying_different_payments_both_finish(
+    merchant: Merchant, services: Services
+) -> None:
+    """Two files of one tenant, each paying its own payments, imported at once: both
+    finish (201), every line is matched, and each payment is paid once. The files meet
+    the same rollup rows (one tenant, day and currency, sixteen slots) in opposite
+    orders: the first file's payments by ascending slot, the second's descending. When
+    a batch wrote each payment's rollups as it paid it, the two transactions held some
+    slots each and waited for the other's, and PostgreSQL ended one of them as a
+    deadlock (503, the import failed part-way)."""
+    client_id = await bank_application(merchant)
+    made = await _payments(merchant, client_id, 96)
+    by_slot = sorted(made, key=lambda payment: payment[0][-1])
+    first, second = by_slot[0::2], by_slot[1::2][::-1]
+
+    answers = await asyncio.gather(
+        import_statement(merchant, _paying("A", first)), import_statement(merchant, _paying("B", second))
+    )
+    assert [answer.status_code for answer in answers] == [201, 201], [answer.text for answer in answers]
+    for answer, payments in zip(answers, (first, second), strict=True):
+        assert [outcome for _, outcome in outcomes(answer.json())] == ["matched"] * len(payments)
+    for payment_id, *_ in made:
+        assert await event_types(services, payment_id) == ["payment.created", "payment.paid"]
+
+
+async def test_an_import_and_cancellations_of_its_payments_at_once_all_finish(
+    merchant: Merchant, services: Services
+) -> None:
+    """An import paying 48 payments while the merchant cancels the same payments, last
+    first: the import finishes (201) and every cancellation answers 200 or 409, never
+    503; each payment ends paid (its line matched) or cancelled (its line late). When
+    a batch wrote the audit chain's head with its first payment, a cancellation held
+    a later payment and waited for that head, while the batch waited for the payment:
+    a deadlock on PostgreSQL."""
+    client_id = await bank_application(merchant)
+    made = await _payments(merchant, client_id, 48)
+    body = _paying("C", made)
+    headers = await merchant.headers()
+
+    async def cancel(payment_id: str) -> int:
+        answer = await merchant.http.post(f"/payment/request/{payment_id}/cancel", headers=headers)
+        assert answer.status_code in (200, 409), answer.text
+        return answer.status_code
+
+    importing = asyncio.ensure_future(import_statement(merchant, body))
+    # the cancellations begin once the import is recorded running: its batch is next
+    while not (await merchant.http.get("/api/statements", headers=headers)).json()["data"]:
+        await asyncio.sleep(0)
+    cancelled = [await cancel(payment_id) for payment_id, *_ in made[::-1]]
+    answer = await importing
+    assert answer.status_code == 201, answer.text
+    outcome = {line["paymentId"]: line["outcome"] for line in answer.json()["lines"]}
+    for (payment_id, *_), status in zip(made[::-1], cancelled, strict=True):
+        expected = (
+            ("late", "cancelled", "payment.cancelled")
+            if status == 200
+            else ("matched", "paid", "payment.paid")
+        )
+        assert (outcome[payment_id], await status_of(merchant, payment_id)) == expected[:2]
+        assert await event_types(services, payment_id) == ["payment.created", expected[2]]
+    # one audit entry per payment, of its move, on a chain that still verifies
+    entries, cursor = [], None
+    while True:
+        page = await merchant.http.get(
+            "/api/audit-log", params={"limit": 100, **({"cursor": cursor} if cursor else {})}, headers=headers
+        )
+        entries += page.json()["data"]
+        if not page.json()["hasMore"]:
+            break
+        cursor = page.json()["nextCursor"]
+    moves = sorted((e["targetId"], e["kind"]) for e in entries if e["kind"].startswith("payment."))
+    assert moves == sorted(
+        (payment_id, "payment.cancelled" if status == 200 else "payment.paid")
+        for (payment_id, *_), status in zip(made[::-1], cancelled, strict=True)
+    )
+    assert (await services.audit.verify(services.db)).problems == []
+
+
+async def test_concurrent_imports_of_one_tenant_paying_the_same_payments_in_opposite_orders_both_finish(
+    merchant: Merchant, services: Services
+) -> None:
+    """A notification (camt.054) and the day's statement listing the same transfers in
+    another order, imported at once: both finish (201), each payment is paid once, by
+    one of the two lines that name it. Each batch would take the same payment rows in
+    the opposite order of the other's, so two batches of one tenant take turns."""
+    client_id = await bank_application(merchant)
+    made = await _payments(merchant, client_id, 48)
+
+    answers = await asyncio.gather(
+        import_statement(merchant, _paying("A", made)), import_statement(merchant, _paying("B", made[::-1]))
+    )
+    assert [answer.status_code for answer in answers] == [201, 201], [answer.text for answer in answers]
+    matched = [
+        line["paymentId"]
+        for answer in answers
+        for line in answer.json()["lines"]
+        if line["outcome"] == "matched"
+    ]
+    assert sorted(matched) == sorted(payment_id for payment_id, *_ in made)
+    for payment_id, *_ in made:
+        assert await event_types(services, payment_id) == ["payment.created", "payment.paid"]
 
 
 async def test_a_statement_reaches_only_its_own_environment(make_merchant: MakeMerchant) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from payreq.auth.roles import Actor as User
 from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, CredentialKind
 from payreq.db import Connection, Database
+from payreq.db.held import Held
 from payreq.errors import Forbidden, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.jsonbody import check_text
@@ -42,6 +44,24 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
+
+
+_held: Held[list[dict[str, Any]]] = Held("payreq.audit.held")
+
+
+async def _append(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    """Chain ``entries`` (each without its ``seq`` and hashes) onto their accounts'
+    heads and write them: each head is locked once, accounts in id order."""
+    by_account: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_account.setdefault(entry["account_id"], []).append(entry)
+    for account_id in sorted(by_account):
+        seq, previous = await repository.take_head(conn, account_id)
+        for entry in by_account[account_id]:
+            seq += 1
+            entry["seq"], entry["prev_hash"] = seq, previous
+            entry["hash"] = previous = content_hash(**entry)
+            await repository.append(conn, entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +100,11 @@ class AuditService:
         changes: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> None:
-        """Append an entry to the account's chain, in the caller's unit of work."""
-        seq, previous = await repository.take_head(conn, account_id)
+        """Append an entry to the account's chain, in the caller's unit of work (at
+        the end of a ``holding`` block, if the unit is in one)."""
         entry: dict[str, Any] = {
             "id": uuid.uuid4(),
             "account_id": account_id,
-            "seq": seq + 1,
             "environment": environment,
             "at": at or self.clock(),
             "actor_kind": actor.kind.value,
@@ -96,10 +115,19 @@ class AuditService:
             "target_type": target_type,
             "target_id": None if target_id is None else str(target_id),
             "changes": msgspec.json.encode(_scrub(dict(changes or {}))).decode(),
-            "prev_hash": previous,
         }
-        entry["hash"] = content_hash(**entry)
-        await repository.append(conn, entry)
+        held = _held.of(conn)
+        if held is not None:
+            held.append(entry)
+        else:
+            await _append(conn, [entry])
+
+    def holding(self, conn: Connection) -> AbstractAsyncContextManager[None]:
+        """Hold ``conn``'s unit's entries (``record``) back to the end of the block
+        and append them then, in the order they were recorded (``payreq.db.held``):
+        for a unit that changes many payments, so that it takes the account's chain
+        head once, after every payment row and rollup it changes."""
+        return _held.holding(conn, [], _append)
 
     async def record_by(
         self,

@@ -4,6 +4,7 @@ statement imports and their remembered lines. Every read is scoped to a tenant
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -80,6 +81,26 @@ async def bring_deadline_forward(
 
 
 # -- statements -------------------------------------------------------------------
+
+
+IMPORT_TURN_LOCKS = 0x7374_6D74
+"""The first key of the advisory locks of ``take_import_turn`` ("stmt"); two-key
+advisory locks never meet the one-key ones (the idempotency keys')."""
+
+
+async def take_import_turn(conn: Connection, tenant: Tenant) -> None:
+    """Wait until no other statement import's batch of ``tenant`` is open, and keep
+    the others waiting until this unit ends (PostgreSQL; on SQLite every write unit
+    has the database to itself). Two imports of one tenant may name the same
+    payments in different orders (a camt.054 and the day's camt.053), so their batches
+    take turns instead of each holding rows the other waits for."""
+    if conn.dialect != "postgresql":
+        return
+    digest = hashlib.sha256(f"{tenant.account_id}|{tenant.environment}".encode()).digest()
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(:kind, :tenant)",
+        {"kind": IMPORT_TURN_LOCKS, "tenant": int.from_bytes(digest[:4], "big", signed=True)},
+    )
 
 
 async def insert_import(

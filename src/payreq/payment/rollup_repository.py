@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from uuid import UUID
 
 from payreq.db import Connection, Row
 from payreq.db.base import Statement
+from payreq.db.held import Held
 from payreq.payment.lifecycle import Status
 
 _BUCKETS = ((60, 1), (600, 10), (3600, 60), (86_400, 600), (30 * 86_400, 3600))
@@ -141,8 +143,20 @@ def _adder(sums: _Sums) -> Callable[..., None]:
     return add
 
 
+_held: Held[_Sums] = Held("payreq.rollups.held")
+
+
+def holding(conn: Connection) -> AbstractAsyncContextManager[None]:
+    """Hold ``conn``'s unit's rollup changes (``apply``) back, summed, to the end of
+    the block, and write them then in key order (``payreq.db.held``): for a unit that
+    changes many payments, so that it takes the tenant's rollup rows after every
+    payment row it changes, never between them."""
+    return _held.holding(conn, {table: {} for table in _UPSERT}, _write)
+
+
 async def apply(conn: Connection, moves: Iterable[Move]) -> None:
-    sums: _Sums = {table: {} for table in _UPSERT}
+    held = _held.of(conn)
+    sums: _Sums = {table: {} for table in _UPSERT} if held is None else held
     add = _adder(sums)
 
     for move in moves:
@@ -156,7 +170,8 @@ async def apply(conn: Connection, moves: Iterable[Move]) -> None:
             seconds = seconds_to_pay(move.created_at, move.paid_at)
             add("payment_pay_times", (*tenant, created, bucket(seconds), part), 1)
             add("payment_pay_seconds", (*tenant, bucket(seconds), created, seconds, part), 1)
-    await _write(conn, sums)
+    if held is None:
+        await _write(conn, sums)
 
 
 def entered(move: Move) -> Statement:

@@ -8,7 +8,8 @@ same transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from payreq.kit.jsonbody import check_display_text, check_text
 from payreq.kit.pagination import clamp_limit
 from payreq.kit.urls import normalise_url, redirect_url_problem
 from payreq.payment import repository
+from payreq.payment import rollup_repository as rollup
 from payreq.payment.lifecycle import EVENT_TYPE, Cause, InvalidTransition, Status, transition
 from payreq.payment.models import Page, Payment, PaymentDraft, PaymentQuery
 from payreq.payment.schemas_b import change_data
@@ -254,6 +256,17 @@ class PaymentService:
         return await self.settle(
             conn, subject.tenant, parse_id(payment_id), Status.CANCELLED, actor=Actor.of(subject)
         )
+
+    @asynccontextmanager
+    async def changing_many(self, conn: Connection) -> AsyncIterator[None]:
+        """For a unit that moves many payments (a statement import's batch): their
+        rollups and audit entries are written at the end of the block, after every
+        payment row the unit changes, in the order a single change writes them
+        (``payreq.db.held``). Taken between those rows, the tenant's shared rows made
+        two such units, or one and a single payment's change, wait for each other:
+        on PostgreSQL a deadlock that ended one of them (503)."""
+        async with self.audit.holding(conn), rollup.holding(conn):
+            yield
 
     async def settle(
         self,

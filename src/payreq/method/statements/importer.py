@@ -256,7 +256,8 @@ class StatementImporter:
         counts: Counter[str] = Counter()
         deadline = time.perf_counter() + BATCH_SECONDS[db.dialect]
         applied = 0
-        async with db.transaction() as conn:
+        async with db.transaction() as conn, self.payments.changing_many(conn):
+            await repository.take_import_turn(conn, tenant)
             rows = []
             for line in lines:
                 result = await self.reconciler.apply(conn, tenant, import_id, line, zone=zone)
