@@ -15,7 +15,9 @@ import pytest
 from litestar import Litestar
 
 from payreq.dashboard import statements as statements_page
+from payreq.method.statements import importer
 from payreq.method.statements.importer import StatementImporter
+from payreq.method.statements.reconcile import Reconciler
 from tests.dashboard.conftest import DashboardClient
 from tests.dashboard.statement_data import bank_payments, camt053
 
@@ -170,6 +172,39 @@ async def test_a_large_file_is_imported_in_the_background_with_its_progress_show
     assert '<progress id="import-bar" max="4" value="4"' in page
     assert outcomes(page) == [(1, "matched"), (2, "late"), (3, "unmatched"), (4, "debit")]
     assert "paid</span>" in (await owner.get(f"/dashboard/payments/{first}")).text
+    assert re.search(r"UTC, finished \d{4}-\d\d-\d\d \d\d:\d\d UTC</dd>", page)
+
+
+async def test_an_import_that_stopped_part_way_says_stopped_not_finished(
+    signed_in: SignedIn, dashboard_app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A background import that failed on its third line: its page reads failed, with
+    the reason, the lines it applied, and when it stopped (not "finished")."""
+    owner = await signed_in("owner")
+    _, _, body = await _late_fixture(dashboard_app, owner)
+    apply, seen = Reconciler.apply, []
+
+    async def failing(self: Reconciler, *args: Any, **kwargs: Any) -> Any:
+        seen.append(1)
+        if len(seen) == 3:
+            raise RuntimeError("the bank's file broke the reconciler")
+        return await apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(statements_page, "BACKGROUND_BYTES", 100)
+    monkeypatch.setattr(Reconciler, "apply", failing)
+    monkeypatch.setattr(importer, "BATCH_LINES", 1)  # each line its own batch: two stay applied
+    answer = await _upload(owner, body)
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    for _ in range(200):
+        page = (await owner.get(location)).text
+        if 'id="import-status">failed' in page:
+            break
+        await asyncio.sleep(0.05)
+    assert 'id="import-status">failed</span> Stopped after 2 lines: an unexpected error' in page
+    assert "2 of 4 lines done" in page
+    assert re.search(r"UTC, stopped \d{4}-\d\d-\d\d \d\d:\d\d UTC</dd>", page)
+    assert "finished" not in page
 
 
 def listed(page: str) -> list[str]:
