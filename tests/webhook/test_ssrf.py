@@ -348,3 +348,30 @@ async def test_a_slow_nameserver_does_not_stall_other_requests(
     assert saved.status_code == 200, saved.text
     assert time.monotonic() - started >= 1.0  # the save did wait for its nameserver
     assert max(latencies) < 0.3, latencies
+
+
+async def test_a_unicode_name_is_resolved_when_saved_as_the_sender_asks_for_it(
+    operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``straße.example`` is ``xn--strae-oqa.example`` to the sender (IDNA 2008) but
+    ``strasse.example``, another domain, to Python's own codec (IDNA 2003), which
+    ``socket.getaddrinfo`` applies to a name given as text. The save-time check asks for
+    the sender's name: here it points at a private address, and the URL is refused."""
+    import socket
+
+    real = socket.getaddrinfo
+    names = {"strasse.example": "93.184.215.14", "xn--strae-oqa.example": "10.0.0.5"}
+
+    def nameserver(host: object, *args: object, **kwargs: object) -> object:
+        asked = host.encode("idna").decode() if isinstance(host, str) else host  # as getaddrinfo does
+        if asked in names:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (names[asked], 0))]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", nameserver)
+    async with operator("") as make_merchant:
+        production = await make_merchant(environment="production")
+        error = error_of(
+            await set_webhook_url(production, "https://straße.example/hooks"), 422, "validation_error"
+        )
+    assert error["message"] == "webhookUrl must resolve only to public addresses, not 10.0.0.5."

@@ -187,6 +187,14 @@ def _encodable(host: str, *, bracketed: bool) -> bool:
     return True
 
 
+def ascii_host(host: str) -> str:
+    """The name the sender asks DNS for: IDNA 2008 (as ``_encodable`` accepts it, and as
+    aiohttp's URLs write it), not the IDNA 2003 that ``socket.getaddrinfo`` applies to a
+    name given as text, which writes ``straße.example`` as ``strasse.example``, another
+    domain, where the sender asks for ``xn--strae-oqa.example``."""
+    return host if host.isascii() else idna.encode(host.lower()).decode("ascii")
+
+
 def refused(ip: IPAddress) -> str:
     return f"must resolve only to public addresses, not {ip}"
 
@@ -229,8 +237,10 @@ async def resolve(host: str, *, timeout: float = SAVE_TIME_DNS_TIMEOUT) -> list[
     runs in a thread), or none if it does not resolve within ``timeout``."""
     try:
         async with asyncio.timeout(timeout):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError, TimeoutError):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                ascii_host(host), None, type=socket.SOCK_STREAM
+            )
+    except (OSError, UnicodeError, TimeoutError):  # idna.IDNAError is a UnicodeError
         return []
     return _addresses(info[4][0] for info in infos)
 
