@@ -30,18 +30,22 @@ async def take_head(conn: Connection, account_id: UUID) -> tuple[int, str]:
     return int(row["seq"]), row["hash"]
 
 
-async def append(conn: Connection, entry: dict[str, Any]) -> None:
-    await conn.execute(
-        f"""
-        INSERT INTO audit_entries ({_COLUMNS})
-        VALUES (:id, :account_id, :seq, :environment, :at, :actor_kind, :actor_id, :actor_label, :address,
-                :action, :target_type, :target_id, :changes, :prev_hash, :hash)
-        """,
-        entry,
-    )
+async def append(conn: Connection, entries: Sequence[dict[str, Any]]) -> None:
+    """Write one account's next entries (chained on the head ``take_head`` locked), then
+    move its head to the last of them: one statement per entry, and one for the head."""
+    for entry in entries:
+        await conn.execute(
+            f"""
+            INSERT INTO audit_entries ({_COLUMNS})
+            VALUES (:id, :account_id, :seq, :environment, :at, :actor_kind, :actor_id, :actor_label, :address,
+                    :action, :target_type, :target_id, :changes, :prev_hash, :hash)
+            """,
+            entry,
+        )
+    last = entries[-1]
     await conn.execute(
         "UPDATE audit_heads SET seq = :seq, hash = :hash WHERE account_id = :account_id",
-        {"seq": entry["seq"], "hash": entry["hash"], "account_id": entry["account_id"]},
+        {"seq": last["seq"], "hash": last["hash"], "account_id": last["account_id"]},
     )
 
 

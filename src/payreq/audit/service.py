@@ -51,17 +51,18 @@ _held: Held[list[dict[str, Any]]] = Held("payreq.audit.held")
 
 async def _append(conn: Connection, entries: list[dict[str, Any]]) -> None:
     """Chain ``entries`` (each without its ``seq`` and hashes) onto their accounts'
-    heads and write them: each head is locked once, accounts in id order."""
+    heads and write them: each head is locked and moved once, accounts in id order."""
     by_account: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for entry in entries:
         by_account.setdefault(entry["account_id"], []).append(entry)
     for account_id in sorted(by_account):
         seq, previous = await repository.take_head(conn, account_id)
-        for entry in by_account[account_id]:
+        chained = by_account[account_id]
+        for entry in chained:
             seq += 1
             entry["seq"], entry["prev_hash"] = seq, previous
             entry["hash"] = previous = content_hash(**entry)
-            await repository.append(conn, entry)
+        await repository.append(conn, chained)
 
 
 @dataclass(frozen=True, slots=True)
