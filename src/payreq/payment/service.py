@@ -278,6 +278,7 @@ class PaymentService:
         cause: Cause = Cause.ORDINARY,
         actor: Actor,
         changes: Mapping[str, object] | None = None,
+        read: Payment | None = None,
     ) -> Payment:
         """Move a payment to ``target`` as the lifecycle allows for ``cause``: a pending
         one to paid, cancelled or expired; for a bank transfer booked in time or a
@@ -286,8 +287,15 @@ class PaymentService:
         Exactly one of any number of concurrent changes wins; the others get 409 and
         the payment is left as the winner made it. A paid or cancelled change is
         audited with ``actor`` (an expiry is the deadline's, the worker's, not anyone's act).
+
+        ``read``: the payment as this unit has just read it in ``tenant`` (a statement
+        line's match), not read again. Every change is a conditional update, so a read
+        that another change overtook makes the update lose, and the payment is read
+        then, exactly as when that change comes right after this call's own read.
         """
-        payment = await self._load(conn, tenant, payment_id)
+        payment = (
+            read if read is not None and read.id == payment_id else await self._load(conn, tenant, payment_id)
+        )
         now = self.clock()
         if payment.overdue(now):
             payment, won = await self._expire(conn, payment, now)

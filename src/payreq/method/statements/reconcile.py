@@ -170,6 +170,7 @@ class Reconciler:
                 cause=cause,
                 actor=actor,
                 changes={"reference": reference},
+                read=payment,
             )
         except InvalidTransition:
             now = await payments_repository.get(conn, tenant, payment.id)
