@@ -46,21 +46,6 @@ async def insert_transfer_reference(
     return changed == 1
 
 
-async def payments_by_reference(conn: Connection, tenant: Tenant, references: Sequence[str]) -> list[Row]:
-    """``(payment_id, reference)`` for those of ``references`` issued in this tenant."""
-    if not references:
-        return []
-    marks, params = placeholders(list(references), "ref")
-    rows = await conn.fetch_all(
-        f"""
-        SELECT payment_id, reference FROM transfer_references
-        WHERE reference IN ({marks}) AND account_id = :account_id AND environment = :environment
-        """,
-        {**params, **_tenant(tenant)},
-    )
-    return list(rows)
-
-
 # -- sandbox ----------------------------------------------------------------------
 
 

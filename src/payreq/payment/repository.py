@@ -22,10 +22,11 @@ from payreq.payment.models import Payment, PaymentQuery
 from payreq.payment.schemas_b import change_data_sql
 from payreq.webhook.repository import insert_events_sql
 
-_SELECT = """
-SELECT p.id, p.account_id, p.environment, p.application_id, a.client_id AS application_client_id,
+_COLUMNS = """p.id, p.account_id, p.environment, p.application_id, a.client_id AS application_client_id,
        p.status, p.amount, p.currency, p.redirect_url, p.reference_id, p.reference_label, p.metadata,
-       p.created_at, p.expires_at, p.paid_at, p.cancelled_at, p.expired_at
+       p.created_at, p.expires_at, p.paid_at, p.cancelled_at, p.expired_at"""
+_SELECT = f"""
+SELECT {_COLUMNS}
 FROM payments p JOIN applications a ON a.id = p.application_id
 """
 
@@ -143,6 +144,28 @@ async def get(conn: Connection, tenant: Tenant, payment_id: UUID) -> Payment | N
     scope, params = _tenant(tenant)
     row = await conn.fetch_one(f"{_SELECT} WHERE p.id = :id AND {scope}", {"id": payment_id, **params})
     return None if row is None else _payment(row)
+
+
+async def by_transfer_references(
+    conn: Connection, tenant: Tenant, references: Sequence[str]
+) -> list[tuple[str, Payment]]:
+    """The payments of ``tenant`` that ``references`` (compact transfer references)
+    were issued for, each with its reference: a statement line's match in one read."""
+    if not references:
+        return []
+    scope, params = _tenant(tenant)
+    marks, named = placeholders(list(references), "ref")
+    rows = await conn.fetch_all(
+        f"""
+        SELECT t.reference, {_COLUMNS}
+        FROM transfer_references t
+        JOIN payments p ON p.id = t.payment_id JOIN applications a ON a.id = p.application_id
+        WHERE t.reference IN ({marks}) AND t.account_id = :account_id AND t.environment = :environment
+          AND {scope}
+        """,
+        {**named, **params},
+    )
+    return [(str(row["reference"]), _payment(row)) for row in rows]
 
 
 async def get_shown(conn: Connection, tenant: Tenant, payment_id: UUID) -> Row | None:

@@ -99,21 +99,16 @@ class Reconciler:
             candidates += [c for c in creditor_reference.find_references(text) if c not in candidates]
         if not candidates:
             return Outcome.UNMATCHED, "No transfer reference found in the line.", None, None
-        found = {
-            row["reference"]: row["payment_id"]
-            for row in await repository.payments_by_reference(conn, tenant, candidates)
-        }
+        found = dict(await payments_repository.by_transfer_references(conn, tenant, candidates))
         known = [c for c in candidates if c in found]
         if not known:
             shown = ", ".join(creditor_reference.display_form(c) for c in candidates)
             return Outcome.UNMATCHED, f"No payment of this account has the reference {shown}.", None, None
-        if len({found[c] for c in known}) > 1:
+        if len({found[c].id for c in known}) > 1:
             shown = ", ".join(creditor_reference.display_form(c) for c in known)
             return Outcome.UNMATCHED, f"The line names several payments ({shown}); none applied.", None, None
         reference = known[0]
-        payment = await payments_repository.get(conn, tenant, found[reference])
-        assert payment is not None, "a transfer reference always has its payment"
-        return await self._settle(conn, tenant, line, payment, reference, zone, line_id)
+        return await self._settle(conn, tenant, line, found[reference], reference, zone, line_id)
 
     async def _settle(
         self,
