@@ -44,10 +44,9 @@ from typing import Any
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyspy import summarise
-
 import pgtemp
 from payreq.worker.runner import Worker
+from pyspy import summarise
 from stack import prepare_database
 from webhooks import create_payments, services_for, subject_of
 

@@ -50,10 +50,9 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyspy import summarise
-
 import pgtemp
 from procs import Pinning, Processes, cpu_seconds, pinned
+from pyspy import summarise
 from stack import free_port, prepare_database
 
 HOST = "127.0.0.1"
