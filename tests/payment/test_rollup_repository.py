@@ -189,6 +189,29 @@ async def test_the_rollups_equal_a_recount_after_every_kind_of_status_change(
     assert {s["currencyCode"]: s["totalCount"] for s in figures["paid"]} == scanned["paid"]
 
 
+async def test_imports_paying_many_payments_per_batch_leave_the_rollups_equal_to_a_recount(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    """A batch sums its rollups and writes them at its end, many rows per statement
+    (on PostgreSQL one ``unnest`` upsert per table); the second import's rows meet the
+    first's (the same days, slots and seconds to pay), so every upsert also adds to
+    rows that exist."""
+    client_id = await bank_application(merchant)
+    made = [await new_payment(merchant, client_id, 100 + n) for n in range(48)]
+    references = [await transfer_reference(merchant, p["id"]) for p in made]
+    clock.advance(5)
+    today = services.clock().date().isoformat()
+    for half in (0, 1):
+        lines = [
+            f"H{half}-{n},{today},{(100 + n) / 100:.2f},EUR,{references[n]},Payer"
+            for n in range(half, len(made), 2)
+        ]
+        assert {outcome for _, outcome in outcomes(await imported(merchant, csv_text(*lines)))} == {"matched"}
+    payments = await payments_of(services, merchant)
+    assert Counter(p["status"] for p in payments) == {"paid": 48}
+    assert await rollups(services, merchant) == recount(payments)
+
+
 async def test_a_status_change_rolled_back_leaves_the_rollups_as_they_were(
     merchant: Merchant, services: Services
 ) -> None:

@@ -257,6 +257,13 @@ async def _write(conn: Connection, sums: _Sums) -> None:
 
 
 async def _upsert(conn: Connection, table: str, rows: list[tuple[tuple[Any, ...], list[int]]]) -> None:
+    if conn.dialect == "postgresql" and len(rows) > 1:
+        keys, values = _UPSERT[table]
+        columns = zip(*(key + tuple(sums) for key, sums in rows), strict=True)
+        await conn.execute(
+            _unnest_upsert_sql(table), dict(zip((*keys, *values), map(list, columns), strict=True))
+        )
+        return
     sql, names = upsert_sql(table, len(rows))
     params: dict[str, Any] = {}
     for row_names, (key, sums) in zip(names, rows, strict=True):
@@ -288,6 +295,31 @@ def _upsert_text(table: str, rows: int) -> tuple[str, tuple[tuple[str, ...], ...
 
 
 _kept_upsert_sql = functools.cache(_upsert_text)
+
+_PG_TYPES = {
+    "account_id": "uuid",
+    "bucket": "bigint",
+    "seconds": "bigint",
+    "payments": "bigint",
+    "amount": "bigint",
+}
+"""The PostgreSQL types of the rollups' columns that are not text (``db.tables``)."""
+
+
+@functools.cache
+def _unnest_upsert_sql(table: str) -> str:
+    """PostgreSQL: the upsert of any number of rows into ``table`` as one statement
+    text, a parameter per column holding an array (``VALUES`` of N rows is a text, and
+    so a prepared statement, per N: an import's batch, whose rows vary in number, would
+    push older statements out of its connection's cache). The rows go in array order
+    (``ORDER BY`` their ordinality), so that their row locks are taken in key order."""
+    keys, values = _UPSERT[table]
+    columns = ", ".join((*keys, *values))
+    arrays = ", ".join(f":{column}::{_PG_TYPES.get(column, 'text')}[]" for column in (*keys, *values))
+    return f"""INSERT INTO {table} ({columns})
+        SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY AS row ({columns}, n) ORDER BY n
+        ON CONFLICT ({", ".join(keys)}) DO UPDATE SET
+        {", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)}"""
 
 
 def _day_sql(dialect: str, column: str) -> str:
