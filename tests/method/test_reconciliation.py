@@ -252,7 +252,8 @@ async def test_concurrent_imports_of_one_tenant_paying_different_payments_both_f
     orders: the first file's payments by ascending slot, the second's descending. When
     a batch wrote each payment's rollups as it paid it, the two transactions held some
     slots each and waited for the other's, and PostgreSQL ended one of them as a
-    deadlock (503, the import failed part-way)."""
+    deadlock (503, the import failed part-way). (Batches of one tenant now also take
+    turns; the cancellations below are what meets the held rollups alone.)"""
     client_id = await bank_application(merchant)
     made = await _payments(merchant, client_id, 96)
     by_slot = sorted(made, key=lambda payment: payment[0][-1])
