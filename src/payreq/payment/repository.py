@@ -134,12 +134,6 @@ def creation(payment: Payment) -> Parts:
     return (("new_payment", row), ("new_payment_daily", entered))
 
 
-async def insert(conn: Connection, payment: Payment) -> None:
-    """A new payment without its event (``creation``, one statement at a time)."""
-    for _, statement in creation(payment):
-        await statement.execute(conn)
-
-
 async def get(conn: Connection, tenant: Tenant, payment_id: UUID) -> Payment | None:
     scope, params = _tenant(tenant)
     row = await conn.fetch_one(f"{_SELECT} WHERE p.id = :id AND {scope}", {"id": payment_id, **params})
