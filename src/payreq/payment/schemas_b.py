@@ -153,7 +153,7 @@ def change_data_sql(payment: str, client_id: str, base_url: str, *, status: Stat
     its events in the database, so that Python never touches each payment):
     ``payment`` is the row's alias after the change, ``client_id`` the application's
     client id column, ``base_url`` a text parameter. Fields in ``PaymentB``'s order;
-    ``metadata`` is the stored text, which msgspec wrote (repository.insert), so it is
+    ``metadata`` is the stored text, which msgspec wrote (repository.creation), so it is
     already what re-encoding it would give."""
     p = payment
     fields = [
