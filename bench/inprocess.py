@@ -9,7 +9,9 @@ Far less noisy than wrk on a busy machine (it counts CPU time, not wall time), s
 the measure to compare two versions of the code by, interleaved; it leaves out what
 the HTTP server costs (uvicorn's parsing and writes, about 30 µs a request). It makes a
 fresh SQLite (or PostgreSQL) database as ``bench/run.py`` does (migrate,
-bootstrap, lifted limits), starts the app's lifespan, seeds 1000 payments, then runs
+bootstrap, lifted limits), starts the app's lifespan without the embedded webhook
+worker (as ``bench/run.py``'s servers, ``--no-worker``: its sweeps and deliveries of
+the events the run writes would count as the requests' CPU), seeds 1000 payments, then runs
 each path ``--requests`` times from ``--concurrency`` tasks and prints the CPU
 microseconds per request (``time.process_time``: every thread, so the writer thread's
 COMMITs count) and the wall microseconds. Every answer's status is checked.
@@ -175,7 +177,7 @@ async def main(args: argparse.Namespace, workdir: Path, database_url: str) -> No
     os.environ.update(env)
     from payreq.app import create_app  # after the environment: settings read it
 
-    app = create_app(freeze=True)
+    app = create_app(freeze=True, run_worker=False)  # as bench/run.py's `serve --no-worker`
     stop = await lifespan(app)
     try:
         basic = base64.b64encode(f"{credentials['client_id']}:{credentials['client_secret']}".encode())

@@ -1,7 +1,8 @@
 """Where payreq's server spends its CPU on one hot path: py-spy on the server process
 while wrk (or bench/loadgen.py) drives that path.
 
-    .venv/bin/python bench/pyspy.py get|post|token [--duration 15] [--rate 250]
+    .venv/bin/python bench/pyspy.py get|post|keyed|token [--duration 15] [--rate 250]
+    .venv/bin/python bench/pyspy.py keyed --database postgresql   # on a temporary database
 
 Starts one ``payreq serve --no-worker`` on a fresh SQLite database (as ``bench/run.py``
 does), seeds it, then records the server with ``py-spy record --format raw`` for
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import shutil
 import subprocess
@@ -23,13 +25,19 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pgtemp
 from generators import choose
 from procs import Pinning, Processes, pinned
 from scenarios import all_scenarios
 from stack import one_seeded_payreq
 
 HERE = Path(__file__).resolve().parent
-PATHS = {"get": "GET /payment/request/{id}", "post": "POST /payment/request", "token": "POST /oauth/token"}
+PATHS = {
+    "get": "GET /payment/request/{id}",
+    "post": "POST /payment/request",
+    "keyed": "POST /payment/request Idempotency-Key",
+    "token": "POST /oauth/token",
+}
 
 # own time (the sampled leaf frame) by where its code lives; first match wins
 GROUPS = [
@@ -103,6 +111,12 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--tag", default="", help="added to the output file's name (before/after)")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: the server on a temporary PostgreSQL database (bench/pgtemp.py)",
+    )
     args = parser.parse_args()
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     pinning = Pinning.choose(enabled=True)
@@ -110,9 +124,12 @@ def main() -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = HERE / "results" / f"profile-{args.path}{'-' + args.tag if args.tag else ''}-{stamp}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="payreq-profile-") as tmp, Processes() as procs:
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(pgtemp.database_sync()) if args.database == "postgresql" else None
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="payreq-profile-"))
+        procs = stack.enter_context(Processes())
         workdir = Path(tmp)
-        server, seeded, _ = one_seeded_payreq(procs, workdir, pinning)
+        server, seeded, _ = one_seeded_payreq(procs, workdir, pinning, database_url=database_url)
         port = server.port
         scenarios = all_scenarios(
             bare_port=0,
