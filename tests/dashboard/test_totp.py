@@ -100,3 +100,28 @@ async def test_codes_from_a_moved_clock_are_refused(dashboard_app: Litestar, clo
     assert await _code(client, totp.at(time.time() + 5 * totp.interval)) == 400
     assert await _code(client, "not a code") == 400
     del clock
+
+
+async def test_a_password_reset_link_does_not_get_past_the_second_factor(dashboard_app: Litestar) -> None:
+    owner = await sign_up(dashboard_app)
+    totp, _, _ = await _enrol(owner)
+    services = dashboard_app.state.services
+    async with services.db.transaction() as conn:  # what the mail (or the operator's CLI) carries
+        link = await services.users.reset_link(conn, owner.email)
+    assert link is not None
+    visitor = DashboardClient(new_client(dashboard_app))
+    path = f"/dashboard/password-reset/{link.token}"
+
+    reset = await visitor.post(path, {"password": "a brand new passphrase"}, csrf_from=path)
+
+    assert reset.status_code == 303
+    assert reset.headers["location"] == "/dashboard/login/verify?next=/dashboard%3Fpassword_reset%3D1"
+    assert (await visitor.get("/dashboard")).status_code == 303  # the link alone signs nobody in
+    assert (await visitor.get("/dashboard/payments")).status_code == 303
+    answer = await visitor.post(
+        "/dashboard/login/verify",
+        {"code": totp.at(time.time() + totp.interval), "next": "/dashboard?password_reset=1"},
+        csrf_from="/dashboard/login/verify?next=/dashboard%3Fpassword_reset%3D1",
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard?password_reset=1")
+    assert (await visitor.get("/dashboard")).status_code == 200

@@ -289,10 +289,14 @@ class SessionService:
     async def start_for(
         self, conn: Connection, user_id: uuid.UUID, *, address: str | None, user_agent: str | None
     ) -> Started:
-        """A full session for a user who just proved who they are another way (signed
-        up, accepted an invitation, reset the password)."""
+        """A session for a user who just proved who they are another way (signed up,
+        accepted an invitation, reset the password): that proof stands in for the
+        password only, so a user with TOTP gets the second-factor stage, as after a
+        password (a reset link alone, from a mailbox, must not get past the code)."""
+        user = await repository.user_by_id(conn, user_id)
+        stage = "totp" if user is not None and user["totp_enabled_at"] is not None else "full"
         return await self._new_session(
-            conn, user_id, stage="full", environment="sandbox", address=address, user_agent=user_agent
+            conn, user_id, stage=stage, environment="sandbox", address=address, user_agent=user_agent
         )
 
     # -- a request's session ------------------------------------------------------------

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -289,7 +290,10 @@ async def reset(request: Request[Any, Any, Any], token: FromPath[str]) -> Respon
             )
     except NotFound:
         raise
-    return signed_in_response(request, started, "/dashboard?password_reset=1")
+    done = "/dashboard?password_reset=1"
+    if started.stage == "totp":  # the new password is set; the second factor still stands
+        return signed_in_response(request, started, f"/dashboard/login/verify?next={quote(done, safe='/')}")
+    return signed_in_response(request, started, done)
 
 
 handlers = [
