@@ -60,8 +60,7 @@ async def test_changes_are_recorded_with_actor_address_and_no_secret(
 
     entries = await every_entry(merchant)
     kinds = [e["kind"] for e in reversed(entries)]
-    assert kinds == [
-        "account.created",
+    assert kinds == [  # the account's creation is account-wide: the dashboard's, not the API's
         "api_key.created",
         "client_token.created",
         "application.created",
@@ -80,10 +79,10 @@ async def test_changes_are_recorded_with_actor_address_and_no_secret(
         "label": merchant.credentials.client_id,
         "address": "127.0.0.1",
     }
-    assert by_kind["account.created"]["actor"]["kind"] == "cli"
+    assert by_kind["api_key.created"]["actor"]["kind"] == "cli"
     assert by_kind["payment.cancelled"]["targetId"] == payment["id"]
     assert by_kind["payment.cancelled"]["changes"]["status"] == ["pending", "cancelled"]
-    assert [e["seq"] for e in entries] == list(range(len(entries), 0, -1))
+    assert [e["seq"] for e in entries] == list(range(len(entries) + 1, 1, -1))  # #1: account.created
     for newer, older in itertools.pairwise(entries):
         assert newer["prevHash"] == older["hash"]
 
@@ -102,7 +101,7 @@ async def test_changes_are_recorded_with_actor_address_and_no_secret(
             {"a": uuid.UUID(merchant.credentials.account_id)},
         )
     dump = repr([tuple(r[k] for k in _COLUMNS) for r in rows])
-    assert len(rows) == len(entries)
+    assert len(rows) == len(entries) + 1  # and account.created
     for secret in secrets:
         assert secret not in dump
 
@@ -119,7 +118,7 @@ async def test_filters_and_cursor(merchant: Merchant) -> None:
     exact = await audit_log(merchant, kind="application.created")
     assert [e["targetId"] for e in exact["data"]] == [app["clientId"]]
     by_cli = await every_entry(merchant, actor="cli")
-    assert {e["kind"] for e in by_cli} == {"account.created", "api_key.created", "client_token.created"}
+    assert {e["kind"] for e in by_cli} == {"api_key.created", "client_token.created"}
     by_key = await every_entry(merchant, actor=merchant.credentials.client_id)
     assert [e["kind"] for e in by_key] == [
         "client_token.created",
@@ -171,8 +170,10 @@ async def test_another_account_and_environment_see_nothing_of_it(
     assert {e["targetId"] for e in seen}.isdisjoint({merchant.credentials.account_id})
     production = await second_key(services, merchant, "production")
     in_production = await every_entry(production)
-    # account-wide entries show in both environments; sandbox changes only in the sandbox
-    assert [e["kind"] for e in in_production] == ["account.created"]
+    # sandbox changes only in the sandbox; the account-wide entries (here the account's
+    # creation) in neither: the API shows one environment's entries
+    assert in_production == []
+    assert "account.created" not in {e["kind"] for e in seen}
 
 
 async def test_rolled_back_change_leaves_no_entry(
@@ -207,7 +208,7 @@ async def test_entries_cannot_be_updated_or_deleted(merchant: Merchant, db: Data
         with pytest.raises(Exception, match="append-only"):  # each engine raises its own error
             async with db.transaction() as conn:
                 await conn.execute(statement, {"a": account})
-    assert len(await every_entry(merchant)) == 3
+    assert len(await every_entry(merchant)) == 2  # bootstrap's key and client token
 
 
 async def test_concurrent_changes_keep_one_unbroken_chain(merchant: Merchant, services: Services) -> None:
@@ -217,7 +218,8 @@ async def test_concurrent_changes_keep_one_unbroken_chain(merchant: Merchant, se
     )
     assert len(results) == 12
     entries = await every_entry(merchant)
-    assert [e["seq"] for e in entries] == list(range(len(entries), 0, -1))
+    # one chain, no gap: #1 is the account's creation, account-wide, which the API leaves out
+    assert [e["seq"] for e in entries] == list(range(len(entries) + 1, 1, -1))
     verified = await services.audit.verify(services.db)
     assert [p for p in verified.problems if str(p.account_id) == merchant.credentials.account_id] == []
 

@@ -341,3 +341,35 @@ async def test_the_services_enforce_roles_without_any_page(
         except StatementUnreadable:  # allowed: past the role check, the empty file is refused
             refused = False
         assert refused is (not actor.may(Permission.DEVELOP)), (role, run)
+
+
+async def test_a_developers_api_key_reads_no_more_of_the_audit_log_than_the_developer_may(
+    signed_in: Callable[..., Awaitable[DashboardClient]],
+) -> None:
+    from tests.dashboard.test_keys import create_key
+
+    owner = await signed_in("owner")
+    developer = await signed_in("developer", owner=owner)
+    invited = unique_email("invited")
+    answer = await owner.post(
+        "/dashboard/team/invitations", {"email": invited, "role": "viewer"}, csrf_from="/dashboard/team"
+    )
+    assert answer.status_code == 200
+    assert (await developer.get("/dashboard/audit-log")).status_code == 403
+    client_id, secret = await create_key(developer, "developer's key")
+    token = await developer.http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert token.status_code == 200, token.text
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    read = await developer.http.get("/api/audit-log", params={"limit": 100}, headers=bearer)
+
+    assert read.status_code == 200, read.text
+    kinds = {e["kind"] for e in read.json()["data"]}
+    assert "api_key.created" in kinds  # this environment's changes are there
+    # the team's part of the log (who was invited, who signed in from where) is not
+    assert not kinds & {"team.invited", "team.joined", "sign_in.succeeded", "account.created"}, kinds
+    assert invited not in read.text and owner.email not in read.text
+    page = (await owner.get("/dashboard/audit-log")).text  # an owner's page shows it all
+    assert invited in page and "sign_in.succeeded" in page

@@ -61,15 +61,22 @@ async def page(
     until: datetime | None,
     before_seq: int | None,
     limit: int,
+    account_wide: bool = True,
 ) -> list[Row]:
-    """Newest first; ``environment`` keeps that environment's entries and the
-    account-wide ones; ``action`` matches a kind (``payment.cancelled``) or a family
-    (``payment``)."""
+    """Newest first; ``environment`` keeps that environment's entries and (with
+    ``account_wide``) the account-wide ones; ``action`` matches a kind
+    (``payment.cancelled``) or a family (``payment``)."""
     where = ["account_id = :account_id"]
     params: dict[str, Any] = {"account_id": account_id, "limit": limit}
     if environment is not None:
-        where.append("(environment = :environment OR environment IS NULL)")
+        where.append(
+            "(environment = :environment OR environment IS NULL)"
+            if account_wide
+            else "environment = :environment"
+        )
         params["environment"] = environment
+    elif not account_wide:
+        where.append("environment IS NOT NULL")
     if actor is not None:
         where.append("(actor_id = :actor OR actor_label = :actor)")
         params["actor"] = actor

@@ -41,7 +41,7 @@ async def audit_log(
     cursor: Annotated[str | None, QueryParameter(description="`nextCursor` of the previous page.")] = None,
     limit: Annotated[int | None, QueryParameter(description="1 to 100 (default 10).")] = None,
 ) -> AuditLog:
-    """Read the audit log, newest first: this environment's changes and the account-wide ones. Access token only, scope `*`."""
+    """Read the audit log, newest first: this environment's changes (the account-wide ones, team and sign-ins, only in the dashboard, to admins and owners). Access token only, scope `*`."""
     services: Services = request.app.state.services
     query = AuditFilter(
         actor=actor,

@@ -178,20 +178,38 @@ class AuditService:
         )
 
     async def list(self, conn: Connection, subject: AuthSubject, query: AuditFilter) -> EntryPage:
-        """This environment's entries and the account-wide ones: for an access token, or
-        a dashboard user whose role manages the team (admins, owners)."""
+        """For a dashboard user whose role manages the team (admins, owners): this
+        environment's entries and the account-wide ones (team, sign-ins, two-factor).
+        For an access token: this environment's entries only. An API key is an
+        account credential that developers may mint, and a developer may not see the
+        team's part of the log (members' emails, their sign-ins and addresses) in the
+        dashboard either."""
         if subject.kind is CredentialKind.DASHBOARD and subject.actor is not None:
             subject.actor.require(Permission.TEAM)
-        elif subject.kind is not CredentialKind.ACCESS_TOKEN:
+            account_wide = True
+        elif subject.kind is CredentialKind.ACCESS_TOKEN:
+            account_wide = False
+        else:
             raise Forbidden(code="access_token_required")
         return await self.page(
-            conn, account_id=subject.tenant.account_id, environment=subject.tenant.environment, query=query
+            conn,
+            account_id=subject.tenant.account_id,
+            environment=subject.tenant.environment,
+            query=query,
+            account_wide=account_wide,
         )
 
     async def page(
-        self, conn: Connection, *, account_id: uuid.UUID, environment: str | None, query: AuditFilter
+        self,
+        conn: Connection,
+        *,
+        account_id: uuid.UUID,
+        environment: str | None,
+        query: AuditFilter,
+        account_wide: bool = True,
     ) -> EntryPage:
-        """One page, newest first (the dashboard calls this with its session's tenant)."""
+        """One page, newest first (the dashboard calls this with its session's tenant);
+        ``account_wide``: with the entries of no environment (team, sign-ins)."""
         actor, actor_kind = query.actor, None
         if actor is not None:
             check_text(actor, "actor")
@@ -214,6 +232,7 @@ class AuditService:
             conn,
             account_id=account_id,
             environment=environment,
+            account_wide=account_wide,
             actor=actor,
             actor_kind=actor_kind,
             action=query.kind,
