@@ -35,3 +35,24 @@ def test_an_unknown_field_is_named_with_its_path() -> None:
     with pytest.raises(BadRequest) as refused:
         decode(b'{"firstName": "a", "nested": {"k": [{"size": 1, "extra": 1}]}}', Closed)
     assert (refused.value.code, refused.value.param) == ("unknown_field", "nested[0].extra")
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b'{"firstName": "a", "firstName": "b"}', "firstName"),
+        (b'{"firstName": "a", "nested": {"k": [{"size": 1}, {"size": 1, "size": 2}]}}', "nested.k[1].size"),
+        (b'{"nested": {"k": [], "k": []}, "firstName": "a"}', "nested.k"),
+    ],
+)
+def test_a_name_given_twice_is_refused_with_its_path(body: bytes, param: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        decode(body, Closed)
+    assert (refused.value.code, refused.value.param) == ("duplicate_field", param)
+
+
+def test_the_same_name_in_different_objects_is_no_duplicate() -> None:
+    decoded = decode(
+        b'{"firstName": "a", "nested": {"firstName": [{"size": 1}], "k": [{"size": 2}]}}', Closed
+    )
+    assert decoded.first_name == "a"

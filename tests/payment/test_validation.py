@@ -412,3 +412,61 @@ async def test_redirect_url_with_invisible_or_control_characters_returns_422(
     merchant: Merchant, url: str
 ) -> None:
     assert_envelope(await create(merchant, redirect_url=url), 422, "validation_error", param="redirect_url")
+
+
+async def _listed(merchant: Merchant) -> list[Any]:
+    answer = await merchant.http.get(
+        "/payment/request", params={"limit": 100}, headers=await merchant.headers()
+    )
+    data: list[Any] = answer.json()["data"]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "param"),
+    [
+        (
+            "/payment/request",
+            b'{"amount":"100","currency":"USD","redirect_url":"https://m.example/r","amount":"1000000"}',
+            "amount",
+        ),
+        (
+            "/payment/request",
+            b'{"amount":"100","currency":"USD","redirect_url":"https://m.example/r","metadata":{"a":"1","a":"2"}}',
+            "metadata.a",
+        ),
+        (
+            "/api/payment/checkout",
+            b'{"amount":100,"currencyCode":"USD","reference":"R-1","referenceLabel":"R 1",'
+            b'"clientId":"%s","amount":99999}',
+            "amount",
+        ),
+    ],
+    ids=["contract-a", "metadata", "contract-b"],
+)
+async def test_a_field_given_twice_is_refused_and_nothing_is_created(
+    merchant: Merchant, path: str, raw: bytes, param: str
+) -> None:
+    if b"%s" in raw:
+        raw = raw.replace(b"%s", merchant.credentials.application_client_id.encode())
+    before = await _listed(merchant)
+    headers = {**await merchant.headers(), "Content-Type": "application/json"}
+
+    answer = await merchant.http.post(path, content=raw, headers=headers)
+
+    error = assert_envelope(answer, 400, "invalid_request", param=param)
+    assert error["code"] == "duplicate_field"
+    assert await _listed(merchant) == before
+
+
+async def test_an_outcome_given_twice_changes_nothing(merchant: Merchant) -> None:
+    payment = await merchant.create_payment()
+    headers = {**await merchant.headers(), "Content-Type": "application/json"}
+    answer = await merchant.http.post(
+        f"/api/sandbox/payment/{payment['id']}/simulate",
+        content=b'{"outcome":"paid","outcome":"cancelled"}',
+        headers=headers,
+    )
+    assert assert_envelope(answer, 400, "invalid_request", param="outcome")["code"] == "duplicate_field"
+    read = await merchant.http.get(f"/payment/request/{payment['id']}", headers=await merchant.headers())
+    assert read.json()["status"] == "pending"
