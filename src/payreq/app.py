@@ -23,10 +23,18 @@ from payreq.dashboard.web import render_error as render_dashboard_error
 from payreq.db import Database, connect
 from payreq.edge import Edge
 from payreq.errors import PayreqError
-from payreq.http import answer_options, render_http_exception, render_payreq_error, render_unexpected
+from payreq.http import (
+    answer_options,
+    body_limit_text,
+    render_http_exception,
+    render_payreq_error,
+    render_unexpected,
+)
 from payreq.idempotency.middleware import ROUTE_BODY_LIMITS
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.process import freeze_startup_objects
+from payreq.oauth.errors import OAUTH_PATHS
+from payreq.oauth.routes import as_oauth_error, oauth_error
 from payreq.services import Services
 from payreq.worker.runner import Worker
 
@@ -35,6 +43,13 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     """The framework's own answers (unknown route, wrong method); the dashboard's and the
     checkout's are pages (a payer who mistypes a checkout link reads a page, not JSON)."""
     path = request.url.path
+    if path in OAUTH_PATHS and exc.status_code < 500:  # a wrong method, a body too large
+        message = (
+            f"The request body is larger than {body_limit_text(request)}."
+            if exc.status_code == 413
+            else exc.detail
+        )
+        return oauth_error(request, as_oauth_error(exc.status_code, message, exc.headers))
     if path.startswith("/dashboard/") or path == "/dashboard":
         return render_dashboard_error(request, exc)
     if path.startswith("/checkout/") or path == "/checkout":

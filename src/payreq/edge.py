@@ -48,7 +48,7 @@ from payreq.http import (
 from payreq.idempotency import middleware as idempotency
 from payreq.kit.jsonbody import decode
 from payreq.oauth.errors import OAuthError
-from payreq.oauth.routes import issue_token, oauth_error_parts
+from payreq.oauth.routes import as_oauth_error, issue_token, oauth_error_parts
 from payreq.payment.schemas_a import PaymentRequestCreate, PaymentRequestView
 
 if TYPE_CHECKING:
@@ -227,7 +227,9 @@ async def token(services: Services, scope: dict[str, Any], receive: Receive, sen
         answer, headers = await issue_token(
             services, scope, await read_body(scope, receive, services.settings.max_body_bytes)
         )
-    except OAuthError as exc:
+    except (OAuthError, PayreqError) as exc:  # every refusal here in the RFC 6749 shape
+        if isinstance(exc, PayreqError):
+            exc = as_oauth_error(exc.status, exc.message, exc.headers)
         status, body, error_headers = oauth_error_parts(exc)
         await send_json(send, status, body, error_headers)
         return

@@ -127,7 +127,7 @@ async def test_revoke_with_json_body_returns_400_invalid_request(
 
 async def test_get_revoke_endpoint_returns_405_with_allow_post(http: httpx.AsyncClient) -> None:
     answer = await http.get("/oauth/revoke")
-    assert_envelope(answer, 405)
+    assert_oauth_error(answer, 405, "invalid_request")
     assert "POST" in {m.strip() for m in answer.headers["allow"].split(",")}
 
 

@@ -335,14 +335,25 @@ async def test_form_client_id_that_matches_basic_is_accepted(
     assert_token_response(await http.post("/oauth/token", data=form, auth=merchant.basic))
 
 
-async def test_get_token_endpoint_returns_405_with_allow_post(http: httpx.AsyncClient) -> None:
-    answer = await http.get("/oauth/token", params=GRANT)
-    error = assert_envelope(answer, 405)
-    assert error["type"] == "invalid_request"
-    assert error["code"] == "method_not_allowed"
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+async def test_another_method_returns_405_with_allow_post_in_the_oauth_shape(
+    http: httpx.AsyncClient, method: str
+) -> None:
+    answer = await http.request(method, "/oauth/token", params=GRANT)
+    assert_oauth_error(answer, 405, "invalid_request")  # an OAuth2 library reads "error" as a string
     allowed = {m.strip() for m in answer.headers["allow"].split(",")}
     assert "POST" in allowed
     assert "GET" not in allowed
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke"])
+async def test_a_body_over_64_kib_returns_413_in_the_oauth_shape(
+    http: httpx.AsyncClient, merchant: Merchant, path: str
+) -> None:
+    form = {**GRANT, "token": "x", "padding": "a" * (64 * 1024)}
+    answer = await http.post(path, data=form, auth=merchant.basic)
+    body = assert_oauth_error(answer, 413, "invalid_request")
+    assert body["error_description"] == "The request body is larger than 64 KiB."
 
 
 # -- client authentication errors (403 invalid_client, seeds) ---------------------------------

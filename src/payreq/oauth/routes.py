@@ -10,7 +10,8 @@ from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
 from payreq.auth.dependencies import rate_headers, refused, scope_address, scope_header
-from payreq.oauth.errors import InvalidClient, OAuthError
+from payreq.errors import PayreqError
+from payreq.oauth.errors import InvalidClient, OAuthError, Refused
 from payreq.oauth.service import parse_form
 from payreq.services import Services
 
@@ -103,7 +104,24 @@ def oauth_error_parts(exc: OAuthError) -> tuple[int, bytes, list[tuple[bytes, by
     if isinstance(exc, TooManyAttempts):
         headers.update(exc.headers)
         headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, Refused):
+        headers.update(exc.headers)
     return exc.status, body, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+
+_KEPT_HEADERS = frozenset({"allow", "retry-after"})
+
+
+def as_oauth_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Refused:
+    """A refusal that is not an ``OAuthError`` (the house's ``PayreqError``, or the
+    framework's 405 and 413), told in the RFC 6749 shape: OAuth2 client libraries read
+    ``error`` as a string, so the house's envelope would break them."""
+    kept = {k: v for k, v in (headers or {}).items() if k.lower() in _KEPT_HEADERS}
+    return Refused(status, message, kept)
+
+
+def oauth_payreq_error(_: Request[Any, Any, Any], exc: PayreqError) -> Response[bytes]:
+    return oauth_error(_, as_oauth_error(exc.status, exc.message, exc.headers))
 
 
 def oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
@@ -182,6 +200,6 @@ async def revoke(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
 router = Router(
     path="/oauth",
     route_handlers=[token, revoke],
-    exception_handlers={OAuthError: oauth_error},
+    exception_handlers={OAuthError: oauth_error, PayreqError: oauth_payreq_error},
     tags=["OAuth"],
 )
