@@ -58,6 +58,16 @@ REFUSED_EVERYWHERE = [
     "https://m.example:99999/",
     "https://m.example:port/",
     "https://[::1/",
+    # hosts that parse but that no browser follows (the payer, having paid, meets an error page)
+    "https://ex%00ample.com/",
+    "https://%65xample.com/",
+    "https://.",
+    "https://a..b/",
+    "https://.m.example/",
+    "https://-bad-.example/",
+    "https://bad-.example/",
+    "https://" + "a" * 64 + ".example/",
+    "https://m.example:0/",
     _url_of_length(MAX_URL_LENGTH + 1),
     _url_of_length(10_000),
     # http is for the local machine only, and only these two names of it
@@ -83,6 +93,11 @@ ACCEPTED_EVERYWHERE = [
     "https://127.0.0.1:8443/return",
     "https://m.example/path/with@sign",
     "https://m.example/?next=https://other.example/",
+    "https://m.example./return",
+    "https://my_shop.m.example/",
+    "https://" + "a" * 63 + ".example/",
+    "https://[2001:db8::1]/return",
+    "https://xn--strae-oqa.example/",
     _url_of_length(MAX_URL_LENGTH),
 ]
 
@@ -187,3 +202,10 @@ def test_a_normalised_url_is_the_same_from_the_cache_and_an_invalid_one_stays_re
     for _ in range(2):
         with pytest.raises(ValueError, match="not a URL that can be normalised"):
             normalise_url("https://xn--a.example/")
+
+
+def test_a_url_too_long_once_percent_encoded_says_so_not_that_its_host_is_wrong() -> None:
+    url = "https://m.example/" + "\u00e4" * 700  # 718 characters, 4,218 once encoded
+    assert redirect_url_problem(url, sandbox=False) == (
+        f"must be at most {MAX_URL_LENGTH} characters once percent-encoded"
+    )

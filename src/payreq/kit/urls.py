@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -10,6 +12,9 @@ import httpx
 
 MAX_URL_LENGTH = 2048
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+"""A host name's label in its ASCII (IDNA) form: letters, digits and hyphens, not at
+either end, 1 to 63 of them (RFC 1123); underscores too, which browsers follow."""
 
 
 def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
@@ -29,7 +34,8 @@ def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
         port = parts.port
     except ValueError:
         return "is not a valid URL"
-    del port
+    if port == 0:
+        return "has port 0, which no browser can reach"
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
         return "must be an absolute https URL"
@@ -41,11 +47,30 @@ def redirect_url_problem(url: str, *, sandbox: bool) -> str | None:
         if host in LOCAL_HOSTS:
             return "may use http://localhost or http://127.0.0.1 only in the sandbox"
         return "must use https"
-    try:
-        normalise_url(url)
-    except ValueError:
+    normal = _normalised(url)
+    if normal is None:
         return "has a host name that is not a valid internationalised name"
+    if len(normal) > MAX_URL_LENGTH:  # non-ASCII grows threefold when percent-encoded
+        return f"must be at most {MAX_URL_LENGTH} characters once percent-encoded"
+    if not _reachable_host(normal):
+        return "has a host name a browser cannot follow (an empty or malformed label, or a percent-escape)"
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _reachable_host(normal: str) -> bool:
+    """Whether the host of a normalised URL is an IP literal or a name made of valid
+    labels (an optional trailing dot is the root): ``https://a..b/``, ``https://.``,
+    ``https://-x-.example/`` and ``https://ex%00ample.com/`` parse, but lead a payer who
+    has just paid to a browser's error page."""
+    host = urlsplit(normal).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    return bool(name) and all(_LABEL.fullmatch(label) for label in name.split("."))
 
 
 def has_hidden_characters(url: str) -> bool:
@@ -62,7 +87,7 @@ def normalise_url(url: str) -> str:
     everything else UTF-8 percent-encoded, so that it is ASCII and fits an HTTP header
     (a ``Location``, a CSP's ``form-action``). ValueError if that cannot be done."""
     normal = _normalised(url)
-    if normal is None:
+    if normal is None or len(normal) > MAX_URL_LENGTH:
         raise ValueError(f"not a URL that can be normalised: {url!r}")
     return normal
 
@@ -77,6 +102,6 @@ def _normalised(url: str) -> str | None:
     except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors
         return None
     normal = str(parsed)
-    if not normal.isascii() or len(normal) > MAX_URL_LENGTH:
+    if not normal.isascii():
         return None
     return normal
