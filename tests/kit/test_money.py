@@ -122,6 +122,12 @@ def test_normalise_currency_upper_cases_active_codes(given: str, expected: str) 
         "U$D",
         "\uff35\uff33\uff24",  # fullwidth letters
         "usd" * 10,
+        "u\u017fd",  # a long s, which str.upper() folds into S
+        "\u0131nr",  # a dotless i, which str.upper() folds into I
+        " USD ",
+        "USD\n",
+        "\tusd",
+        "\u00a0USD",  # a no-break space
     ],
 )
 def test_normalise_currency_refuses_unknown_obsolete_and_non_tender_codes(given: str) -> None:

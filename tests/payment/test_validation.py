@@ -470,3 +470,18 @@ async def test_an_outcome_given_twice_changes_nothing(merchant: Merchant) -> Non
     assert assert_envelope(answer, 400, "invalid_request", param="outcome")["code"] == "duplicate_field"
     read = await merchant.http.get(f"/payment/request/{payment['id']}", headers=await merchant.headers())
     assert read.json()["status"] == "pending"
+
+
+@pytest.mark.parametrize("url", ["https://a..b/return", "https://ex%00ample.com/", "https://m.example:0/"])
+async def test_a_redirect_url_no_browser_can_follow_returns_422(merchant: Merchant, url: str) -> None:
+    assert_envelope(await create(merchant, redirect_url=url), 422, "validation_error", param="redirect_url")
+
+
+@pytest.mark.parametrize("currency", ["u\u017fd", " USD ", "\u00a0USD"])
+async def test_a_currency_that_is_not_three_ascii_letters_returns_422(
+    merchant: Merchant, currency: str
+) -> None:
+    error = assert_envelope(
+        await create(merchant, currency=currency), 422, "validation_error", param="currency"
+    )
+    assert error["code"] == "unsupported_currency"

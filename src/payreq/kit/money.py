@@ -50,8 +50,10 @@ def active_currencies() -> frozenset[str]:
 
 
 def normalise_currency(value: str) -> str | None:
-    """The upper-case code if ``value`` names an active currency, else None."""
-    code = value.strip().upper() if len(value) <= 8 else ""
+    """The upper-case code if ``value`` names an active currency, else None: three
+    ASCII letters in either case, nothing around them (``str.upper`` alone would fold
+    ``u\u017fd`` into USD and ``\u0131nr`` into INR, and strip Unicode spaces)."""
+    code = value.upper() if len(value) == 3 and value.isascii() and value.isalpha() else ""
     return code if code in active_currencies() else None
 
 
