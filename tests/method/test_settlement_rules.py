@@ -404,3 +404,34 @@ async def test_camt054_can_be_named_by_the_format_parameter(merchant: Merchant) 
     assert answer.status_code == 201, answer.text
     assert outcomes(answer.json()) == [(1, "matched")]
     assert await status_of(merchant, payment["id"]) == "paid"
+
+
+async def test_a_late_line_that_is_short_or_over_says_by_how_much(
+    merchant: Merchant, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    expired, expired_ref = await _payment(merchant, client_id, 5000, expiresIn=60)
+    cancelled, cancelled_ref = await _payment(merchant, client_id, 4000)
+    exact, exact_ref = await _payment(merchant, client_id, 3000)
+    for payment in (cancelled, exact):
+        answer = await merchant.http.post(
+            f"/payment/request/{payment['id']}/cancel", headers=await merchant.headers()
+        )
+        assert answer.status_code == 200
+    clock.advance(120)
+    day = _day(expired, days=1)
+    report = await imported(
+        merchant,
+        csv_text(
+            f"L-1,{day},0.01,EUR,{expired_ref},Ann",
+            f"L-2,{day},45.50,EUR,{cancelled_ref},Bob",
+            f"L-3,{day},30.00,EUR,{exact_ref},Cy",
+        ),
+    )
+
+    assert outcomes(report) == [(2, "late"), (3, "late"), (4, "late")]
+    short, over, same = (line["message"] for line in report["lines"])
+    assert "It is 49.99 EUR less than the 50.00 EUR due." in short, short
+    assert "It is 5.50 EUR more than the 40.00 EUR due." in over, over
+    assert "less than" not in same and "more than" not in same, same
+    assert all(m.endswith("Accept it or mark it for refund.") for m in (short, over, same))

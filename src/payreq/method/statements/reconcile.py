@@ -138,8 +138,8 @@ class Reconciler:
                 when = f"booked {booked_on.isoformat()}" if booked_on else "without a booking date"
                 return (
                     Outcome.LATE,
-                    f"The payment expired on {expiry_day.isoformat()} ({zone.key}); this transfer was {when}. "
-                    "Accept it or mark it for refund.",
+                    f"The payment expired on {expiry_day.isoformat()} ({zone.key}); this transfer was {when}."
+                    f"{_difference(line.amount, payment)} Accept it or mark it for refund.",
                     seen,
                     reference,
                 )
@@ -147,7 +147,8 @@ class Reconciler:
         elif seen.status is not Status.PENDING:
             return (
                 Outcome.LATE,
-                f"The payment is already {seen.status.value}; accept it or mark it for refund.",
+                f"The payment is already {seen.status.value}.{_difference(line.amount, payment)} "
+                "Accept it or mark it for refund.",
                 seen,
                 reference,
             )
@@ -225,3 +226,15 @@ def _reporter(line: StatementLine) -> Callable[..., LineReport]:
         )
 
     return report
+
+
+def _difference(amount: int, payment: Payment) -> str:
+    """For a late line, what its amount is against the one due (a late line has one
+    outcome, ``late``; the merchant who accepts it must still see that it is short or
+    over, SPEC §1: such money is reported, never applied silently)."""
+    due = plain_amount(payment.amount, payment.currency)
+    if amount < payment.amount:
+        return f" It is {plain_amount(payment.amount - amount, payment.currency)} less than the {due} due."
+    if amount > payment.amount:
+        return f" It is {plain_amount(amount - payment.amount, payment.currency)} more than the {due} due."
+    return ""
