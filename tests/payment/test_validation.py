@@ -275,6 +275,14 @@ async def test_metadata_with_20_keys_is_accepted(merchant: Merchant) -> None:
     assert assert_created(await create(merchant, metadata=metadata))["metadata"] == metadata
 
 
+async def test_metadata_is_returned_as_sent_an_empty_object_included(merchant: Merchant) -> None:
+    empty = assert_created(await create(merchant, metadata={}))
+    absent = assert_created(await create(merchant))
+    assert (empty["metadata"], absent["metadata"]) == ({}, None)
+    read = await merchant.http.get(f"/payment/request/{empty['id']}", headers=await merchant.headers())
+    assert read.json()["metadata"] == {}
+
+
 async def test_metadata_with_21_keys_returns_422(merchant: Merchant) -> None:
     metadata = {f"key{i}": "v" for i in range(21)}
     assert_envelope(await create(merchant, metadata=metadata), 422, "validation_error", param="metadata")

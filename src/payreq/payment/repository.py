@@ -114,7 +114,9 @@ def creation(payment: Payment) -> Parts:
             "p_redirect_url": payment.redirect_url,
             "p_reference_id": payment.reference_id,
             "p_reference_label": payment.reference_label,
-            "p_metadata": msgspec.json.encode(payment.metadata).decode() if payment.metadata else None,
+            "p_metadata": msgspec.json.encode(payment.metadata).decode()
+            if payment.metadata is not None
+            else None,
             "p_created_at": payment.created_at,
             "p_expires_at": payment.expires_at,
         },

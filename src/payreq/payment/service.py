@@ -160,7 +160,8 @@ class PaymentService:
         return value
 
     def _metadata(self, draft: PaymentDraft) -> dict[str, str] | None:
-        if not draft.metadata:
+        """As sent: absent stays null, ``{}`` stays ``{}`` (returned unchanged)."""
+        if draft.metadata is None:
             return None
         for key, value in draft.metadata.items():
             check_text(key, "metadata")
