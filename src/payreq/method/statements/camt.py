@@ -110,9 +110,8 @@ def parse(data: bytes) -> Iterator[StatementLine]:
 
 
 def _guarded(data: bytes, *, formats_only: bool) -> Iterator[StatementLine]:
-    events = iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True)
     try:
-        yield from _walk(events, formats_only=formats_only)
+        yield from _walk(_events(data), formats_only=formats_only)
     except DefusedXmlException:
         raise StatementUnreadable(
             "The XML statement declares a DOCTYPE, entities or external references; "
@@ -120,6 +119,27 @@ def _guarded(data: bytes, *, formats_only: bool) -> Iterator[StatementLine]:
         ) from None
     except ET.ParseError as exc:
         raise StatementUnreadable(f"The XML statement is not well-formed: {exc}.") from None
+
+
+def _events(data: bytes) -> Iterator[tuple[str, ET.Element]]:
+    """The parser's events. Expat reads UTF-8, UTF-16 and single-byte encodings; for
+    any other declared encoding (Shift_JIS, Big5, UTF-32, UTF-7, an unknown name) it
+    raises LookupError or ValueError rather than a ParseError: only what the parser
+    raises is caught here, never an error of the code that walks the events."""
+    events = iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration:
+            return
+        except DefusedXmlException:  # a ValueError too: refused as such by _guarded
+            raise
+        except (LookupError, ValueError) as exc:
+            raise StatementUnreadable(
+                f"The XML statement cannot be read in the encoding it declares ({str(exc)[:120]}); "
+                "statements are read in UTF-8, UTF-16 or a single-byte encoding such as ISO-8859-1."
+            ) from None
+        yield event
 
 
 def _walk(events: Iterator[tuple[str, ET.Element]], *, formats_only: bool) -> Iterator[StatementLine]:
