@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from payreq.account.repository import api_key_by_client_id
 from payreq.services import Services
@@ -392,6 +393,60 @@ async def test_a_camt054_then_the_camt053_of_the_same_transfers_applies_each_onc
     assert statement["format"] == "camt.053"
     assert outcomes(statement) == [(1, "duplicate"), (2, "duplicate")]
     for payment in (with_ref, without_ref):
+        assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+@pytest.mark.parametrize(
+    ("notified", "stated"),
+    [
+        # the notification has the transaction's reference only, the statement adds the entry's
+        ({"tx": "TX-1"}, {"entry": "ENTRY-1", "tx": "TX-1"}),
+        ({"entry": "ENTRY-1", "tx": "TX-1"}, {"tx": "TX-1"}),
+        # the same reference, on the entry in one file and in the transaction details in the other
+        ({"entry": "REF-1"}, {"tx": "REF-1"}),
+        ({"tx": "REF-1"}, {"entry": "REF-1"}),
+    ],
+)
+async def test_the_banks_reference_is_the_identity_at_whichever_level_each_file_carries_it(
+    merchant: Merchant, services: Services, notified: dict[str, str], stated: dict[str, str]
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4200)
+
+    def entry(refs: dict[str, str], entry_ref: str) -> Entry:
+        tx = Tx("42.00", structured=[reference], servicer_ref=refs.get("tx"))
+        return Entry("42.00", servicer_ref=refs.get("entry"), entry_ref=entry_ref, txs=[tx])
+
+    first = await imported(merchant, camt054(entry(notified, "N1")), "application/xml")
+    assert outcomes(first) == [(1, "matched")]
+    second = await imported(merchant, camt053(entry(stated, "0001"), statement_id="S-2"), "application/xml")
+    assert outcomes(second) == [(1, "duplicate")], second["lines"][0]["message"]
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_a_transaction_notified_alone_is_the_same_line_in_the_statements_batch(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    alone, ref1 = await _payment(merchant, client_id, 1000)
+    other, ref2 = await _payment(merchant, client_id, 2000)
+    notification = camt054(
+        Entry("10.00", servicer_ref="N-77", txs=[Tx("10.00", structured=[ref1], servicer_ref="TX-A")])
+    )
+    assert outcomes(await imported(merchant, notification, "application/xml")) == [(1, "matched")]
+    # the statement books both in one batch: the entry's reference names the batch, each
+    # transaction is known by its own
+    batch = Entry(
+        "30.00",
+        servicer_ref="BATCH-9",
+        txs=[
+            Tx("10.00", structured=[ref1], servicer_ref="TX-A"),
+            Tx("20.00", structured=[ref2], servicer_ref="TX-B"),
+        ],
+    )
+    statement = await imported(merchant, camt053(batch), "application/xml")
+    assert outcomes(statement) == [(1, "duplicate"), (2, "matched")]
+    for payment in (alone, other):
         assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
 
 

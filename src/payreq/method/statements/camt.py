@@ -23,7 +23,10 @@ Each entry is one booking on the merchant's account. What counts:
 
 A line's identity (for "imported before") is the bank's own reference: the
 transaction's ``Refs/AcctSvcrRef``, else the entry's ``AcctSvcrRef`` (with the
-transaction's position in a batch). Without one, it is the transaction's content:
+transaction's position in a batch, where the entry's reference names the batch, not
+the transaction). Either level gives the same identity for the same reference, so
+a file that carries it only on the entry and one that carries it only in the
+transaction details agree. Without one, it is the transaction's content:
 its references (EndToEndId, TxId, UETR, InstrId), remittance information and
 counterparty, with the account, day, amount and direction. Two payers who send the
 same amount on the same day are two lines; the same transfer reported by a camt.054
@@ -222,7 +225,7 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
 
     if not transactions:
         identity = (
-            f"camt|{account}|{servicer_ref}|{indicator}|{reversal}"
+            _bank_identity(account, servicer_ref, indicator, reversal)
             if servicer_ref
             else content_identity(
                 "camt",
@@ -257,10 +260,10 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
             tx_amount = amount_node
         tx_indicator = tree.text(tx, "CdtDbtInd") or indicator
         tx_reversal = reversal or tree.one(tx, "RtrInf") is not None
-        if tx_ref and (several or not servicer_ref):
-            identity = f"camt|{account}|tx|{tx_ref}|{reversal}"
-        elif servicer_ref:
-            identity = f"camt|{account}|{servicer_ref}|{indicator}|{reversal}"
+        if tx_ref:  # the transaction's own reference, whether or not the entry has one
+            identity = _bank_identity(account, tx_ref, indicator, reversal)
+        elif servicer_ref:  # in a batch, the entry's reference names the batch: add the position
+            identity = _bank_identity(account, servicer_ref, indicator, reversal)
             identity += f"#{index + 1}" if several else ""
         else:
             identity = content_identity(
@@ -280,6 +283,13 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
             missing_amount="a batch transaction without its own amount" if tx_amount is None else None,
             **common,  # type: ignore[arg-type]
         )
+
+
+def _bank_identity(account: str, reference: str, indicator: str | None, reversal: bool) -> str:
+    """A line's identity from the bank's ``AcctSvcrRef``: one form at both levels, so a
+    transfer is the same line whether a file gives the reference on the entry or in
+    its transaction details (a camt.054 often has only one of them, the camt.053 both)."""
+    return f"camt|{account}|{reference}|{indicator}|{reversal}"
 
 
 def _transaction_content(tree: _Tree, tx: ET.Element) -> list[str]:
