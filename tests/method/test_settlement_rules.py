@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -177,6 +177,80 @@ async def test_the_expiry_day_is_taken_in_the_accounts_time_zone(
     expected = "matched" if ahead else "late"
     assert outcomes(await imported(merchant, statement, "application/xml")) == [(1, expected)]
     assert await status_of(merchant, payment["id"]) == ("paid" if ahead else "expired")
+
+
+def _around_midnight(payment: dict[str, Any], zone: str, minutes: int, shift_hours: int) -> str:
+    """A booking ``DtTm``: ``minutes`` after the end of the payment's expiry day in
+    ``zone`` (negative: before it), written with the offset of ``zone`` moved by
+    ``shift_hours``, so that the date as written is not the account's day."""
+    tz = ZoneInfo(zone)
+    day = datetime.fromisoformat(_day(payment, zone)).date() + timedelta(days=1)
+    end = datetime(day.year, day.month, day.day, tzinfo=tz)
+    moment = end + timedelta(minutes=minutes)
+    offset = moment.utcoffset()
+    assert offset is not None
+    return moment.astimezone(timezone(offset + timedelta(hours=shift_hours))).isoformat()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT-5", "America/Los_Angeles"])
+async def test_a_booking_time_with_an_offset_is_taken_as_the_accounts_day(
+    merchant: Merchant, services: Services, clock: MovableClock, zone: str
+) -> None:
+    client_id = await bank_application(merchant)
+    in_time, ref1 = await _payment(merchant, client_id, 3300, expiresIn=60)
+    late, ref2 = await _payment(merchant, client_id, 4400, expiresIn=60)
+    async with services.db.transaction() as conn:
+        await services.accounts.set_timezone(conn, tenant_of(merchant).account_id, zone)
+    clock.advance(120)
+    # a minute before the account's midnight, written three hours ahead: the next day as written
+    before = _around_midnight(in_time, zone, -1, +3)
+    # a minute after it, written three hours behind: the expiry day as written
+    after = _around_midnight(late, zone, +1, -3)
+    assert before[:10] > _day(in_time, zone) and after[:10] == _day(late, zone)
+    statement = camt053(
+        Entry(
+            "33.00", booked=None, booked_at=before, servicer_ref="T-1", txs=[Tx("33.00", structured=[ref1])]
+        ),
+        Entry(
+            "44.00", booked=None, booked_at=after, servicer_ref="T-2", txs=[Tx("44.00", structured=[ref2])]
+        ),
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "matched"), (2, "late")]
+    assert [line["bookingDate"] for line in report["lines"]] == [_day(in_time, zone), _day(late, zone, 1)]
+    assert f"booked {_day(late, zone, 1)}" in report["lines"][1]["message"]
+    assert [await status_of(merchant, p["id"]) for p in (in_time, late)] == ["paid", "expired"]
+
+
+async def test_a_booking_time_without_an_offset_is_the_accounts_local_time(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    in_time, ref1 = await _payment(merchant, client_id, 3300, expiresIn=60)
+    late, ref2 = await _payment(merchant, client_id, 4400, expiresIn=60)
+    zone = "Etc/GMT-14"  # UTC+14: read as UTC, 20:00 would be the next day here
+    async with services.db.transaction() as conn:
+        await services.accounts.set_timezone(conn, tenant_of(merchant).account_id, zone)
+    clock.advance(120)
+    statement = camt053(
+        Entry(
+            "33.00",
+            booked=None,
+            booked_at=f"{_day(in_time, zone)}T20:00:00",
+            servicer_ref="L-1",
+            txs=[Tx("33.00", structured=[ref1])],
+        ),
+        Entry(
+            "44.00",
+            booked=None,
+            booked_at=f"{_day(late, zone, 1)}T00:30:00",
+            servicer_ref="L-2",
+            txs=[Tx("44.00", structured=[ref2])],
+        ),
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "matched"), (2, "late")]
+    assert [await status_of(merchant, p["id"]) for p in (in_time, late)] == ["paid", "expired"]
 
 
 async def test_an_unknown_time_zone_is_refused(merchant: Merchant, services: Services) -> None:

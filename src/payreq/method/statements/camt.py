@@ -12,7 +12,9 @@ Each entry is one booking on the merchant's account. What counts:
   and are reported, never applied (``<Sts>BOOK</Sts>`` in .001.02, ``<Sts><Cd>BOOK</Cd></Sts>``
   from .001.08);
 - ``BookgDt`` (else ``ValDt``): the day the bank booked the money, which decides
-  whether a transfer to an expired request was made in time;
+  whether a transfer to an expired request was made in time. A ``DtTm`` with an
+  offset is converted to the account's time zone; one without an offset is local
+  time, read as the account's (its date as written);
 - ``NtryDtls/TxDtls``: a batch-booked entry holds several transactions, each with its
   own amount (``Amt``, or ``AmtDtls/TxAmt/Amt`` in older versions), references and
   remittance information; each becomes its own line. A batch without transaction
@@ -202,7 +204,9 @@ def _walk(events: Iterator[tuple[str, ET.Element]], *, formats_only: bool) -> It
 
 
 def _date(tree: _Tree, node: ET.Element, path: str) -> str | None:
-    return (tree.text(node, f"{path}/Dt", f"{path}/DtTm") or "")[:10] or None
+    """``Dt`` or ``DtTm`` as given (a date and time keeps its time and offset: which day
+    it is depends on the account's time zone, see ``model.account_day``)."""
+    return (tree.text(node, f"{path}/Dt", f"{path}/DtTm") or "")[:64] or None
 
 
 def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iterator[StatementLine]:
@@ -221,7 +225,9 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
         "value_date": value_date,
         "extra_texts": entry_info,
     }
-    day = booking_date or value_date
+    # the identity keeps the date as the bank wrote it (a DtTm's date part), whatever the
+    # account's zone: the same transfer as Dt in one file and as DtTm in another is one line
+    day = (booking_date or value_date or "")[:10] or None
 
     if not transactions:
         identity = (
