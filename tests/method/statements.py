@@ -70,10 +70,13 @@ class Entry:
     info: str | None = None
     booked: str | None = "2026-11-21"
     value: str | None = "2026-11-21"
+    booked_at: str | None = None
+    """A booking date and time (``DtTm``), written instead of ``booked``."""
 
     def xml(self, *, version: str) -> str:
         status = f"<Sts><Cd>{self.status}</Cd></Sts>" if version != NS_02 else f"<Sts>{self.status}</Sts>"
         dates = f"<BookgDt><Dt>{self.booked}</Dt></BookgDt>" if self.booked else ""
+        dates = f"<BookgDt><DtTm>{self.booked_at}</DtTm></BookgDt>" if self.booked_at else dates
         dates += f"<ValDt><Dt>{self.value}</Dt></ValDt>" if self.value else ""
         parts = [
             f"<NtryRef>{self.entry_ref}</NtryRef>" if self.entry_ref else "",

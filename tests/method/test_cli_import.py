@@ -81,10 +81,13 @@ async def test_the_cli_refuses_bad_arguments_and_unreadable_files_before_touchin
     statement.write_text("id,amount,currency,reference\nX,1.00,EUR,x\n")
     unreadable = tmp_path / "statement.xml"
     unreadable.write_text("<Document/>")
+    undecodable = tmp_path / "shift-jis.xml"  # expat reads no multi-byte encoding but UTF-8/16
+    undecodable.write_text('<?xml version="1.0" encoding="Shift_JIS"?><Document/>')
     cases = [
         ((str(statement), "--account", "nope"), 2, "not an account id"),
         ((str(statement), "--environment", "staging"), 2, "sandbox or production"),
         ((str(unreadable),), 1, "not an ISO 20022 camt.053"),
+        ((str(undecodable),), 1, "cannot be read in the encoding it declares"),
         ((str(tmp_path / "missing.csv"),), 2, "does not exist"),
     ]
     for args, code, message in cases:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from payreq.account.repository import api_key_by_client_id
 from payreq.services import Services
@@ -176,6 +177,80 @@ async def test_the_expiry_day_is_taken_in_the_accounts_time_zone(
     expected = "matched" if ahead else "late"
     assert outcomes(await imported(merchant, statement, "application/xml")) == [(1, expected)]
     assert await status_of(merchant, payment["id"]) == ("paid" if ahead else "expired")
+
+
+def _around_midnight(payment: dict[str, Any], zone: str, minutes: int, shift_hours: int) -> str:
+    """A booking ``DtTm``: ``minutes`` after the end of the payment's expiry day in
+    ``zone`` (negative: before it), written with the offset of ``zone`` moved by
+    ``shift_hours``, so that the date as written is not the account's day."""
+    tz = ZoneInfo(zone)
+    day = datetime.fromisoformat(_day(payment, zone)).date() + timedelta(days=1)
+    end = datetime(day.year, day.month, day.day, tzinfo=tz)
+    moment = end + timedelta(minutes=minutes)
+    offset = moment.utcoffset()
+    assert offset is not None
+    return moment.astimezone(timezone(offset + timedelta(hours=shift_hours))).isoformat()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT-5", "America/Los_Angeles"])
+async def test_a_booking_time_with_an_offset_is_taken_as_the_accounts_day(
+    merchant: Merchant, services: Services, clock: MovableClock, zone: str
+) -> None:
+    client_id = await bank_application(merchant)
+    in_time, ref1 = await _payment(merchant, client_id, 3300, expiresIn=60)
+    late, ref2 = await _payment(merchant, client_id, 4400, expiresIn=60)
+    async with services.db.transaction() as conn:
+        await services.accounts.set_timezone(conn, tenant_of(merchant).account_id, zone)
+    clock.advance(120)
+    # a minute before the account's midnight, written three hours ahead: the next day as written
+    before = _around_midnight(in_time, zone, -1, +3)
+    # a minute after it, written three hours behind: the expiry day as written
+    after = _around_midnight(late, zone, +1, -3)
+    assert before[:10] > _day(in_time, zone) and after[:10] == _day(late, zone)
+    statement = camt053(
+        Entry(
+            "33.00", booked=None, booked_at=before, servicer_ref="T-1", txs=[Tx("33.00", structured=[ref1])]
+        ),
+        Entry(
+            "44.00", booked=None, booked_at=after, servicer_ref="T-2", txs=[Tx("44.00", structured=[ref2])]
+        ),
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "matched"), (2, "late")]
+    assert [line["bookingDate"] for line in report["lines"]] == [_day(in_time, zone), _day(late, zone, 1)]
+    assert f"booked {_day(late, zone, 1)}" in report["lines"][1]["message"]
+    assert [await status_of(merchant, p["id"]) for p in (in_time, late)] == ["paid", "expired"]
+
+
+async def test_a_booking_time_without_an_offset_is_the_accounts_local_time(
+    merchant: Merchant, services: Services, clock: MovableClock
+) -> None:
+    client_id = await bank_application(merchant)
+    in_time, ref1 = await _payment(merchant, client_id, 3300, expiresIn=60)
+    late, ref2 = await _payment(merchant, client_id, 4400, expiresIn=60)
+    zone = "Etc/GMT-14"  # UTC+14: read as UTC, 20:00 would be the next day here
+    async with services.db.transaction() as conn:
+        await services.accounts.set_timezone(conn, tenant_of(merchant).account_id, zone)
+    clock.advance(120)
+    statement = camt053(
+        Entry(
+            "33.00",
+            booked=None,
+            booked_at=f"{_day(in_time, zone)}T20:00:00",
+            servicer_ref="L-1",
+            txs=[Tx("33.00", structured=[ref1])],
+        ),
+        Entry(
+            "44.00",
+            booked=None,
+            booked_at=f"{_day(late, zone, 1)}T00:30:00",
+            servicer_ref="L-2",
+            txs=[Tx("44.00", structured=[ref2])],
+        ),
+    )
+    report = await imported(merchant, statement, "application/xml")
+    assert outcomes(report) == [(1, "matched"), (2, "late")]
+    assert [await status_of(merchant, p["id"]) for p in (in_time, late)] == ["paid", "expired"]
 
 
 async def test_an_unknown_time_zone_is_refused(merchant: Merchant, services: Services) -> None:
@@ -392,6 +467,60 @@ async def test_a_camt054_then_the_camt053_of_the_same_transfers_applies_each_onc
     assert statement["format"] == "camt.053"
     assert outcomes(statement) == [(1, "duplicate"), (2, "duplicate")]
     for payment in (with_ref, without_ref):
+        assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+@pytest.mark.parametrize(
+    ("notified", "stated"),
+    [
+        # the notification has the transaction's reference only, the statement adds the entry's
+        ({"tx": "TX-1"}, {"entry": "ENTRY-1", "tx": "TX-1"}),
+        ({"entry": "ENTRY-1", "tx": "TX-1"}, {"tx": "TX-1"}),
+        # the same reference, on the entry in one file and in the transaction details in the other
+        ({"entry": "REF-1"}, {"tx": "REF-1"}),
+        ({"tx": "REF-1"}, {"entry": "REF-1"}),
+    ],
+)
+async def test_the_banks_reference_is_the_identity_at_whichever_level_each_file_carries_it(
+    merchant: Merchant, services: Services, notified: dict[str, str], stated: dict[str, str]
+) -> None:
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4200)
+
+    def entry(refs: dict[str, str], entry_ref: str) -> Entry:
+        tx = Tx("42.00", structured=[reference], servicer_ref=refs.get("tx"))
+        return Entry("42.00", servicer_ref=refs.get("entry"), entry_ref=entry_ref, txs=[tx])
+
+    first = await imported(merchant, camt054(entry(notified, "N1")), "application/xml")
+    assert outcomes(first) == [(1, "matched")]
+    second = await imported(merchant, camt053(entry(stated, "0001"), statement_id="S-2"), "application/xml")
+    assert outcomes(second) == [(1, "duplicate")], second["lines"][0]["message"]
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_a_transaction_notified_alone_is_the_same_line_in_the_statements_batch(
+    merchant: Merchant, services: Services
+) -> None:
+    client_id = await bank_application(merchant)
+    alone, ref1 = await _payment(merchant, client_id, 1000)
+    other, ref2 = await _payment(merchant, client_id, 2000)
+    notification = camt054(
+        Entry("10.00", servicer_ref="N-77", txs=[Tx("10.00", structured=[ref1], servicer_ref="TX-A")])
+    )
+    assert outcomes(await imported(merchant, notification, "application/xml")) == [(1, "matched")]
+    # the statement books both in one batch: the entry's reference names the batch, each
+    # transaction is known by its own
+    batch = Entry(
+        "30.00",
+        servicer_ref="BATCH-9",
+        txs=[
+            Tx("10.00", structured=[ref1], servicer_ref="TX-A"),
+            Tx("20.00", structured=[ref2], servicer_ref="TX-B"),
+        ],
+    )
+    statement = await imported(merchant, camt053(batch), "application/xml")
+    assert outcomes(statement) == [(1, "duplicate"), (2, "matched")]
+    for payment in (alone, other):
         assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
 
 

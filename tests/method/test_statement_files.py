@@ -5,6 +5,7 @@ booking status). Parsing only; reconciliation has its own tests."""
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -218,6 +219,29 @@ def test_identity_prefers_the_banks_reference_and_falls_back_to_the_transactions
         list(camt.parse(build(Entry("5.00", servicer_ref="X-1"), iban="FR1420041010050500013M02606")))
     )
     assert other_account.key != a.key
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "day"),
+    [
+        ("2026-12-02", "Pacific/Kiritimati", "2026-12-02"),  # a date is that day anywhere
+        ("2026-12-02+01:00", "UTC", "2026-12-02"),  # ISODate with a zone suffix
+        ("2026-12-02T20:00:00-08:00", "UTC", "2026-12-03"),
+        ("2026-12-02T20:00:00-08:00", "America/Los_Angeles", "2026-12-02"),
+        ("2026-12-02T23:30:00.123456789Z", "Europe/Berlin", "2026-12-03"),
+        ("2026-12-03T01:00:00+02:00", "UTC", "2026-12-02"),
+        ("2026-12-02T23:30:00", "Pacific/Kiritimati", "2026-12-02"),  # no offset: the account's local time
+        ("2026-12-02T24:00:00Z", "UTC", None),  # a time that cannot be read: no day, not its date part
+        ("garbage", "UTC", None),
+    ],
+)
+def test_a_booking_date_and_time_is_the_accounts_day(text: str, zone: str, day: str | None) -> None:
+    line = only(
+        list(camt.parse(build(Entry("5.00", servicer_ref="DT-1", booked=None, value=None, booked_at=text))))
+    )
+    assert line.booking_date == text
+    found = line.booked_on(ZoneInfo(zone))
+    assert (found.isoformat() if found else None) == day
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,39 @@ async def test_an_entity_in_a_utf16_statement_never_reaches_reconciliation(merch
     assert outcomes(await imported(merchant, plain, "application/xml")) == [(1, "matched")]
 
 
+def _declared_camt(encoding: str, reference: str) -> bytes:
+    """A camt.053 in ASCII bytes that declares ``encoding``: it would match the payment."""
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?>'
+        f'<Document xmlns="{NS_08}"><BkToCstmrStmt><Stmt><Id>S</Id>'
+        '<Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
+        f"<BookgDt><Dt>2026-11-21</Dt></BookgDt><NtryDtls><TxDtls><RmtInf><Ustrd>{reference}</Ustrd>"
+        "</RmtInf></TxDtls></NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"
+    ).encode("ascii")
+
+
+@pytest.mark.parametrize("encoding", ["shift_jis", "big5", "UTF-32", "utf-7", "no-such-encoding"])
+async def test_a_declared_encoding_the_parser_cannot_read_is_refused_with_422(
+    merchant: Merchant, encoding: str
+) -> None:
+    client_id = await bank_application(merchant)
+    payment = await new_payment(merchant, client_id, 1000)
+    reference = await transfer_reference(merchant, payment["id"])
+    error = error_of(
+        await import_statement(merchant, _declared_camt(encoding, reference), "application/xml"),
+        422,
+        "validation_error",
+    )
+    assert error["code"] == "unreadable_statement"
+    assert "encoding" in error["message"]
+    assert await status_of(merchant, payment["id"]) == "pending"
+    listed = await merchant.http.get("/api/statements", headers=await merchant.headers())
+    assert listed.status_code == 200 and listed.json()["data"] == []  # nothing was recorded
+    # a single-byte encoding expat reads is imported as before
+    plain = _declared_camt("ISO-8859-1", reference)
+    assert outcomes(await imported(merchant, plain, "application/xml")) == [(1, "matched")]
+
+
 @pytest.mark.parametrize("amount", [str(2**63), "92233720368547758.08", "9" * 40])
 async def test_an_amount_no_column_can_hold_is_an_invalid_line_and_the_rest_applies(
     merchant: Merchant, services: Services, amount: str

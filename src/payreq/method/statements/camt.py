@@ -12,7 +12,9 @@ Each entry is one booking on the merchant's account. What counts:
   and are reported, never applied (``<Sts>BOOK</Sts>`` in .001.02, ``<Sts><Cd>BOOK</Cd></Sts>``
   from .001.08);
 - ``BookgDt`` (else ``ValDt``): the day the bank booked the money, which decides
-  whether a transfer to an expired request was made in time;
+  whether a transfer to an expired request was made in time. A ``DtTm`` with an
+  offset is converted to the account's time zone; one without an offset is local
+  time, read as the account's (its date as written);
 - ``NtryDtls/TxDtls``: a batch-booked entry holds several transactions, each with its
   own amount (``Amt``, or ``AmtDtls/TxAmt/Amt`` in older versions), references and
   remittance information; each becomes its own line. A batch without transaction
@@ -23,7 +25,10 @@ Each entry is one booking on the merchant's account. What counts:
 
 A line's identity (for "imported before") is the bank's own reference: the
 transaction's ``Refs/AcctSvcrRef``, else the entry's ``AcctSvcrRef`` (with the
-transaction's position in a batch). Without one, it is the transaction's content:
+transaction's position in a batch, where the entry's reference names the batch, not
+the transaction). Either level gives the same identity for the same reference, so
+a file that carries it only on the entry and one that carries it only in the
+transaction details agree. Without one, it is the transaction's content:
 its references (EndToEndId, TxId, UETR, InstrId), remittance information and
 counterparty, with the account, day, amount and direction. Two payers who send the
 same amount on the same day are two lines; the same transfer reported by a camt.054
@@ -110,9 +115,8 @@ def parse(data: bytes) -> Iterator[StatementLine]:
 
 
 def _guarded(data: bytes, *, formats_only: bool) -> Iterator[StatementLine]:
-    events = iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True)
     try:
-        yield from _walk(events, formats_only=formats_only)
+        yield from _walk(_events(data), formats_only=formats_only)
     except DefusedXmlException:
         raise StatementUnreadable(
             "The XML statement declares a DOCTYPE, entities or external references; "
@@ -120,6 +124,27 @@ def _guarded(data: bytes, *, formats_only: bool) -> Iterator[StatementLine]:
         ) from None
     except ET.ParseError as exc:
         raise StatementUnreadable(f"The XML statement is not well-formed: {exc}.") from None
+
+
+def _events(data: bytes) -> Iterator[tuple[str, ET.Element]]:
+    """The parser's events. Expat reads UTF-8, UTF-16 and single-byte encodings; for
+    any other declared encoding (Shift_JIS, Big5, UTF-32, UTF-7, an unknown name) it
+    raises LookupError or ValueError rather than a ParseError: only what the parser
+    raises is caught here, never an error of the code that walks the events."""
+    events = iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration:
+            return
+        except DefusedXmlException:  # a ValueError too: refused as such by _guarded
+            raise
+        except (LookupError, ValueError) as exc:
+            raise StatementUnreadable(
+                f"The XML statement cannot be read in the encoding it declares ({str(exc)[:120]}); "
+                "statements are read in UTF-8, UTF-16 or a single-byte encoding such as ISO-8859-1."
+            ) from None
+        yield event
 
 
 def _walk(events: Iterator[tuple[str, ET.Element]], *, formats_only: bool) -> Iterator[StatementLine]:
@@ -179,7 +204,9 @@ def _walk(events: Iterator[tuple[str, ET.Element]], *, formats_only: bool) -> It
 
 
 def _date(tree: _Tree, node: ET.Element, path: str) -> str | None:
-    return (tree.text(node, f"{path}/Dt", f"{path}/DtTm") or "")[:10] or None
+    """``Dt`` or ``DtTm`` as given (a date and time keeps its time and offset: which day
+    it is depends on the account's time zone, see ``model.account_day``)."""
+    return (tree.text(node, f"{path}/Dt", f"{path}/DtTm") or "")[:64] or None
 
 
 def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iterator[StatementLine]:
@@ -198,11 +225,13 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
         "value_date": value_date,
         "extra_texts": entry_info,
     }
-    day = booking_date or value_date
+    # the identity keeps the date as the bank wrote it (a DtTm's date part), whatever the
+    # account's zone: the same transfer as Dt in one file and as DtTm in another is one line
+    day = (booking_date or value_date or "")[:10] or None
 
     if not transactions:
         identity = (
-            f"camt|{account}|{servicer_ref}|{indicator}|{reversal}"
+            _bank_identity(account, servicer_ref, indicator, reversal)
             if servicer_ref
             else content_identity(
                 "camt",
@@ -237,10 +266,10 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
             tx_amount = amount_node
         tx_indicator = tree.text(tx, "CdtDbtInd") or indicator
         tx_reversal = reversal or tree.one(tx, "RtrInf") is not None
-        if tx_ref and (several or not servicer_ref):
-            identity = f"camt|{account}|tx|{tx_ref}|{reversal}"
-        elif servicer_ref:
-            identity = f"camt|{account}|{servicer_ref}|{indicator}|{reversal}"
+        if tx_ref:  # the transaction's own reference, whether or not the entry has one
+            identity = _bank_identity(account, tx_ref, indicator, reversal)
+        elif servicer_ref:  # in a batch, the entry's reference names the batch: add the position
+            identity = _bank_identity(account, servicer_ref, indicator, reversal)
             identity += f"#{index + 1}" if several else ""
         else:
             identity = content_identity(
@@ -260,6 +289,13 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
             missing_amount="a batch transaction without its own amount" if tx_amount is None else None,
             **common,  # type: ignore[arg-type]
         )
+
+
+def _bank_identity(account: str, reference: str, indicator: str | None, reversal: bool) -> str:
+    """A line's identity from the bank's ``AcctSvcrRef``: one form at both levels, so a
+    transfer is the same line whether a file gives the reference on the entry or in
+    its transaction details (a camt.054 often has only one of them, the camt.053 both)."""
+    return f"camt|{account}|{reference}|{indicator}|{reversal}"
 
 
 def _transaction_content(tree: _Tree, tx: ET.Element) -> list[str]:

@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -81,6 +81,8 @@ class StatementLine:
     booked: bool = True
     reversal: bool = False
     booking_date: str | None = None
+    """As the file gives it: a date (``YYYY-MM-DD``) or, from a camt ``DtTm``, a date and
+    time; ``booked_on`` and ``shown_date`` make it the account's day."""
     value_date: str | None = None
     bank_reference: str | None = None
     texts: Sequence[str] = ()
@@ -93,16 +95,47 @@ class StatementLine:
     def key(self) -> str:
         return hashlib.sha256(self.identity.encode("utf-8", "surrogatepass")).hexdigest()
 
-    @property
-    def booked_on(self) -> date | None:
-        """The day the bank booked the money: the booking date, else the value date."""
+    def booked_on(self, zone: tzinfo) -> date | None:
+        """The day the bank booked the money, in the account's time zone ``zone``: the
+        booking date, else the value date."""
         for text in (self.booking_date, self.value_date):
-            if text:
-                try:
-                    return date.fromisoformat(text[:10])
-                except ValueError:
-                    continue
+            day = account_day(text, zone)
+            if day is not None:
+                return day
         return None
+
+
+def account_day(text: str | None, zone: tzinfo) -> date | None:
+    """The account's day of a date or a date and time from a statement, or None.
+
+    A date (``2026-12-02``, also ISO 20022 ``ISODate`` with a zone suffix) is that day.
+    A date and time (camt ``DtTm``, ISO 20022 ``ISODateTime``) with an offset or ``Z`` is
+    an instant, converted to ``zone``: ``2026-12-02T20:00:00-08:00`` is 2026-12-03 in
+    UTC. Without an offset, ISO 20022 calls it local time; it is read as the account's
+    local time (the date as written, which is what the same bank's ``Dt`` says), not as
+    UTC. A date and time that cannot be read gives None (no day, so never "in time"),
+    rather than its date part, which may be another day in ``zone``."""
+    if not text:
+        return None
+    if len(text) > 10 and text[10] in "Tt":
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return moment.date() if moment.tzinfo is None else moment.astimezone(zone).date()
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def shown_date(text: str | None, zone: tzinfo) -> str | None:
+    """A file's date as a report shows and stores it: the account's day, else (a date
+    that cannot be read) its first 10 characters as given."""
+    if not text:
+        return None
+    day = account_day(text, zone)
+    return day.isoformat() if day is not None else text[:10]
 
 
 Parser = Callable[[bytes], Iterator[StatementLine]]

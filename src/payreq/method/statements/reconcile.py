@@ -23,7 +23,7 @@ from payreq.auth.subject import Tenant
 from payreq.db import Connection
 from payreq.method import creditor_reference, repository
 from payreq.method.bank_transfer import plain_amount
-from payreq.method.statements.model import REMEMBERED, Direction, Outcome, StatementLine
+from payreq.method.statements.model import REMEMBERED, Direction, Outcome, StatementLine, shown_date
 from payreq.method.statements.report import LineReport
 from payreq.payment import repository as payments_repository
 from payreq.payment.lifecycle import Cause, InvalidTransition, Status
@@ -45,7 +45,7 @@ class Reconciler:
     async def apply(
         self, conn: Connection, tenant: Tenant, import_id: uuid.UUID, line: StatementLine, *, zone: ZoneInfo
     ) -> Applied:
-        made = _reporter(line)
+        made = _reporter(line, zone)
 
         def report(*args: object, **kwargs: object) -> Applied:
             return Applied(made(*args, **kwargs), None)
@@ -71,7 +71,7 @@ class Reconciler:
             outcome=first[0].value,
             amount=line.amount,
             currency=line.currency,
-            booking_date=line.booking_date,
+            booking_date=shown_date(line.booking_date, zone),
             bank_reference=(line.bank_reference or "")[:255] or None,
             at=self.payments.clock(),
         )
@@ -133,7 +133,7 @@ class Reconciler:
         cause = Cause.ORDINARY
         if seen.status is Status.EXPIRED:
             expiry_day = seen.expires_at.astimezone(zone).date()
-            booked_on = line.booked_on
+            booked_on = line.booked_on(zone)
             if booked_on is None or booked_on > expiry_day:
                 when = f"booked {booked_on.isoformat()}" if booked_on else "without a booking date"
                 return (
@@ -206,7 +206,7 @@ class Reconciler:
         )
 
 
-def _reporter(line: StatementLine) -> Callable[..., LineReport]:
+def _reporter(line: StatementLine, zone: ZoneInfo) -> Callable[..., LineReport]:
     def report(
         outcome: Outcome, message: str, *, payment: Payment | None = None, reference: str | None = None
     ) -> LineReport:
@@ -217,7 +217,7 @@ def _reporter(line: StatementLine) -> Callable[..., LineReport]:
             amount=line.amount,
             currency_code=line.currency,
             direction=line.direction.value if line.direction else None,
-            booking_date=(line.booking_date or line.value_date or "")[:10] or None,
+            booking_date=shown_date(line.booking_date or line.value_date, zone),
             bank_reference=(line.bank_reference or "")[:255] or None,
             payer=(line.payer or "")[:140] or None,
             transfer_reference=reference,
