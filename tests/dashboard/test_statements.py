@@ -103,6 +103,31 @@ async def test_a_refund_due_line_leaves_the_payment_as_it_was(
     assert "cancelled</span>" in (await owner.get(f"/dashboard/payments/{second}")).text
 
 
+def lines_to_resolve(overview_page: str) -> int:
+    found = re.search(r'<dd id="unresolved-lines">(\d+)</dd>', overview_page)
+    assert found, overview_page
+    return int(found.group(1))
+
+
+async def test_the_overview_counts_a_line_to_resolve_until_it_is_resolved(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """The overview's "Statement lines to resolve" is the statement pages' recount of the
+    lines that still offer a decision: 1 after the upload, 0 once it is marked refund
+    due, and a re-upload of the same file (a duplicate) adds none."""
+    owner = await signed_in("owner")
+    _, _, body = await _late_fixture(dashboard_app, owner)
+    location = (await _upload(owner, body)).headers["location"]
+    assert (await owner.get(location)).text.count('value="refund_due"') == 1
+    assert lines_to_resolve((await owner.get("/dashboard/overview")).text) == 1
+    done = await owner.post(f"{location}/lines/2/resolve", {"action": "refund_due"}, csrf_from=location)
+    assert done.status_code == 303
+    again = (await _upload(owner, body)).headers["location"]
+    for page in (location, again):
+        assert 'value="refund_due"' not in (await owner.get(page)).text
+    assert lines_to_resolve((await owner.get("/dashboard/overview")).text) == 0
+
+
 async def test_a_bad_upload_is_refused_beside_the_field_and_imports_nothing(signed_in: SignedIn) -> None:
     owner = await signed_in("owner")
     nothing = await owner.upload(
