@@ -91,6 +91,30 @@ async def test_an_upload_reports_every_line_and_a_late_line_is_accepted_once(
     assert f'href="/dashboard/statements/{import_id}"' in listing and "camt053-basic.xml" in listing
 
 
+def payment_status_of_line(page: str, line: int) -> str:
+    row = re.search(rf'<tr id="line-{line}".*?</tr>', page, re.S)
+    assert row, page
+    found = re.search(r'<td data-label="Payment">.*?<span class="muted">([a-z]+)</span>', row.group(0), re.S)
+    assert found, row.group(0)
+    return found.group(1)
+
+
+async def test_an_accepted_line_shows_the_payment_paid_on_the_statement_page(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """The page reads the stored line as the API does: cancelled as imported, paid once
+    accepted, on the import's page and on a later import's duplicate of the line."""
+    owner = await signed_in("owner")
+    _, _, body = await _late_fixture(dashboard_app, owner)
+    location = (await _upload(owner, body)).headers["location"]
+    assert payment_status_of_line((await owner.get(location)).text, 2) == "cancelled"
+    done = await owner.post(f"{location}/lines/2/resolve", {"action": "accept"}, csrf_from=location)
+    assert done.status_code == 303
+    again = (await _upload(owner, body)).headers["location"]
+    for page in (location, again):
+        assert payment_status_of_line((await owner.get(page)).text, 2) == "paid", page
+
+
 async def test_a_refund_due_line_leaves_the_payment_as_it_was(
     signed_in: SignedIn, dashboard_app: Litestar
 ) -> None:
