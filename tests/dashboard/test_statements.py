@@ -169,6 +169,11 @@ async def test_a_bad_upload_is_refused_beside_the_field_and_imports_nothing(sign
         csrf_from="/dashboard/statements",
     )
     assert wrong.status_code == 422 and "Choose CSV, camt.053 or camt.054." in wrong.text
+    nul = await _upload(
+        owner, b"date,amount,currency,reference,payer\n2026-11-21,1.00,EUR,x,Jo\x00hn\n", "n.csv"
+    )
+    assert nul.status_code == 422
+    assert 'NUL character at line 2, column 5 ("payer")' in unescape(nul.text)
     assert (
         "No statements imported in this environment yet." in (await owner.get("/dashboard/statements")).text
     )
