@@ -91,6 +91,30 @@ async def test_an_upload_reports_every_line_and_a_late_line_is_accepted_once(
     assert f'href="/dashboard/statements/{import_id}"' in listing and "camt053-basic.xml" in listing
 
 
+def payment_status_of_line(page: str, line: int) -> str:
+    row = re.search(rf'<tr id="line-{line}".*?</tr>', page, re.S)
+    assert row, page
+    found = re.search(r'<td data-label="Payment">.*?<span class="muted">([a-z]+)</span>', row.group(0), re.S)
+    assert found, row.group(0)
+    return found.group(1)
+
+
+async def test_an_accepted_line_shows_the_payment_paid_on_the_statement_page(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """The page reads the stored line as the API does: cancelled as imported, paid once
+    accepted, on the import's page and on a later import's duplicate of the line."""
+    owner = await signed_in("owner")
+    _, _, body = await _late_fixture(dashboard_app, owner)
+    location = (await _upload(owner, body)).headers["location"]
+    assert payment_status_of_line((await owner.get(location)).text, 2) == "cancelled"
+    done = await owner.post(f"{location}/lines/2/resolve", {"action": "accept"}, csrf_from=location)
+    assert done.status_code == 303
+    again = (await _upload(owner, body)).headers["location"]
+    for page in (location, again):
+        assert payment_status_of_line((await owner.get(page)).text, 2) == "paid", page
+
+
 async def test_a_refund_due_line_leaves_the_payment_as_it_was(
     signed_in: SignedIn, dashboard_app: Litestar
 ) -> None:
@@ -101,6 +125,31 @@ async def test_a_refund_due_line_leaves_the_payment_as_it_was(
     assert done.status_code == 303
     assert "refund due</span>" in (await owner.get(location)).text
     assert "cancelled</span>" in (await owner.get(f"/dashboard/payments/{second}")).text
+
+
+def lines_to_resolve(overview_page: str) -> int:
+    found = re.search(r'<dd id="unresolved-lines">(\d+)</dd>', overview_page)
+    assert found, overview_page
+    return int(found.group(1))
+
+
+async def test_the_overview_counts_a_line_to_resolve_until_it_is_resolved(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """The overview's "Statement lines to resolve" is the statement pages' recount of the
+    lines that still offer a decision: 1 after the upload, 0 once it is marked refund
+    due, and a re-upload of the same file (a duplicate) adds none."""
+    owner = await signed_in("owner")
+    _, _, body = await _late_fixture(dashboard_app, owner)
+    location = (await _upload(owner, body)).headers["location"]
+    assert (await owner.get(location)).text.count('value="refund_due"') == 1
+    assert lines_to_resolve((await owner.get("/dashboard/overview")).text) == 1
+    done = await owner.post(f"{location}/lines/2/resolve", {"action": "refund_due"}, csrf_from=location)
+    assert done.status_code == 303
+    again = (await _upload(owner, body)).headers["location"]
+    for page in (location, again):
+        assert 'value="refund_due"' not in (await owner.get(page)).text
+    assert lines_to_resolve((await owner.get("/dashboard/overview")).text) == 0
 
 
 async def test_a_bad_upload_is_refused_beside_the_field_and_imports_nothing(signed_in: SignedIn) -> None:
@@ -120,6 +169,11 @@ async def test_a_bad_upload_is_refused_beside_the_field_and_imports_nothing(sign
         csrf_from="/dashboard/statements",
     )
     assert wrong.status_code == 422 and "Choose CSV, camt.053 or camt.054." in wrong.text
+    nul = await _upload(
+        owner, b"date,amount,currency,reference,payer\n2026-11-21,1.00,EUR,x,Jo\x00hn\n", "n.csv"
+    )
+    assert nul.status_code == 422
+    assert 'NUL character at line 2, column 5 ("payer")' in unescape(nul.text)
     assert (
         "No statements imported in this environment yet." in (await owner.get("/dashboard/statements")).text
     )

@@ -404,6 +404,51 @@ async def test_unreadable_statements_are_422_and_import_nothing(merchant: Mercha
     assert error["param"] == "format"
 
 
+async def test_a_nul_in_any_csv_cell_refuses_the_file_naming_the_cell_and_imports_nothing(
+    merchant: Merchant,
+) -> None:
+    """One answer on both engines (PostgreSQL cannot store NUL, SQLite can): 422 naming
+    the line and the column, nothing recorded, every time; the same file without the
+    NUL then imports whole."""
+    client_id = await bank_application(merchant)
+    first, second = [await new_payment(merchant, client_id, amount) for amount in (1111, 2222)]
+    ref1, ref2 = [await transfer_reference(merchant, p["id"]) for p in (first, second)]
+    header = "date,amount,currency,reference,id,payer,note"
+    rows = [
+        f"2026-11-21,11.11,EUR,{ref1},N-1,Jane,",
+        "2026-11-21,1.00,EUR,lunch,N-2,Jo\x00hn,",
+        f"2026-11-21,22.22,EUR,{ref2},N-3,Ann,",
+    ]
+    body = "\n".join([header, *rows]) + "\n"
+    headers = {**(await merchant.headers()), "Content-Type": "text/csv", "Prefer": "respond-async"}
+    for attempt in range(2):
+        error = error_of(await import_statement(merchant, body.encode()), 422, "validation_error")
+        assert error["code"] == "unreadable_statement", error
+        assert (
+            'at line 3, column 6 ("payer")' in error["message"] and "Nothing was imported" in error["message"]
+        )
+        background = await merchant.http.post("/api/statements", content=body.encode(), headers=headers)
+        assert error_of(background, 422, "validation_error")["message"] == error["message"], attempt
+    # in a column that is ignored, in the bank's id of a line that is invalid anyway, in the header
+    for broken, where in [
+        (body.replace("Jo\x00hn", "John").replace("Ann,", "Ann,x\x00"), 'line 4, column 7 ("note")'),
+        (
+            body.replace("Jo\x00hn", "John").replace("EUR,lunch,N-2", "XX,lunch,N\x002"),
+            'line 3, column 5 ("id")',
+        ),
+        (body.replace("Jo\x00hn", "John").replace("note", "no\x00te"), "line 1, column 7;"),
+    ]:
+        error = error_of(await import_statement(merchant, broken.encode()), 422, "validation_error")
+        assert where in error["message"], (where, error)
+    listed = await merchant.http.get("/api/statements", headers=await merchant.headers())
+    assert listed.status_code == 200 and listed.json()["data"] == []
+    assert [await status_of(merchant, p["id"]) for p in (first, second)] == ["pending", "pending"]
+
+    report = await imported(merchant, body.replace("Jo\x00hn", "John").encode())
+    assert outcomes(report) == [(2, "matched"), (3, "unmatched"), (4, "matched")]
+    assert [await status_of(merchant, p["id"]) for p in (first, second)] == ["paid", "paid"]
+
+
 async def test_a_statement_over_ten_mebibytes_is_413(merchant: Merchant, http: httpx.AsyncClient) -> None:
     body = b"id,amount,currency,reference\n" + b"x" * (10 * 1024 * 1024)
     answer = await import_statement(merchant, body)

@@ -365,6 +365,33 @@ async def test_a_partial_line_marked_refund_due_changes_nothing(
     assert await status_of(merchant, payment["id"]) == "pending"
 
 
+async def test_an_accepted_line_reads_paid_in_every_later_report_as_its_answer_did(
+    merchant: Merchant,
+) -> None:
+    """paymentStatus is stored: the resolution's answer is the stored row, the report
+    reads it again, and so do the duplicates of the line imported before and after."""
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 5000)
+    body = csv_text(f"S-1,2026-11-21,10.00,EUR,{reference},Sam")
+    report = await imported(merchant, body)
+    assert outcomes(report) == [(2, "partial")] and report["lines"][0]["paymentStatus"] == "pending"
+    before = await imported(merchant, body)
+    assert (before["lines"][0]["outcome"], before["lines"][0]["paymentStatus"]) == ("duplicate", "pending")
+
+    answer = await resolve(merchant, report["id"], 2, "accept")
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["resolution"], answer.json()["paymentStatus"]) == ("accepted", "paid")
+    assert await status_of(merchant, payment["id"]) == "paid"
+    after = await imported(merchant, body)
+    for import_id in (report["id"], before["id"], after["id"]):
+        reread = await merchant.http.get(f"/api/statements/{import_id}", headers=await merchant.headers())
+        assert reread.status_code == 200, reread.text
+        line = reread.json()["lines"][0]
+        assert (line["resolution"], line["paymentStatus"]) == ("accepted", "paid"), import_id
+    one = reread.json()["lines"][0]
+    assert one == {**answer.json(), "outcome": "duplicate", "message": one["message"]}
+
+
 async def test_an_overpaid_line_accepted_pays_the_pending_payment(
     merchant: Merchant, services: Services
 ) -> None:

@@ -12,6 +12,8 @@ from payreq.overview.repository import median
 from payreq.services import Services
 from tests.fixtures.bulk import insert_for
 from tests.fixtures.factories import Merchant
+from tests.method.conftest import bank_application, imported, new_payment, outcomes, transfer_reference
+from tests.method.statements import csv_text
 
 
 async def _seed(merchant: Merchant, services: Services, count: int = 10) -> None:
@@ -73,3 +75,48 @@ def test_median_of_a_histogram() -> None:
     assert median([(1, 1), (2, 1)]) == 1.5
     assert median([(1, 2), (10, 1)]) == 1
     assert median([(1, 1), (3, 2), (9, 1)]) == 3
+
+
+async def test_statement_lines_to_resolve_leave_the_count_once_resolved(merchant: Merchant) -> None:
+    """Only late, partial and overpaid lines without a resolution wait: accepting a line
+    or marking it refund_due takes it off the figure, a duplicate never adds to it, and
+    the figure equals a recount of the reports' lines still waiting."""
+    client_id = await bank_application(merchant)
+    short, refunded, over, cancelled, exact = [
+        await new_payment(merchant, client_id, amount) for amount in (5000, 5000, 1000, 4000, 2500)
+    ]
+    refs = [await transfer_reference(merchant, p["id"]) for p in (short, refunded, over, cancelled, exact)]
+    cancel = await merchant.http.post(
+        f"/payment/request/{cancelled['id']}/cancel", headers=await merchant.headers()
+    )
+    assert cancel.status_code == 200, cancel.text
+    body = csv_text(
+        f"U-1,2026-11-21,10.00,EUR,{refs[0]},Una",
+        f"U-2,2026-11-21,20.00,EUR,{refs[1]},Ugo",
+        f"U-3,2026-11-21,15.00,EUR,{refs[2]},Uma",
+        f"U-4,2026-11-21,40.00,EUR,{refs[3]},Uri",
+        f"U-5,2026-11-21,25.00,EUR,{refs[4]},Ulf",
+    )
+    first = await imported(merchant, body)
+    assert outcomes(first) == [(2, "partial"), (3, "partial"), (4, "overpaid"), (5, "late"), (6, "matched")]
+    assert (await overview(merchant))["unresolvedStatementLines"] == 4
+
+    for line, action in ((2, "accept"), (3, "refund_due")):
+        answer = await merchant.http.post(
+            f"/api/statements/{first['id']}/lines/{line}/resolve",
+            json={"action": action},
+            headers=await merchant.headers(),
+        )
+        assert answer.status_code == 200, answer.text
+    again = await imported(merchant, body)  # every line a duplicate: none waits twice
+    assert {line["outcome"] for line in again["lines"]} == {"duplicate"}
+
+    figure = (await overview(merchant))["unresolvedStatementLines"]
+    reread = await merchant.http.get(f"/api/statements/{first['id']}", headers=await merchant.headers())
+    waiting = [
+        line["line"]
+        for line in reread.json()["lines"]
+        if line["outcome"] in ("late", "partial", "overpaid") and "resolution" not in line
+    ]
+    assert waiting == [4, 5]
+    assert figure == len(waiting) == 2

@@ -390,6 +390,16 @@ async def resolve_line(
     return changed == 1
 
 
+async def record_resolved_status(conn: Connection, statement_line_id: UUID, *, payment_status: str) -> None:
+    """The payment's status after a line's resolution (an accepted line paid it), on
+    every report row of that line: its own import's and those of the later imports
+    that repeat it as a duplicate, which all show its resolution."""
+    await conn.execute(
+        "UPDATE statement_report_lines SET payment_status = :status WHERE statement_line_id = :id",
+        {"id": statement_line_id, "status": payment_status},
+    )
+
+
 # -- the operator's CLI ---------------------------------------------------------------
 
 

@@ -9,7 +9,9 @@ there are:
 - the median time to pay: ``payment_pay_times`` to find the bucket it falls in, then
   that bucket's exact seconds in ``payment_pay_seconds``;
 - failing endpoints: ``ix_applications_account_env``;
-- unresolved statement lines: ``ix_statement_lines_tenant_outcome``.
+- unresolved statement lines: ``ix_statement_lines_tenant_outcome``, then each such
+  line's ``resolution`` (resolving a line sets it; its outcome stays what the import
+  found).
 """
 
 from __future__ import annotations
@@ -118,11 +120,12 @@ async def failing_endpoints(conn: Connection, tenant: Tenant) -> list[Row]:
 
 
 async def unresolved_lines(conn: Connection, tenant: Tenant) -> int:
-    """Late, partial and overpaid statement lines that no one has resolved yet."""
+    """Late, partial and overpaid statement lines that no one has resolved yet (not
+    accepted, not marked refund_due): the ones still waiting for a decision."""
     row = await conn.fetch_one(
         """SELECT COUNT(*) AS n FROM statement_lines
         WHERE account_id = :account_id AND environment = :environment
-          AND outcome IN ('late', 'partial', 'overpaid')""",
+          AND outcome IN ('late', 'partial', 'overpaid') AND resolution IS NULL""",
         _tenant(tenant),
     )
     return 0 if row is None else int(row["n"])

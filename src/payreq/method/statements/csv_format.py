@@ -17,6 +17,13 @@ UTF-8 (a byte-order mark is fine); the separator is ``,``, ``;`` or a tab, read 
 the header row. A row is recognised on re-import by its ``id`` with its date, amount and
 currency, or without an ``id`` by its whole content (two identical rows without ids
 are then one line, the second reported as a duplicate).
+
+A NUL character in any cell refuses the whole file (422 ``unreadable_statement``,
+naming its line and column) when it is read through, before anything is imported:
+no bank's text holds one, PostgreSQL cannot store one (SQLite would), and the API
+refuses NUL in every other text it is sent (``kit.jsonbody.check_text``). So the file
+reads the same on both engines, never stops half-way, and the merchant learns which
+cell to fix.
 """
 
 from __future__ import annotations
@@ -65,9 +72,14 @@ def parse(data: bytes) -> Iterator[StatementLine]:
         header = next(reader)
     except (StopIteration, csv.Error):
         raise StatementUnreadable("The CSV statement has no header row.") from None
+    has_nul = "\x00" in text  # one scan of the text; only then is each row searched
+    if has_nul:
+        _refuse_nul(reader.line_num, header, header)
     columns = _columns(header)
     try:
         for row in reader:
+            if has_nul:
+                _refuse_nul(reader.line_num, row, header)
             if not any(cell.strip() for cell in row):
                 continue
             yield _line(reader.line_num, row, columns)
@@ -75,6 +87,19 @@ def parse(data: bytes) -> Iterator[StatementLine]:
         raise StatementUnreadable(
             f"The CSV statement is malformed at line {reader.line_num}: {exc}."
         ) from None
+
+
+def _refuse_nul(number: int, row: list[str], header: list[str]) -> None:
+    """StatementUnreadable naming the first cell of ``row`` that holds a NUL character."""
+    for index, cell in enumerate(row):
+        if "\x00" in cell:
+            name = header[index].strip() if index < len(header) else ""
+            named = f' ("{name}")' if name and "\x00" not in name else ""
+            raise StatementUnreadable(
+                f"The CSV statement holds a NUL character at line {number}, column {index + 1}{named}; "
+                "a statement's text cannot contain one. Nothing was imported: remove it and import the "
+                "file again."
+            )
 
 
 def _columns(header: list[str]) -> dict[str, int]:

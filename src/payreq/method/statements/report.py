@@ -34,7 +34,12 @@ class LineReport(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tru
     transfer_reference: str | None = None
     payment_id: str | None = None
     payment_status: Annotated[
-        str | None, Meta(description="The payment's status after this line (matched, late, partial ...).")
+        str | None,
+        Meta(
+            description="The payment's status after this line (matched, late, partial ...) and, once the "
+            "line is accepted, after its resolution (paid). Recorded then, not read live: the payment's "
+            "current status is GET /api/payment/{id}."
+        ),
     ] = None
     resolution: Annotated[
         str | None,

@@ -8,6 +8,11 @@ settle a payment by itself:
   ``accepted``: from pending, expired or cancelled), with who accepted on record;
 - ``refund_due``: noted, nothing else changes (the merchant sends the money back).
 
+A report line's ``paymentStatus`` is stored, not read live: the payment's status
+after the line was imported, and after its resolution once accepted (``paid``, on
+every report row of that line, in the unit that paid it). The answer to a
+resolution is the stored row read back, as every later read of it.
+
 A line is resolved once: the resolution is a conditional update (``... WHERE
 resolution IS NULL``), so of any number of concurrent resolutions one wins and the
 others get 409; an ``accept`` whose payment cannot become paid (it is paid already)
@@ -253,7 +258,6 @@ class StatementService:
         if not won:
             fresh = await repository.report_line(conn, tenant, key, line)
             raise _resolved(fresh if fresh is not None else row)
-        payment_status = None
         remembered = await repository.remembered_line_by_id(conn, tenant, row["statement_line_id"])
         assert remembered is not None
         if resolution is Resolution.ACCEPT:
@@ -271,13 +275,14 @@ class StatementService:
                 raise NotResolvable(
                     f"{exc.message} Mark the line refund_due if the money goes back.", code="invalid_state"
                 ) from None
-            payment_status = paid.status.value
+            # stored, so that every later read of the line (the report, the dashboard)
+            # says what this answer says
+            await repository.record_resolved_status(
+                conn, row["statement_line_id"], payment_status=paid.status.value
+            )
         done = await repository.report_line(conn, tenant, key, line)
         assert done is not None
-        report = _line(done)
-        if payment_status is not None:
-            report.payment_status = payment_status
-        return report
+        return _line(done)
 
 
 async def _position(conn: Connection, tenant: Tenant, cursor: str, param: str) -> tuple[datetime, uuid.UUID]:
