@@ -33,14 +33,19 @@ from tests.method.statements import NS_08, csv_text
 from tests.payment.conftest import error_of, tenant_of
 
 
-def _utf16_camt(doctype: str, text: str) -> bytes:
+def _camt_text(text: str, *, encoding: str, doctype: str = "") -> str:
+    """A one-entry camt.053 declaring ``encoding``, whose remittance is ``text``."""
     return (
-        f'<?xml version="1.0" encoding="UTF-16"?>{doctype}'
+        f'<?xml version="1.0" encoding="{encoding}"?>{doctype}'
         f'<Document xmlns="{NS_08}"><BkToCstmrStmt><Stmt><Id>S</Id>'
         '<Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
         f"<BookgDt><Dt>2026-11-21</Dt></BookgDt><NtryDtls><TxDtls><RmtInf><Ustrd>{text}</Ustrd></RmtInf>"
         "</TxDtls></NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"
-    ).encode("utf-16")
+    )
+
+
+def _utf16_camt(doctype: str, text: str) -> bytes:
+    return _camt_text(text, encoding="UTF-16", doctype=doctype).encode("utf-16")
 
 
 BILLION_LAUGHS = (
@@ -73,13 +78,7 @@ async def test_an_entity_in_a_utf16_statement_never_reaches_reconciliation(merch
 
 def _declared_camt(encoding: str, reference: str) -> bytes:
     """A camt.053 in ASCII bytes that declares ``encoding``: it would match the payment."""
-    return (
-        f'<?xml version="1.0" encoding="{encoding}"?>'
-        f'<Document xmlns="{NS_08}"><BkToCstmrStmt><Stmt><Id>S</Id>'
-        '<Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
-        f"<BookgDt><Dt>2026-11-21</Dt></BookgDt><NtryDtls><TxDtls><RmtInf><Ustrd>{reference}</Ustrd>"
-        "</RmtInf></TxDtls></NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"
-    ).encode("ascii")
+    return _camt_text(reference, encoding=encoding).encode("ascii")
 
 
 @pytest.mark.parametrize("encoding", ["shift_jis", "big5", "UTF-32", "utf-7", "no-such-encoding"])
