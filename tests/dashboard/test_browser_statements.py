@@ -65,6 +65,9 @@ async def test_upload_a_camt053_file_see_each_line_and_accept_the_late_one(
         assert "accepted" in await page.locator("#line-2").inner_text()
         assert await page.get_by_role("button", name="Accept line 2").count() == 0
         assert api.http.get(f"/api/payment/{second}").json()["status"] == "paid"
+        await page.reload()  # the stored line says what the answer said: the payment is paid
+        assert "paid" in await page.locator("#line-2").inner_text()
+        await shot(page, "statement-accepted")
 
         await page.goto(f"{live.url}/dashboard/statements")
         assert await page.locator("#imports-table tbody tr").count() == 1
