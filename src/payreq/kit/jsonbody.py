@@ -86,7 +86,7 @@ def decode(body: bytes, into: type[T]) -> T:
         return result
     except msgspec.ValidationError as exc:
         raise _classify(str(exc)) from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, json.JSONDecodeError):  # (the two parsers agree)
         raise BadRequest("The request body is not valid UTF-8 JSON.", code="invalid_json") from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.", code="invalid_json") from None
