@@ -153,18 +153,27 @@ async def test_the_user_throttle_spares_a_browser_that_signed_in_before(
     assert (await known.get("/dashboard")).status_code == 200
 
 
-async def test_the_address_throttle_refuses_before_checking_and_answers_429(
+async def test_past_the_address_limit_only_failing_attempts_are_refused(
     settings: Settings, db: Database, clock: MovableClock
 ) -> None:
+    """SPEC §4: a valid credential from the same address (an office's NAT, a proxy)
+    keeps working while someone else behind it fails, even another tenant on purpose."""
     app = _app(settings, db, clock, signup="open", login_failure_limit=3)
-    owner = await sign_up(app)
-    for _ in range(3):
-        assert (await sign_in(app, owner.email, "wrong guess number", address="203.0.113.50"))[1] == 400
-    _, status, _ = await sign_in(app, owner.email, address="203.0.113.50")
-    assert status == 429
-    assert (await sign_in(app, owner.email, address="203.0.113.51"))[1] == 303
+    victim = await sign_up(app, account_name="Victim shop")
+    attacker = await sign_up(app, account_name="Attacker shop")
+    office = "203.0.113.50"
+    for _ in range(3):  # the attacker fails on its own user, from the shared address
+        assert (await sign_in(app, attacker.email, "wrong guess number", address=office))[1] == 400
+
+    colleague, status, _ = await sign_in(app, victim.email, address=office)  # a fresh browser
+    assert status == 303
+    assert (await colleague.get("/dashboard")).status_code == 200
+    _, status, alert = await sign_in(app, victim.email, "wrong guess number", address=office)
+    assert status == 429 and alert.startswith("Too many failed sign-in attempts")
+    assert (await sign_in(app, "nobody@example.com", "anything at all", address=office))[1] == 429
+    assert (await sign_in(app, attacker.email, "wrong guess number", address="203.0.113.51"))[1] == 400
     clock.advance(settings.login_failure_window + 1)
-    assert (await sign_in(app, owner.email, address="203.0.113.50"))[1] == 303
+    assert (await sign_in(app, victim.email, "wrong guess number", address=office))[1] == 400
 
 
 async def test_reset_password_by_the_operators_link(dashboard_app: Litestar, database_url: str) -> None:
@@ -285,3 +294,32 @@ async def test_sign_ins_and_failed_sign_ins_are_in_the_audit_log(
     unknown = [e for e in logs if e["event"] == "sign_in_failed_unknown_user"]
     assert [e["address"] for e in unknown] == ["192.0.2.43"]
     assert nobody not in repr(logs) and "typed-a-password-here" not in repr(logs)
+
+
+async def test_past_the_address_limit_a_wrong_second_factor_is_429_and_a_right_one_signs_in(
+    settings: Settings, db: Database, clock: MovableClock
+) -> None:
+    import time
+
+    from tests.dashboard.test_totp import _enrol
+
+    app = _app(settings, db, clock, signup="open", login_failure_limit=3)
+    owner = await sign_up(app)
+    totp, _, _ = await _enrol(owner)
+    office = "203.0.113.60"
+    for _ in range(3):
+        assert (await sign_in(app, "nobody@example.com", "anything at all", address=office))[1] == 400
+    browser, status, _ = await sign_in(app, owner.email, address=office)  # the password step
+    assert status == 303 and (await browser.get("/dashboard")).status_code == 303
+
+    async def code(value: str) -> int:
+        answer = await browser.post(
+            "/dashboard/login/verify",
+            {"code": value, "next": "/dashboard"},
+            csrf_from="/dashboard/login/verify",
+        )
+        return answer.status_code
+
+    assert await code("000000") == 429
+    assert await code(totp.at(time.time() + totp.interval)) == 303
+    assert (await browser.get("/dashboard")).status_code == 200

@@ -9,11 +9,17 @@
   ``PAYREQ_SESSION_MAX_AGE`` in any case, at sign-out, at "sign out everywhere", when a
   password changes (the others), and at once when a member is removed.
 - The throttle counts failed attempts (password or second factor) per address and per
-  user over ``PAYREQ_LOGIN_FAILURE_WINDOW`` seconds. Past either limit the attempt is
-  refused (429) before the password is checked, unless the browser carries this user's
-  device cookie: a browser that has completed a sign-in as that user before. So a
-  guesser is stopped, and the right password from a known browser is never locked out;
-  from anywhere else it works again once the window has passed (or by a reset link).
+  user over ``PAYREQ_LOGIN_FAILURE_WINDOW`` seconds.
+  - Past the user's limit the attempt is refused (429) before the password is checked,
+    unless the browser carries this user's device cookie (a browser that has completed
+    a sign-in as that user before): a guesser of one user's password is stopped, and
+    the right password from a known browser is never locked out; from anywhere else it
+    works again once the window has passed (or by a reset link).
+  - Past the address's limit only failing attempts are refused (SPEC §4): the password
+    is still checked, a right one signs in, a wrong one answers 429 (and counts). So
+    the members of other accounts behind the same address (an office's NAT, a proxy)
+    keep signing in while one of them, or an attacker among them, fails; an unknown
+    email past the limit is refused without a check, since no password can be right.
 """
 
 from __future__ import annotations
@@ -95,11 +101,21 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A sign-in attempt that passed the throttle: the user, if the email is known."""
+    """A sign-in attempt that passed the throttle: the user, if the email is known;
+    ``address_over``: its address is past its limit, so a failure answers 429."""
 
     email: str
     address: str
     user: Row | None
+    address_over: bool = False
+
+
+def too_many_attempts(window: timedelta) -> RateLimited:
+    return RateLimited(
+        "Too many failed sign-in attempts. Wait a few minutes, or reset your password.",
+        code="too_many_sign_in_attempts",
+        headers={"Retry-After": str(int(window.total_seconds()))},
+    )
 
 
 def actor_of(row: Row) -> Actor:
@@ -162,19 +178,20 @@ class SessionService:
 
     async def _throttle(
         self, conn: Connection, *, address: str, user_id: uuid.UUID | None, device: str | None
-    ) -> None:
+    ) -> bool:
+        """Raise 429 past the user's limit (or past the address's for an unknown email);
+        whether the address is past its own (then only a failure is refused)."""
         if user_id is not None and self.known_device(device, user_id):
-            return
+            return False
         since = self.clock() - self.failure_window
-        too_many = await repository.failures_from(conn, address, since=since) >= self.failure_limit
-        if not too_many and user_id is not None:
-            too_many = await repository.failures_for(conn, user_id, since=since) >= self.user_failure_limit
-        if too_many:
-            raise RateLimited(
-                "Too many failed sign-in attempts. Wait a few minutes, or reset your password.",
-                code="too_many_sign_in_attempts",
-                headers={"Retry-After": str(int(self.failure_window.total_seconds()))},
-            )
+        address_over = await repository.failures_from(conn, address, since=since) >= self.failure_limit
+        if user_id is None:
+            if address_over:
+                raise too_many_attempts(self.failure_window)
+            return False
+        if await repository.failures_for(conn, user_id, since=since) >= self.user_failure_limit:
+            raise too_many_attempts(self.failure_window)
+        return address_over
 
     async def record_failure(self, conn: Connection, *, address: str, user_id: uuid.UUID | None) -> None:
         now = self.clock()
@@ -194,15 +211,18 @@ class SessionService:
         if not email:
             raise ValidationFailed("Enter your email address.", param="email")
         user = await repository.user_by_email(conn, email)
-        await self._throttle(conn, address=address, user_id=user["user_id"] if user else None, device=device)
-        return Candidate(email=email, address=address, user=user)
+        address_over = await self._throttle(
+            conn, address=address, user_id=user["user_id"] if user else None, device=device
+        )
+        return Candidate(email=email, address=address, user=user, address_over=address_over)
 
     async def start(
         self, conn: Connection, candidate: Candidate, *, password_ok: bool, user_agent: str | None
     ) -> Started | None:
         """Step 2 (write, after ``verify_password`` outside the transaction): a session
         (its second-factor stage when the user has TOTP), or None with the failure
-        recorded (the caller commits, then answers ``SignInFailed``)."""
+        recorded (the caller commits, then answers ``SignInFailed``, or 429 where the
+        candidate's address is past its limit: ``refusal``)."""
         user = candidate.user
         if user is None or not password_ok or user["disabled_at"] is not None:
             await self.record_failure(
@@ -218,6 +238,10 @@ class SessionService:
             address=candidate.address,
             user_agent=user_agent,
         )
+
+    def refusal(self, candidate: Candidate) -> PayreqError:
+        """What a failed attempt answers: 400, or 429 past the address's limit."""
+        return too_many_attempts(self.failure_window) if candidate.address_over else SignInFailed()
 
     async def _new_session(
         self,

@@ -95,7 +95,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
                 conn, candidate, password_ok=password_ok, user_agent=request.headers.get("user-agent")
             )
         if started is None:  # the failure is on record (committed) before the answer
-            raise SignInFailed()
+            raise services.sessions.refusal(candidate)
     except (SignInFailed, ValidationFailed, RateLimited) as exc:
         response = _login_page(request, status=exc.status, email=email, next=next_path, error=exc.message)
         if "Retry-After" in exc.headers:
@@ -131,7 +131,7 @@ async def verify(request: Request[Any, Any, Any]) -> Response[Any]:
     next_path = safe_next(form.get("next"))
     try:
         async with services.db.read() as conn:
-            await services.sessions.prepare(
+            candidate = await services.sessions.prepare(
                 conn, email=session.actor.email, address=address, device=request.cookies.get(DEVICE_COOKIE)
             )
         async with services.db.transaction() as conn:
@@ -143,6 +143,8 @@ async def verify(request: Request[Any, Any, Any]) -> Response[Any]:
                 started = await services.sessions.promote(
                     conn, session, address=address, user_agent=request.headers.get("user-agent")
                 )
+        if not ok and candidate.address_over:  # the failure is on record; past the limit: 429
+            raise services.sessions.refusal(candidate)
     except RateLimited as exc:
         return html(
             request,
