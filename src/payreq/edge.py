@@ -42,6 +42,7 @@ from payreq.http import (
     UNEXPECTED,
     WRITE_METHODS,
     choose_request_id,
+    refuse_query,
     send_error,
     send_json,
 )
@@ -216,6 +217,8 @@ async def create_payment_request(
     services: Services, scope: dict[str, Any], receive: Receive, send: Send
 ) -> None:
     subject = await authorize(services, scope, Permission.PAYMENTS_CREATE)
+    if scope["query_string"]:
+        refuse_query(scope["query_string"])
     data = decode(await read_body(scope, receive, services.settings.max_body_bytes), PaymentRequestCreate)
     async with services.db.transaction() as conn:
         payment = await services.payments.create(conn, subject, data.draft())

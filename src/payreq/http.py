@@ -10,15 +10,17 @@ import random
 import re
 from collections.abc import Iterable
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
 from litestar.types import Send
 
-from payreq.errors import PayreqError
+from payreq.errors import BadRequest, PayreqError
 from payreq.kit.jsonbody import refuse_fields
 
 log = structlog.get_logger("payreq.http")
@@ -268,9 +270,44 @@ fields) or ``raw_body`` (a file, a payer's form). A write naming none takes no b
 
 async def refuse_undeclared_body(request: Request[Any, Any, Any]) -> None:
     """A write without a body of its own accepts nothing or ``{}``: a field sent there is
-    refused like an unknown field (400 ``unknown_field``), never silently ignored."""
-    if request.method in WRITE_METHODS and not any(key in request.route_handler.opt for key in BODY_OPTS):
+    refused like an unknown field (400 ``unknown_field``), never silently ignored. The
+    same for a query parameter the write does not declare (``refuse_query``)."""
+    if request.method not in WRITE_METHODS:
+        return
+    if request.scope.get("query_string"):
+        refuse_query(request.scope["query_string"], _declared_query(request.route_handler))
+    if not any(key in request.route_handler.opt for key in BODY_OPTS):
         refuse_fields(await request.body())
+
+
+_declared: dict[int, frozenset[str]] = {}
+
+
+def _declared_query(handler: Any) -> frozenset[str]:
+    """The query parameters a route handler declares (``QueryParameter``), by the name
+    a client sends."""
+    found = _declared.get(id(handler))
+    if found is None:
+        names = set()
+        for name, parameter in handler.parsed_fn_signature.parameters.items():
+            if isinstance(parameter.kwarg_definition, QueryParameter):
+                names.add(parameter.kwarg_definition.query or name)
+        found = _declared[id(handler)] = frozenset(names)
+    return found
+
+
+def refuse_query(query_string: bytes, declared: frozenset[str] = frozenset()) -> None:
+    """400 ``unknown_parameter`` for a write's query parameter it does not take:
+    ``POST /payment/request?recurring=true`` must not create a one-off payment as if
+    nothing had been asked (a gateway never quietly ignores what was asked)."""
+    for name in parse_qs(query_string.decode("latin-1"), keep_blank_values=True):
+        if name not in declared:
+            raise BadRequest(
+                f"Unknown query parameter: {name}. This operation does not accept it"
+                + ("; its fields go in the JSON body." if not declared else "."),
+                code="unknown_parameter",
+                param=name,
+            )
 
 
 async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:

@@ -493,3 +493,41 @@ async def test_a_currency_that_is_not_three_ascii_letters_returns_422(
         await create(merchant, currency=currency), 422, "validation_error", param="currency"
     )
     assert error["code"] == "unsupported_currency"
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/payment/request", "recurring=true"),
+        ("/payment/request", "amount=5"),
+        ("/api/payment/checkout", "recurring=1"),
+    ],
+)
+async def test_a_query_parameter_a_write_does_not_take_is_refused_and_nothing_is_created(
+    merchant: Merchant, path: str, query: str
+) -> None:
+    body: dict[str, Any] = VALID
+    if path.startswith("/api/"):
+        body = {
+            "amount": 1000,
+            "currencyCode": "USD",
+            "reference": "R-1",
+            "referenceLabel": "R 1",
+            "clientId": merchant.credentials.application_client_id,
+        }
+    before = await _listed(merchant)
+    answer = await merchant.http.post(f"{path}?{query}", json=body, headers=await merchant.headers())
+    error = assert_envelope(answer, 400, "invalid_request", param=query.split("=")[0])
+    assert error["code"] == "unknown_parameter"
+    assert await _listed(merchant) == before
+
+
+async def test_a_write_keeps_the_query_parameters_it_declares(merchant: Merchant) -> None:
+    csv = b"id,amount,currency,reference\nQ-1,1.00,EUR,nothing\n"
+    headers = {**await merchant.headers(), "Content-Type": "text/csv"}
+    kept = await merchant.http.post("/api/statements?filename=q.csv", content=csv, headers=headers)
+    assert kept.status_code == 201, kept.text
+    refused = await merchant.http.post(
+        "/api/statements?filename=q.csv&dryRun=1", content=csv, headers=headers
+    )
+    assert assert_envelope(refused, 400, "invalid_request", param="dryRun")["code"] == "unknown_parameter"
