@@ -522,3 +522,18 @@ async def test_a_token_records_when_its_key_was_last_used_at_most_once_a_minute(
     later = await last_used()
     assert len(touches) == 2 and later == touches[1]
     assert isinstance(later, type(first)) and later > first  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke"])
+async def test_a_client_id_with_a_nul_is_an_unknown_client_on_both_engines(
+    http: httpx.AsyncClient, merchant: Merchant, path: str
+) -> None:
+    form = (
+        f"grant_type=client_credentials&token=x&client_id={merchant.credentials.client_id}%00&client_secret=x"
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    in_form = await http.post(path, content=form, headers=headers)
+    assert_oauth_error(in_form, 403, "invalid_client")
+    nul_id = f"{merchant.credentials.client_id}\x00"
+    in_basic = await http.post(path, data={**GRANT, "token": "x"}, headers=basic(nul_id, "x"))
+    assert_oauth_error(in_basic, 403, "invalid_client")

@@ -94,10 +94,18 @@ def client_credentials(authorization: str | None, form: Mapping[str, str]) -> Cl
         client_id = unquote_plus(client_id)
         if form.get("client_id") and form["client_id"] != client_id:
             raise InvalidRequest("client_id does not match the authenticated client.")
-        return ClientCredentials(client_id, unquote_plus(secret))
+        return _known_shape(ClientCredentials(client_id, unquote_plus(secret)))
     if in_form and form.get("client_id"):
-        return ClientCredentials(form["client_id"], form["client_secret"])
+        return _known_shape(ClientCredentials(form["client_id"], form["client_secret"]))
     raise InvalidClient("Client authentication is required.")
+
+
+def _known_shape(credentials: ClientCredentials) -> ClientCredentials:
+    """A client id with a NUL names no client (ids are base62): 403 like any unknown
+    id, on both engines (PostgreSQL refuses a NUL in a text parameter outright)."""
+    if "\x00" in credentials.client_id:
+        raise InvalidClient()
+    return credentials
 
 
 def parse_scope(requested: str | None) -> str:
