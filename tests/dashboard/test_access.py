@@ -172,6 +172,11 @@ async def test_past_the_address_limit_only_failing_attempts_are_refused(
     assert status == 429 and alert.startswith("Too many failed sign-in attempts")
     assert (await sign_in(app, "nobody@example.com", "anything at all", address=office))[1] == 429
     assert (await sign_in(app, attacker.email, "wrong guess number", address="203.0.113.51"))[1] == 400
+    for _ in range(2):  # now the address guesses at the victim itself, up to the limit
+        assert (await sign_in(app, victim.email, "wrong guess number", address=office))[1] == 429
+    _, status, _ = await sign_in(app, victim.email, address=office)  # for that user: never checked
+    assert status == 429
+    assert (await sign_in(app, victim.email, address="203.0.113.52"))[1] == 303
     clock.advance(settings.login_failure_window + 1)
     assert (await sign_in(app, victim.email, "wrong guess number", address=office))[1] == 400
 

@@ -58,7 +58,7 @@ async def test_twenty_wrong_passwords_are_throttled_while_the_right_one_works_fr
         answers[10:] == ["Too many failed sign-in attempts. Wait a few minutes, or reset your password."] * 10
     )
     await shot(attacker, "login-throttled")
-    # the right password from the throttled address is refused too: it is never checked
+    # the right password for the user this address guessed at is refused too: never checked
     await sign_in_in_browser(attacker, live, email, PASSWORD)
     assert "Too many failed sign-in attempts" in await attacker.get_by_role("alert").inner_text()
     await attacker.context.close()

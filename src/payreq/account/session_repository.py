@@ -163,5 +163,17 @@ async def failures_for(conn: Connection, user_id: UUID, *, since: datetime) -> i
     return int(row["n"]) if row else 0
 
 
+async def failures_from_for(conn: Connection, address: str, user_id: UUID, *, since: datetime) -> int:
+    """Failed attempts on one user from one address (``ix_login_attempts_user_at``)."""
+    row = await conn.fetch_one(
+        """
+        SELECT COUNT(*) AS n FROM login_attempts
+        WHERE user_id = :user_id AND address = :address AND at >= :since AND NOT succeeded
+        """,
+        {"user_id": user_id, "address": address, "since": since},
+    )
+    return int(row["n"]) if row else 0
+
+
 async def delete_attempts(conn: Connection, *, before: datetime) -> int:
     return await conn.execute("DELETE FROM login_attempts WHERE at < :before", {"before": before})

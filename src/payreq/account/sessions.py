@@ -20,6 +20,9 @@
     the members of other accounts behind the same address (an office's NAT, a proxy)
     keep signing in while one of them, or an attacker among them, fails; an unknown
     email past the limit is refused without a check, since no password can be right.
+    The user that address has failed on as often as its limit is the exception: for
+    that one the attempt is refused before the check, as past the user's own limit, so
+    a guesser at one address never learns a right guess from it.
 """
 
 from __future__ import annotations
@@ -190,6 +193,11 @@ class SessionService:
                 raise too_many_attempts(self.failure_window)
             return False
         if await repository.failures_for(conn, user_id, since=since) >= self.user_failure_limit:
+            raise too_many_attempts(self.failure_window)
+        if (
+            address_over
+            and await repository.failures_from_for(conn, address, user_id, since=since) >= self.failure_limit
+        ):  # this address has been guessing this very user
             raise too_many_attempts(self.failure_window)
         return address_over
 
