@@ -280,20 +280,22 @@ async def refuse_undeclared_body(request: Request[Any, Any, Any]) -> None:
         refuse_fields(await request.body())
 
 
-_declared: dict[int, frozenset[str]] = {}
+_declared: dict[int, tuple[Any, frozenset[str]]] = {}
+"""id(handler) -> (the handler, its names): holding the handler keeps its id from being
+reused by another app's (tests build many apps)."""
 
 
 def _declared_query(handler: Any) -> frozenset[str]:
     """The query parameters a route handler declares (``QueryParameter``), by the name
     a client sends."""
     found = _declared.get(id(handler))
-    if found is None:
+    if found is None or found[0] is not handler:
         names = set()
         for name, parameter in handler.parsed_fn_signature.parameters.items():
             if isinstance(parameter.kwarg_definition, QueryParameter):
                 names.add(parameter.kwarg_definition.query or name)
-        found = _declared[id(handler)] = frozenset(names)
-    return found
+        found = _declared[id(handler)] = (handler, frozenset(names))
+    return found[1]
 
 
 def refuse_query(query_string: bytes, declared: frozenset[str] = frozenset()) -> None:
