@@ -25,10 +25,10 @@ from payreq.edge import Edge
 from payreq.errors import PayreqError
 from payreq.http import (
     answer_options,
-    body_limit_text,
     render_http_exception,
     render_payreq_error,
     render_unexpected,
+    too_large_text,
 )
 from payreq.idempotency.middleware import ROUTE_BODY_LIMITS
 from payreq.kit.clock import Clock, utc_now
@@ -44,11 +44,7 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     checkout's are pages (a payer who mistypes a checkout link reads a page, not JSON)."""
     path = request.url.path
     if path in OAUTH_PATHS and exc.status_code < 500:  # a wrong method, a body too large
-        message = (
-            f"The request body is larger than {body_limit_text(request)}."
-            if exc.status_code == 413
-            else exc.detail
-        )
+        message = too_large_text(request) if exc.status_code == 413 else exc.detail
         return oauth_error(request, as_oauth_error(exc.status_code, message, exc.headers))
     if path.startswith("/dashboard/") or path == "/dashboard":
         return render_dashboard_error(request, exc)

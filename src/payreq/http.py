@@ -215,11 +215,16 @@ def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if status == 404:
         message = "No such route."
     elif status == 413:
-        message = f"The request body is larger than {body_limit_text(request)}."
+        message = too_large_text(request)
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
     return envelope(
         request, status=status, type=type_, code=code, message=message, param=param, headers=headers
     )
+
+
+def too_large_text(request: Request[Any, Any, Any]) -> str:
+    """The 413's message, naming the body limit of the route asked for."""
+    return f"The request body is larger than {body_limit_text(request)}."
 
 
 def body_limit_text(request: Request[Any, Any, Any]) -> str:
@@ -239,7 +244,7 @@ def body_limit_text(request: Request[Any, Any, Any]) -> str:
 
 UNEXPECTED = "An unexpected error occurred. Retry with back-off; quote the request id to support."
 TOO_LARGE = "The request body is larger than 64 KiB."
-"""The app-wide limit's message (routes with their own limit name theirs: ``body_limit_text``)."""
+"""The app-wide limit's message (routes with their own limit name theirs: ``too_large_text``)."""
 
 
 def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
