@@ -24,7 +24,9 @@ from payreq.db import Database, connect
 from payreq.edge import Edge
 from payreq.errors import PayreqError
 from payreq.http import (
+    QUERY_OPT,
     answer_options,
+    declared_query,
     render_http_exception,
     render_payreq_error,
     render_unexpected,
@@ -143,6 +145,7 @@ def create_app(
         for handler in route.route_handlers:
             if handler.http_methods == {"OPTIONS"}:  # the path's real Allow (http.answer_options)
                 handler.before_request = answer_options
+            handler.opt[QUERY_OPT] = declared_query(handler)  # what a write may carry (refuse_query)
             limit = handler.request_max_body_size  # the edge reads a keyed body up to it
             if isinstance(limit, int) and limit != settings.max_body_bytes:
                 for method in handler.http_methods:

@@ -280,27 +280,24 @@ async def refuse_undeclared_body(request: Request[Any, Any, Any]) -> None:
     if request.method not in WRITE_METHODS:
         return
     if request.scope.get("query_string"):
-        refuse_query(request.scope["query_string"], _declared_query(request.route_handler))
+        refuse_query(request.scope["query_string"], request.route_handler.opt.get(QUERY_OPT, frozenset()))
     if not any(key in request.route_handler.opt for key in BODY_OPTS):
         refuse_fields(await request.body())
 
 
-_declared: dict[int, tuple[Any, frozenset[str]]] = {}
-"""id(handler) -> (the handler, its names): holding the handler keeps its id from being
-reused by another app's (tests build many apps)."""
+QUERY_OPT = "query_names"
+"""A route's ``opt`` entry: the query parameters it declares (``declared_query``), set
+for every handler by ``create_app``."""
 
 
-def _declared_query(handler: Any) -> frozenset[str]:
+def declared_query(handler: Any) -> frozenset[str]:
     """The query parameters a route handler declares (``QueryParameter``), by the name
     a client sends."""
-    found = _declared.get(id(handler))
-    if found is None or found[0] is not handler:
-        names = set()
-        for name, parameter in handler.parsed_fn_signature.parameters.items():
-            if isinstance(parameter.kwarg_definition, QueryParameter):
-                names.add(parameter.kwarg_definition.query or name)
-        found = _declared[id(handler)] = (handler, frozenset(names))
-    return found[1]
+    return frozenset(
+        parameter.kwarg_definition.query or name
+        for name, parameter in handler.parsed_fn_signature.parameters.items()
+        if isinstance(parameter.kwarg_definition, QueryParameter)
+    )
 
 
 def refuse_query(query_string: bytes, declared: frozenset[str] = frozenset()) -> None:
