@@ -127,6 +127,11 @@ async def test_filters_combine_and_never_hide_old_payments(
     ("params", "param"),
     [
         ({"amountFrom": "ten"}, "amountFrom"),
+        ({"amountFrom": "1e5"}, "amountFrom"),
+        ({"amountFrom": "1_000"}, "amountFrom"),
+        ({"amountTo": "+5"}, "amountTo"),
+        ({"amountTo": "\u0661\u0662"}, "amountTo"),
+        ({"amountFrom": "10."}, "amountFrom"),
         ({"amountTo": "-1"}, "amountTo"),
         ({"amountFrom": "20", "amountTo": "10"}, "amountFrom"),
         ({"currency": "XYZ"}, "currency"),

@@ -3,8 +3,9 @@ Events carry ``PaymentB`` too (SPEC §6)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated
 
 import msgspec
@@ -206,15 +207,18 @@ def parse_status(value: str | None) -> Status | None:
         raise ValidationFailed(f"status must be one of {allowed}.", param="status") from None
 
 
+_MAJOR_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
 def parse_major_amount(value: str | None, param: str) -> Decimal | None:
     """An amount in major units (``10``, ``10.5``, ``0.001``) from a query parameter or form."""
     if value is None or not value.strip():
         return None
-    try:
-        amount = Decimal(value.strip())
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or amount < 0 or amount > 10**12 or len(value) > 32:
+    # plain ASCII decimal notation only: Decimal itself also reads 1e5, 1_000, +5 and
+    # other scripts' digits, which no amount field of payreq's writes
+    plain = _MAJOR_AMOUNT.fullmatch(value.strip()) if len(value) <= 32 else None
+    amount = Decimal(plain.group()) if plain else None
+    if amount is None or amount > 10**12:
         raise ValidationFailed(f"{param} must be an amount in major units, such as 10 or 10.50.", param=param)
     return amount
 
