@@ -77,3 +77,14 @@ async def test_unknown_pages_get_the_dashboard_error_page(owner: DashboardClient
     assert answer.status_code == 404
     assert '<h1 id="error-heading">Not found</h1>' in answer.text
     assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+async def test_the_static_assets_name_their_type_and_charset_once(owner: DashboardClient) -> None:
+    for name, media_type in (
+        ("dashboard.css", "text/css; charset=utf-8"),
+        ("dashboard.js", "text/javascript; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ):
+        served = await owner.get(f"/dashboard/static/{name}")
+        assert served.status_code == 200
+        assert served.headers["content-type"] == media_type

@@ -66,7 +66,8 @@ async def test_another_account_sees_and_touches_nothing(
     assert mine.email not in log and payment_id not in log
     # the payment was left pending by every refused action
     assert "pending</span>" in (await mine.get(f"/dashboard/payments/{payment_id}")).text
-    assert payment_id in (await mine.get("/dashboard/payments/export")).text
+    export = await mine.get("/dashboard/payments/export")
+    assert payment_id in export.text and export.headers["content-type"] == "text/csv; charset=utf-8"
 
 
 async def test_another_account_neither_reads_nor_resolves_a_statement_nor_pays_with_one(

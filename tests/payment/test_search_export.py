@@ -39,7 +39,7 @@ async def listed(merchant: Merchant, **params: Any) -> list[dict[str, Any]]:
 async def exported(merchant: Merchant, **params: Any) -> list[dict[str, str]]:
     answer = await merchant.http.get("/api/payments/export", params=params, headers=await merchant.headers())
     assert answer.status_code == 200, answer.text
-    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
     return list(csv.DictReader(io.StringIO(answer.text)))
 
 

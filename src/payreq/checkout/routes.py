@@ -45,8 +45,8 @@ _templates = Environment(
 
 
 ASSETS = {
-    "checkout.css": load("payreq.checkout", "checkout.css", "text/css; charset=utf-8"),
-    "checkout.js": load("payreq.checkout", "checkout.js", "text/javascript; charset=utf-8"),
+    "checkout.css": load("payreq.checkout", "checkout.css", "text/css"),
+    "checkout.js": load("payreq.checkout", "checkout.js", "text/javascript"),
     "favicon.svg": load("payreq.checkout", "favicon.svg", "image/svg+xml"),
 }
 ASSET_URLS = {

@@ -114,7 +114,7 @@ async def export(request: Request[Any, Any, Any]) -> Stream:
     lines = await export_csv(services.payments, services.db, page.subject, query)
     return Stream(
         lines,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds the charset to text types
         headers={
             "Content-Disposition": f'attachment; filename="payments-{page.environment}.csv"',
             "Cache-Control": "no-store",

@@ -47,8 +47,8 @@ templates.filters["major"] = lambda amount, currency: money.major_units(int(amou
 
 
 ASSETS = {
-    "dashboard.css": load("payreq.dashboard", "dashboard.css", "text/css; charset=utf-8"),
-    "dashboard.js": load("payreq.dashboard", "dashboard.js", "text/javascript; charset=utf-8"),
+    "dashboard.css": load("payreq.dashboard", "dashboard.css", "text/css"),
+    "dashboard.js": load("payreq.dashboard", "dashboard.js", "text/javascript"),
     "favicon.svg": load("payreq.dashboard", "favicon.svg", "image/svg+xml"),
 }
 ASSET_URLS = {

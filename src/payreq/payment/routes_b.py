@@ -179,7 +179,7 @@ async def export_payments(request: Request[Any, Any, Any], subject: Subject, fil
     lines = await export_csv(services.payments, services.db, subject, filters)
     return Stream(
         lines,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds the charset to text types
         headers={"Content-Disposition": 'attachment; filename="payments.csv"'},
     )
 
