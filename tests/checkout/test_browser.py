@@ -264,6 +264,21 @@ async def test_pay_in_the_sandbox_and_land_on_the_shop_with_status_paid(
     await screenshot(page, "paid")
 
 
+@pytest.mark.parametrize("redirect_url", ["https://my_shop.example/ok", "https://shop.example./ok"])
+async def test_the_browser_follows_the_redirect_to_a_host_with_an_underscore_or_a_trailing_dot(
+    payreq: Payreq, shop: Shop, page: Any, console_errors: list[str], redirect_url: str
+) -> None:
+    """Chrome checks a form's redirect against ``form-action``; a host the policy did
+    not allow left the payer on the stale page of a paid payment. The hosts do not
+    resolve here, so the test watches the browser ask for the page."""
+    payment = create_payment(payreq, shop, redirectUrl=redirect_url)
+    await page.goto(payment["checkoutUrl"])
+    async with page.expect_request(lambda request: request.url.startswith(redirect_url), timeout=10_000):
+        await page.get_by_role("button", name="Simulate a successful payment").click()
+    assert status_of(payreq, payment["id"]) == "paid"
+    assert not [error for error in console_errors if "Content Security Policy" in error]
+
+
 async def test_cancel_lands_on_the_shop_with_status_cancelled(payreq: Payreq, shop: Shop, page: Any) -> None:
     payment = create_payment(payreq, shop)
     await page.goto(payment["checkoutUrl"] + "?redirect=https://evil.example/&return_to=//evil.example")

@@ -42,6 +42,19 @@ async def test_the_page_sends_a_strict_policy_that_allows_only_the_way_back(merc
     assert directives(answer)["connect-src"] == ["'self'"]
 
 
+async def test_form_action_allows_every_redirect_host_payreq_accepts(merchant: Merchant) -> None:
+    """A CSP host-source cannot spell an underscore, so such a host gets its scheme;
+    a trailing dot (the root) is kept, as Chrome matches it only with the dot."""
+    for url, source in (
+        ("https://my_shop.example/ok", "https:"),
+        ("https://shop.example./ok", "https://shop.example."),
+        ("https://[2001:db8::1]:8443/ok", "https://[2001:db8::1]:8443"),
+    ):
+        payment = await merchant.create_payment(redirect_url=url)
+        answer, _ = await open_page(merchant.http, payment["id"])
+        assert directives(answer)["form-action"] == ["'self'", source], url
+
+
 async def test_errors_redirects_and_the_status_poll_carry_the_same_headers(
     merchant: Merchant, http: httpx.AsyncClient
 ) -> None:

@@ -14,7 +14,11 @@ from payreq.kit.urls import normalise_url
 from payreq.payment.models import Payment
 
 ADDED = ("payment_request_id", "status", "reference_id")
-_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?")
+"""A host name as ``kit.urls`` accepts it for a redirect: underscores (which browsers
+follow) and a trailing dot (the root) included."""
+_CSP_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\.?")
+"""A host name a CSP host-source can spell: no underscore (CSP 3 ``host-char``)."""
 _IPV6 = re.compile(r"[0-9a-f:.]+:[0-9a-f:.]*")
 
 
@@ -36,8 +40,28 @@ def return_url(payment: Payment) -> str:
 
 
 def origin(url: str) -> str | None:
-    """``https://shop.example:8443`` for a CSP source list (the normalised, IDNA host),
-    or None if the host is odd."""
+    """``https://shop.example:8443``, the normalised (IDNA) origin of ``url``, or None
+    if its host is odd."""
+    parts = _origin_parts(url)
+    return None if parts is None else "".join(parts)
+
+
+def form_action_source(url: str) -> str | None:
+    """The CSP ``form-action`` source that lets the checkout's forms redirect to
+    ``url``: its origin, or its scheme alone (``https:``) for a host name a CSP
+    host-source cannot spell (an underscore), whose redirect Chrome would otherwise
+    block after the payment changed."""
+    parts = _origin_parts(url)
+    if parts is None:
+        return None
+    scheme, host, port = parts
+    if host.startswith("[") or _CSP_NAME.fullmatch(host):
+        return f"{scheme}{host}{port}"
+    return scheme.removesuffix("//")
+
+
+def _origin_parts(url: str) -> tuple[str, str, str] | None:
+    """``("https://", "shop.example", ":8443")``."""
     parts = urlsplit(_normal(url))
     try:
         hostname, port = parts.hostname or "", parts.port
@@ -51,4 +75,4 @@ def origin(url: str) -> str | None:
         host = f"[{hostname}]"
     else:
         return None
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    return f"{parts.scheme}://", host, f":{port}" if port is not None else ""

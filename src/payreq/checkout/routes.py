@@ -28,7 +28,7 @@ from litestar.params import FromPath
 from payreq.auth.dependencies import client_address
 from payreq.checkout.csrf import FormTokens
 from payreq.checkout.format import format_amount, payer_locale, time_left
-from payreq.checkout.redirect import origin, return_url
+from payreq.checkout.redirect import form_action_source, origin, return_url
 from payreq.checkout.service import CANCEL_FORM, CheckoutService, CheckoutView, method_form
 from payreq.errors import BadRequest, Forbidden, NotFound, PayreqError, RateLimited
 from payreq.http import page_error_status, request_id
@@ -116,7 +116,7 @@ def _see_other(request: Request[Any, Any, Any], location: str) -> Response[bytes
 
 def _targets(payment: Payment) -> tuple[str, ...]:
     """Chrome checks a form's redirects against ``form-action`` too."""
-    found = origin(payment.redirect_url)
+    found = form_action_source(payment.redirect_url)
     return (found,) if found else ()
 
 
