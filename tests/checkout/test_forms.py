@@ -299,6 +299,21 @@ async def test_checkout_forms_are_limited_per_address_and_per_payment(
         assert await status_of(merchant, payments[2]["id"]) == "cancelled"
 
 
+async def test_only_the_spelling_of_the_id_payreq_gave_is_a_checkout_page(merchant: Merchant) -> None:
+    """Every other spelling of the same UUID is 404, forms included: each would have
+    had its own per-payment form budget."""
+    payment = await merchant.create_payment()
+    id_ = payment["id"]
+    _, cancel = await forms(merchant, id_)
+    for spelling in (id_.upper(), id_.replace("-", ""), f"urn:uuid:{id_}", f"{{{id_}}}"):
+        assert (await merchant.http.get(f"/checkout/{spelling}")).status_code == 404, spelling
+        assert (await merchant.http.get(f"/checkout/{spelling}/status")).status_code == 404, spelling
+        moved = Form(cancel.action.replace(id_, spelling), cancel.method, cancel.fields, cancel.buttons)
+        assert (await submit(merchant.http, moved)).status_code == 404, spelling
+    assert await status_of(merchant, id_) == "pending"
+    assert (await merchant.http.get(f"/checkout/{id_}")).status_code == 200
+
+
 async def test_a_redirect_url_outside_latin_1_is_normalised_and_the_payer_gets_back(
     merchant: Merchant,
 ) -> None:

@@ -160,12 +160,16 @@ class CheckoutService:
         )
 
     async def _load(self, conn: Connection, payment_id: str) -> _Loaded:
-        """The payment by its public id alone (the URL is the capability); one found
-        past its deadline is persisted as expired, as every other read does."""
+        """The payment by its public id alone (the URL is the capability), spelled as
+        payreq gave it (lower case, with hyphens: another spelling of the UUID would be
+        another page, with its own form budget); one found past its deadline is
+        persisted as expired, as every other read does."""
         try:
             key = uuid.UUID(payment_id)
         except ValueError:
             raise CheckoutNotFound() from None
+        if str(key) != payment_id:
+            raise CheckoutNotFound()
         found = await payments.get_by_ids(conn, [key])
         if not found:
             raise CheckoutNotFound()
