@@ -63,7 +63,7 @@ _encode = msgspec.json.Encoder().encode
 LeanRoute = Callable[["Services", dict[str, Any], Receive, Send], Awaitable[None]]
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Method labels; any other method a client sends counts as ``other``."""
-UNMATCHED = "unmatched"
+UNMATCHED = logs.UNMATCHED
 """The route label of requests no route took (404, 405): raw paths would be unbounded."""
 
 
@@ -103,7 +103,9 @@ class Edge:
         id_header = (b"x-request-id", rid.encode())
         route = self.route(scope) if self.lean else None
         template = route.template if route is not None else None
-        logs.REQUEST.set({"request_id": rid, "route": template or scope["path"]})
+        logs.REQUEST.set(
+            {"request_id": rid, "route": template} if template else {"request_id": rid, logs.SCOPE: scope}
+        )
         status = 500  # if the app never answers
         delay = self.fault_answer_delay if scope["method"] in WRITE_METHODS else 0.0
 
@@ -171,7 +173,7 @@ async def _guarded(
     except PayreqError as exc:
         await send_error(scope, send, exc)
     except Exception as exc:
-        log.error("unhandled_error", request_id=scope.get(REQUEST_ID_KEY), path=scope["path"], exc_info=exc)
+        log.error("unhandled_error", request_id=scope.get(REQUEST_ID_KEY), exc_info=exc)
         await send_error(scope, send, _Unexpected())
 
 
@@ -241,6 +243,6 @@ async def token(services: Services, scope: dict[str, Any], receive: Receive, sen
     )
 
 
-GET_PAYMENT = Lean("/payment/request/{payment_id:str}", get_payment_request)
+GET_PAYMENT = Lean("/payment/request/{payment_id}", get_payment_request)
 CREATE_PAYMENT = Lean("/payment/request", create_payment_request)
 TOKEN = Lean("/oauth/token", token)

@@ -248,7 +248,7 @@ TOO_LARGE = "The request body is larger than 64 KiB."
 
 
 def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.error("unhandled_error", request_id=request_id(request), path=request.url.path, exc_info=exc)
+    log.error("unhandled_error", request_id=request_id(request), exc_info=exc)  # route: a template
     return envelope(request, status=500, type="api_error", code="internal_error", message=UNEXPECTED)
 
 

@@ -10,11 +10,17 @@ from typing import Any
 
 import structlog
 
-REQUEST: ContextVar[dict[str, str] | None] = ContextVar("payreq_request", default=None)
+REQUEST: ContextVar[dict[str, Any] | None] = ContextVar("payreq_request", default=None)
 """What every log line of one HTTP request carries (request id, route, account): one
 dictionary, set once per request by the edge (``payreq.edge``), and completed by the
 auth check. structlog's ``bind_contextvars`` costs a context variable per field and
 ``clear_contextvars`` a walk over the whole context: 2.7 us of a 46 us poll in process."""
+SCOPE = "_scope"
+"""In ``REQUEST`` for a route the edge did not route itself: the ASGI scope, whose
+``path_template`` the framework sets once it has routed, read when a line is written.
+The route is always a template (or ``unmatched``), never the path: a path may carry a
+capability (a password-reset or invitation token)."""
+UNMATCHED = "unmatched"
 
 
 def bind_request(**fields: str) -> None:
@@ -30,7 +36,10 @@ def merge_request(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Muta
     current = REQUEST.get()
     if current:
         for key, value in current.items():
-            event_dict.setdefault(key, value)
+            if key == SCOPE:
+                event_dict.setdefault("route", value.get("path_template") or UNMATCHED)
+            else:
+                event_dict.setdefault(key, value)
     return event_dict
 
 

@@ -43,17 +43,19 @@ async def test_a_full_run_logs_json_with_request_context_and_no_secret(tmp_path:
             )
             assert created.status_code == 201, created.text
             minted = await client.post(
-                f"/api/payment-applications/{app_id}/tokens", json={"scopes": ["*"]}, headers=bearer
+                f"/api/payment-applications/{app_id}/tokens",
+                json={"label": "logged", "scopes": ["*"]},
+                headers=bearer,
             )
-            if minted.status_code == 201:
-                secrets.append(minted.json()["token"])
-            rotated = await client.post(
-                f"/api/payment-applications/{app_id}/webhook-secret/rotate", headers=bearer
-            )
-            if rotated.status_code == 200:
-                secrets += [
-                    v for v in rotated.json().values() if isinstance(v, str) and v.startswith("whsec_")
-                ]
+            assert minted.status_code == 201, minted.text
+            secrets.append(minted.json()["token"])
+            rotated = await client.post(f"/api/payment-applications/{app_id}/webhook-secret", headers=bearer)
+            assert rotated.status_code == 200, rotated.text
+            rotated_secrets = [
+                v for v in rotated.json().values() if isinstance(v, str) and v.startswith("whsec_")
+            ]
+            assert rotated_secrets, rotated.text
+            secrets += rotated_secrets
             payment = await client.post(
                 "/payment/request",
                 json={"amount": "1000", "currency": "EUR", "redirect_url": "https://s.example/"},
@@ -72,6 +74,11 @@ async def test_a_full_run_logs_json_with_request_context_and_no_secret(tmp_path:
         assert line["request_id"].startswith("req_")
         assert line["route"] == "/api/payment-applications"
         assert line["account_id"] == credentials["account_id"]
+    minted_lines = [line for line in lines if line.get("event") == "client_token_created"]
+    assert minted_lines, text[-3000:]
+    for line in minted_lines:  # the route's template, never its path (which may hold a capability)
+        assert line["route"] == "/api/payment-applications/{client_id}/tokens"
+    assert not [line for line in lines if app_id in line.get("route", "")]
     for secret in secrets:
         assert secret not in text, "a secret reached the log"
     for prefix in SECRET_PREFIXES:
@@ -89,7 +96,7 @@ async def test_one_requests_log_context_never_reaches_the_next(merchant: Merchan
     assert first is not None
     assert first["account_id"] == merchant.credentials.account_id
     assert first["request_id"] == answer.headers["x-request-id"]
-    assert first["route"] == "/payment/request/{payment_id:str}"
+    assert first["route"] == "/payment/request/{payment_id}"  # as Litestar names it
     refused = await merchant.http.get(
         "/payment/request/x", headers={"Authorization": "Bearer prq_at_sbx_wrong"}
     )

@@ -17,7 +17,7 @@ from payreq.worker import heartbeat
 from payreq.worker.runner import Worker
 from tests.fixtures.factories import Merchant
 
-GET_ROUTE = "/payment/request/{payment_id:str}"
+GET_ROUTE = "/payment/request/{payment_id}"
 
 
 async def _samples(http: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
