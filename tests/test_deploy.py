@@ -94,3 +94,26 @@ def test_the_image_runs_as_a_non_root_user_in_two_stages() -> None:
     assert len(stages) == 2 and all("slim" in s for s in stages)
     users = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert users and users[-1] not in ("root", "0")
+
+
+def test_the_proxy_container_is_given_every_variable_its_caddyfile_reads() -> None:
+    """compose's ``.env`` fills in compose.yaml's own ``${...}`` only: a variable the
+    Caddyfile reads must be in the proxy's environment, or Caddy uses its default."""
+    read = set(re.findall(r"\{\$([A-Z0-9_]+)", (ROOT / "deploy" / "Caddyfile").read_text()))
+    assert read, "no variable found: the pattern is wrong"
+    proxy = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["proxy"]
+    assert read <= set(proxy.get("environment", {})), read
+
+
+def test_only_the_api_keeps_the_images_health_check_of_port_8000() -> None:
+    """The Dockerfile's HEALTHCHECK asks :8000/healthz; a service of the image that
+    serves nothing there would always read unhealthy."""
+    assert "127.0.0.1:8000/healthz" in (ROOT / "Dockerfile").read_text()
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    for name, service in services.items():
+        command = service.get("command") or []
+        if service.get("image") != "payreq:latest" or command[:2] == ["payreq", "serve"]:
+            continue
+        check = service.get("healthcheck")
+        assert check is not None, f"{name} inherits the image's check of :8000"
+        assert check.get("disable") or "8000" not in " ".join(check["test"]), name
