@@ -166,3 +166,34 @@ async def test_token_answers_match(
             http, framework, "POST", "/oauth/token", content=content, headers={**form, **extra}
         )
         assert answer[0] == expected, answer
+
+
+async def test_head_answers_as_get_does_without_the_content(
+    http: httpx.AsyncClient, framework: httpx.AsyncClient, merchant: Merchant
+) -> None:
+    """RFC 9110 9.3.2: every GET resource answers HEAD with the GET's status and headers
+    and no content, on the lean route and through the framework (uptime checks use HEAD)."""
+    created = await merchant.create_payment(reference_id="edge-head")
+    bearer = await merchant.headers()
+    for client in (http, framework):
+        for path, headers, status in (
+            (f"/payment/request/{created['id']}", bearer, 200),
+            (f"/payment/request/{created['id']}", {}, 401),
+            ("/healthz", {}, 200),
+            ("/api/payments", bearer, 200),
+        ):
+            got = await client.get(path, headers={"X-Request-ID": RID, **headers})
+            head = await client.head(path, headers={"X-Request-ID": RID, **headers})
+            assert (head.status_code, head.content) == (status, b""), path
+            assert head.headers["content-type"] == got.headers["content-type"], path
+            assert head.headers["x-request-id"] == RID
+            if status == 401:
+                assert head.headers["www-authenticate"] == got.headers["www-authenticate"]
+    # HEAD changes nothing a GET would not: the payment is still the same one, still pending
+    again = await http.get(f"/payment/request/{created['id']}", headers=bearer)
+    assert again.json()["status"] == created["status"]
+    # and where GET is allowed, Allow names HEAD too
+    wrong = await http.delete("/healthz")
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, HEAD, OPTIONS")
+    options = await http.options("/payment/request")
+    assert (options.status_code, options.headers["allow"]) == (204, "GET, HEAD, OPTIONS, POST")

@@ -99,6 +99,12 @@ class Edge:
             await self.app(asgi_scope, receive, send)
             return
         started = perf_counter()
+        method_label = scope["method"]
+        if method_label == "HEAD":
+            # RFC 9110 9.3.2: HEAD is answered as GET. Only the app sees GET: the server's
+            # own scope stays HEAD, so the server sends the head without the content.
+            scope = {**scope, "method": "GET"}
+            asgi_scope = cast("Scope", scope)
         rid = scope[REQUEST_ID_KEY] = choose_request_id(scope["headers"])
         id_header = (b"x-request-id", rid.encode())
         route = self.route(scope) if self.lean else None
@@ -142,7 +148,7 @@ class Edge:
         finally:
             if self.metrics:
                 name = template or scope.get("path_template") or UNMATCHED
-                method = scope["method"] if scope["method"] in METHODS else "other"
+                method = method_label if method_label in METHODS else "other"
                 key = (name, method, status)
                 series = self._series.get(key)
                 if series is None:

@@ -216,7 +216,8 @@ def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         message = "No such route."
     elif status == 413:
         message = too_large_text(request)
-    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    methods = [v for k, v in (exc.headers or {}).items() if k.lower() == "allow"]
+    headers = {"Allow": allow(m.strip() for m in methods[0].split(","))} if methods else {}
     return envelope(
         request, status=status, type=type_, code=code, message=message, param=param, headers=headers
     )
@@ -331,4 +332,12 @@ async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | No
             methods.update(getattr(route, "methods", ()))
     if not methods:
         return None
-    return Response(content=None, status_code=204, headers={"Allow": ", ".join(sorted(methods))})
+    return Response(content=None, status_code=204, headers={"Allow": allow(methods)})
+
+
+def allow(methods: Iterable[str]) -> str:
+    """An ``Allow`` header's value: with GET comes HEAD, which the edge answers as GET."""
+    names = set(methods)
+    if "GET" in names:
+        names.add("HEAD")
+    return ", ".join(sorted(names))

@@ -158,3 +158,20 @@ async def test_writes_of_one_turn_leave_together_and_close_sends_what_is_held() 
     await asyncio.sleep(0)
     assert sent.count(b"last") == 1
     assert coalesced.get_extra_info("peername") == "info:peername"
+
+
+def test_head_is_answered_with_the_gets_head_and_no_content(tmp_path: Path) -> None:
+    """A real server: HEAD /healthz gets the GET's status line and Content-Length, then
+    nothing, and the connection serves the next request."""
+    env = _database(tmp_path)
+    with serve(env, tmp_path / "serve.log") as server:
+        got = httpx.get(f"{server.url}/healthz", timeout=5)
+        answer = _raw(
+            server.url,
+            b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        first, _, rest = answer.partition(b"\r\n\r\n")
+        assert first.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert f"content-length: {len(got.content)}".encode() in first.lower()
+        assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]  # no content came in between
+        assert rest.endswith(got.content)
