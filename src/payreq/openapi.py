@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
+from payreq.auth.dependencies import REQUIRED_SCOPES
 from payreq.idempotency.middleware import covered
 
 REF = "#/components/schemas/{name}"
@@ -38,6 +39,7 @@ def build(app: Litestar) -> dict[str, Any]:
                 if operation is None:
                     continue
                 _fix_validation_answer(operation)
+                _document_security(operation, handler)
                 if covered(method.upper(), route.path_format):
                     _document_idempotency(operation)
                 if "body" in handler.opt:
@@ -88,6 +90,14 @@ def _document_idempotency(operation: dict[str, Any]) -> None:
                 "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
             },
         )
+
+
+def _document_security(operation: dict[str, Any], handler: HTTPRouteHandler) -> None:
+    """A route guarded by ``requires(scope)`` takes a bearer token with that scope."""
+    provider = (handler.dependencies or {}).get("subject")
+    scope = REQUIRED_SCOPES.get(getattr(provider, "dependency", None))
+    if scope is not None:
+        operation["security"] = [{"bearerAuth": [scope.value]}]
 
 
 def _fix_validation_answer(operation: dict[str, Any]) -> None:

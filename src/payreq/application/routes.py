@@ -10,7 +10,6 @@ from typing import Any
 
 from litestar import Request, Router, delete, get, patch, post
 from litestar.di import Provide
-from litestar.openapi.spec import SecurityRequirement
 from litestar.params import FromPath
 
 from payreq.application.schemas import (
@@ -29,8 +28,6 @@ from payreq.http import add_response_headers, error_responses
 from payreq.kit.jsonbody import decode
 from payreq.services import Services
 
-SECURITY: list[SecurityRequirement] = [{"bearerAuth": [Scope.ALL.value]}]
-
 
 def shows_a_secret(request: Request[Any, Any, Any]) -> None:
     """This answer shows a secret once: no cache keeps it (the idempotency store does not either)."""
@@ -41,7 +38,7 @@ def access_token() -> dict[str, Provide]:
     return {"subject": requires(Scope.ALL, access_token_only=True)}
 
 
-@get("/", dependencies=access_token(), security=SECURITY, responses=error_responses(401, 403, 429))
+@get("/", dependencies=access_token(), responses=error_responses(401, 403, 429))
 async def list_applications(request: Request[Any, Any, Any], subject: Subject) -> ApplicationList:
     """List the applications of this account and environment. Access token only, scope `*`."""
     services: Services = request.app.state.services
@@ -54,7 +51,6 @@ async def list_applications(request: Request[Any, Any, Any], subject: Subject) -
     "/",
     status_code=201,
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(400, 401, 403, 413, 422, 429),
     opt={"body": ApplicationCreate},
 )
@@ -72,7 +68,6 @@ async def create_application(request: Request[Any, Any, Any], subject: Subject) 
 @get(
     "/{client_id:str}",
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(401, 403, 404, 429),
 )
 async def get_application(
@@ -88,7 +83,6 @@ async def get_application(
 @patch(
     "/{client_id:str}",
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(400, 401, 403, 404, 413, 422, 429),
     opt={"body": ApplicationUpdate},
 )
@@ -107,7 +101,6 @@ async def update_application(
 @delete(
     "/{client_id:str}",
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(401, 403, 404, 409, 429),
 )
 async def delete_application(
@@ -123,7 +116,6 @@ async def delete_application(
     "/{client_id:str}/webhook-secret",
     status_code=200,
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(401, 403, 404, 429),
 )
 async def rotate_webhook_secret(
@@ -143,7 +135,6 @@ async def rotate_webhook_secret(
     "/{client_id:str}/tokens",
     status_code=201,
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(400, 401, 403, 404, 413, 422, 429),
     opt={"body": TokenCreate},
 )
@@ -162,7 +153,6 @@ async def create_client_token(
 @get(
     "/{client_id:str}/tokens",
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(401, 403, 404, 429),
 )
 async def list_client_tokens(
@@ -178,7 +168,6 @@ async def list_client_tokens(
 @delete(
     "/{client_id:str}/tokens/{token_id:str}",
     dependencies=access_token(),
-    security=SECURITY,
     responses=error_responses(401, 403, 404, 429),
 )
 async def revoke_client_token(

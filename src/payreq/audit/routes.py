@@ -19,7 +19,6 @@ from payreq.services import Services
 @get(
     "/",
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
-    security=[{"bearerAuth": [Scope.ALL.value]}],
     responses=error_responses(401, 403, 422, 429),
 )
 async def audit_log(

@@ -158,6 +158,12 @@ async def authorize(
     return found
 
 
+REQUIRED_SCOPES: dict[object, Scope] = {}
+"""Each ``requires`` dependency's scope, by its callable: the OpenAPI document's
+``security`` is written from it (payreq.openapi), so no route can declare one scope
+and check another, or forget to declare it. Filled at import, one entry per route."""
+
+
 def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
     """``dependencies={"subject": requires(Scope.PAYMENTS_GET)}``: a bearer credential
     of this account that carries ``scope`` (or ``*``).
@@ -174,4 +180,5 @@ def requires(scope: Scope, *, access_token_only: bool = False) -> Provide:
         await refuse_undeclared_body(request)
         return found
 
+    REQUIRED_SCOPES[subject] = scope
     return Provide(subject)

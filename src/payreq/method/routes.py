@@ -44,7 +44,6 @@ class ResolveBody(Body):
     "/statements",
     status_code=201,
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
-    security=[{"bearerAuth": ["*"]}],
     responses=error_responses(400, 401, 403, 409, 413, 422, 429, 503),
     request_max_body_size=MAX_STATEMENT_BYTES,
     opt={"raw_body": "the statement file"},
@@ -75,7 +74,6 @@ async def import_statement(
 @get(
     "/statements",
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
-    security=[{"bearerAuth": ["*"]}],
     responses=error_responses(401, 403, 422, 429),
 )
 async def list_statement_imports(
@@ -96,7 +94,6 @@ async def list_statement_imports(
 @get(
     "/statements/{import_id:str}",
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
-    security=[{"bearerAuth": ["*"]}],
     responses=error_responses(401, 403, 404, 422, 429),
 )
 async def get_statement_import(
@@ -120,7 +117,6 @@ async def get_statement_import(
     "/statements/{import_id:str}/lines/{line:int}/resolve",
     status_code=200,
     dependencies={"subject": requires(Scope.ALL, access_token_only=True)},
-    security=[{"bearerAuth": ["*"]}],
     responses=error_responses(400, 401, 403, 404, 409, 422, 429),
     opt={"body": ResolveBody},
 )
@@ -140,7 +136,6 @@ async def resolve_statement_line(
     "/sandbox/payment/{payment_id:str}/simulate",
     status_code=200,
     dependencies={"subject": requires(Scope.PAYMENTS_CREATE)},
-    security=[{"bearerAuth": ["payments.create"]}],
     responses=error_responses(400, 401, 403, 404, 409, 422, 429),
     opt={"body": SimulateBody},
 )

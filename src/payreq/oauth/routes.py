@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from payreq.auth.dependencies import rate_headers, refused, scope_address, scope_header
 from payreq.errors import PayreqError
+from payreq.http import error_responses
 from payreq.oauth.errors import InvalidClient, OAuthError, Refused
 from payreq.oauth.service import parse_form
 from payreq.services import Services
@@ -67,6 +68,15 @@ _OAUTH_ERRORS = {
             "slow_down: too many failed client authentications from this address, or more token "
             "requests than the key's or the account's rate limit (Retry-After)"
         ),
+        generate_examples=False,
+    ),
+    413: ResponseSpec(
+        OAuthErrorBody, description="invalid_request: the body is larger than 64 KiB", generate_examples=False
+    ),
+    500: error_responses()[500],  # an unexpected fault keeps the house envelope with the request id
+    503: ResponseSpec(
+        OAuthErrorBody,
+        description="server_error: the database is unavailable; retry with back-off",
         generate_examples=False,
     ),
 }

@@ -16,7 +16,6 @@ from payreq.services import Services
 @get(
     "/",
     dependencies={"subject": requires(Scope.PAYMENTS_GET, access_token_only=True)},
-    security=[{"bearerAuth": [Scope.PAYMENTS_GET.value]}],
     responses=error_responses(401, 403, 429),
 )
 async def overview(request: Request[Any, Any, Any], subject: Subject) -> OverviewView:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.openapi.spec import SecurityRequirement
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
@@ -30,15 +29,10 @@ from payreq.payment.schemas_b import (
 from payreq.services import Services
 
 
-def security(scope: Scope) -> list[SecurityRequirement]:
-    return [{"bearerAuth": [scope.value]}]
-
-
 @post(
     "/payment/checkout",
     status_code=201,
     dependencies={"subject": requires(Scope.PAYMENTS_CREATE)},
-    security=security(Scope.PAYMENTS_CREATE),
     responses=error_responses(400, 401, 403, 404, 413, 422, 429),
     opt={"body": PaymentCheckout},
 )
@@ -54,7 +48,6 @@ async def checkout(request: Request[Any, Any, Any], subject: Subject) -> Payment
 @get(
     "/payment/{payment_id:str}",
     dependencies={"subject": requires(Scope.PAYMENTS_GET)},
-    security=security(Scope.PAYMENTS_GET),
     responses=error_responses(401, 403, 404, 429),
 )
 async def get_payment(
@@ -70,7 +63,6 @@ async def get_payment(
 @get(
     "/payment/{payment_id:str}/instructions",
     dependencies={"subject": requires(Scope.PAYMENTS_INSTRUCTIONS)},
-    security=security(Scope.PAYMENTS_INSTRUCTIONS),
     responses=error_responses(401, 403, 404, 409, 422, 429),
 )
 async def get_instructions(
@@ -155,7 +147,6 @@ LIST = {
 @get(
     "/payments",
     dependencies=LIST,
-    security=security(Scope.PAYMENTS_GET),
     responses=error_responses(401, 403, 422, 429),
 )
 async def list_payments(request: Request[Any, Any, Any], subject: Subject, filters: Filters) -> PaymentListB:
@@ -169,7 +160,6 @@ async def list_payments(request: Request[Any, Any, Any], subject: Subject, filte
 @get(
     "/payments/export",
     dependencies=LIST,
-    security=security(Scope.PAYMENTS_GET),
     responses=error_responses(401, 403, 422, 429),
     media_type="text/csv",
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
-from litestar.openapi.spec import SecurityRequirement
 from litestar.params import FromPath, QueryParameter
 
 from payreq.auth.dependencies import Subject, requires
@@ -20,11 +19,6 @@ from payreq.kit.jsonbody import decode
 from payreq.services import Services
 from payreq.webhook.schemas import EventDetail, EventList, Replay, Replayed
 
-
-def security(scope: Scope) -> list[SecurityRequirement]:
-    return [{"bearerAuth": [scope.value]}]
-
-
 READ = {"subject": requires(Scope.PAYMENTS_GET, access_token_only=True)}
 WRITE = {"subject": requires(Scope.ALL, access_token_only=True)}
 
@@ -32,7 +26,6 @@ WRITE = {"subject": requires(Scope.ALL, access_token_only=True)}
 @get(
     "/",
     dependencies=READ,
-    security=security(Scope.PAYMENTS_GET),
     responses=error_responses(401, 403, 422, 429),
 )
 async def list_events(
@@ -65,7 +58,6 @@ async def list_events(
 @get(
     "/{event_id:str}",
     dependencies=READ,
-    security=security(Scope.PAYMENTS_GET),
     responses=error_responses(401, 403, 404, 429),
 )
 async def get_event(
@@ -82,7 +74,6 @@ async def get_event(
     "/{event_id:str}/redeliver",
     status_code=202,
     dependencies=WRITE,
-    security=security(Scope.ALL),
     responses=error_responses(401, 403, 404, 409, 429),
 )
 async def redeliver_event(
@@ -99,7 +90,6 @@ async def redeliver_event(
     "/replay",
     status_code=202,
     dependencies=WRITE,
-    security=security(Scope.ALL),
     responses=error_responses(400, 401, 403, 413, 422, 429),
     opt={"body": Replay},
 )

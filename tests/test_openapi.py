@@ -1,0 +1,70 @@
+"""The OpenAPI document's ``security`` is written from the route's own guard
+(``requires(scope)``), so it says what the server enforces: every operation that asks
+for a bearer token names it with its scope, and no other does."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from litestar import Litestar
+
+from tests.conftest import BASE_URL
+
+CONTRACT_A = {
+    ("post", "/payment/request"): "payments.create",
+    ("get", "/payment/request"): "payments.get",
+    ("get", "/payment/request/{payment_id}"): "payments.get",
+    ("post", "/payment/request/{payment_id}/cancel"): "payments.create",
+}
+
+
+async def test_contract_a_operations_state_their_bearer_scope(http_once: httpx.AsyncClient) -> None:
+    document = (await http_once.get("/openapi.json")).json()
+    for (method, path), scope in CONTRACT_A.items():
+        assert document["paths"][path][method]["security"] == [{"bearerAuth": [scope]}], (method, path)
+
+
+async def test_an_operation_asks_for_a_bearer_token_exactly_when_the_server_does(
+    http_once: httpx.AsyncClient, app_once: Litestar
+) -> None:
+    document = (await http_once.get("/openapi.json")).json()
+    some_id = str(uuid.uuid4())
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "patch", "delete"}:
+                continue
+            security = operation.get("security")
+            if security == [{"basicAuth": []}]:
+                continue  # /oauth/*: client credentials, RFC 6749's own answers
+            url = path
+            for name in ("payment_id", "client_id", "token_id", "event_id", "import_id", "line"):
+                url = url.replace("{" + name + "}", "1" if name == "line" else some_id)
+            required = {
+                parameter["name"]: "sandbox"
+                for parameter in operation.get("parameters", [])
+                if parameter["in"] == "query" and parameter.get("required")
+            }
+            # each from its own address: failed authentications are limited per address
+            transport = httpx.ASGITransport(app=app_once, client=(f"192.0.2.{checked + 1}", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+                answer = await client.request(method.upper(), url, params=required)
+            bearer = security is not None and "bearerAuth" in security[0]
+            assert (answer.status_code == 401) is bearer, (method, path, answer.status_code, security)
+            if bearer:
+                assert answer.headers["www-authenticate"].startswith("Bearer"), (method, path)
+            checked += 1
+    assert checked > 30
+
+
+async def test_the_oauth_operations_document_every_answer_they_give(http_once: httpx.AsyncClient) -> None:
+    document = (await http_once.get("/openapi.json")).json()
+    for path in ("/oauth/token", "/oauth/revoke"):
+        responses = document["paths"][path]["post"]["responses"]
+        assert sorted(responses) == ["200", "400", "403", "413", "429", "500", "503"], path
+        body = responses["413"]["content"]["application/json"]["schema"]["$ref"]
+        assert body.endswith("/OAuthErrorBody"), path
+        # and the server does answer so
+        big = await http_once.post(path, content=b"grant_type=client_credentials&x=" + b"a" * 70_000)
+        assert (big.status_code, big.json()["error"]) == (413, "invalid_request"), path
