@@ -10,6 +10,7 @@ import httpx
 from litestar import Litestar
 
 from tests.conftest import BASE_URL
+from tests.fixtures.factories import new_merchant
 
 CONTRACT_A = {
     ("post", "/payment/request"): "payments.create",
@@ -68,3 +69,55 @@ async def test_the_oauth_operations_document_every_answer_they_give(http_once: h
         # and the server does answer so
         big = await http_once.post(path, content=b"grant_type=client_credentials&x=" + b"a" * 70_000)
         assert (big.status_code, big.json()["error"]) == (413, "invalid_request"), path
+
+
+async def test_the_document_names_the_headers_the_answers_carry(
+    http_once: httpx.AsyncClient, app_once: Litestar
+) -> None:
+    """Each header a real answer carries is named on that answer in the document."""
+    document = (await http_once.get("/openapi.json")).json()
+    assert set(document["components"]["headers"]) >= {"X-Request-ID", "RateLimit", "Retry-After"}
+
+    def named(path: str, method: str, status: int) -> set[str]:
+        answer = document["paths"][path][method]["responses"][str(status)]
+        return {name.lower() for name in answer.get("headers", {})}
+
+    merchant = await new_merchant(app_once.state.services, http_once)
+    bearer = await merchant.headers()
+    created = await http_once.post(
+        "/payment/request",
+        json={"amount": "100", "currency": "EUR", "redirect_url": "https://shop.example/done"},
+        headers={**bearer, "Idempotency-Key": "doc-headers-1"},
+    )
+    replayed = await http_once.post(
+        "/payment/request",
+        json={"amount": "100", "currency": "EUR", "redirect_url": "https://shop.example/done"},
+        headers={**bearer, "Idempotency-Key": "doc-headers-1"},
+    )
+    missing = await http_once.get(f"/payment/request/{uuid.uuid4()}", headers=bearer)
+    anonymous = await http_once.get(f"/payment/request/{uuid.uuid4()}")
+    for answer, path, method in (
+        (created, "/payment/request", "post"),
+        (replayed, "/payment/request", "post"),
+        (missing, "/payment/request/{payment_id}", "get"),
+        (anonymous, "/payment/request/{payment_id}", "get"),
+    ):
+        carried = {name for name in answer.headers if name in _DOCUMENTED}
+        assert carried, answer.headers
+        assert carried <= named(path, method, answer.status_code), (path, answer.status_code, carried)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert "ratelimit" not in anonymous.headers and "ratelimit" not in named(
+        "/payment/request/{payment_id}", "get", 401
+    )
+
+
+_DOCUMENTED = {
+    "x-request-id",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
+    "ratelimit",
+    "retry-after",
+    "idempotent-replayed",
+}

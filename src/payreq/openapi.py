@@ -42,6 +42,7 @@ def build(app: Litestar) -> dict[str, Any]:
                 _document_security(operation, handler)
                 if covered(method.upper(), route.path_format):
                     _document_idempotency(operation)
+                _document_headers(operation, replays=covered(method.upper(), route.path_format))
                 if "body" in handler.opt:
                     bodies.append((operation, handler.opt["body"], "application/json"))
                 elif "form" in handler.opt:
@@ -51,6 +52,7 @@ def build(app: Litestar) -> dict[str, Any]:
         components.update(defs)
         for (operation, _, media_type), schema in zip(bodies, schemas, strict=True):
             operation["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
+    document["components"].setdefault("headers", {}).update(_HEADERS)
     document.setdefault("components", {}).setdefault("securitySchemes", {}).update(
         {
             "bearerAuth": {
@@ -90,6 +92,47 @@ def _document_idempotency(operation: dict[str, Any]) -> None:
                 "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
             },
         )
+
+
+def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "schema": schema}
+
+
+_INTEGER = {"type": "integer", "minimum": 0}
+_STRING = {"type": "string"}
+_HEADERS = {
+    "X-Request-ID": _header("This request's id (the caller's own if it sent a sane one).", _STRING),
+    "RateLimit-Limit": _header("Requests per window of the budget that binds (key or account).", _INTEGER),
+    "RateLimit-Remaining": _header("Requests left in that budget's window.", _INTEGER),
+    "RateLimit-Reset": _header("Whole seconds until a slot of that budget frees.", _INTEGER),
+    "RateLimit-Policy": _header('The binding budget, e.g. "key";q=5;w=1 (IETF draft).', _STRING),
+    "RateLimit": _header('The binding budget\'s state, e.g. "key";r=4;t=1 (IETF draft).', _STRING),
+    "Retry-After": _header("Whole seconds to wait before retrying (at least 1).", _INTEGER),
+    "Idempotent-Replayed": _header(
+        "true: this is the stored answer to an earlier request with this key.", _STRING
+    ),
+}
+_RATE = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy", "RateLimit")
+
+
+def _document_headers(operation: dict[str, Any], *, replays: bool) -> None:
+    """Every answer names its request id; one given after the credential was accepted
+    the rate-limit budget (a bearer route's 2xx and 4xx but 401; the token endpoint's
+    token and 429); a 429 ``Retry-After``; a replayed keyed write ``Idempotent-Replayed``.
+    (OpenAPI headers are optional: "may carry", as a 429 for failed sign-ins has none.)"""
+    security = operation.get("security") or [{}]
+    bearer, basic = "bearerAuth" in security[0], "basicAuth" in security[0]
+    for status, answer in operation.get("responses", {}).items():
+        names = ["X-Request-ID"]
+        if (bearer and status[0] in "24" and status != "401") or (basic and status in ("200", "429")):
+            names.extend(_RATE)
+        if status == "429":
+            names.append("Retry-After")
+        if replays and status.startswith("2"):
+            names.append("Idempotent-Replayed")
+        headers = answer.setdefault("headers", {})
+        for name in names:
+            headers.setdefault(name, {"$ref": f"#/components/headers/{name}"})
 
 
 def _document_security(operation: dict[str, Any], handler: HTTPRouteHandler) -> None:
