@@ -13,6 +13,7 @@ import pytest
 from litestar import Litestar
 
 from tests.dashboard.conftest import PASSWORD, DashboardClient, new_client, sign_up, unique_email
+from tests.dashboard.statement_data import BANK_FORM
 
 
 async def _sign_up(app: Litestar, name: str) -> tuple[DashboardClient, int, str]:
@@ -61,3 +62,26 @@ async def test_a_business_name_with_joiners_is_kept_as_typed(dashboard_app: Lite
     heading = re.search(r"<h1>([^<]*)</h1>", home.text)
     assert heading is not None and unescape(heading.group(1)) == name  # trimmed, otherwise unchanged
     await owner.http.aclose()
+
+
+@pytest.mark.parametrize("ch", ["\u2028", "\u200b", "\u202e"])
+async def test_the_application_form_shows_the_display_text_rule_beside_each_field(
+    owner: DashboardClient, ch: str
+) -> None:
+    """The dashboard's application form follows the API's rule (a page enforcing less
+    than the API is a bug): the name and the account holder are refused beside their
+    fields, nothing is created, and the page is a 422, not a 500."""
+    form = {**BANK_FORM, "name": f"Bank{ch}transfers", "bankDetails.accountHolder": f"Example{ch}Shop GmbH"}
+    answer = await owner.post("/dashboard/applications", form, csrf_from="/dashboard/applications/new")
+    assert answer.status_code == 422, answer.text[:500]
+    code = (
+        "bidirectional control characters (such as U+202E)."
+        if ch == "\u202e"
+        else (f"control, format or line-break characters (found U+{ord(ch):04X}).")
+    )
+    for field in ("name", "bankDetails.accountHolder"):
+        error = re.search(rf'id="f-{re.escape(field)}-error">([^<]+)<', answer.text)
+        assert error is not None, (field, answer.text[:3000])
+        assert unescape(error.group(1)).strip() == f"{field} must not contain {code}"
+    listed = await owner.get("/dashboard/applications")
+    assert "Bank" + ch not in listed.text and "Bank transfers" not in unescape(listed.text)
