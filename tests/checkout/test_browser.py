@@ -504,3 +504,56 @@ async def test_an_error_page_fits_a_phone_with_its_support_reference(payreq: Pay
             await screenshot(page, f"not-found-{name}")
         finally:
             await context.close()
+
+
+async def test_a_bank_transfer_the_epc_code_cannot_carry_shows_the_written_instructions_alone(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    """An account holder over EPC's 70 characters gets no QR code (a shortened name could
+    fail the payer's bank's name check); the page gives the transfer in writing and
+    still fits a phone. The names carry a ZWNJ (Persian) and a ZWJ emoji sequence,
+    which pass the display-text rule and show as typed."""
+    holder = "Beispielhafte Buchhandlung am Marktplatz Gesellschaft mbH & Co. KG 1234"
+    assert len(holder) == 71
+    app_name = "\u06a9\u062a\u0627\u0628\u200c\u0647\u0627 Books \U0001f469\u200d\U0001f4bb"
+    token = payreq.access_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={
+            "name": app_name,
+            "methods": ["bank_transfer"],
+            "bankDetails": {**BANK, "accountHolder": holder},
+        },
+        headers=headers,
+    )
+    assert answer.status_code == 201, answer.text
+    with httpx.Client(base_url=payreq.url, headers=headers) as api:
+        created = api.post(
+            "/api/payment/checkout",
+            json={
+                "amount": 2450,
+                "currencyCode": "EUR",
+                "reference": "ORDER-79",
+                "referenceLabel": "Order #79 \U0001f468\u200d\U0001f469\u200d\U0001f467",
+                "clientId": answer.json()["clientId"],
+                "redirectUrl": f"{shop.url}/return",
+            },
+        ).json()
+    for name, width in [("desktop", 1280), ("phone", 360)]:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 900})
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            assert await page.locator("h1 .amount").inner_text() == "€24.50"
+            assert await page.locator("svg.epc-qr-code").count() == 0
+            assert await page.get_by_text(holder).first.is_visible()
+            assert await page.get_by_text(app_name).first.is_visible()
+            assert await page.get_by_text("Order #79 \U0001f468\u200d\U0001f469\u200d\U0001f467").is_visible()
+            shown = await page.locator("dd code").all_inner_texts()
+            assert "DE89 3704 0044 0532 0130 00" in shown
+            sizes = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert sizes[0] <= sizes[1], sizes  # the long name wraps; no sideways scrolling
+            await screenshot(page, f"bank-transfer-no-qr-{name}")
+        finally:
+            await context.close()

@@ -204,3 +204,31 @@ def test_admin_rate_limit_is_in_the_targets_audit_log(tmp_path: Path, database: 
     ]
     verified = run("admin", "verify-audit", cwd=tmp_path, url=database)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Shop\u2028Other", "name must not contain control, format or line-break characters (found U+2028)."),
+        ("Shop\u202epohS", "name must not contain bidirectional control characters (such as U+202E)."),
+        ("   ", "Enter your business name (1 to 200 characters)."),
+        ("x" * 201, "Enter your business name (1 to 200 characters)."),
+    ],
+)
+def test_bootstrap_refuses_a_name_payers_could_not_read_honestly(
+    tmp_path: Path, database: str, name: str, message: str
+) -> None:
+    done = run("bootstrap", "--json", "--name", name, cwd=tmp_path, url=database)
+    assert (done.returncode, done.stdout, done.stderr.strip()) == (1, "", message)
+    with sqlite3.connect(database.removeprefix("sqlite:///")) as conn:
+        assert conn.execute("SELECT count(*) FROM accounts").fetchone() == (0,)
+
+
+def test_bootstrap_keeps_a_name_with_a_zwj_sequence_trimmed(tmp_path: Path, database: str) -> None:
+    name = "\U0001f469\u200d\U0001f373 Kitchen"
+    done = run("bootstrap", "--json", "--name", f" {name} ", cwd=tmp_path, url=database)
+    assert done.returncode == 0, done.stderr
+    account_id = json.loads(done.stdout)["account_id"]
+    with sqlite3.connect(database.removeprefix("sqlite:///")) as conn:
+        stored = conn.execute("SELECT name FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    assert stored == (name,)

@@ -4,6 +4,7 @@ rules; production has no such route (404)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -13,7 +14,7 @@ import pytest
 from payreq.services import Services
 from tests.application.conftest import checkout_ok, new_application, new_token
 from tests.fixtures.factories import Merchant
-from tests.method.conftest import event_types
+from tests.method.conftest import event_types, instructions
 from tests.payment.conftest import error_of, stored
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]
@@ -127,3 +128,22 @@ async def test_simulation_needs_a_token_with_payments_create(merchant: Merchant)
     )
     read_only = await merchant.token("payments.get")
     error_of(await simulate(merchant, payment["id"], {"outcome": "paid"}, read_only), 403, "permission_error")
+
+
+async def test_the_instructions_name_the_payments_own_read_paths_and_both_answer(merchant: Merchant) -> None:
+    """The third step used to say ``GET /api/payment/{id}`` with the placeholder left in."""
+    payment = await merchant.create_payment(reference_id="ORDER-7")
+    answer = await instructions(merchant, payment["id"], "sandbox")
+    assert answer.status_code == 200, answer.text
+    steps = answer.json()["steps"]
+    assert steps[2] == (
+        f"The payment takes that status at once: read it with GET /api/payment/{payment['id']} "
+        f"(or GET /payment/request/{payment['id']}) or from the webhook."
+    )
+    assert "{" not in " ".join(steps)
+    paths = re.findall(r"GET (/[^ )]+)", steps[2])
+    assert paths == [f"/api/payment/{payment['id']}", f"/payment/request/{payment['id']}"]
+    for path in paths:
+        read = await merchant.http.get(path, headers=await merchant.headers())
+        assert read.status_code == 200, read.text
+        assert (read.json()["id"], read.json()["status"]) == (payment["id"], "pending")

@@ -39,6 +39,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+MAX_ACCOUNT_NAME = 200
+
+
+def account_name(value: str, param: str = "account_name") -> str:
+    """The business name, trimmed: payers read it on the checkout page and team members
+    in the dashboard and in their invitations, so it is display text (no control,
+    format or line-break characters, ``check_display_text``), 1 to 200 characters."""
+    name = value.strip()
+    check_display_text(name, param)
+    if not 1 <= len(name) <= MAX_ACCOUNT_NAME:
+        raise ValidationFailed(f"Enter your business name (1 to {MAX_ACCOUNT_NAME} characters).", param=param)
+    return name
+
+
 def new_password() -> str:
     return random_string(20)
 
@@ -105,7 +119,9 @@ class CreatedAccount:
 async def create_account(
     conn: Connection, *, name: str, email: str, password_hash: str, now: datetime
 ) -> CreatedAccount:
-    """An account, its owner, and a default application per environment."""
+    """An account, its owner, and a default application per environment. Every way of
+    making an account passes here, so its name follows ``account_name`` whoever asked."""
+    name = account_name(name, "name")
     account_id, user_id = uuid.uuid4(), uuid.uuid4()
     await repository.insert_account(conn, id=account_id, name=name, created_at=now)
     await repository.insert_user(
@@ -189,7 +205,7 @@ class AccountService:
         an API key and a ``*`` client token in ``environment``."""
         if environment not in ENVIRONMENTS:
             raise ValueError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
-        check_display_text(name, "name")  # the checkout shows the merchant's name to payers
+        name = account_name(name, "name")  # the checkout shows the merchant's name to payers
         email = email.strip().lower()
         if await repository.user_exists(conn, email):
             raise Conflict(f"A user with the email {email} already exists.", code="email_taken")

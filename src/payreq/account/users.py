@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 
 from payreq.account import repository, session_repository
-from payreq.account.service import create_account, hash_password
+from payreq.account.service import account_name, create_account, hash_password
 from payreq.audit.service import AuditService
 from payreq.auth.roles import Actor, Role
 from payreq.db import Connection
@@ -62,14 +62,6 @@ def normalise_email(value: str) -> str:
     if not at or not local or "." not in domain or len(email) > 320 or " " in email:
         raise ValidationFailed("Enter an email address such as name@example.com.", param="email")
     return email
-
-
-def account_name(value: str) -> str:
-    name = value.strip()
-    check_text(name, "account_name")
-    if not 1 <= len(name) <= 200:
-        raise ValidationFailed("Enter your business name (1 to 200 characters).", param="account_name")
-    return name
 
 
 async def hash_new_password(password: str) -> str:

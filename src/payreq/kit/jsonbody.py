@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any, TypeVar
 
 import msgspec
@@ -184,9 +185,26 @@ BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206
 """Embeddings, overrides, isolates and marks: in a name a payer reads they can make
 "Shop" followed by reversed text look like another merchant's name or amount."""
 
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode general categories refused in display text: controls (tab, line feed, C1),
+format characters (zero-width space, soft hyphen, BOM, tags, the bidi controls) and the
+line and paragraph separators U+2028/U+2029. Each is invisible or breaks the line, so
+what one party typed is not what another reads (or what a bank's line-based QR holds)."""
+
+JOINERS = frozenset("\u200c\u200d")
+"""ZWNJ and ZWJ, the two format characters real text needs: Persian and Indic words
+(ZWNJ) and emoji sequences such as a family or a profession (ZWJ)."""
+
+_FLAG_TAGS = re.compile("(?<=\U0001f3f4)[\U000e0030-\U000e0039\U000e0061-\U000e007a]{3,6}\U000e007f")
+"""The tag characters of a subdivision flag (U+1F3F4 then a CLDR subdivision id spelt
+in tags, then CANCEL TAG: England, Scotland, Wales). Tags anywhere else carry hidden
+text and are refused."""
+
 
 def check_display_text(value: str, param: str) -> None:
-    """``check_text``, and no bidirectional control characters: for what payers see."""
+    """``check_text``, and none of the invisible characters above but ZWNJ, ZWJ and a
+    subdivision flag's tags: for what payers and team members read. 422: ``bidi_control``
+    for the bidi controls (such as U+202E), ``control_character`` for the others."""
     check_text(value, param)
     if any(ch in BIDI_CONTROLS for ch in value):
         raise ValidationFailed(
@@ -194,3 +212,10 @@ def check_display_text(value: str, param: str) -> None:
             code="bidi_control",
             param=param,
         )
+    for ch in _FLAG_TAGS.sub("", value):
+        if ch not in JOINERS and unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+            raise ValidationFailed(
+                f"{param} must not contain control, format or line-break characters (found U+{ord(ch):04X}).",
+                code="control_character",
+                param=param,
+            )

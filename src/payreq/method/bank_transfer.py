@@ -9,9 +9,12 @@ statement's remittance information.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from decimal import Decimal
 from uuid import UUID
 
+from segno import QRCode
 from segno import helpers as qr_helpers
 from stdnum import iban as stdnum_iban
 
@@ -20,6 +23,7 @@ from payreq.auth.subject import Tenant
 from payreq.db import Connection
 from payreq.kit import money
 from payreq.kit.clock import Clock, utc_now
+from payreq.kit.jsonbody import INVISIBLE_CATEGORIES
 from payreq.method import creditor_reference, repository
 from payreq.method.base import Detail, Instructions, MethodContext, PaymentMethod, Settlement
 
@@ -64,23 +68,57 @@ def plain_amount(amount: int, currency: str) -> str:
     return f"{money.major_units(amount, currency)} {currency}"
 
 
-def epc_qr_svg(details: BankDetails, amount: int, currency: str, reference: str) -> str | None:
-    """The EPC QR code (EPC069-12 version 002, "GiroCode") of a euro transfer, as an
-    inline SVG: BCD, 002, UTF-8, SCT, BIC, name, IBAN, ``EUR`` amount, and the RF
-    reference in the structured remittance field. None where EPC069-12 has no code
-    (another currency, no IBAN, a name longer than its 70 characters)."""
+EPC_NAME = 70
+"""EPC069-12's beneficiary name: at most 70 characters (SEPA's own limit for it)."""
+EPC_REFERENCE = 35
+"""The structured remittance field (an ISO 11649 RF reference): at most 35 characters."""
+EPC_MAX_AMOUNT = Decimal("999999999.99")
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}")
+_BIC = re.compile(r"[A-Z0-9]{8}(?:[A-Z0-9]{3})?")
+_RF = re.compile(r"RF[0-9]{2}[A-Z0-9]{1,21}")
+
+
+def _one_line(value: str) -> bool:
+    """No character that could end the line (the payload is one field per line, and a
+    banking app may split on U+2028, NEL or a lone CR as well as LF) or hide text."""
+    return not any(unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in value)
+
+
+def epc_qr(details: BankDetails, amount: int, currency: str, reference: str) -> QRCode | None:
+    """The EPC QR code (EPC069-12 version 002, "GiroCode") of a euro transfer: BCD,
+    002, UTF-8, SCT, BIC, name, IBAN, ``EUR`` amount, the RF reference in the structured
+    remittance field. None wherever a field cannot be carried exactly as the written
+    instructions give it: another currency, no IBAN, a beneficiary name over 70
+    characters or with a line-breaking, control or format character (a name cut short
+    could fail the payer's name check, and a line break would shift every later
+    field), an amount over EPC's EUR 999,999,999.99, a payload over 331 bytes. The page
+    then shows the written instructions alone."""
     if currency != "EUR" or not details.iban:
         return None
+    name, iban, bic = details.account_holder.strip(), details.iban, details.bic
+    euros = Decimal(amount).scaleb(-money.minor_unit_digits(currency))
+    if not (
+        0 < len(name) <= EPC_NAME
+        and _one_line(name)
+        and _IBAN.fullmatch(iban)
+        and (bic is None or _BIC.fullmatch(bic))
+        and len(reference) <= EPC_REFERENCE
+        and _RF.fullmatch(reference)
+        and Decimal("0.01") <= euros <= EPC_MAX_AMOUNT
+    ):
+        return None
     try:
-        code = qr_helpers.make_epc_qr(
-            name=details.account_holder,
-            iban=details.iban,
-            amount=Decimal(amount).scaleb(-money.minor_unit_digits(currency)),
-            reference=reference,
-            bic=details.bic,
-            encoding="utf-8",
+        return qr_helpers.make_epc_qr(
+            name=name, iban=iban, amount=euros, reference=reference, bic=bic, encoding="utf-8"
         )
-    except ValueError:
+    except ValueError:  # segno's own checks, the 331-byte payload among them
+        return None
+
+
+def epc_qr_svg(details: BankDetails, amount: int, currency: str, reference: str) -> str | None:
+    """``epc_qr`` as an inline SVG labelled by the page's caption, or None."""
+    code = epc_qr(details, amount, currency, reference)
+    if code is None:
         return None
     svg: str = code.svg_inline(
         scale=4, border=4, dark="#000", light="#fff", omitsize=True, svgclass="epc-qr-code", lineclass=None

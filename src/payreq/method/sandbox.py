@@ -67,7 +67,9 @@ class SandboxMethod(PaymentMethod):
             steps=[
                 f"Open the checkout page: {ctx.checkout_url}",
                 'Choose "sandbox" and press the outcome to simulate: paid, cancelled or expired.',
-                "The payment takes that status at once: read it with GET /api/payment/{id} or by webhook.",
+                "The payment takes that status at once: read it with "
+                f"GET /api/payment/{ctx.payment.id} (or GET /payment/request/{ctx.payment.id}) "
+                "or from the webhook.",
             ],
             page_steps=[
                 "Press the outcome to simulate. The payment takes it at once and you return to the shop.",

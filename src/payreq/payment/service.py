@@ -154,7 +154,8 @@ class PaymentService:
         return normalise_url(url)  # IDNA host, percent-encoded: ASCII for the payer's Location
 
     def _text(self, draft: PaymentDraft, name: str, value: str | None, *, shown: bool = False) -> str | None:
-        """``shown``: the checkout shows it to the payer (no bidi controls)."""
+        """``shown``: the checkout shows it to the payer (display text: no control, format
+        or line-break characters, ``check_display_text``)."""
         if value is not None:
             (check_display_text if shown else check_text)(value, draft.param(name))
         return value
