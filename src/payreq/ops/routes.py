@@ -131,11 +131,10 @@ async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
         async with services.db.read() as conn:
             depth = await webhook_repository.queue_depth(conn, now=services.clock())
             beats = await heartbeat.latest(conn, now=services.clock(), recent=_recent(services))
-        metrics.queue_depth.set(depth)
-        metrics.worker_heartbeat_age.set(-1 if beats.age is None else beats.age)
+        scraped = metrics.scraped(depth, beats.age)
     except DatabaseUnavailable:
-        pass  # the request counters still answer; the gauges keep their last value
-    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+        scraped = []  # the counters still answer; the gauges are left out rather than stale
+    return Response(metrics.exposition(scraped), media_type=metrics.CONTENT_TYPE)
 
 
 def _document(request: Request[Any, Any, Any]) -> dict[str, Any]:
