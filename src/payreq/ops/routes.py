@@ -52,9 +52,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
         async with services.db.read() as conn:
             revision = await current_revision(conn)
         checks["database"] = "ok"
+        _report("database", "ok")
         checks["schema"] = schema_state(revision)
-        if checks["schema"] != "ok":
-            _report("schema", checks["schema"], revision=revision, head=head_revision())
+        _report("schema", checks["schema"], revision=revision, head=head_revision())
     except DatabaseUnavailable as exc:
         checks["database"] = "unreachable"
         _report("database", "unreachable", reason=_reason(exc))
@@ -66,6 +66,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     limiter = await services.limiter.probe()
     if limiter.healthy:
         checks["rate_limiter"] = limiter.detail
+        _report("rate_limiter", "ok")
     else:
         checks["rate_limiter"] = "degraded: redis unreachable; limiting per process"
         _report("rate_limiter", "degraded", reason=limiter.detail)
@@ -90,7 +91,11 @@ def _reason(exc: BaseException) -> str:
 
 def _report(component: str, state: str, **detail: Any) -> None:
     """Log why a component is not ok: when its state changes, else once a minute (a
-    load balancer asks every few seconds)."""
+    load balancer asks every few seconds); ``ok`` is logged only as a recovery."""
+    if state == "ok":
+        if _reported.pop(component, None) is not None:
+            log.info("readiness_check", component=component, state=state)
+        return
     now = time.monotonic()
     last = _reported.get(component)
     if last is not None and last[0] == state and now - last[1] < REPORT_EVERY:
@@ -109,6 +114,7 @@ async def _worker_check(services: Services) -> str:
     except Exception as exc:
         _report("worker", "unknown", reason=_reason(exc))
         return "unknown"
+    _report("worker", "ok")
     if beats.age is None:
         return "none: no worker has reported (payreq worker, or serve without --no-worker)"
     if beats.workers == 0:
