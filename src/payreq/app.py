@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
-from payreq import __version__, api, logs
+from payreq import __version__, api, logs, metrics
 from payreq.checkout.routes import render_error as render_checkout_error
 from payreq.config import Settings, get_settings
 from payreq.dashboard.web import render_error as render_dashboard_error
@@ -105,6 +105,8 @@ def create_app(
         await database.open()
         stop = asyncio.Event()
         task = asyncio.create_task(Worker(services).run(stop)) if with_worker else None
+        # serve --workers N: this process's request counts, written where a sibling's scrape reads them
+        publishing = asyncio.create_task(metrics.publish_until(stop))
         if freeze:
             freeze_startup_objects()
         try:
@@ -114,6 +116,7 @@ def create_app(
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await publishing
             await services.methods.statements.stop()
             await services.limiter.close()
             await database.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
+from pathlib import Path
 
 import httpx
 from hypothesis import given
@@ -11,11 +15,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from payreq.account import repository as accounts
+from payreq.app import create_app
+from payreq.config import Settings
+from payreq.db import connect
 from payreq.metrics import LATENCY_BOUNDS, HttpMetrics
 from payreq.services import Services
 from payreq.worker import heartbeat
 from payreq.worker.runner import Worker
 from tests.fixtures.factories import Merchant
+from tests.fixtures.live import environment, payreq, serve
 
 GET_ROUTE = "/payment/request/{payment_id}"
 
@@ -127,3 +135,87 @@ def test_the_request_series_expose_what_prometheus_clients_own_would(
         return sorted(found)
 
     assert samples(ours) == samples(theirs)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"resource_tracker" not in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _multiprocess_dir(pid: int) -> Path:
+    variables = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+    named = [v.split(b"=", 1)[1] for v in variables if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    assert len(named) == 1, "a server process was started without a multiprocess directory"
+    return Path(named[0].decode())
+
+
+def _total(scraper: httpx.Client, route: str) -> float:
+    answer = scraper.get("/metrics")
+    assert answer.status_code == 200
+    total = 0.0
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name == "payreq_http_requests_total" and sample.labels["route"] == route:
+                assert sample.labels == {"route": route, "method": "GET", "status": "200"}
+                total += sample.value
+    return total
+
+
+def test_a_scrape_of_serve_with_several_workers_counts_every_process(tmp_path: Path) -> None:
+    """``payreq serve --workers 2``: whichever process answers the scrape, it reports
+    the requests both answered; a process that dies keeps its count; the private
+    directory the counts are kept in is gone once the server stops."""
+    env = environment(f"sqlite:///{tmp_path / 'workers.db'}", PAYREQ_RATE_LIMIT_ENABLED="false")
+    payreq("migrate", env=env)
+    requests = 60
+    with serve(env, tmp_path / "serve.log", "--workers", "2") as server:
+        children = _children(server.process.pid)
+        assert len(children) == 2, server.output()
+        directory = _multiprocess_dir(children[0])
+        assert _multiprocess_dir(children[1]) == directory
+        assert directory.stat().st_mode & 0o777 == 0o700
+        for _ in range(requests):  # one connection each: the kernel spreads them over both
+            answer = httpx.get(f"{server.url}/healthz", timeout=5, headers={"Connection": "close"})
+            assert answer.status_code == 200
+        # as Prometheus scrapes: one kept-alive connection, so always the same process
+        with httpx.Client(base_url=server.url, timeout=5) as scraper:
+            deadline = time.monotonic() + 10  # each process writes its counts once a second
+            while _total(scraper, "/healthz") < requests and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert [_total(scraper, "/healthz") for _ in range(5)] == [requests] * 5
+        for _ in range(5):  # and on connections of their own, whichever process answers
+            with httpx.Client(base_url=server.url, timeout=5, headers={"Connection": "close"}) as scraper:
+                assert _total(scraper, "/healthz") == requests
+
+        os.kill(children[0], signal.SIGKILL)  # uvicorn starts another in its place
+        deadline = time.monotonic() + 20
+        while len(set(_children(server.process.pid)) - {children[0]}) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(set(_children(server.process.pid)) - {children[0]}) == 2, server.output()
+        for _ in range(5):
+            with httpx.Client(base_url=server.url, timeout=5, headers={"Connection": "close"}) as scraper:
+                assert _total(scraper, "/healthz") == requests
+    assert not directory.exists()
+
+
+async def test_without_the_database_a_scrape_leaves_out_the_gauges_it_reads_there() -> None:
+    """The queue depth and heartbeat age are read from the database when scraped: with
+    it unreachable they are absent (not a stale or zero value), and the counters answer."""
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    db = connect(url, timeout=1.0)
+    app = create_app(Settings(database_url=url, log_level="WARNING"), db=db, run_worker=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        answer = await client.get("/metrics")
+    assert answer.status_code == 200
+    names = {family.name for family in text_string_to_metric_families(answer.text)}
+    assert "payreq_http_requests" in names
+    assert "payreq_webhook_queue_depth" not in names
+    assert "payreq_worker_heartbeat_age_seconds" not in names

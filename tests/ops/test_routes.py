@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +14,10 @@ import pytest
 
 from payreq.app import create_app
 from payreq.config import Settings
-from payreq.db import connect
+from payreq.db import DatabaseUnavailable, connect
+from payreq.db.migrate import downgrade, head_revision, upgrade
+from tests.fixtures.backends import migrated_database
+from tests.fixtures.live import environment, free_port, payreq, serve
 
 # every route of contract A and the statuses it must document
 DOCUMENTED = {
@@ -50,30 +57,118 @@ async def test_readyz_reports_database_and_schema(http: httpx.AsyncClient) -> No
     }
 
 
-async def test_readyz_is_503_on_an_unmigrated_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+async def _readyz(url: str, **settings: object) -> httpx.Response:
+    db = connect(url, timeout=2.0)
+    with contextlib.suppress(DatabaseUnavailable):  # as a server whose database went away
+        await db.open()
+    app = create_app(Settings(database_url=url, log_level="WARNING", **settings), db=db, run_worker=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            return await client.get("/readyz")
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def own_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A freshly migrated database of the test's own, whose revision it may change."""
+    async for url in migrated_database(backend, tmp_path):
+        yield url
+
+
+async def _stamp(url: str, revision: str) -> None:
     db = connect(url)
     await db.open()
     try:
-        app = create_app(Settings(database_url=url, log_level="WARNING"), db=db, run_worker=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            answer = await client.get("/readyz")
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE alembic_version SET version_num = :r", {"r": revision})
     finally:
         await db.close()
-    assert answer.status_code == 503
+
+
+async def test_readyz_is_ready_when_the_schema_is_ahead_of_the_code(own_database: str) -> None:
+    """A rolling upgrade (docs/deploy.md): the new release's migrate ran first, so the
+    database is at a revision the old servers do not know. They keep serving."""
+    await _stamp(own_database, "9999_newer_release")
+    answer = await _readyz(own_database)
+    assert answer.status_code == 200
     body = answer.json()
-    assert body["status"] == "not_ready"
-    assert body["checks"]["schema"].startswith("at nothing")
+    assert body["status"] == "ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["schema"] == "ahead"
+    assert body["checks"]["worker"].startswith("none: ")
 
 
-async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
-    url = "postgresql://nobody@127.0.0.1:1/none"
-    db = connect(url, timeout=1.0)
-    app = create_app(Settings(database_url=url, log_level="WARNING"), db=db, run_worker=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        answer = await client.get("/readyz")
+async def test_readyz_is_503_when_the_schema_is_behind_the_code(own_database: str) -> None:
+    head = head_revision()
+    await asyncio.to_thread(downgrade, own_database, "-1")
+    answer = await _readyz(own_database)
     assert answer.status_code == 503
-    assert answer.json()["checks"]["database"] == "unreachable"
+    assert answer.json() == {
+        "status": "not_ready",
+        "checks": {"database": "ok", "schema": "behind", "rate_limiter": "ok (memory, one process)"},
+    }
+    assert head not in answer.text  # revisions are logged, not shown
+
+
+async def test_readyz_is_503_on_an_unmigrated_database(tmp_path: Path) -> None:
+    answer = await _readyz(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "status": "not_ready",
+        "checks": {"database": "ok", "schema": "not migrated", "rate_limiter": "ok (memory, one process)"},
+    }
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
+    answer = await _readyz("postgresql://nobody:hunter2@127.0.0.1:1/none")
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "status": "not_ready",
+        "checks": {"database": "unreachable", "rate_limiter": "ok (memory, one process)"},
+    }
+
+
+async def test_readyz_names_no_host_or_error_text_when_redis_fails(tmp_path: Path) -> None:
+    """The limiter's failure (whose exception names Redis's address) is logged, not
+    shown: the answer says only what state each component is in."""
+    url = f"sqlite:///{tmp_path / 'redis-down.db'}"
+    await asyncio.to_thread(upgrade, url)
+    answer = await _readyz(url, redis_url="redis://127.0.0.1:1/0")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["checks"]["rate_limiter"] == "degraded: redis unreachable; limiting per process"
+    assert body["checks"]["redis"] == "unreachable"
+    assert "127.0.0.1" not in answer.text
+    assert "Error" not in answer.text
+
+
+def test_a_served_readyz_logs_what_failed_and_answers_only_states(tmp_path: Path) -> None:
+    """A real server whose Redis is down: the answer carries no address or exception;
+    the log says which component failed and why."""
+    env = environment(f"sqlite:///{tmp_path / 'ready.db'}")
+    payreq("migrate", env=env)
+    redis_port = free_port()  # nothing listens there
+    env.update(PAYREQ_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", PAYREQ_LOG_JSON="true")
+    with serve(env, tmp_path / "serve.log") as server:
+        answers = [httpx.get(f"{server.url}/readyz", timeout=5) for _ in range(3)]
+        output = server.output()
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer.json() == {
+            "status": "ready",
+            "checks": {
+                "database": "ok",
+                "schema": "ok",
+                "rate_limiter": "degraded: redis unreachable; limiting per process",
+                "redis": "unreachable",
+                "worker": "none: no worker has reported (payreq worker, or serve without --no-worker)",
+            },
+        }
+        assert str(redis_port) not in answer.text
+    lines = [json.loads(line) for line in output.splitlines() if '"readiness_check"' in line]
+    assert [(line["component"], line["state"]) for line in lines] == [("rate_limiter", "degraded")]
+    assert f"127.0.0.1:{redis_port}" in lines[0]["reason"]  # once, not on every probe
 
 
 async def test_openapi_documents_every_status_of_every_operation(http_once: httpx.AsyncClient) -> None:

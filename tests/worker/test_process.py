@@ -1,5 +1,6 @@
 """`payreq worker` as an operator runs it: a separate process on the same database,
-expiring what is due and stopping cleanly on SIGTERM."""
+expiring what is due, serving what it measures on its metrics port, and stopping
+cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from payreq.auth.subject import Tenant
 from payreq.config import Settings
 from payreq.payment import repository
@@ -19,6 +23,7 @@ from payreq.payment.lifecycle import Status
 from payreq.services import Services
 from payreq.webhook.repository import events_for_payment
 from tests.fixtures.factories import Merchant
+from tests.fixtures.live import free_port
 
 PAYREQ = str(Path(sys.executable).with_name("payreq"))
 
@@ -36,8 +41,13 @@ async def test_worker_process_expires_due_payments_and_stops_on_sigterm(
             {"at": services.clock() - timedelta(seconds=5), "id": payment_id},
         )
     env = {**os.environ, "PAYREQ_DATABASE_URL": settings.database_url, "PAYREQ_WORKER_INTERVAL": "0.2"}
+    port = free_port()
     proc = subprocess.Popen(
-        [PAYREQ, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [PAYREQ, "worker", "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         status = None
@@ -53,6 +63,23 @@ async def test_worker_process_expires_due_payments_and_stops_on_sigterm(
         async with services.db.read() as conn:
             types = [row["type"] for row in await events_for_payment(conn, payment_id)]
         assert types == ["payment.created", "payment.expired"]
+        # the port serves what this process measures, and nothing it does not (the
+        # requests a server answers, its refusals, the gauges a server reads when scraped)
+        families = {}
+        for _ in range(50):
+            answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+            expired = [s.value for s in families["payreq_payments"].samples if s.name.endswith("_total")]
+            if expired:
+                break
+            await asyncio.sleep(0.1)  # counted once the sweep's transaction committed
+        assert sorted(name for name in families if not name.endswith("_created")) == [
+            "payreq_payments",
+            "payreq_webhook_attempts",
+            "payreq_webhook_lag_seconds",
+        ]
+        samples = {(s.name, tuple(s.labels.items())): s.value for s in families["payreq_payments"].samples}
+        assert samples[("payreq_payments_total", (("status", "expired"),))] >= 1
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)

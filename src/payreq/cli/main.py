@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+import tempfile
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -133,6 +136,26 @@ def demo(
     typer.echo("")
 
 
+@contextlib.contextmanager
+def _metrics_shared_by(workers: int) -> Iterator[None]:
+    """``serve --workers N``: the server processes count in prometheus-client's
+    multiprocess mode (payreq.metrics), in a private directory made empty here, before
+    they start, and removed when they have stopped. One process counts in memory (a
+    PROMETHEUS_MULTIPROC_DIR of the caller's own is not used: it may hold another
+    run's files)."""
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if workers == 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="payreq-metrics-")  # mode 0700
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -167,22 +190,23 @@ def serve(
             "after its commit (fault tests only; never in production)",
             err=True,
         )
-    uvicorn.run(
-        "payreq.app:create_server_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_level="warning",
-        proxy_headers=settings.forwarded_allow_ips is not None,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        server_header=False,
-        http=BoundedHttpTools,
-        h11_max_incomplete_event_size=settings.max_header_bytes,
-        limit_concurrency=settings.max_connections,
-        timeout_keep_alive=5,
-    )
+    with _metrics_shared_by(workers):
+        uvicorn.run(
+            "payreq.app:create_server_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_level="warning",
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            server_header=False,
+            http=BoundedHttpTools,
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+            limit_concurrency=settings.max_connections,
+            timeout_keep_alive=5,
+        )
 
 
 @app.command()
@@ -207,7 +231,7 @@ def worker(
         if metrics_port:
             from prometheus_client import start_http_server
 
-            start_http_server(metrics_port, addr=metrics_host, registry=metrics.REGISTRY)
+            start_http_server(metrics_port, addr=metrics_host, registry=metrics.WORKER_REGISTRY)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -8,8 +8,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
-from payreq.db.base import Connection, sqlalchemy_url, sqlite_path
+from payreq.db.base import Connection, DatabaseUnavailable, sqlalchemy_url, sqlite_path
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -34,15 +35,38 @@ def downgrade(database_url: str, revision: str) -> None:
 
 
 @lru_cache(maxsize=1)
-def head_revision() -> str | None:
+def _scripts() -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str | None:
+    return _scripts().get_current_head()
+
+
+def schema_state(revision: str | None) -> str:
+    """Where a database at ``revision`` stands against this code's migrations: ``ok``
+    (at head), ``ahead`` (at a revision this code does not know: a newer release's
+    ``payreq migrate`` ran first, as in a rolling upgrade; migrations are additive
+    within a release, so this code still works on it), ``behind`` (at an older
+    revision of this code's) or ``not migrated``."""
+    if revision is None:
+        return "not migrated"
+    if revision == head_revision():
+        return "ok"
+    try:
+        _scripts().get_revision(revision)
+    except CommandError:
+        return "ahead"
+    return "behind"
 
 
 async def current_revision(conn: Connection) -> str | None:
     try:
         row = await conn.fetch_one("SELECT version_num FROM alembic_version")
+    except DatabaseUnavailable:  # a time-out is not an unmigrated database
+        raise
     except Exception:  # no table yet: an unmigrated database
         return None
     return None if row is None else str(row["version_num"])
