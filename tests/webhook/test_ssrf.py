@@ -308,7 +308,7 @@ async def test_any_exception_while_sending_is_recorded_as_a_failed_attempt(
         await sender.aclose()
     view = await hooked.http.get(f"/api/events/{created_id}", headers=await hooked.headers())
     attempts = view.json()["attempts"]
-    assert [a["error"] for a in attempts] == ["could not send: RuntimeError: an error nobody foresaw"] * 2
+    assert [a["error"] for a in attempts] == ["could not send: RuntimeError"] * 2
 
 
 async def test_a_slow_nameserver_does_not_stall_other_requests(

@@ -64,5 +64,7 @@ async def send(prepared: PreparedTest, config: WebhookConfig) -> Outcome:
     sender = Sender(config)
     try:
         return await sender.send(prepared.url, prepared.payload, prepared.headers)
+    except Exception as exc:  # as a delivery records it: its kind, never its text
+        return Outcome(None, 0, None, f"could not send: {type(exc).__name__}")
     finally:
         await sender.aclose()
