@@ -188,8 +188,13 @@ async def save(request: Request[Any, Any, Any], client_id: FromPath[str]) -> Res
 async def rotate(request: Request[Any, Any, Any], client_id: FromPath[str]) -> Response[Any]:
     page, _ = await signed_in_form(request, Permission.DEVELOP)
     services = services_of(request)
-    async with services.db.transaction() as conn:
-        rotated = await services.applications.rotate_webhook_secret(conn, page.subject, client_id)
+    try:
+        async with services.db.transaction() as conn:
+            rotated = await services.applications.rotate_webhook_secret(conn, page.subject, client_id)
+    except PayreqError as exc:
+        if exc.status != 409:
+            raise
+        return await _detail(request, page, client_id, status=409, rotate_error=exc.message)
     until = rotated.previous_expires_at.strftime("%Y-%m-%d %H:%M UTC") if rotated.previous_expires_at else ""
     payload = {"kind": "webhook_secret", "secret": rotated.webhook_secret, "note": "rotated", "until": until}
     location = f"/dashboard/applications/{client_id}"

@@ -227,6 +227,7 @@ class Dispatcher:
                 row["previous_webhook_secret"],
                 row["previous_webhook_secret_expires_at"],
                 now=now,
+                older=row["older_webhook_secrets"],
             )
             headers = signing.headers(str(row["event_id"]), now, payload, secrets)
             outcome = await self._sender.send(url, payload, headers)

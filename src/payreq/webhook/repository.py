@@ -283,7 +283,7 @@ async def any_due(conn: Connection, *, now: datetime) -> bool:
 
 _CLAIMED = """d.id, d.event_id, d.application_id, d.attempts, d.step, d.claim_token,
     e.type, e.data, e.created_at, a.environment, a.webhook_url, a.webhook_secret,
-    a.previous_webhook_secret, a.previous_webhook_secret_expires_at,
+    a.previous_webhook_secret, a.previous_webhook_secret_expires_at, a.older_webhook_secrets,
     a.webhook_disabled_at, a.archived_at"""
 _CLAIMED_FROM = "JOIN events e ON e.id = d.event_id JOIN applications a ON a.id = d.application_id"
 
@@ -712,7 +712,7 @@ async def listened_applications(
 ) -> list[Row]:
     """The applications ``payreq listen`` forwards: one by Client ID, or an account's."""
     columns = """id, client_id, account_id, environment, webhook_secret, previous_webhook_secret,
-        previous_webhook_secret_expires_at"""
+        previous_webhook_secret_expires_at, older_webhook_secrets"""
     if client_id is not None:
         rows = await conn.fetch_all(
             f"SELECT {columns} FROM applications WHERE client_id = :c", {"c": client_id}

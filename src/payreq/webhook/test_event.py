@@ -52,6 +52,7 @@ async def prepare(
         row["previous_webhook_secret"],
         row["previous_webhook_secret_expires_at"],
         now=now,
+        older=row["older_webhook_secrets"],
     )
     headers = signing.headers(f"msg_test_{uuid.uuid4().hex}", now, payload, secrets)
     return PreparedTest(url=row["webhook_url"], payload=payload, headers=headers, sandbox=subject.sandbox)
