@@ -676,6 +676,24 @@ SEEDS: dict[str, Seed] = {
             ]
         }
     ),
+    "0014": Seed(
+        {
+            "webhook_deliveries": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000023"),
+                    "event_id": EVENT,
+                    "application_id": uuid.UUID("00000000-0000-4000-8000-000000000022"),
+                    "status": "pending",
+                    "attempts": 1,
+                    "next_attempt_at": NOW,
+                    "claimed_until": NOW + timedelta(seconds=60),
+                    "claim_token": uuid.UUID("00000000-0000-4000-8000-000000000024"),
+                    "redelivery_requested_at": NOW + timedelta(seconds=5),
+                    "created_at": NOW,
+                }
+            ]
+        }
+    ),
 }
 
 
