@@ -10,6 +10,7 @@ import uuid
 
 from payreq.services import Services
 from tests.fixtures.factories import Merchant
+from tests.payment.conftest import error_of
 from tests.webhook.conftest import delivering, event_ids, eventually
 from tests.webhook.receiver import Answer, Receiver
 
@@ -81,3 +82,28 @@ async def test_a_redelivery_of_an_idle_event_sends_it_once(
 async def _settled(services: Services, event_id: str) -> bool:
     delivery = await _delivery(services, event_id)
     return delivery["status"] == "delivered" and delivery["redelivery_requested_at"] is None
+
+
+async def test_redeliveries_past_30_a_minute_per_application_are_429_and_change_nothing(
+    services: Services, hooked: Merchant
+) -> None:
+    payment = await hooked.create_payment()
+    created_id = (await event_ids(services, payment["id"]))["payment.created"]
+    for _ in range(30):
+        await _redeliver(hooked, created_id)
+    async with services.db.read() as conn:
+        before = await conn.fetch_one(
+            "SELECT next_attempt_at FROM webhook_deliveries WHERE event_id = :e", {"e": uuid.UUID(created_id)}
+        )
+    refused = await hooked.http.post(f"/api/events/{created_id}/redeliver", headers=await hooked.headers())
+    error = error_of(refused, 429, "rate_limited")
+    assert error["code"] == "redelivery_rate_limited"
+    assert error["message"].startswith(
+        "More than 30 redeliveries per minute for this application; retry after "
+    )
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    async with services.db.read() as conn:
+        after = await conn.fetch_one(
+            "SELECT next_attempt_at FROM webhook_deliveries WHERE event_id = :e", {"e": uuid.UUID(created_id)}
+        )
+    assert before == after

@@ -207,11 +207,15 @@ async def send_test_event(request: Request[Any, Any, Any], client_id: FromPath[s
     services = services_of(request)
     try:
         async with services.db.read() as conn:
-            prepared = await test_event.prepare(conn, page.subject, client_id, clock=services.clock)
+            prepared = await test_event.prepare(
+                conn, page.subject, client_id, clock=services.clock, limits=services.webhooks.limits
+            )
     except PayreqError as exc:
-        if exc.status != 422:
+        if exc.status not in (422, 429):
             raise
-        return await _detail(request, page, client_id, status=422, test_error=exc.message)
+        refused = await _detail(request, page, client_id, status=exc.status, test_error=exc.message)
+        refused.headers.update(exc.headers)  # Retry-After on a 429
+        return refused
     outcome = await test_event.send(prepared, WebhookConfig.of(services.settings))
     # an answer from a private network is not shown where the operator allows those
     show_body = not services.settings.webhook_allow_private

@@ -115,9 +115,11 @@ async def redeliver(request: Request[Any, Any, Any], event_id: FromPath[str]) ->
         async with services.db.transaction() as conn:
             await services.webhooks.redeliver(conn, page.subject, event_id)
     except PayreqError as exc:
-        if exc.status != 409:
+        if exc.status not in (409, 429):
             raise
-        return await _page(request, page, status=409, notices=[exc.message])
+        refused = await _page(request, page, status=exc.status, notices=[exc.message])
+        refused.headers.update(exc.headers)  # Retry-After on a 429
+        return refused
     return see_other(request, "/dashboard/webhooks?redelivered=1")
 
 
