@@ -114,6 +114,7 @@ class Services:
                     limiter,
                     test_events=settings.webhook_test_rate_limit,
                     redeliveries=settings.webhook_redeliver_rate_limit,
+                    replays=settings.webhook_replay_rate_limit,
                 ),
             ),
             audit=audit,

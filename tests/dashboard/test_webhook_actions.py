@@ -5,6 +5,7 @@ redeliveries. The page says why, with the documented status, and nothing is sent
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -99,3 +100,14 @@ async def test_redeliveries_from_both_pages_share_one_budget_per_application(
         assert "More than 30 redeliveries per minute for this application; retry after" in unescape(
             refused.text
         )
+
+
+async def test_a_sixth_resend_within_a_minute_is_refused_on_the_page(owner: DashboardClient) -> None:
+    form = {"since": (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "confirm": "yes"}
+    for _ in range(5):
+        sent = await owner.post("/dashboard/webhooks/resend", form, csrf_from="/dashboard/webhooks")
+        assert sent.status_code == 303, sent.text[:300]
+    refused = await owner.post("/dashboard/webhooks/resend", form, csrf_from="/dashboard/webhooks")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert "More than 5 replays per minute for this account; retry after" in unescape(refused.text)

@@ -1,5 +1,5 @@
 """Per-application limits on what makes the sender send at a merchant's request (test
-events, redeliveries): a hostile tenant must not turn the gateway into a cannon aimed
+events, redeliveries; replays per account): a hostile tenant must not turn the gateway into a cannon aimed
 at any URL it saves. Budgets of the rate limiter (``payreq.ratelimit``): a sliding
 window of a minute per application, in memory or in Redis across processes; past one
 the request is answered 429 ``rate_limited``-style with ``Retry-After`` and nothing is
@@ -27,6 +27,9 @@ class SendLimits:
     """Test events per application per minute (``PAYREQ_WEBHOOK_TEST_RATE_LIMIT``)."""
     redeliveries: int = 30
     """Redeliveries per application per minute (``PAYREQ_WEBHOOK_REDELIVER_RATE_LIMIT``)."""
+    replays: int = 5
+    """Replays (every failed event since a time) per account and environment per minute
+    (``PAYREQ_WEBHOOK_REPLAY_RATE_LIMIT``)."""
 
     async def test_event(self, application_id: UUID) -> None:
         """Spend one test event of the application's budget; 429 past it."""
@@ -40,7 +43,19 @@ class SendLimits:
             f"wh:redeliver:{application_id}", self.redeliveries, "redeliveries", "redelivery_rate_limited"
         )
 
-    async def _spend(self, key: str, limit: int, what: str, code: str) -> None:
+    async def replay(self, account_id: UUID, environment: str) -> None:
+        """Spend one replay of the account's budget in this environment; 429 past it."""
+        await self._spend(
+            f"wh:replay:{account_id}:{environment}",
+            self.replays,
+            "replays",
+            "replay_rate_limited",
+            whose="this account",
+        )
+
+    async def _spend(
+        self, key: str, limit: int, what: str, code: str, *, whose: str = "this application"
+    ) -> None:
         if self.limiter is None:
             return
         decision = await self.limiter.spend([Budget(key, limit, WINDOW, name="application")])
@@ -48,8 +63,7 @@ class SendLimits:
             return
         metrics.rate_limited.labels("application").inc()
         raise RateLimited(
-            f"More than {limit} {what} per minute for this application; "
-            f"retry after {decision.retry_after} s.",
+            f"More than {limit} {what} per minute for {whose}; retry after {decision.retry_after} s.",
             code=code,
             headers={"Retry-After": str(decision.retry_after)},
         )

@@ -172,9 +172,12 @@ class WebhookService:
     ) -> tuple[int, uuid.UUID | None]:
         """Send again up to ``REPLAY_BATCH`` failed events created at or after ``since``
         (checked by ``replay_since``), after the delivery ``after``; their endpoints are
-        enabled again. The number requeued, and where the next batch starts (None: done).
+        enabled again. A replay's first batch spends the account's replay budget
+        (``SendLimits``: 429 past it, nothing requeued). The number requeued, and where the next batch starts (None: done).
         The edge runs one unit of work per batch, so no transaction grows with the log."""
         tenant = tenant_of(subject)
+        if after is None:  # a new replay (its later batches are the same one)
+            await self.limits.replay(tenant.account_id, tenant.environment)
         failed = await repository.failed_since(conn, tenant, since=since, after=after, limit=REPLAY_BATCH)
         if not failed:
             return 0, None
