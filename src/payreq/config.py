@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     webhook_lease: float = Field(default=60.0, gt=0)
     """Seconds a claimed delivery stays claimed; a worker killed mid-send leaves it to
     others once this has passed. Must exceed ``webhook_timeout``."""
+    webhook_test_rate_limit: int = Field(default=5, ge=1)
+    """Test events per minute one application may send (429 past it)."""
+    webhook_redeliver_rate_limit: int = Field(default=30, ge=1)
+    """Redeliveries per minute of one application's events, API and dashboard (429 past it)."""
+    webhook_replay_rate_limit: int = Field(default=5, ge=1)
+    """Replays (``POST /api/events/replay``, the dashboard's resend) per minute of one
+    account and environment (429 past it)."""
     webhook_allow_private: str = ""
     """Networks (CIDR, comma-separated) production webhooks may reach beyond public
     addresses, and reach over plain http; ``*`` allows every address."""

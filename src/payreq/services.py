@@ -25,6 +25,7 @@ from payreq.overview.service import OverviewService
 from payreq.payment.instructions import InstructionsService
 from payreq.payment.service import PaymentService
 from payreq.ratelimit.limiter import RateLimiter
+from payreq.webhook.limits import SendLimits
 from payreq.webhook.monitor import WebhookMonitor
 from payreq.webhook.service import WebhookService
 from payreq.webhook.ssrf import UrlPolicy
@@ -74,6 +75,15 @@ class Services:
         )
         authenticator.also_forget(oauth.clients.clear)
         changed = authenticator.forget_all
+        limiter = RateLimiter(
+            default_limit=settings.default_rate_limit,
+            account_limit=settings.account_rate_limit,
+            redis_url=settings.redis_url,
+            redis_prefix=f"{settings.redis_prefix}rl:",
+            failure_limit=settings.auth_failure_limit,
+            failure_window=settings.auth_failure_window,
+            enabled=settings.rate_limit_enabled,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -96,16 +106,17 @@ class Services:
             ),
             instructions=InstructionsService(payments, base_url=settings.base_url),
             methods=PaymentMethods.build(payments, accounts),
-            limiter=RateLimiter(
-                default_limit=settings.default_rate_limit,
-                account_limit=settings.account_rate_limit,
-                redis_url=settings.redis_url,
-                redis_prefix=f"{settings.redis_prefix}rl:",
-                failure_limit=settings.auth_failure_limit,
-                failure_window=settings.auth_failure_window,
-                enabled=settings.rate_limit_enabled,
+            limiter=limiter,
+            webhooks=WebhookService(
+                clock=clock,
+                audit=audit,
+                limits=SendLimits(
+                    limiter,
+                    test_events=settings.webhook_test_rate_limit,
+                    redeliveries=settings.webhook_redeliver_rate_limit,
+                    replays=settings.webhook_replay_rate_limit,
+                ),
             ),
-            webhooks=WebhookService(clock=clock, audit=audit),
             audit=audit,
             sessions=SessionService(
                 secret_key=settings.secret_key,

@@ -658,6 +658,42 @@ SEEDS: dict[str, Seed] = {
         },
         at_head=_0012_at_head,
     ),
+    "0013": Seed(
+        {
+            "applications": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000022"),
+                    "client_id": "t" * 32,
+                    "account_id": ACCOUNT,
+                    "environment": "sandbox",
+                    "name": "Rotated twice",
+                    "webhook_secret": "whsec_third",
+                    "previous_webhook_secret": "whsec_second",
+                    "previous_webhook_secret_expires_at": NOW + timedelta(hours=24),
+                    "older_webhook_secrets": '[{"secret": "whsec_first", "expiresAt": "2026-12-02T11:00:00Z"}]',
+                    "created_at": NOW,
+                }
+            ]
+        }
+    ),
+    "0014": Seed(
+        {
+            "webhook_deliveries": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000023"),
+                    "event_id": EVENT,
+                    "application_id": uuid.UUID("00000000-0000-4000-8000-000000000022"),
+                    "status": "pending",
+                    "attempts": 1,
+                    "next_attempt_at": NOW,
+                    "claimed_until": NOW + timedelta(seconds=60),
+                    "claim_token": uuid.UUID("00000000-0000-4000-8000-000000000024"),
+                    "redelivery_requested_at": NOW + timedelta(seconds=5),
+                    "created_at": NOW,
+                }
+            ]
+        }
+    ),
 }
 
 

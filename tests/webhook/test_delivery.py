@@ -223,7 +223,7 @@ async def test_redirects_are_not_followed_and_count_as_failures(
     attempts = (await event_view(hooked, created_id))["attempts"]
     assert attempts[0]["statusCode"] == 302
     assert attempts[0]["succeeded"] is False
-    assert "redirects are not followed" in attempts[0]["error"]
+    assert attempts[0]["error"] == "redirect (not followed): HTTP 302"
     assert attempts[1]["statusCode"] == 200
 
 

@@ -152,19 +152,50 @@ async def archive_application(conn: Connection, tenant: Tenant, id: UUID, *, at:
     return changed == 1
 
 
+async def webhook_secrets(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:
+    """An active application's webhook secrets, for a rotation (locked on PostgreSQL)."""
+    lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
+    return await conn.fetch_one(
+        f"""
+        SELECT webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at,
+               older_webhook_secrets
+        FROM applications WHERE id = :id AND {_TENANT} AND archived_at IS NULL{lock}
+        """,
+        {"id": id, **_tenant(tenant)},
+    )
+
+
 async def rotate_webhook_secret(
-    conn: Connection, tenant: Tenant, id: UUID, *, secret: str, previous_expires_at: datetime
+    conn: Connection,
+    tenant: Tenant,
+    id: UUID,
+    *,
+    current: str | None,
+    secret: str,
+    previous_expires_at: datetime,
+    older: str | None,
 ) -> bool:
-    """The new secret signs from now on; the old one also signs until ``previous_expires_at``."""
+    """The new secret signs from now on; ``current`` (the secret read for the rotation)
+    also signs until ``previous_expires_at``, and ``older`` (``signing.older_text``)
+    holds the earlier ones still signing. False if the application is gone or another
+    rotation came first."""
     changed = await conn.execute(
         f"""
         UPDATE applications
         SET previous_webhook_secret = webhook_secret,
             previous_webhook_secret_expires_at = :previous_expires_at,
+            older_webhook_secrets = :older,
             webhook_secret = :secret
-        WHERE id = :id AND {_TENANT} AND archived_at IS NULL
+        WHERE id = :id AND {_TENANT} AND archived_at IS NULL AND webhook_secret = :current
         """,
-        {"secret": secret, "previous_expires_at": previous_expires_at, "id": id, **_tenant(tenant)},
+        {
+            "secret": secret,
+            "previous_expires_at": previous_expires_at,
+            "older": older,
+            "current": current,
+            "id": id,
+            **_tenant(tenant),
+        },
     )
     return changed == 1
 
@@ -247,7 +278,8 @@ async def webhook_signing(conn: Connection, tenant: Tenant, id: UUID) -> Row | N
     """An active application's webhook URL and the secrets that sign for it."""
     return await conn.fetch_one(
         f"""
-        SELECT webhook_url, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at
+        SELECT webhook_url, webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at,
+               older_webhook_secrets
         FROM applications WHERE id = :id AND {_TENANT} AND archived_at IS NULL
         """,
         {"id": id, **_tenant(tenant)},

@@ -116,12 +116,12 @@ async def delete_application(
     "/{client_id:str}/webhook-secret",
     status_code=200,
     dependencies=access_token(),
-    responses=error_responses(401, 403, 404, 429),
+    responses=error_responses(401, 403, 404, 409, 429),
 )
 async def rotate_webhook_secret(
     request: Request[Any, Any, Any], subject: Subject, client_id: FromPath[str]
 ) -> ApplicationWithSecret:
-    """Rotate the webhook secret; the old one also signs for 24 h. Access token only, scope `*`."""
+    """Rotate the webhook secret; each old one also signs for 24 h (409 past five in 24 h). Access token only, scope `*`."""
     services: Services = request.app.state.services
     async with services.db.transaction() as conn:
         rotated = await services.applications.rotate_webhook_secret(conn, subject, client_id)

@@ -26,12 +26,21 @@ from payreq.db import Connection
 from payreq.errors import Conflict, Forbidden, NotFound
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import new_application_client_id
+from payreq.webhook import signing
 from payreq.webhook.ssrf import UrlPolicy
 
 log = structlog.get_logger("payreq.application")
 
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
 """After a rotation the old webhook secret keeps signing, beside the new one, this long."""
+EARLIER_SECRETS_KEPT = 5
+"""Secrets rotated out that may sign at once (each for ``PREVIOUS_SECRET_TTL``): a
+rotation that would need a sixth is refused (409) rather than cut one's 24 hours short,
+and a delivery carries at most six signatures."""
+
+
+class TooManyRotations(Conflict):
+    default_code = "too_many_rotations"
 
 
 class ApplicationNotFound(NotFound):
@@ -235,11 +244,34 @@ class ApplicationService:
         """A new webhook secret; the old one keeps signing beside it for 24 hours."""
         tenant = tenant_of(subject)
         app = await find(conn, tenant, client_id)
-        secret, previous_expires_at = new_webhook_secret(), self.clock() + PREVIOUS_SECRET_TTL
-        if not await repository.rotate_webhook_secret(
-            conn, tenant, app.id, secret=secret, previous_expires_at=previous_expires_at
-        ):
+        row = await repository.webhook_secrets(conn, tenant, app.id)
+        if row is None:
             raise ApplicationNotFound()
+        now = self.clock()
+        secret, previous_expires_at = new_webhook_secret(), now + PREVIOUS_SECRET_TTL
+        # every secret rotated out that still signs keeps signing until its own end
+        earlier = [(row["previous_webhook_secret"], row["previous_webhook_secret_expires_at"])]
+        still = [
+            (old, until)
+            for old, until in earlier + signing.older_secrets(row["older_webhook_secrets"])
+            if old and until is not None and now < until
+        ]
+        if len(still) >= EARLIER_SECRETS_KEPT:
+            ends = min(until for _, until in still).strftime("%Y-%m-%d %H:%M UTC")
+            raise TooManyRotations(
+                f"The webhook secret was rotated {EARLIER_SECRETS_KEPT} times in the last 24 hours and "
+                f"every earlier secret still signs; rotate again after {ends}."
+            )
+        if not await repository.rotate_webhook_secret(
+            conn,
+            tenant,
+            app.id,
+            current=row["webhook_secret"],
+            secret=secret,
+            previous_expires_at=previous_expires_at,
+            older=signing.older_text(still),
+        ):
+            raise Conflict("Another rotation came first; reload and try again.", code="concurrent_rotation")
         await self.audit.record_by(
             conn,
             subject,

@@ -188,8 +188,13 @@ async def save(request: Request[Any, Any, Any], client_id: FromPath[str]) -> Res
 async def rotate(request: Request[Any, Any, Any], client_id: FromPath[str]) -> Response[Any]:
     page, _ = await signed_in_form(request, Permission.DEVELOP)
     services = services_of(request)
-    async with services.db.transaction() as conn:
-        rotated = await services.applications.rotate_webhook_secret(conn, page.subject, client_id)
+    try:
+        async with services.db.transaction() as conn:
+            rotated = await services.applications.rotate_webhook_secret(conn, page.subject, client_id)
+    except PayreqError as exc:
+        if exc.status != 409:
+            raise
+        return await _detail(request, page, client_id, status=409, rotate_error=exc.message)
     until = rotated.previous_expires_at.strftime("%Y-%m-%d %H:%M UTC") if rotated.previous_expires_at else ""
     payload = {"kind": "webhook_secret", "secret": rotated.webhook_secret, "note": "rotated", "until": until}
     location = f"/dashboard/applications/{client_id}"
@@ -202,11 +207,15 @@ async def send_test_event(request: Request[Any, Any, Any], client_id: FromPath[s
     services = services_of(request)
     try:
         async with services.db.read() as conn:
-            prepared = await test_event.prepare(conn, page.subject, client_id, clock=services.clock)
+            prepared = await test_event.prepare(
+                conn, page.subject, client_id, clock=services.clock, limits=services.webhooks.limits
+            )
     except PayreqError as exc:
-        if exc.status != 422:
+        if exc.status not in (422, 429):
             raise
-        return await _detail(request, page, client_id, status=422, test_error=exc.message)
+        refused = await _detail(request, page, client_id, status=exc.status, test_error=exc.message)
+        refused.headers.update(exc.headers)  # Retry-After on a 429
+        return refused
     outcome = await test_event.send(prepared, WebhookConfig.of(services.settings))
     # an answer from a private network is not shown where the operator allows those
     show_body = not services.settings.webhook_allow_private

@@ -182,9 +182,11 @@ async def redeliver(
         async with services.db.transaction() as conn:
             await services.webhooks.redeliver(conn, page.subject, event_id)
     except PayreqError as exc:
-        if exc.status != 409:
+        if exc.status not in (409, 429):
             raise
-        return await _detail(request, page, payment_id, status=409, notices=[exc.message])
+        refused = await _detail(request, page, payment_id, status=exc.status, notices=[exc.message])
+        refused.headers.update(exc.headers)  # Retry-After on a 429
+        return refused
     return see_other(request, f"/dashboard/payments/{payment_id}?redelivered=1")
 
 

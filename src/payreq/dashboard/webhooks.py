@@ -23,7 +23,7 @@ from payreq.dashboard.nav import NavEntry, register
 from payreq.dashboard.payments import _day
 from payreq.dashboard.session import Page, signed_in, signed_in_form
 from payreq.dashboard.web import html, see_other, services_of
-from payreq.errors import PayreqError, ValidationFailed
+from payreq.errors import PayreqError, RateLimited, ValidationFailed
 from payreq.payment.schemas_b import parse_instant
 from payreq.webhook.models import EventType
 from payreq.webhook.monitor import OUTCOMES, DeliveryFilter
@@ -115,9 +115,11 @@ async def redeliver(request: Request[Any, Any, Any], event_id: FromPath[str]) ->
         async with services.db.transaction() as conn:
             await services.webhooks.redeliver(conn, page.subject, event_id)
     except PayreqError as exc:
-        if exc.status != 409:
+        if exc.status not in (409, 429):
             raise
-        return await _page(request, page, status=409, notices=[exc.message])
+        refused = await _page(request, page, status=exc.status, notices=[exc.message])
+        refused.headers.update(exc.headers)  # Retry-After on a 429
+        return refused
     return see_other(request, "/dashboard/webhooks?redelivered=1")
 
 
@@ -145,6 +147,10 @@ async def resend(request: Request[Any, Any, Any]) -> Response[Any]:
                 break
     except ValidationFailed as exc:
         return await _page(request, page, status=422, errors={"since": exc.message})
+    except RateLimited as exc:
+        refused = await _page(request, page, status=429, notices=[exc.message])
+        refused.headers.update(exc.headers)  # Retry-After
+        return refused
     return see_other(request, f"/dashboard/webhooks?resent={sent}")
 
 

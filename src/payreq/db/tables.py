@@ -95,6 +95,9 @@ applications = sa.Table(
     # after a rotation the old secret keeps signing (beside the new one) until then
     sa.Column("previous_webhook_secret", sa.String(200), nullable=True),
     sa.Column("previous_webhook_secret_expires_at", Timestamp, nullable=True),
+    # the secrets rotated out before the previous one that still sign: JSON, newest
+    # first, [{"secret", "expiresAt"}] (``webhook.signing.older_secrets``)
+    sa.Column("older_webhook_secrets", sa.Text, nullable=True),
     sa.Column("default_redirect_url", sa.String(2048), nullable=True),
     sa.Column("default_expires_in", sa.Integer, nullable=True),
     sa.Column("currencies", sa.Text, nullable=True),

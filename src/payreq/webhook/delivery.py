@@ -227,12 +227,20 @@ class Dispatcher:
                 row["previous_webhook_secret"],
                 row["previous_webhook_secret_expires_at"],
                 now=now,
+                older=row["older_webhook_secrets"],
             )
             headers = signing.headers(str(row["event_id"]), now, payload, secrets)
             outcome = await self._sender.send(url, payload, headers)
         except Exception as exc:  # whatever fails, the attempt is recorded and follows the schedule
-            log.warning("webhook_send_failed", delivery_id=str(row["id"]), error=type(exc).__name__)
-            outcome = Outcome(None, 0, None, f"could not send: {type(exc).__name__}: {exc}"[:500])
+            # the operator's log gets the message; the merchant's attempt only its kind, as
+            # an unforeseen error's text may quote what the receiver sent
+            log.warning(
+                "webhook_send_failed",
+                delivery_id=str(row["id"]),
+                error=type(exc).__name__,
+                detail=str(exc)[:500],
+            )
+            outcome = Outcome(None, 0, None, f"could not send: {type(exc).__name__}")
         self._result(Result(row, now, url, outcome, headers=headers))
 
     def _result(self, result: Result) -> None:

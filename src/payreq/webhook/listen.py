@@ -124,6 +124,7 @@ class Listener:
             app["previous_webhook_secret"],
             app["previous_webhook_secret_expires_at"],
             now=now,
+            older=app["older_webhook_secrets"],
         )
         headers = signing.headers(str(row["id"]), now, payload, secrets)
         started = time.perf_counter()

@@ -283,7 +283,7 @@ async def any_due(conn: Connection, *, now: datetime) -> bool:
 
 _CLAIMED = """d.id, d.event_id, d.application_id, d.attempts, d.step, d.claim_token,
     e.type, e.data, e.created_at, a.environment, a.webhook_url, a.webhook_secret,
-    a.previous_webhook_secret, a.previous_webhook_secret_expires_at,
+    a.previous_webhook_secret, a.previous_webhook_secret_expires_at, a.older_webhook_secrets,
     a.webhook_disabled_at, a.archived_at"""
 _CLAIMED_FROM = "JOIN events e ON e.id = d.event_id JOIN applications a ON a.id = d.application_id"
 
@@ -415,15 +415,26 @@ class Finished:
     error: str | None
 
 
+_AGAIN = "redelivery_requested_at IS NOT NULL"
+"""A redelivery was asked for while the worker held the delivery: whatever the attempt's
+outcome, the delivery is due again at once, in a new round (``requeue``)."""
+
+
 async def finish_attempt(conn: Connection, one: Finished) -> bool:
-    """Record an attempt's outcome on a delivery this worker still holds; release it."""
+    """Record an attempt's outcome on a delivery this worker still holds; release it
+    (due again at once if a redelivery was asked for meanwhile)."""
     changed = await conn.execute(
-        """
+        f"""
         UPDATE webhook_deliveries
-        SET status = :status, attempts = attempts + 1, step = :step, next_attempt_at = :next_attempt_at,
+        SET status = CASE WHEN {_AGAIN} THEN 'pending' ELSE :status END,
+            attempts = attempts + 1,
+            step = CASE WHEN {_AGAIN} THEN 0 ELSE :step END,
+            next_attempt_at = CASE WHEN {_AGAIN} THEN :at ELSE :next_attempt_at END,
+            failed_at = CASE WHEN {_AGAIN} THEN NULL ELSE :failed_at END,
+            redelivery_requested_at = NULL,
             claimed_until = NULL, claim_token = NULL, last_attempt_at = :at,
             last_status_code = :status_code, last_error = :error,
-            delivered_at = COALESCE(:delivered_at, delivered_at), failed_at = :failed_at
+            delivered_at = COALESCE(:delivered_at, delivered_at)
         WHERE id = :id AND claim_token = :token
         """,
         {
@@ -445,10 +456,14 @@ async def finish_attempt(conn: Connection, one: Finished) -> bool:
 _FINISH_BATCH = f"""
     WITH done AS (
         UPDATE webhook_deliveries d
-        SET status = v.status, attempts = d.attempts + 1, step = v.step,
-            next_attempt_at = v.next_attempt_at, claimed_until = NULL, claim_token = NULL,
+        SET status = CASE WHEN d.{_AGAIN} THEN 'pending' ELSE v.status END,
+            attempts = d.attempts + 1,
+            step = CASE WHEN d.{_AGAIN} THEN 0 ELSE v.step END,
+            next_attempt_at = CASE WHEN d.{_AGAIN} THEN v.at ELSE v.next_attempt_at END,
+            failed_at = CASE WHEN d.{_AGAIN} THEN NULL ELSE v.failed_at END,
+            redelivery_requested_at = NULL, claimed_until = NULL, claim_token = NULL,
             last_attempt_at = v.at, last_status_code = v.status_code, last_error = v.error,
-            delivered_at = COALESCE(v.delivered_at, d.delivered_at), failed_at = v.failed_at
+            delivered_at = COALESCE(v.delivered_at, d.delivered_at)
         FROM unnest(:ids::uuid[], :tokens::uuid[], :statuses::text[], :steps::int[],
                     :next_attempts::timestamptz[], :ats::timestamptz[], :status_codes::int[],
                     :errors::text[], :delivered::timestamptz[], :failed::timestamptz[])
@@ -509,12 +524,19 @@ async def finish_batch(
 
 
 async def give_up(conn: Connection, *, id: UUID, token: UUID, reason: str, at: datetime) -> bool:
-    """Mark a claimed delivery failed without an attempt (no URL, endpoint disabled)."""
+    """Mark a claimed delivery failed without an attempt (no URL, endpoint disabled);
+    due again at once instead if a redelivery was asked for meanwhile (which enabled the
+    endpoint again)."""
+    when = ":at::timestamptz" if conn.dialect == "postgresql" else ":at"  # else text in a CASE
     changed = await conn.execute(
-        """
+        f"""
         UPDATE webhook_deliveries
-        SET status = 'failed', next_attempt_at = NULL, claimed_until = NULL, claim_token = NULL,
-            last_error = :reason, failed_at = :at
+        SET status = CASE WHEN {_AGAIN} THEN 'pending' ELSE 'failed' END,
+            step = CASE WHEN {_AGAIN} THEN 0 ELSE step END,
+            next_attempt_at = CASE WHEN {_AGAIN} THEN {when} ELSE NULL END,
+            failed_at = CASE WHEN {_AGAIN} THEN NULL ELSE {when} END,
+            redelivery_requested_at = NULL, claimed_until = NULL, claim_token = NULL,
+            last_error = :reason
         WHERE id = :id AND claim_token = :token
         """,
         {"reason": reason, "at": at, "id": id, "token": token},
@@ -638,11 +660,17 @@ async def attempts(conn: Connection, event_id: UUID) -> list[Row]:
 
 
 async def requeue(conn: Connection, delivery_id: UUID, *, at: datetime) -> None:
-    """Make a delivery due at once, in a new round of the schedule."""
+    """Make a delivery due at once, in a new round of the schedule. One a worker holds
+    now (its lease running) stays its own until its attempt ends, so that no two
+    attempts of one event overlap, and is marked so that the end of the attempt leaves
+    it due again (``finish_attempt``): exactly one more attempt, however many times a
+    redelivery is asked for meanwhile."""
     await conn.execute(
         """
         UPDATE webhook_deliveries
-        SET status = 'pending', step = 0, next_attempt_at = :at, failed_at = NULL
+        SET status = 'pending', step = 0, next_attempt_at = :at, failed_at = NULL,
+            redelivery_requested_at = CASE
+                WHEN claim_token IS NOT NULL AND claimed_until > :at THEN :at ELSE NULL END
         WHERE id = :id
         """,
         {"id": delivery_id, "at": at},
@@ -712,7 +740,7 @@ async def listened_applications(
 ) -> list[Row]:
     """The applications ``payreq listen`` forwards: one by Client ID, or an account's."""
     columns = """id, client_id, account_id, environment, webhook_secret, previous_webhook_secret,
-        previous_webhook_secret_expires_at"""
+        previous_webhook_secret_expires_at, older_webhook_secrets"""
     if client_id is not None:
         rows = await conn.fetch_all(
             f"SELECT {columns} FROM applications WHERE client_id = :c", {"c": client_id}

@@ -221,7 +221,9 @@ class Sender:
             code = response.status
             error = None
             if 300 <= code < 400:
-                error = f"redirects are not followed (Location: {response.headers.get('location', '')[:200]})"
+                # the Location is the receiver's to choose: naming it would read out
+                # whatever an internal service redirects to
+                error = f"redirect (not followed): HTTP {code}"
             retry_after = (
                 retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
             )
@@ -248,7 +250,15 @@ def _ms(started: float) -> int:
     return max(0, round((time.perf_counter() - started) * 1000))
 
 
+NOT_HTTP = "not an HTTP answer"
+"""An answer that is no HTTP response (an SSH banner, a Redis error...). What it said
+is never recorded: the merchant reads the attempt, and an operator-allowed network's
+services would otherwise answer the merchant through it (a port scanner's banner grab)."""
+
+
 def _describe(exc: aiohttp.ClientError) -> str:
+    """A fixed description of a failed attempt, in words of our own: the OS's, TLS's or
+    ours, never text the receiver sent."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         text = f"could not connect: {exc.certificate_error}"
     elif isinstance(exc, aiohttp.ClientConnectorError):
@@ -262,7 +272,8 @@ def _describe(exc: aiohttp.ClientError) -> str:
     elif isinstance(exc, aiohttp.ServerDisconnectedError):
         text = "Server disconnected without sending a response."
     elif isinstance(exc, aiohttp.ClientResponseError):
-        text = f"not a valid HTTP answer: {' '.join(exc.message.split())}"
+        # the parser's message quotes the line it could not read: the receiver's bytes
+        text = NOT_HTTP
     else:
-        text = str(exc) or type(exc).__name__
+        text = f"could not send: {type(exc).__name__}"
     return text[:500]

@@ -20,6 +20,7 @@ from payreq.kit.clock import Clock, bounded_instant, utc_now
 from payreq.kit.ids import new_ordered_uuid
 from payreq.kit.pagination import clamp_limit
 from payreq.webhook import repository
+from payreq.webhook.limits import SendLimits
 from payreq.webhook.models import Attempt, Event, EventPage, EventType
 from payreq.webhook.outbox import doorbell
 
@@ -41,9 +42,12 @@ def parse_event_id(value: str) -> uuid.UUID:
 
 
 class WebhookService:
-    def __init__(self, *, clock: Clock = utc_now, audit: AuditService | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, audit: AuditService | None = None, limits: SendLimits | None = None
+    ) -> None:
         self.clock = clock
         self.audit = audit or AuditService(clock=clock)
+        self.limits = limits or SendLimits()
 
     async def list_events(
         self,
@@ -97,7 +101,8 @@ class WebhookService:
         self, conn: Connection, subject: AuthSubject, event_id: str
     ) -> tuple[Event, list[Attempt]]:
         """Send the event again, at once and then on the schedule, with its webhook-id.
-        A disabled endpoint is enabled again: the merchant says it is mended."""
+        A disabled endpoint is enabled again: the merchant says it is mended. Limited per
+        application (``SendLimits``: 429 past it, nothing changed)."""
         tenant = tenant_of(subject)
         row = await repository.event(conn, tenant, parse_event_id(event_id))
         if row is None:
@@ -112,6 +117,7 @@ class WebhookService:
                 "The event's payment application has no webhook URL; set webhookUrl first.",
                 code="no_webhook_url",
             )
+        await self.limits.redelivery(row["application_id"])
         now = self.clock()
         if row["delivery_id"] is None:
             await repository.insert_delivery(
@@ -166,9 +172,12 @@ class WebhookService:
     ) -> tuple[int, uuid.UUID | None]:
         """Send again up to ``REPLAY_BATCH`` failed events created at or after ``since``
         (checked by ``replay_since``), after the delivery ``after``; their endpoints are
-        enabled again. The number requeued, and where the next batch starts (None: done).
+        enabled again. A replay's first batch spends the account's replay budget
+        (``SendLimits``: 429 past it, nothing requeued). The number requeued, and where the next batch starts (None: done).
         The edge runs one unit of work per batch, so no transaction grows with the log."""
         tenant = tenant_of(subject)
+        if after is None:  # a new replay (its later batches are the same one)
+            await self.limits.replay(tenant.account_id, tenant.environment)
         failed = await repository.failed_since(conn, tenant, since=since, after=after, limit=REPLAY_BATCH)
         if not failed:
             return 0, None

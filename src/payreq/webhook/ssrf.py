@@ -44,6 +44,18 @@ SAVE_TIME_DNS_TIMEOUT = 2.0
 (every attempt checks again before it connects)."""
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+"""RFC 2765's IPv4-translated addresses (``::ffff:0:a.b.c.d``), which a SIIT translator
+forwards to the IPv4 address they carry; Python's ``ipaddress`` does not see it."""
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+"""IANA's IPv6 global unicast space: everything outside it is reserved or special
+(site-local fec0::/10, the ::/8 forms, 5f00::/16 SRv6...), whatever ``is_global`` says
+of it on a given Python (3.11 calls fec0::1 global)."""
+_NOT_GLOBAL: tuple[Network, ...] = (
+    ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890); 3.11 misses 192.0.0.8
+    ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637), unknown to Python before 3.13
+)
+"""Special-purpose ranges that ``ipaddress.is_global`` calls global on Python 3.11."""
 _NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
 
 
@@ -92,23 +104,29 @@ class Reach:
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (mapped, compatible, 6to4, NAT64), if any."""
+    """The IPv4 address an IPv6 one carries (mapped, translated, compatible, 6to4,
+    NAT64), if any."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if int(ip) >> 32 == 0 or any(ip in net for net in _NAT64):
+    if int(ip) >> 32 == 0 or ip in _TRANSLATED or any(ip in net for net in _NAT64):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
 
 def is_public(ip: IPAddress) -> bool:
     """A global unicast address: not private, loopback, link-local (169.254.169.254, the
-    cloud metadata service), shared, reserved, multicast or unspecified."""
+    cloud metadata service), shared, reserved, site-local, multicast or unspecified; an
+    IPv6 address that carries an IPv4 one is judged by the IPv4 one."""
     if isinstance(ip, ipaddress.IPv6Address):
         inner = embedded_ipv4(ip)
         if inner is not None:
             return is_public(inner)
+        if ip.is_site_local or ip not in _GLOBAL_UNICAST:
+            return False
+    if any(ip in net for net in _NOT_GLOBAL if net.version == ip.version):
+        return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -33,6 +33,9 @@ webhook_deliveries = sa.Table(
     sa.Column("next_attempt_at", Timestamp, nullable=True),
     sa.Column("claimed_until", Timestamp, nullable=True),
     sa.Column("claim_token", UUID, nullable=True),
+    # a redelivery asked for while a worker held the delivery: its result leaves the
+    # delivery due at once, for one more attempt (``repository.requeue``)
+    sa.Column("redelivery_requested_at", Timestamp, nullable=True),
     sa.Column("last_attempt_at", Timestamp, nullable=True),
     sa.Column("last_status_code", sa.Integer, nullable=True),
     sa.Column("last_error", sa.String(500), nullable=True),
