@@ -8,7 +8,9 @@ a little own JavaScript, no external asset, usable without JavaScript.
 - ``GET  /checkout/static/{name}``: the stylesheet and the script.
 
 A form answer is 303 to the payment's stored redirect URL once the payment is
-terminal (``payreq.checkout.redirect``), else back to the page. Every answer, errors
+terminal (``payreq.checkout.redirect``), else back to the page. The checkout of a
+closed account or an archived application is shut: every route above answers the 410
+page and changes nothing. Every answer, errors
 included, carries a strict CSP and ``Cache-Control: no-store``. The forms are limited
 per client address (``PAYREQ_CHECKOUT_FORM_RATE_LIMIT``) and per payment
 (``PAYREQ_CHECKOUT_PAYMENT_RATE_LIMIT``) per second: 429 past either.
@@ -255,6 +257,11 @@ _TITLES = {
         "This checkout link does not lead to a payment request. Check the link you were given.",
     ),
     405: ("This request cannot be handled", "That action is not available here."),
+    410: (
+        "This payment request is no longer available",
+        "This checkout link has been closed: the payment can no longer be made or cancelled here. "
+        "If you have already paid or sent a bank transfer, contact the merchant directly.",
+    ),
     422: ("This action is not available", "Reload the checkout page and choose again."),
     429: ("Too many attempts", "Please wait a moment, then reload the checkout page and try again."),
     503: (

@@ -19,7 +19,7 @@ from payreq.auth.subject import Tenant
 from payreq.checkout import repository
 from payreq.checkout.csrf import FormTokens
 from payreq.db import Connection
-from payreq.errors import NotFound
+from payreq.errors import NotFound, PayreqError
 from payreq.method.base import Action, Instructions, MethodContext, PaymentMethod
 from payreq.method.registry import MethodRegistry
 from payreq.payment import repository as payments
@@ -32,6 +32,17 @@ CANCEL_FORM = "cancel"
 
 class CheckoutNotFound(NotFound):
     default_message = "No such payment request."
+
+
+class CheckoutUnavailable(PayreqError):
+    """The payment exists, but its account is closed (disabled) or its application is
+    archived: nobody may pay, cancel or read instructions at its checkout any more. 410:
+    the link was real and is closed for good (a 404 would tell the payer they mistyped)."""
+
+    status = 410
+    type = "gone"
+    default_code = "checkout_unavailable"
+    default_message = "This payment request can no longer be paid here."
 
 
 def method_form(name: str) -> str:
@@ -64,6 +75,7 @@ class _Loaded:
     payment: Payment
     application: Application
     tenant: Tenant
+    merchant: str
 
 
 class CheckoutService:
@@ -95,7 +107,7 @@ class CheckoutService:
                 )
         return CheckoutView(
             payment=payment,
-            merchant=await repository.account_name(conn, payment.account_id),
+            merchant=loaded.merchant,
             application=loaded.application.name,
             panels=panels,
             cancel_csrf=self.tokens.issue(payment.id, CANCEL_FORM),
@@ -175,6 +187,13 @@ class CheckoutService:
             raise CheckoutNotFound()
         payment = found[0]
         tenant = Tenant(payment.account_id, payment.environment)
+        # a closed account's or an archived application's checkout is shut, whatever
+        # the payment's status, before anything is written (not even its expiry)
+        account = await repository.account(conn, payment.account_id)
+        row = await applications.application_by_id(conn, tenant, payment.application_id)
+        assert row is not None, "a payment's application is never deleted"
+        if account is None or account.disabled or row["archived_at"] is not None:
+            raise CheckoutUnavailable()
         if payment.overdue(self.payments.clock()):
             await conn.begin()
             try:
@@ -185,6 +204,4 @@ class CheckoutService:
                 reloaded = await payments.get(conn, tenant, payment.id)
                 assert reloaded is not None
                 payment = reloaded
-        row = await applications.application_by_id(conn, tenant, payment.application_id)
-        assert row is not None, "a payment's application is never deleted"
-        return _Loaded(payment=payment, application=Application.of(row), tenant=tenant)
+        return _Loaded(payment=payment, application=Application.of(row), tenant=tenant, merchant=account.name)
