@@ -87,6 +87,7 @@ def shop() -> Iterator[Shop]:
 class Payreq:
     url: str
     credentials: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def api(self) -> httpx.Client:
         return httpx.Client(
@@ -152,7 +153,7 @@ def _served(home: Path, database_url: str) -> Iterator[Payreq]:
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        yield Payreq(url=f"http://127.0.0.1:{port}", credentials=credentials)
+        yield Payreq(url=f"http://127.0.0.1:{port}", credentials=credentials, env=env)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -162,7 +163,17 @@ def _served(home: Path, database_url: str) -> Iterator[Payreq]:
             process.wait(timeout=10)
 
 
-def create_payment(payreq: Payreq, shop: Shop, **fields: Any) -> dict[str, Any]:
+def production(payreq: Payreq) -> Payreq:
+    """Another account of the same server, in production (live bank details, real QR)."""
+    credentials = json.loads(
+        _run(payreq.env, "bootstrap", "--json", "--environment", "production", "--name", "Corner Bookshop")
+    )
+    return Payreq(url=payreq.url, credentials=credentials, env=payreq.env)
+
+
+def create_payment(payreq: Payreq, shop: Shop, *, token: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A payment through the default application's client token, or ``token`` (an
+    access token, for another application)."""
     body = {
         "amount": 10000,
         "currencyCode": "USD",
@@ -173,6 +184,8 @@ def create_payment(payreq: Payreq, shop: Shop, **fields: Any) -> dict[str, Any]:
         **fields,
     }
     with payreq.api() as api:
+        if token is not None:
+            api.headers["Authorization"] = f"Bearer {token}"
         answer = api.post("/api/payment/checkout", json=body)
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
@@ -439,7 +452,8 @@ async def test_a_euro_bank_transfer_shows_a_scannable_epc_qr_code_on_desktop_and
 
     from tests.checkout.test_epc_qr import check_payload
 
-    token = payreq.access_token()
+    live = production(payreq)  # a sandbox payment shows no QR code (see the test-mode test)
+    token = live.access_token()
     headers = {"Authorization": f"Bearer {token}"}
     app = httpx.post(
         f"{payreq.url}/api/payment-applications",
@@ -455,7 +469,7 @@ async def test_a_euro_bank_transfer_shows_a_scannable_epc_qr_code_on_desktop_and
                 "reference": "ORDER-78",
                 "referenceLabel": "Order #78",
                 "clientId": app["clientId"],
-                "redirectUrl": f"{shop.url}/return",
+                "redirectUrl": "https://shop.example/return",
             },
         ).json()
         reference = api.get(f"/api/payment/{created['id']}/instructions?method=bank_transfer").json()[
@@ -504,3 +518,63 @@ async def test_an_error_page_fits_a_phone_with_its_support_reference(payreq: Pay
             await screenshot(page, f"not-found-{name}")
         finally:
             await context.close()
+
+
+SIZES = [("desktop", 1280), ("phone", 360)]
+NO_SIDEWAYS = "[document.documentElement.scrollWidth, window.innerWidth]"
+
+
+async def test_a_sandbox_bank_transfer_says_no_money_moves_and_draws_no_qr_code(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    token = payreq.access_token()
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    created = create_payment(
+        payreq, shop, token=token, amount=2450, currencyCode="EUR", clientId=app["clientId"]
+    )
+    for name, width in SIZES:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            notice = page.get_by_role("note").filter(has_text="Test mode: no money moves.")
+            assert await notice.is_visible()
+            assert await page.locator("svg").count() == 0  # nothing for a banking app to scan
+            sizes = await page.evaluate(NO_SIDEWAYS)
+            assert sizes[0] <= sizes[1], sizes
+            await screenshot(page, f"bank-transfer-sandbox-{name}")
+        finally:
+            await context.close()
+
+
+async def test_an_archived_applications_checkout_is_the_no_longer_available_page(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    token = payreq.access_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications", json={"name": "Old shop"}, headers=headers
+    ).json()
+    created = create_payment(payreq, shop, token=token, clientId=app["clientId"])
+    deleted = httpx.delete(f"{payreq.url}/api/payment-applications/{app['clientId']}", headers=headers)
+    assert deleted.status_code == 204
+    for name, width in SIZES:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+        try:
+            page = await context.new_page()
+            answer = await page.goto(created["checkoutUrl"])
+            assert answer is not None and answer.status == 410
+            heading = page.get_by_role("heading", name="This payment request is no longer available")
+            assert await heading.is_visible()
+            assert await page.get_by_role("button").count() == 0
+            sizes = await page.evaluate(NO_SIDEWAYS)
+            assert sizes[0] <= sizes[1], sizes
+            await screenshot(page, f"unavailable-{name}")
+        finally:
+            await context.close()
+    with httpx.Client(base_url=payreq.url, headers=headers) as api:  # the merchant still reads it
+        assert api.get(f"/api/payment/{created['id']}").json()["status"] == "pending"

@@ -1,10 +1,13 @@
 """The EPC QR code ("GiroCode", EPC069-12) on the checkout page of a euro bank
 transfer: the SVG the page serves is read back as a QR code (zxing-cpp) and every
-field of its payload checked. Other currencies get none; it needs no external asset."""
+field of its payload checked. Other currencies get none; it needs no external asset.
+A sandbox payment gets none either: a banking app would pay its (possibly real) IBAN
+for real, so the page says that no money moves instead."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import httpx
@@ -15,6 +18,13 @@ from payreq.method import creditor_reference
 from tests.checkout.conftest import open_page
 from tests.fixtures.factories import Merchant
 from tests.method.conftest import BANK, bank_application, new_payment, transfer_reference
+
+MakeMerchant = Callable[..., Awaitable[Merchant]]
+TEST_MODE = (
+    "Test mode: no money moves. This is a sandbox payment, so no QR code is shown and no banking "
+    "app can pay it. Do not send a real transfer: the payment is marked paid only when a test "
+    "statement is imported."
+)
 
 _PATH = re.compile(r'<path stroke="#000" d="([^"]+)"')
 _STEP = re.compile(r"([Mmh])(-?[0-9.]+)(?: (-?[0-9.]+))?")
@@ -74,12 +84,14 @@ def check_payload(text: str, *, reference: str, amount: str) -> None:
 
 
 async def test_a_euro_bank_transfer_shows_an_epc_qr_code_with_every_field(
-    merchant: Merchant, http: httpx.AsyncClient
+    make_merchant: MakeMerchant, http: httpx.AsyncClient
 ) -> None:
+    merchant = await make_merchant(environment="production")
     client_id = await bank_application(merchant)
     payment = await new_payment(merchant, client_id, 12550, "EUR")
-    answer, _ = await open_page(http, payment["id"])
+    answer, page = await open_page(http, payment["id"])
     assert answer.status_code == 200
+    assert "Test mode" not in page.text and "Sandbox" not in page.text
     svg = qr_svg(answer.text)
     assert "href" not in svg and "<image" not in svg and "style=" not in svg  # no asset, CSP-clean
     assert 'role="img"' in svg and 'aria-labelledby="epc-qr-caption"' in svg
@@ -88,7 +100,27 @@ async def test_a_euro_bank_transfer_shows_an_epc_qr_code_with_every_field(
     check_payload(decode_svg(svg), reference=reference, amount="125.50")
 
 
-async def test_other_currencies_get_no_qr_code(merchant: Merchant, http: httpx.AsyncClient) -> None:
+async def test_a_sandbox_euro_bank_transfer_shows_no_qr_code_but_says_no_money_moves(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    client_id = await bank_application(merchant)
+    payment = await new_payment(merchant, client_id, 12550, "EUR")
+    answer, page = await open_page(http, payment["id"])
+    assert answer.status_code == 200
+    assert (
+        "<svg" not in answer.text
+        and "epc-qr" not in answer.text
+        and "Scan with your banking app" not in page.text
+    )
+    assert TEST_MODE in page.text
+    assert re.search(r'<p class="test-mode" role="note">', answer.text)
+    # the written instructions stay, so the flow can be tried with a test statement
+    reference = await transfer_reference(merchant, payment["id"])
+    assert creditor_reference.display_form(reference) in page.text
+
+
+async def test_other_currencies_get_no_qr_code(make_merchant: MakeMerchant, http: httpx.AsyncClient) -> None:
+    merchant = await make_merchant(environment="production")
     client_id = await bank_application(merchant)
     payment = await new_payment(merchant, client_id, 12500, "HUF")
     answer, _ = await open_page(http, payment["id"])

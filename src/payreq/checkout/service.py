@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from payreq.application import repository as applications
 from payreq.application.models import Application
@@ -20,7 +20,7 @@ from payreq.checkout import repository
 from payreq.checkout.csrf import FormTokens
 from payreq.db import Connection
 from payreq.errors import NotFound, PayreqError
-from payreq.method.base import Action, Instructions, MethodContext, PaymentMethod
+from payreq.method.base import Action, Instructions, MethodContext, PaymentMethod, Settlement
 from payreq.method.registry import MethodRegistry
 from payreq.payment import repository as payments
 from payreq.payment.lifecycle import TERMINAL, InvalidTransition, Status
@@ -55,6 +55,9 @@ class MethodPanel:
     instructions: Instructions
     actions: Sequence[Action]
     csrf: str
+    test_mode: bool = False
+    """A sandbox payment settled by reconciliation (a bank transfer): the page says
+    that no money moves and draws no QR code a banking app could pay for real."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +100,19 @@ class CheckoutService:
         if payment.status is Status.PENDING:
             ctx = self._context(conn, loaded, Actor.payer())
             for method in self.offered(loaded):
+                instructions = await method.instructions(conn, ctx)
+                test_mode = (
+                    payment.environment == "sandbox" and method.settlement is Settlement.RECONCILIATION
+                )
+                if test_mode:  # a real IBAN's EPC code would pay for real from a banking app
+                    instructions = replace(instructions, qr_svg=None, qr_caption=None)
                 panels.append(
                     MethodPanel(
                         method=method,
-                        instructions=await method.instructions(conn, ctx),
+                        instructions=instructions,
                         actions=method.actions(ctx),
                         csrf=self.tokens.issue(payment.id, method_form(method.name)),
+                        test_mode=test_mode,
                     )
                 )
         return CheckoutView(
