@@ -578,3 +578,80 @@ async def test_an_archived_applications_checkout_is_the_no_longer_available_page
             await context.close()
     with httpx.Client(base_url=payreq.url, headers=headers) as api:  # the merchant still reads it
         assert api.get(f"/api/payment/{created['id']}").json()["status"] == "pending"
+
+
+async def test_ive_sent_the_transfer_returns_to_the_shop_and_leaves_the_payment_pending(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    token = payreq.access_token()
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    created = create_payment(payreq, shop, token=token, currencyCode="EUR", clientId=app["clientId"])
+    for name, width in SIZES:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            sizes = await page.evaluate(NO_SIDEWAYS)
+            assert sizes[0] <= sizes[1], sizes
+            await screenshot(page, f"bank-transfer-pending-{name}")
+            if name == "phone":
+                async with page.expect_navigation(url=f"{shop.url}/return**"):
+                    await page.get_by_role(
+                        "link", name="I've sent the transfer: return to Corner Bookshop"
+                    ).click()
+                assert landed(page.url, shop)["status"] == "pending"
+        finally:
+            await context.close()
+    read = httpx.get(
+        f"{payreq.url}/api/payment/{created['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert read.json()["status"] == "pending"
+
+
+async def test_ended_payments_say_what_happened_on_desktop_and_phone(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    live = production(payreq)
+    token = live.access_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers=headers,
+    ).json()
+    transfer = create_payment(
+        live,
+        shop,
+        token=token,
+        currencyCode="EUR",
+        clientId=app["clientId"],
+        redirectUrl="https://shop.example/return",
+    )
+    cancelled = httpx.post(f"{payreq.url}/payment/request/{transfer['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    expired = create_payment(payreq, shop)
+    with payreq.api() as api:
+        assert api.post(
+            f"/api/sandbox/payment/{expired['id']}/simulate", json={"outcome": "expired"}
+        ).is_success
+    cases = [
+        ("bank-transfer-cancelled", transfer, "Payment cancelled", "contact Corner Bookshop"),
+        ("sandbox-expired", expired, "Payment request expired", "No money was taken."),
+    ]
+    for case, payment, heading, says in cases:
+        for name, width in SIZES:
+            context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+            try:
+                page = await context.new_page()
+                await page.goto(payment["checkoutUrl"])
+                assert await page.get_by_role("heading", name=heading).is_visible()
+                assert await page.get_by_text(says).count() == 1
+                sizes = await page.evaluate(NO_SIDEWAYS)
+                assert sizes[0] <= sizes[1], sizes
+                await screenshot(page, f"{case}-{name}")
+            finally:
+                await context.close()

@@ -59,13 +59,33 @@ ASSET_URLS = {
 
 HEADLINES = {
     Status.PAID: ("Payment received", "{merchant} has received your payment. Thank you."),
-    Status.CANCELLED: ("Payment cancelled", "This payment was cancelled; no money was taken."),
+    Status.CANCELLED: (
+        "Payment cancelled",
+        "This payment request was cancelled, so it can no longer be paid. No money was taken.",
+    ),
     Status.EXPIRED: (
         "Payment request expired",
-        "This payment request has expired and can no longer be paid. If you already sent a bank "
-        "transfer, contact {merchant}.",
+        "This payment request expired before it was paid, so it can no longer be paid. No money was taken.",
     ),
 }
+TRANSFER_HEADLINES = {
+    **HEADLINES,
+    Status.CANCELLED: (
+        "Payment cancelled",
+        "This payment request was cancelled, so it can no longer be paid. If you already sent a bank "
+        "transfer for it, contact {merchant}: it is not applied to a cancelled request by itself, and "
+        "{merchant} decides whether to accept or refund it.",
+    ),
+    Status.EXPIRED: (
+        "Payment request expired",
+        "This payment request expired before {merchant} received a payment, so it can no longer be "
+        "paid. If you sent a bank transfer on or before the day it expired, it still counts: it is "
+        "matched when {merchant}'s bank statement arrives, and this page then shows the payment as "
+        "received. If you sent it later, contact {merchant}.",
+    ),
+}
+"""Where a production bank transfer was offered, the payer may have sent money that
+payreq has not seen yet: "no money was taken" would not be true."""
 
 
 class StatusView(msgspec.Struct):
@@ -134,7 +154,8 @@ def _render(request: Request[Any, Any, Any], view: CheckoutView) -> str:
     services: Services = request.app.state.services
     payment = view.payment
     locale = payer_locale(request.headers.get("accept-language"))
-    headline, explanation = HEADLINES.get(payment.status, ("", ""))
+    texts = TRANSFER_HEADLINES if view.transfer_offered else HEADLINES
+    headline, explanation = texts.get(payment.status, ("", ""))
     now = services.clock()
     return _templates.get_template("checkout.html").render(
         view=view,
@@ -149,7 +170,7 @@ def _render(request: Request[Any, Any, Any], view: CheckoutView) -> str:
         status_url=f"/checkout/{payment.id}/status",
         headline=headline,
         explanation=explanation.format(merchant=view.merchant),
-        return_url=return_url(payment) if view.terminal else None,
+        return_url=return_url(payment),
     )
 
 

@@ -67,6 +67,9 @@ class CheckoutView:
     application: str
     panels: Sequence[MethodPanel]
     cancel_csrf: str
+    transfer_offered: bool = False
+    """A production payment offered a method settled by reconciliation (a bank
+    transfer): the payer may have sent money that no statement has shown yet."""
 
     @property
     def terminal(self) -> bool:
@@ -121,6 +124,8 @@ class CheckoutService:
             application=loaded.application.name,
             panels=panels,
             cancel_csrf=self.tokens.issue(payment.id, CANCEL_FORM),
+            transfer_offered=payment.environment == "production"
+            and any(m.settlement is Settlement.RECONCILIATION for m in self.offered(loaded)),
         )
 
     def offered(self, loaded: _Loaded) -> list[PaymentMethod]:
