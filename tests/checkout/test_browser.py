@@ -655,3 +655,78 @@ async def test_ended_payments_say_what_happened_on_desktop_and_phone(
                 await screenshot(page, f"{case}-{name}")
             finally:
                 await context.close()
+
+
+LONG = "Wunderbarbuchhandlung" * 10  # 210 characters, no break opportunity
+FITS = """() => {
+  const amount = document.querySelector("h1 .amount");
+  const sheet = document.querySelector(".sheet").getBoundingClientRect();
+  const box = amount.getBoundingClientRect();
+  return {
+    page: [document.documentElement.scrollWidth, window.innerWidth],
+    amountLines: amount.getClientRects().length,
+    amountInside: box.left >= sheet.left && box.right <= sheet.right,
+    text: amount.textContent,
+    whiteSpace: getComputedStyle(amount).whiteSpace,
+  };
+}"""
+
+
+async def test_at_360_px_long_names_wrap_and_the_amount_never_does(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    """A 200-character merchant, application and label without a space pushed the page
+    sideways; an amount could break between its digits. At 360 px neither happens,
+    for the largest amount (10^12 minor units) in three exponents and locales."""
+    wide = Payreq(
+        url=payreq.url,
+        credentials=json.loads(_run(payreq.env, "bootstrap", "--json", "--name", LONG[:200])),
+        env=payreq.env,
+    )
+    token = wide.access_token()
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": LONG[:200], "methods": ["sandbox", "bank_transfer"], "bankDetails": BANK},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    cases = [
+        ("JPY", "en-US", "¥1,000,000,000,000"),
+        ("KWD", "de-DE", "1.000.000.000,000\u00a0KWD"),
+        ("INR", "en-IN", "₹10,00,00,00,000.00"),
+        ("USD", "en-US", "$10,000,000,000.00"),
+        ("EUR", "en-US", "€1.00"),
+    ]
+    for currency, locale, shown in cases:
+        amount = 100 if currency == "EUR" else 10**12
+        created = create_payment(
+            wide,
+            shop,
+            token=token,
+            amount=amount,
+            currencyCode=currency,
+            clientId=app["clientId"],
+            referenceLabel=LONG[:255],
+        )
+        context = await browser.new_context(locale=locale, viewport={"width": 360, "height": 740})
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            assert await page.get_by_text(LONG[:200]).count() >= 1
+            fits = await page.evaluate(FITS)
+            assert fits["text"] == shown
+            assert fits["page"][0] <= fits["page"][1], fits  # no sideways scrolling
+            assert fits["whiteSpace"] == "nowrap", fits  # never broken between its digits
+            assert fits["amountLines"] == 1 and fits["amountInside"], fits  # one number, in the card
+            if currency in ("KWD", "EUR"):
+                await screenshot(page, f"long-names-{currency.lower()}-phone")
+        finally:
+            await context.close()
+    context = await browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    try:
+        page = await context.new_page()
+        await page.goto(created["checkoutUrl"])
+        fits = await page.evaluate(FITS)
+        assert fits["page"][0] <= fits["page"][1] and fits["amountLines"] == 1, fits
+        await screenshot(page, "long-names-desktop")
+    finally:
+        await context.close()

@@ -88,6 +88,16 @@ TRANSFER_HEADLINES = {
 payreq has not seen yet: "no money was taken" would not be true."""
 
 
+def amount_size(amount: str) -> str:
+    """The amount's type size: it never wraps (a number broken over two lines misreads),
+    so a long one is set smaller to fit a phone ("" for the full size)."""
+    if len(amount) > 14:
+        return "long"
+    if len(amount) > 10:
+        return "medium"
+    return ""
+
+
 class StatusView(msgspec.Struct):
     status: str
 
@@ -157,11 +167,13 @@ def _render(request: Request[Any, Any, Any], view: CheckoutView) -> str:
     texts = TRANSFER_HEADLINES if view.transfer_offered else HEADLINES
     headline, explanation = texts.get(payment.status, ("", ""))
     now = services.clock()
+    amount = format_amount(payment.amount, payment.currency, locale)
     return _templates.get_template("checkout.html").render(
         view=view,
         assets=ASSET_URLS,
         sandbox=payment.environment == "sandbox",
-        amount=format_amount(payment.amount, payment.currency, locale),
+        amount=amount,
+        amount_size=amount_size(amount),
         amount_lang=str(locale).replace("_", "-"),
         time_left=time_left(payment.expires_at, now),
         expires_at=rfc3339(payment.expires_at),
