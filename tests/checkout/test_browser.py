@@ -87,6 +87,7 @@ def shop() -> Iterator[Shop]:
 class Payreq:
     url: str
     credentials: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def api(self) -> httpx.Client:
         return httpx.Client(
@@ -152,7 +153,7 @@ def _served(home: Path, database_url: str) -> Iterator[Payreq]:
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        yield Payreq(url=f"http://127.0.0.1:{port}", credentials=credentials)
+        yield Payreq(url=f"http://127.0.0.1:{port}", credentials=credentials, env=env)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -162,7 +163,17 @@ def _served(home: Path, database_url: str) -> Iterator[Payreq]:
             process.wait(timeout=10)
 
 
-def create_payment(payreq: Payreq, shop: Shop, **fields: Any) -> dict[str, Any]:
+def production(payreq: Payreq) -> Payreq:
+    """Another account of the same server, in production (live bank details, real QR)."""
+    credentials = json.loads(
+        _run(payreq.env, "bootstrap", "--json", "--environment", "production", "--name", "Corner Bookshop")
+    )
+    return Payreq(url=payreq.url, credentials=credentials, env=payreq.env)
+
+
+def create_payment(payreq: Payreq, shop: Shop, *, token: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A payment through the default application's client token, or ``token`` (an
+    access token, for another application)."""
     body = {
         "amount": 10000,
         "currencyCode": "USD",
@@ -173,6 +184,8 @@ def create_payment(payreq: Payreq, shop: Shop, **fields: Any) -> dict[str, Any]:
         **fields,
     }
     with payreq.api() as api:
+        if token is not None:
+            api.headers["Authorization"] = f"Bearer {token}"
         answer = api.post("/api/payment/checkout", json=body)
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
@@ -439,7 +452,8 @@ async def test_a_euro_bank_transfer_shows_a_scannable_epc_qr_code_on_desktop_and
 
     from tests.checkout.test_epc_qr import check_payload
 
-    token = payreq.access_token()
+    live = production(payreq)  # a sandbox payment shows no QR code (see the test-mode test)
+    token = live.access_token()
     headers = {"Authorization": f"Bearer {token}"}
     app = httpx.post(
         f"{payreq.url}/api/payment-applications",
@@ -455,7 +469,7 @@ async def test_a_euro_bank_transfer_shows_a_scannable_epc_qr_code_on_desktop_and
                 "reference": "ORDER-78",
                 "referenceLabel": "Order #78",
                 "clientId": app["clientId"],
-                "redirectUrl": f"{shop.url}/return",
+                "redirectUrl": "https://shop.example/return",
             },
         ).json()
         reference = api.get(f"/api/payment/{created['id']}/instructions?method=bank_transfer").json()[
@@ -507,7 +521,7 @@ async def test_an_error_page_fits_a_phone_with_its_support_reference(payreq: Pay
 
 
 async def test_a_bank_transfer_the_epc_code_cannot_carry_shows_the_written_instructions_alone(
-    payreq: Payreq, shop: Shop, browser: Any
+    payreq: Payreq, browser: Any
 ) -> None:
     """An account holder over EPC's 70 characters gets no QR code (a shortened name could
     fail the payer's bank's name check); the page gives the transfer in writing and
@@ -516,7 +530,8 @@ async def test_a_bank_transfer_the_epc_code_cannot_carry_shows_the_written_instr
     holder = "Beispielhafte Buchhandlung am Marktplatz Gesellschaft mbH & Co. KG 1234"
     assert len(holder) == 71
     app_name = "\u06a9\u062a\u0627\u0628\u200c\u0647\u0627 Books \U0001f469\u200d\U0001f4bb"
-    token = payreq.access_token()
+    live = production(payreq)  # in the sandbox no page draws a QR code at all
+    token = live.access_token()
     headers = {"Authorization": f"Bearer {token}"}
     answer = httpx.post(
         f"{payreq.url}/api/payment-applications",
@@ -537,14 +552,15 @@ async def test_a_bank_transfer_the_epc_code_cannot_carry_shows_the_written_instr
                 "reference": "ORDER-79",
                 "referenceLabel": "Order #79 \U0001f468\u200d\U0001f469\u200d\U0001f467",
                 "clientId": answer.json()["clientId"],
-                "redirectUrl": f"{shop.url}/return",
+                "redirectUrl": "https://shop.example/return",  # production: https only
             },
-        ).json()
+        )
+    assert created.status_code == 201, created.text
     for name, width in [("desktop", 1280), ("phone", 360)]:
         context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 900})
         try:
             page = await context.new_page()
-            await page.goto(created["checkoutUrl"])
+            await page.goto(created.json()["checkoutUrl"])
             assert await page.locator("h1 .amount").inner_text() == "€24.50"
             assert await page.locator("svg.epc-qr-code").count() == 0
             assert await page.get_by_text(holder).first.is_visible()
@@ -557,3 +573,215 @@ async def test_a_bank_transfer_the_epc_code_cannot_carry_shows_the_written_instr
             await screenshot(page, f"bank-transfer-no-qr-{name}")
         finally:
             await context.close()
+
+
+SIZES = [("desktop", 1280), ("phone", 360)]
+NO_SIDEWAYS = "[document.documentElement.scrollWidth, window.innerWidth]"
+
+
+async def test_a_sandbox_bank_transfer_says_no_money_moves_and_draws_no_qr_code(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    token = payreq.access_token()
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    created = create_payment(
+        payreq, shop, token=token, amount=2450, currencyCode="EUR", clientId=app["clientId"]
+    )
+    for name, width in SIZES:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            notice = page.get_by_role("note").filter(has_text="Test mode: no money moves.")
+            assert await notice.is_visible()
+            assert await page.locator("svg").count() == 0  # nothing for a banking app to scan
+            sizes = await page.evaluate(NO_SIDEWAYS)
+            assert sizes[0] <= sizes[1], sizes
+            await screenshot(page, f"bank-transfer-sandbox-{name}")
+        finally:
+            await context.close()
+
+
+async def test_an_archived_applications_checkout_is_the_no_longer_available_page(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    token = payreq.access_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications", json={"name": "Old shop"}, headers=headers
+    ).json()
+    created = create_payment(payreq, shop, token=token, clientId=app["clientId"])
+    deleted = httpx.delete(f"{payreq.url}/api/payment-applications/{app['clientId']}", headers=headers)
+    assert deleted.status_code == 204
+    for name, width in SIZES:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+        try:
+            page = await context.new_page()
+            answer = await page.goto(created["checkoutUrl"])
+            assert answer is not None and answer.status == 410
+            heading = page.get_by_role("heading", name="This payment request is no longer available")
+            assert await heading.is_visible()
+            assert await page.get_by_role("button").count() == 0
+            sizes = await page.evaluate(NO_SIDEWAYS)
+            assert sizes[0] <= sizes[1], sizes
+            await screenshot(page, f"unavailable-{name}")
+        finally:
+            await context.close()
+    with httpx.Client(base_url=payreq.url, headers=headers) as api:  # the merchant still reads it
+        assert api.get(f"/api/payment/{created['id']}").json()["status"] == "pending"
+
+
+async def test_ive_sent_the_transfer_returns_to_the_shop_and_leaves_the_payment_pending(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    token = payreq.access_token()
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    created = create_payment(payreq, shop, token=token, currencyCode="EUR", clientId=app["clientId"])
+    for name, width in SIZES:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            sizes = await page.evaluate(NO_SIDEWAYS)
+            assert sizes[0] <= sizes[1], sizes
+            await screenshot(page, f"bank-transfer-pending-{name}")
+            if name == "phone":
+                async with page.expect_navigation(url=f"{shop.url}/return**"):
+                    await page.get_by_role(
+                        "link", name="I've sent the transfer: return to Corner Bookshop"
+                    ).click()
+                assert landed(page.url, shop)["status"] == "pending"
+        finally:
+            await context.close()
+    read = httpx.get(
+        f"{payreq.url}/api/payment/{created['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert read.json()["status"] == "pending"
+
+
+async def test_ended_payments_say_what_happened_on_desktop_and_phone(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    live = production(payreq)
+    token = live.access_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers=headers,
+    ).json()
+    transfer = create_payment(
+        live,
+        shop,
+        token=token,
+        currencyCode="EUR",
+        clientId=app["clientId"],
+        redirectUrl="https://shop.example/return",
+    )
+    cancelled = httpx.post(f"{payreq.url}/payment/request/{transfer['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    expired = create_payment(payreq, shop)
+    with payreq.api() as api:
+        assert api.post(
+            f"/api/sandbox/payment/{expired['id']}/simulate", json={"outcome": "expired"}
+        ).is_success
+    cases = [
+        ("bank-transfer-cancelled", transfer, "Payment cancelled", "contact Corner Bookshop"),
+        ("sandbox-expired", expired, "Payment request expired", "No money was taken."),
+    ]
+    for case, payment, heading, says in cases:
+        for name, width in SIZES:
+            context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
+            try:
+                page = await context.new_page()
+                await page.goto(payment["checkoutUrl"])
+                assert await page.get_by_role("heading", name=heading).is_visible()
+                assert await page.get_by_text(says).count() == 1
+                sizes = await page.evaluate(NO_SIDEWAYS)
+                assert sizes[0] <= sizes[1], sizes
+                await screenshot(page, f"{case}-{name}")
+            finally:
+                await context.close()
+
+
+LONG = "Wunderbarbuchhandlung" * 10  # 210 characters, no break opportunity
+FITS = """() => {
+  const amount = document.querySelector("h1 .amount");
+  const sheet = document.querySelector(".sheet").getBoundingClientRect();
+  const box = amount.getBoundingClientRect();
+  return {
+    page: [document.documentElement.scrollWidth, window.innerWidth],
+    amountLines: amount.getClientRects().length,
+    amountInside: box.left >= sheet.left && box.right <= sheet.right,
+    text: amount.textContent,
+    whiteSpace: getComputedStyle(amount).whiteSpace,
+  };
+}"""
+
+
+async def test_at_360_px_long_names_wrap_and_the_amount_never_does(
+    payreq: Payreq, shop: Shop, browser: Any
+) -> None:
+    """A 200-character merchant, application and label without a space pushed the page
+    sideways; an amount could break between its digits. At 360 px neither happens,
+    for the largest amount (10^12 minor units) in three exponents and locales."""
+    wide = Payreq(
+        url=payreq.url,
+        credentials=json.loads(_run(payreq.env, "bootstrap", "--json", "--name", LONG[:200])),
+        env=payreq.env,
+    )
+    token = wide.access_token()
+    app = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": LONG[:200], "methods": ["sandbox", "bank_transfer"], "bankDetails": BANK},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    cases = [
+        ("JPY", "en-US", "¥1,000,000,000,000"),
+        ("KWD", "de-DE", "1.000.000.000,000\u00a0KWD"),
+        ("INR", "en-IN", "₹10,00,00,00,000.00"),
+        ("USD", "en-US", "$10,000,000,000.00"),
+        ("EUR", "en-US", "€1.00"),
+    ]
+    for currency, locale, shown in cases:
+        amount = 100 if currency == "EUR" else 10**12
+        created = create_payment(
+            wide,
+            shop,
+            token=token,
+            amount=amount,
+            currencyCode=currency,
+            clientId=app["clientId"],
+            referenceLabel=LONG[:255],
+        )
+        context = await browser.new_context(locale=locale, viewport={"width": 360, "height": 740})
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            assert await page.get_by_text(LONG[:200]).count() >= 1
+            fits = await page.evaluate(FITS)
+            assert fits["text"] == shown
+            assert fits["page"][0] <= fits["page"][1], fits  # no sideways scrolling
+            assert fits["whiteSpace"] == "nowrap", fits  # never broken between its digits
+            assert fits["amountLines"] == 1 and fits["amountInside"], fits  # one number, in the card
+            if currency in ("KWD", "EUR"):
+                await screenshot(page, f"long-names-{currency.lower()}-phone")
+        finally:
+            await context.close()
+    context = await browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    try:
+        page = await context.new_page()
+        await page.goto(created["checkoutUrl"])
+        fits = await page.evaluate(FITS)
+        assert fits["page"][0] <= fits["page"][1] and fits["amountLines"] == 1, fits
+        await screenshot(page, "long-names-desktop")
+    finally:
+        await context.close()

@@ -1,12 +1,15 @@
 """The EPC QR code ("GiroCode", EPC069-12) on the checkout page of a euro bank
 transfer: the SVG the page serves is read back as a QR code (zxing-cpp) and every
-field of its payload checked. Other currencies get none; it needs no external asset."""
+field of its payload checked. Other currencies get none; it needs no external asset.
+A sandbox payment gets none either: a banking app would pay its (possibly real) IBAN
+for real, so the page says that no money moves instead."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import httpx
@@ -23,6 +26,13 @@ from tests.application.conftest import new_application
 from tests.checkout.conftest import open_page
 from tests.fixtures.factories import Merchant
 from tests.method.conftest import BANK, bank_application, new_payment, transfer_reference
+
+MakeMerchant = Callable[..., Awaitable[Merchant]]
+TEST_MODE = (
+    "Test mode: no money moves. This is a sandbox payment, so no QR code is shown and no banking "
+    "app can pay it. Do not send a real transfer: the payment is marked paid only when a test "
+    "statement is imported."
+)
 
 _PATH = re.compile(r'<path stroke="#000" d="([^"]+)"')
 _STEP = re.compile(r"([Mmh])(-?[0-9.]+)(?: (-?[0-9.]+))?")
@@ -82,12 +92,14 @@ def check_payload(text: str, *, reference: str, amount: str) -> None:
 
 
 async def test_a_euro_bank_transfer_shows_an_epc_qr_code_with_every_field(
-    merchant: Merchant, http: httpx.AsyncClient
+    make_merchant: MakeMerchant, http: httpx.AsyncClient
 ) -> None:
+    merchant = await make_merchant(environment="production")
     client_id = await bank_application(merchant)
     payment = await new_payment(merchant, client_id, 12550, "EUR")
-    answer, _ = await open_page(http, payment["id"])
+    answer, page = await open_page(http, payment["id"])
     assert answer.status_code == 200
+    assert "Test mode" not in page.text and "Sandbox" not in page.text
     svg = qr_svg(answer.text)
     assert "href" not in svg and "<image" not in svg and "style=" not in svg  # no asset, CSP-clean
     assert 'role="img"' in svg and 'aria-labelledby="epc-qr-caption"' in svg
@@ -96,7 +108,27 @@ async def test_a_euro_bank_transfer_shows_an_epc_qr_code_with_every_field(
     check_payload(decode_svg(svg), reference=reference, amount="125.50")
 
 
-async def test_other_currencies_get_no_qr_code(merchant: Merchant, http: httpx.AsyncClient) -> None:
+async def test_a_sandbox_euro_bank_transfer_shows_no_qr_code_but_says_no_money_moves(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    client_id = await bank_application(merchant)
+    payment = await new_payment(merchant, client_id, 12550, "EUR")
+    answer, page = await open_page(http, payment["id"])
+    assert answer.status_code == 200
+    assert (
+        "<svg" not in answer.text
+        and "epc-qr" not in answer.text
+        and "Scan with your banking app" not in page.text
+    )
+    assert TEST_MODE in page.text
+    assert re.search(r'<p class="test-mode" role="note">', answer.text)
+    # the written instructions stay, so the flow can be tried with a test statement
+    reference = await transfer_reference(merchant, payment["id"])
+    assert creditor_reference.display_form(reference) in page.text
+
+
+async def test_other_currencies_get_no_qr_code(make_merchant: MakeMerchant, http: httpx.AsyncClient) -> None:
+    merchant = await make_merchant(environment="production")
     client_id = await bank_application(merchant)
     payment = await new_payment(merchant, client_id, 12500, "HUF")
     answer, _ = await open_page(http, payment["id"])
@@ -197,8 +229,9 @@ def test_other_fields_the_code_cannot_carry_get_no_code(
 
 
 async def test_a_name_of_exactly_70_characters_and_the_largest_amount_are_drawn_in_full(
-    merchant: Merchant, http: httpx.AsyncClient
+    make_merchant: MakeMerchant, http: httpx.AsyncClient
 ) -> None:
+    merchant = await make_merchant(environment="production")  # the sandbox draws no QR code
     holder = "Beispielhafte Buchhandlung am Marktplatz Gesellschaft mbH & Co. KG 123"
     assert len(holder) == 70
     client_id = await holder_application(merchant, holder)
@@ -219,8 +252,9 @@ async def test_a_name_of_exactly_70_characters_and_the_largest_amount_are_drawn_
     ],
 )
 async def test_the_checkout_page_keeps_the_written_instructions_where_the_code_would_be_wrong(
-    merchant: Merchant, http: httpx.AsyncClient, holder: str, amount: int
+    make_merchant: MakeMerchant, http: httpx.AsyncClient, holder: str, amount: int
 ) -> None:
+    merchant = await make_merchant(environment="production")  # where a QR code would be drawn
     client_id = await holder_application(merchant, holder)
     payment = await new_payment(merchant, client_id, amount, "EUR")
     answer, page = await open_page(http, payment["id"])
@@ -234,10 +268,11 @@ async def test_the_checkout_page_keeps_the_written_instructions_where_the_code_w
 
 @pytest.mark.parametrize("holder", ["Example Shop\nDE02120300000000202051", "Example Shop\u2028GmbH"])
 async def test_bank_details_stored_before_the_display_rule_with_a_line_break_get_no_code(
-    merchant: Merchant, http: httpx.AsyncClient, services: Services, holder: str
+    make_merchant: MakeMerchant, http: httpx.AsyncClient, services: Services, holder: str
 ) -> None:
     """The API now refuses a line break in the account holder (422); a row written
     before that rule may still hold one, and must not shift the code's fields."""
+    merchant = await make_merchant(environment="production")  # where a QR code would be drawn
     client_id = await bank_application(merchant)
     async with services.db.transaction() as conn:
         await conn.execute(

@@ -17,7 +17,7 @@ from payreq.services import Services
 from tests.application.conftest import new_application, new_token
 from tests.checkout.conftest import open_page, read_page
 from tests.fixtures.factories import Merchant
-from tests.method.conftest import bank_application, event_types, new_payment, transfer_reference
+from tests.method.conftest import REDIRECT, bank_application, event_types, new_payment, transfer_reference
 from tests.payment.conftest import stored
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]
@@ -69,7 +69,7 @@ async def test_the_amount_follows_the_currency_and_the_payers_language(
 ) -> None:
     payment = await merchant.create_payment(amount=amount, currency=currency)
     answer, _ = await open_page(merchant.http, payment["id"], **{"Accept-Language": language})
-    found = re.search(r'<span class="amount" lang="([^"]+)">([^<]+)</span>', answer.text)
+    found = re.search(r'<span class="amount[^"]*" lang="([^"]+)">([^<]+)</span>', answer.text)
     assert found is not None
     assert found.group(2) == shown
 
@@ -143,7 +143,8 @@ async def test_the_page_needs_no_external_asset_and_no_inline_script_or_style(me
     ]
     assert page.inline_scripts == 0 and page.style_attributes == 0
     assert "<style" not in answer.text
-    assert all(link.startswith("/checkout/") for link in page.links), page.links
+    # links stay on the checkout, but for the way back to the merchant's own redirect URL
+    assert all(link.startswith(("/checkout/", f"{REDIRECT}?")) for link in page.links), page.links
     for asset, media_type in zip(
         sorted(page.assets),
         ["text/css; charset=utf-8", "text/javascript; charset=utf-8", "image/svg+xml"],
@@ -258,3 +259,96 @@ async def test_merchant_supplied_text_is_escaped(merchant: Merchant) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer.text
     assert page.inline_scripts == 0
     assert f"Order {attack}" in page.text
+
+
+SENT = "I've sent the transfer: return to Demo merchant"
+
+
+async def test_returning_after_sending_a_bank_transfer_leaves_the_payment_pending(
+    merchant: Merchant, services: Services
+) -> None:
+    """The only way back used to be the cancel button: a payer who had sent the transfer
+    cancelled the payment, and their money then met a cancelled request."""
+    client_id = await bank_application(merchant, "bank_transfer")
+    payment = await new_payment(merchant, client_id, redirectUrl="https://shop.example/back?cart=9")
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    sent = re.search(r'<a class="button secondary" href="([^"]+)">([^<]+)</a>', answer.text)
+    assert sent is not None and sent.group(2) == SENT
+    assert sent.group(1).replace("&amp;", "&") == (
+        f"https://shop.example/back?cart=9&payment_request_id={payment['id']}&status=pending"
+        f"&reference_id={payment['reference']}"
+    )
+    assert "returning does not cancel it" in page.text
+    assert (
+        "Already sent the bank transfer? Do not cancel: a transfer to a cancelled request is not applied."
+        in (page.text)
+    )
+    # a plain link out: no form posts to the cancel path for it, and nothing changes
+    assert [f.action.rsplit("/", 1)[-1] for f in page.forms] == ["cancel"]
+    assert "/cancel" not in sent.group(1)
+    assert (await stored(services, payment["id"]))["status"] == "pending"
+    assert await event_types(services, payment["id"]) == ["payment.created"]
+
+
+async def test_a_sandbox_only_page_has_no_transfer_link(merchant: Merchant) -> None:
+    payment = await merchant.create_payment()
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    assert "I've sent the transfer" not in page.text and "Already sent" not in page.text
+
+
+NO_MONEY = {
+    "cancelled": "This payment request was cancelled, so it can no longer be paid. No money was taken.",
+    "expired": "This payment request expired before it was paid, so it can no longer be paid. No money was taken.",
+}
+TRANSFER = {
+    "cancelled": (
+        "This payment request was cancelled, so it can no longer be paid. If you already sent a bank "
+        "transfer for it, contact Demo merchant: it is not applied to a cancelled request by itself, and "
+        "Demo merchant decides whether to accept or refund it."
+    ),
+    "expired": (
+        "This payment request expired before Demo merchant received a payment, so it can no longer be "
+        "paid. If you sent a bank transfer on or before the day it expired, it still counts: it is "
+        "matched when Demo merchant's bank statement arrives, and this page then shows the payment as "
+        "received. If you sent it later, contact Demo merchant."
+    ),
+}
+
+
+@pytest.mark.parametrize("outcome", ["cancelled", "expired"])
+async def test_cancelled_and_expired_say_no_money_was_taken_where_none_could_be(
+    merchant: Merchant, outcome: str
+) -> None:
+    """In the sandbox (and where no transfer was offered) nothing can have been paid."""
+    client_id = await bank_application(merchant, "sandbox", "bank_transfer")
+    payment = await new_payment(merchant, client_id)
+    simulated = await merchant.http.post(
+        f"/api/sandbox/payment/{payment['id']}/simulate",
+        json={"outcome": outcome},
+        headers=await merchant.headers(),
+    )
+    assert simulated.status_code == 200
+    _, page = await open_page(merchant.http, payment["id"])
+    assert NO_MONEY[outcome] in page.text
+    assert "contact" not in page.text
+
+
+@pytest.mark.parametrize("outcome", ["cancelled", "expired"])
+async def test_a_production_bank_transfer_that_ended_does_not_claim_no_money_moved(
+    make_merchant: MakeMerchant, clock: object, outcome: str
+) -> None:
+    production = await make_merchant(environment="production")
+    client_id = await bank_application(production)
+    payment = await new_payment(production, client_id, expiresIn=60)
+    if outcome == "cancelled":
+        cancelled = await production.http.post(
+            f"/payment/request/{payment['id']}/cancel", headers=await production.headers()
+        )
+        assert cancelled.status_code == 200, cancelled.text
+    else:
+        clock.advance(61)  # type: ignore[attr-defined]
+    _, page = await open_page(production.http, payment["id"])
+    assert TRANSFER[outcome] in page.text
+    assert "No money was taken" not in page.text

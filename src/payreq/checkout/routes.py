@@ -8,7 +8,9 @@ a little own JavaScript, no external asset, usable without JavaScript.
 - ``GET  /checkout/static/{name}``: the stylesheet and the script.
 
 A form answer is 303 to the payment's stored redirect URL once the payment is
-terminal (``payreq.checkout.redirect``), else back to the page. Every answer, errors
+terminal (``payreq.checkout.redirect``), else back to the page. The checkout of a
+closed account or an archived application is shut: every route above answers the 410
+page and changes nothing. Every answer, errors
 included, carries a strict CSP and ``Cache-Control: no-store``. The forms are limited
 per client address (``PAYREQ_CHECKOUT_FORM_RATE_LIMIT``) and per payment
 (``PAYREQ_CHECKOUT_PAYMENT_RATE_LIMIT``) per second: 429 past either.
@@ -57,13 +59,43 @@ ASSET_URLS = {
 
 HEADLINES = {
     Status.PAID: ("Payment received", "{merchant} has received your payment. Thank you."),
-    Status.CANCELLED: ("Payment cancelled", "This payment was cancelled; no money was taken."),
+    Status.CANCELLED: (
+        "Payment cancelled",
+        "This payment request was cancelled, so it can no longer be paid. No money was taken.",
+    ),
     Status.EXPIRED: (
         "Payment request expired",
-        "This payment request has expired and can no longer be paid. If you already sent a bank "
-        "transfer, contact {merchant}.",
+        "This payment request expired before it was paid, so it can no longer be paid. No money was taken.",
     ),
 }
+TRANSFER_HEADLINES = {
+    **HEADLINES,
+    Status.CANCELLED: (
+        "Payment cancelled",
+        "This payment request was cancelled, so it can no longer be paid. If you already sent a bank "
+        "transfer for it, contact {merchant}: it is not applied to a cancelled request by itself, and "
+        "{merchant} decides whether to accept or refund it.",
+    ),
+    Status.EXPIRED: (
+        "Payment request expired",
+        "This payment request expired before {merchant} received a payment, so it can no longer be "
+        "paid. If you sent a bank transfer on or before the day it expired, it still counts: it is "
+        "matched when {merchant}'s bank statement arrives, and this page then shows the payment as "
+        "received. If you sent it later, contact {merchant}.",
+    ),
+}
+"""Where a production bank transfer was offered, the payer may have sent money that
+payreq has not seen yet: "no money was taken" would not be true."""
+
+
+def amount_size(amount: str) -> str:
+    """The amount's type size: it never wraps (a number broken over two lines misreads),
+    so a long one is set smaller to fit a phone ("" for the full size)."""
+    if len(amount) > 14:
+        return "long"
+    if len(amount) > 10:
+        return "medium"
+    return ""
 
 
 class StatusView(msgspec.Struct):
@@ -132,13 +164,16 @@ def _render(request: Request[Any, Any, Any], view: CheckoutView) -> str:
     services: Services = request.app.state.services
     payment = view.payment
     locale = payer_locale(request.headers.get("accept-language"))
-    headline, explanation = HEADLINES.get(payment.status, ("", ""))
+    texts = TRANSFER_HEADLINES if view.transfer_offered else HEADLINES
+    headline, explanation = texts.get(payment.status, ("", ""))
     now = services.clock()
+    amount = format_amount(payment.amount, payment.currency, locale)
     return _templates.get_template("checkout.html").render(
         view=view,
         assets=ASSET_URLS,
         sandbox=payment.environment == "sandbox",
-        amount=format_amount(payment.amount, payment.currency, locale),
+        amount=amount,
+        amount_size=amount_size(amount),
         amount_lang=str(locale).replace("_", "-"),
         time_left=time_left(payment.expires_at, now),
         expires_at=rfc3339(payment.expires_at),
@@ -147,7 +182,7 @@ def _render(request: Request[Any, Any, Any], view: CheckoutView) -> str:
         status_url=f"/checkout/{payment.id}/status",
         headline=headline,
         explanation=explanation.format(merchant=view.merchant),
-        return_url=return_url(payment) if view.terminal else None,
+        return_url=return_url(payment),
     )
 
 
@@ -255,6 +290,11 @@ _TITLES = {
         "This checkout link does not lead to a payment request. Check the link you were given.",
     ),
     405: ("This request cannot be handled", "That action is not available here."),
+    410: (
+        "This payment request is no longer available",
+        "This checkout link has been closed: the payment can no longer be made or cancelled here. "
+        "If you have already paid or sent a bank transfer, contact the merchant directly.",
+    ),
     422: ("This action is not available", "Reload the checkout page and choose again."),
     429: ("Too many attempts", "Please wait a moment, then reload the checkout page and try again."),
     503: (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from payreq.application import repository as applications
 from payreq.application.models import Application
@@ -19,8 +19,8 @@ from payreq.auth.subject import Tenant
 from payreq.checkout import repository
 from payreq.checkout.csrf import FormTokens
 from payreq.db import Connection
-from payreq.errors import NotFound
-from payreq.method.base import Action, Instructions, MethodContext, PaymentMethod
+from payreq.errors import NotFound, PayreqError
+from payreq.method.base import Action, Instructions, MethodContext, PaymentMethod, Settlement
 from payreq.method.registry import MethodRegistry
 from payreq.payment import repository as payments
 from payreq.payment.lifecycle import TERMINAL, InvalidTransition, Status
@@ -34,6 +34,17 @@ class CheckoutNotFound(NotFound):
     default_message = "No such payment request."
 
 
+class CheckoutUnavailable(PayreqError):
+    """The payment exists, but its account is closed (disabled) or its application is
+    archived: nobody may pay, cancel or read instructions at its checkout any more. 410:
+    the link was real and is closed for good (a 404 would tell the payer they mistyped)."""
+
+    status = 410
+    type = "gone"
+    default_code = "checkout_unavailable"
+    default_message = "This payment request can no longer be paid here."
+
+
 def method_form(name: str) -> str:
     return f"method:{name}"
 
@@ -44,6 +55,9 @@ class MethodPanel:
     instructions: Instructions
     actions: Sequence[Action]
     csrf: str
+    test_mode: bool = False
+    """A sandbox payment settled by reconciliation (a bank transfer): the page says
+    that no money moves and draws no QR code a banking app could pay for real."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,9 @@ class CheckoutView:
     application: str
     panels: Sequence[MethodPanel]
     cancel_csrf: str
+    transfer_offered: bool = False
+    """A production payment offered a method settled by reconciliation (a bank
+    transfer): the payer may have sent money that no statement has shown yet."""
 
     @property
     def terminal(self) -> bool:
@@ -64,6 +81,7 @@ class _Loaded:
     payment: Payment
     application: Application
     tenant: Tenant
+    merchant: str
 
 
 class CheckoutService:
@@ -85,20 +103,29 @@ class CheckoutService:
         if payment.status is Status.PENDING:
             ctx = self._context(conn, loaded, Actor.payer())
             for method in self.offered(loaded):
+                instructions = await method.instructions(conn, ctx)
+                test_mode = (
+                    payment.environment == "sandbox" and method.settlement is Settlement.RECONCILIATION
+                )
+                if test_mode:  # a real IBAN's EPC code would pay for real from a banking app
+                    instructions = replace(instructions, qr_svg=None, qr_caption=None)
                 panels.append(
                     MethodPanel(
                         method=method,
-                        instructions=await method.instructions(conn, ctx),
+                        instructions=instructions,
                         actions=method.actions(ctx),
                         csrf=self.tokens.issue(payment.id, method_form(method.name)),
+                        test_mode=test_mode,
                     )
                 )
         return CheckoutView(
             payment=payment,
-            merchant=await repository.account_name(conn, payment.account_id),
+            merchant=loaded.merchant,
             application=loaded.application.name,
             panels=panels,
             cancel_csrf=self.tokens.issue(payment.id, CANCEL_FORM),
+            transfer_offered=payment.environment == "production"
+            and any(m.settlement is Settlement.RECONCILIATION for m in self.offered(loaded)),
         )
 
     def offered(self, loaded: _Loaded) -> list[PaymentMethod]:
@@ -175,6 +202,13 @@ class CheckoutService:
             raise CheckoutNotFound()
         payment = found[0]
         tenant = Tenant(payment.account_id, payment.environment)
+        # a closed account's or an archived application's checkout is shut, whatever
+        # the payment's status, before anything is written (not even its expiry)
+        account = await repository.account(conn, payment.account_id)
+        row = await applications.application_by_id(conn, tenant, payment.application_id)
+        assert row is not None, "a payment's application is never deleted"
+        if account is None or account.disabled or row["archived_at"] is not None:
+            raise CheckoutUnavailable()
         if payment.overdue(self.payments.clock()):
             await conn.begin()
             try:
@@ -185,6 +219,4 @@ class CheckoutService:
                 reloaded = await payments.get(conn, tenant, payment.id)
                 assert reloaded is not None
                 payment = reloaded
-        row = await applications.application_by_id(conn, tenant, payment.application_id)
-        assert row is not None, "a payment's application is never deleted"
-        return _Loaded(payment=payment, application=Application.of(row), tenant=tenant)
+        return _Loaded(payment=payment, application=Application.of(row), tenant=tenant, merchant=account.name)

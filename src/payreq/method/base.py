@@ -29,7 +29,7 @@ from typing import ClassVar
 
 from payreq.application.models import Application, BankDetails
 from payreq.db import Connection
-from payreq.errors import ValidationFailed
+from payreq.errors import Conflict, ValidationFailed
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
 
@@ -104,6 +104,14 @@ class MethodContext:
 class UnknownAction(ValidationFailed):
     default_code = "unknown_action"
     default_message = "This payment method has no such action."
+
+
+class ApplicationArchived(Conflict):
+    """Paying (instructions, a simulated outcome) a payment whose application is
+    archived: the payment stays readable, but nobody may pay it any more."""
+
+    default_code = "application_archived"
+    default_message = "This payment's application is archived: the payment can no longer be paid."
 
 
 class PaymentMethod(ABC):

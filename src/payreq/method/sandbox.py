@@ -16,12 +16,22 @@ from collections.abc import Sequence
 from enum import StrEnum
 from uuid import UUID
 
+from payreq.application import repository as applications
 from payreq.audit.models import Actor
 from payreq.auth.subject import Tenant
 from payreq.db import Connection
 from payreq.errors import NotFound
 from payreq.method import repository
-from payreq.method.base import Action, Instructions, MethodContext, PaymentMethod, Settlement, UnknownAction
+from payreq.method.base import (
+    Action,
+    ApplicationArchived,
+    Instructions,
+    MethodContext,
+    PaymentMethod,
+    Settlement,
+    UnknownAction,
+)
+from payreq.payment import repository as payment_repository
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
 from payreq.payment.service import PaymentService
@@ -45,9 +55,15 @@ async def simulate(
     *,
     actor: Actor,
 ) -> Payment:
-    """Settle a sandbox payment as ``outcome``. 404 outside the sandbox."""
+    """Settle a sandbox payment as ``outcome``. 404 outside the sandbox; 409
+    ``application_archived`` once its application is archived (nothing changes)."""
     if tenant.environment != "sandbox":
         raise NotFound("Simulation exists only in the sandbox.")
+    found = await payment_repository.get(conn, tenant, payment_id)
+    if found is not None:
+        row = await applications.application_by_id(conn, tenant, found.application_id)
+        if row is not None and row["archived_at"] is not None:
+            raise ApplicationArchived()
     if outcome is Outcome.EXPIRED:
         await repository.bring_deadline_forward(conn, tenant, payment_id, now=payments.clock())
     return await payments.settle(

@@ -19,7 +19,7 @@ from payreq.auth.subject import AuthSubject
 from payreq.db import Connection
 from payreq.errors import Conflict, ValidationFailed
 from payreq.kit.clock import rfc3339
-from payreq.method.base import MethodContext, PaymentMethod
+from payreq.method.base import ApplicationArchived, MethodContext, PaymentMethod
 from payreq.method.registry import MethodRegistry, default_registry
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
@@ -69,11 +69,15 @@ class InstructionsService:
     async def get(
         self, conn: Connection, subject: AuthSubject, payment_id: str, method: str
     ) -> PaymentInstructions:
-        """404 as for reading the payment; 422 for a method it cannot be paid with; 409
-        once it is paid, expired or cancelled (the payer has nothing left to do)."""
+        """404 as for reading the payment; 409 ``application_archived`` once its
+        application is archived (its checkout is shut); 422 for a method it cannot be
+        paid with; 409 once it is paid, expired or cancelled (the payer has nothing left
+        to do)."""
         payment = await self.payments.get(conn, subject, payment_id)
         row = await applications.application_by_id(conn, subject.tenant, payment.application_id)
         assert row is not None, "a payment's application is never deleted"
+        if row["archived_at"] is not None:
+            raise ApplicationArchived()
         application = Application.of(row)
         chosen = self._method(method, application, payment)
         if payment.status is not Status.PENDING:

@@ -47,7 +47,10 @@
   function schedule() { setTimeout(poll, document.hidden ? Math.max(delay, 15000) : delay); }
   function poll() {
     fetch(statusUrl, { cache: "no-store", credentials: "omit", headers: { Accept: "application/json" } })
-      .then(function (answer) { return answer.ok ? answer.json() : null; })
+      .then(function (answer) {
+        if (answer.status === 410) { return { status: "unavailable" }; } // the checkout was shut
+        return answer.ok ? answer.json() : null;
+      })
       .then(function (body) {
         if (body && body.status && body.status !== "pending") {
           if (announce) { announce.textContent = "The payment is " + body.status + "."; }
