@@ -9,8 +9,9 @@ from collections import deque
 import httpx
 import pytest
 
+from payreq.client import AsyncClient, Client
 from payreq.client._ratelimit import MARGIN, RateLimiter
-from tests.client.fakes import FakeTime, Recorder, async_client, client, payment_a
+from tests.client.fakes import BASE, FakeTime, Recorder, async_client, client, payment_a
 
 
 class SlidingWindowServer:
@@ -135,3 +136,57 @@ async def test_concurrent_async_calls_stay_under_the_budget() -> None:
     async with async_client(Recorder(server), time) as payreq:
         await asyncio.gather(*(payreq.get_payment_request("p1") for _ in range(15)))
     assert server.refused == 0
+
+
+async def test_cancelled_calls_give_their_slot_back() -> None:
+    """Calls cancelled (or timed out) while in flight free their limiter slot: after more
+    cancelled calls than the limit allows at once, a normal call is still answered."""
+    hang = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/slow"):
+            await hang.wait()  # never set: the answer never comes
+        return httpx.Response(200, json=payment_a())
+
+    payreq = AsyncClient(
+        BASE, client_token="prq_ct_sbx_x", transport=httpx.MockTransport(handler), rate_limit=5
+    )
+    async with payreq:
+        for _ in range(7):  # more than the limit of 5
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(payreq.get_payment_request("slow"), 0.05)
+        calls = [asyncio.ensure_future(payreq.get_payment_request("slow")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        payment = await asyncio.wait_for(payreq.get_payment_request("p1"), 5.0)
+    assert payment.id == payment_a()["id"]
+
+
+def test_an_interrupted_sync_call_gives_its_slot_back() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/slow"):
+            raise KeyboardInterrupt  # Ctrl-C while the answer is awaited
+        return httpx.Response(200, json=payment_a())
+
+    time = FakeTime()
+
+    def sleep(seconds: float) -> None:
+        if len(time.sleeps) > 100:
+            raise AssertionError("the call waits for ever: the interrupted calls kept their slot")
+        time.sleep(seconds)
+
+    payreq = Client(
+        BASE,
+        client_token="prq_ct_sbx_x",
+        transport=httpx.MockTransport(handler),
+        rate_limit=1,
+        clock=time.clock,
+        sleep=sleep,
+    )
+    for _ in range(3):
+        with pytest.raises(KeyboardInterrupt):
+            payreq.get_payment_request("slow")
+    assert payreq.get_payment_request("p1").id == payment_a()["id"]
+    assert time.sleeps and max(time.sleeps) <= 1.0 + MARGIN  # waited for the window, not for ever

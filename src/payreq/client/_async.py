@@ -124,6 +124,8 @@ class AsyncClient:
         except StopIteration as done:
             value: T = done.value
             return value
+        finally:
+            flow.close()  # a cancelled or interrupted call ends its flow now: its limiter slot is freed
 
     async def _token(self, stale: str | None) -> str:
         async with self._token_lock:

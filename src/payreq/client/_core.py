@@ -339,7 +339,12 @@ class Core:
         if limiter is not None:
             while (wait := limiter.try_start()) > 0:
                 yield Sleep(wait)
-        result: httpx.Response | httpx.RequestError = yield Send(request)
+        try:
+            result: httpx.Response | httpx.RequestError = yield Send(request)
+        except BaseException:  # cancelled (or timed out, interrupted) in flight: free the slot
+            if limiter is not None:
+                limiter.finish()
+            raise
         if limiter is not None:
             if isinstance(result, httpx.Response):
                 retry_after = None
