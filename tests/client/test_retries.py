@@ -214,3 +214,37 @@ async def test_the_async_client_retries_the_same_way() -> None:
         await payreq.create_payment_request(amount=1, currency="USD", redirect_url="https://shop.example/t")
     assert time.sleeps == [2.0, 1.0]  # Retry-After, then attempt 1's back-off: 0.5 * 2**1
     assert len({r.headers["idempotency-key"] for r in server.api()}) == 1
+
+
+def test_a_long_retry_after_never_freezes_later_calls() -> None:
+    """A 429 asking for an hour: that call raises at once, and so does every later call of
+    the client while the hour lasts (none is sent, none sleeps), instead of each one
+    sleeping for the hour in the rate limiter."""
+    time = FakeTime()
+    server = sequence(
+        error(429, "rate_limited", "rate_limited", "Too many", headers={"Retry-After": "3600"}),
+        httpx.Response(200, json=payment_a()),
+    )
+    payreq = client(server, time)  # the limiter on, as by default
+    with pytest.raises(RateLimitError):
+        payreq.get_payment_request("p1")
+    with pytest.raises(RateLimitError) as raised:
+        payreq.get_payment_request("p2")
+    assert raised.value.status == 429
+    assert raised.value.retry_after == pytest.approx(3600)
+    assert "longer than RetryPolicy.max_retry_after (60 s); not sent" in str(raised.value)
+    assert time.sleeps == []
+    assert [r.url.path for r in server.api()] == ["/payment/request/p1"]
+    time.now += 3600
+    assert payreq.get_payment_request("p3").id == payment_a()["id"]
+
+
+def test_max_retry_after_is_configurable() -> None:
+    time = FakeTime()
+    server = sequence(
+        error(429, "rate_limited", "rate_limited", "Too many", headers={"Retry-After": "90"}),
+        httpx.Response(200, json=payment_a()),
+    )
+    payreq = client(server, time, retry=RetryPolicy(max_retry_after=120))
+    assert payreq.get_payment_request("p1").id == payment_a()["id"]
+    assert time.sleeps == [90.0]

@@ -145,7 +145,9 @@ Flow = Generator[Action, Any, T]
 class RetryPolicy:
     """Exponential back-off with full jitter: attempt n waits a random time in
     [0, min(cap, base * 2**n)], or the answer's ``Retry-After`` when it has one (up to
-    ``max_retry_after``; a longer one is raised at once rather than slept through)."""
+    ``max_retry_after``, 60 s by default; a longer one is raised at once as
+    ``RateLimitError`` rather than slept through, and so is every later call of the
+    client while that wait lasts: none of them sleeps longer than ``max_retry_after``)."""
 
     base: float = 0.5
     cap: float = 8.0
@@ -338,6 +340,14 @@ class Core:
         limiter = self.limiter
         if limiter is not None:
             while (wait := limiter.try_start()) > 0:
+                if wait > self.retry.max_retry_after:
+                    raise RateLimitError(
+                        f"{request.method} {request.url.path}: payreq asked this client to wait {wait:.0f} s "
+                        f"more, longer than RetryPolicy.max_retry_after ({self.retry.max_retry_after:g} s); "
+                        "not sent",
+                        status=429,
+                        retry_after=wait,
+                    )
                 yield Sleep(wait)
         try:
             result: httpx.Response | httpx.RequestError = yield Send(request)
