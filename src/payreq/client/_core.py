@@ -91,8 +91,16 @@ def split_options(params: Mapping[str, Any], fields: frozenset[str]) -> tuple[di
 
 
 def segment(value: str) -> str:
-    """A path segment, quoted so that an id can never reach another route."""
-    return quote(str(value), safe="")
+    """An id as one path segment, so that it can never reach another resource: every
+    character but the unreserved ones is percent-encoded, and an id that no quoting makes
+    safe is refused before anything is sent (ValueError): an empty one (it would name the
+    collection), ``.`` or ``..`` (a URL's dot segments are resolved away: ``tokens/..`` is
+    the application itself), or one with a ``/`` or ``\\`` (a server may decode ``%2F``
+    and route ``{app}%2Ftokens`` as ``{app}/tokens``). No payreq id has any of these."""
+    text = str(value)
+    if text in ("", ".", "..") or "/" in text or "\\" in text:
+        raise ValueError(f"{text!r} is not an id: an id is never empty, '.' or '..', and has no '/' or '\\'")
+    return quote(text, safe="")
 
 
 @dataclass(frozen=True, slots=True)
