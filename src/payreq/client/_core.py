@@ -16,9 +16,13 @@ One call, step by step:
    back-off with full jitter. POST and PATCH carry an ``Idempotency-Key`` (yours, or one
    generated per call) that every retry repeats with the same bytes, so a retried
    create never makes two payments. No other 4xx is retried, with two exceptions that
-   follow an attempt whose answer was lost: a 409 ``idempotency_key_in_use`` (that
-   attempt still runs on the server) is retried, and a DELETE's 404 means it was done.
-5. A 2xx is parsed into the call's model; anything else raises from ``_exceptions``.
+   follow an attempt that may have been carried out although its answer never came
+   (see ``MAYBE_DONE``): a 409 ``idempotency_key_in_use`` (that attempt still runs on
+   the server) is retried, and a DELETE's 404 means that attempt did it.
+5. Only a success status is parsed into the call's model: 204 for a DELETE (what payreq
+   answers), any 2xx for the rest. Anything else raises from ``_exceptions``, a 3xx
+   too (payreq never redirects an API call: a redirect means a wrong ``base_url`` or a
+   proxy in between, and nothing was done).
 """
 
 from __future__ import annotations
@@ -44,6 +48,14 @@ from payreq.client._version import USER_AGENT
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAYBE_DONE_STATUSES = frozenset({502, 504})
+"""A gateway's answers for an upstream that did not answer in time or at all: payreq
+may have carried the request out. A 429 (refused before anything ran), a 503 and a
+500 (payreq's own: its handler failed and its transaction was rolled back) mean it was
+not, so a DELETE retried after them and answered 404 raises NotFoundError."""
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request left: the server never saw it. Any other transport error
+(a read time-out, a connection dropped mid-answer) may follow a request carried out."""
 WRITE_METHODS = frozenset({"POST", "PATCH"})
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
@@ -252,7 +264,7 @@ class Core:
             token = yield NeedToken(stale=None)
         attempt = 0
         refreshed = False
-        unsure = False
+        maybe_done = False  # an earlier attempt may have been carried out; its answer never came
         while True:
             request = self._request(call, token, key, content, content_type)
             result = yield from self._send(request)
@@ -260,7 +272,7 @@ class Core:
                 if isinstance(result, httpx.TransportError) and attempt < retries:
                     yield Sleep(self.retry.delay(attempt) or 0.0)
                     attempt += 1
-                    unsure = True
+                    maybe_done = maybe_done or not isinstance(result, NOT_SENT)
                     continue
                 raise TransportError(f"{call.method} {call.path}: {result!r}") from result
             response = result
@@ -274,16 +286,21 @@ class Core:
                 if delay is not None:
                     yield Sleep(delay)
                     attempt += 1
-                    unsure = unsure or status != 429
+                    maybe_done = maybe_done or status in MAYBE_DONE_STATUSES
                     continue
-            if status == 409 and unsure and attempt < retries and _code(response) == "idempotency_key_in_use":
+            if (
+                status == 409
+                and maybe_done
+                and attempt < retries
+                and _code(response) == "idempotency_key_in_use"
+            ):
                 yield Sleep(self.retry.delay(attempt) or 0.0)
                 attempt += 1
                 continue  # our own earlier attempt, whose answer was lost, still runs
-            if status == 404 and unsure and call.method == "DELETE":
+            if status == 404 and maybe_done and call.method == "DELETE":
                 return call.parse(None)  # an earlier attempt deleted it; its answer was lost
-            if status >= 400:
-                raise api_error(response)
+            if not 200 <= status < 300 or (call.method == "DELETE" and status != 204):
+                raise api_error(response, expected="204" if call.method == "DELETE" else "2xx")
             try:
                 return call.parse(_json(response))
             except (ValueError, KeyError, TypeError) as exc:  # not payreq's answer (a proxy's page?)
@@ -423,11 +440,22 @@ def _code(response: httpx.Response) -> str | None:
     return error.get("code") if isinstance(error, dict) else None
 
 
-def api_error(response: httpx.Response) -> APIError:
-    """The exception for an error answer: the JSON envelope (SPEC §4), RFC 6749's body
-    at ``/oauth/*``, or whatever a proxy in between sent."""
+def api_error(response: httpx.Response, *, expected: str = "2xx") -> APIError:
+    """The exception for an answer that is not a success: the JSON envelope (SPEC §4),
+    RFC 6749's body at ``/oauth/*``, or whatever a proxy in between sent (a redirect is
+    named with where it points)."""
     status = response.status_code
     request_id = response.headers.get("x-request-id")
+    if status < 400:
+        where = response.headers.get("location")
+        to = f" to {where}" if where else ""
+        return APIError(
+            f"{response.request.method} {response.request.url.path}: the answer is {status} "
+            f"{response.reason_phrase}{to}, not a success ({expected}); payreq never redirects an "
+            "API call, so base_url may be wrong or a proxy answered",
+            status=status,
+            request_id=request_id,
+        )
     try:
         body = response.json()
     except ValueError:
