@@ -141,6 +141,12 @@ class Call(Generic[T]):
 @dataclass(frozen=True, slots=True)
 class Send:
     request: httpx.Request
+    total: float | None = None
+    """Seconds the whole exchange may take (a deadline's time left), else unbounded."""
+
+
+class DeadlineReached(Exception):
+    """A flow with a deadline (``wait_for_payment``'s) would wait or send past it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +258,17 @@ class Core:
 
     # -- a call -------------------------------------------------------------------------
 
-    def flow(self, call: Call[T]) -> Flow[T]:
+    def _left(self, deadline: float | None, wait: float = 0.0) -> float | None:
+        """The time left before ``deadline`` once ``wait`` more seconds are spent
+        (DeadlineReached when none is), or None without a deadline."""
+        if deadline is None:
+            return None
+        left = deadline - self.clock() - wait
+        if left <= 0:
+            raise DeadlineReached
+        return left
+
+    def flow(self, call: Call[T], deadline: float | None = None) -> Flow[T]:
         options = call.options
         retries = options.get("max_retries", self.max_retries)
         key = options.get("idempotency_key")
@@ -266,11 +282,13 @@ class Core:
         refreshed = False
         maybe_done = False  # an earlier attempt may have been carried out; its answer never came
         while True:
-            request = self._request(call, token, key, content, content_type)
-            result = yield from self._send(request)
+            request = self._request(call, token, key, content, content_type, self._left(deadline))
+            result = yield from self._send(request, deadline)
             if isinstance(result, httpx.RequestError):
                 if isinstance(result, httpx.TransportError) and attempt < retries:
-                    yield Sleep(self.retry.delay(attempt) or 0.0)
+                    wait = self.retry.delay(attempt) or 0.0
+                    self._left(deadline, wait)
+                    yield Sleep(wait)
                     attempt += 1
                     maybe_done = maybe_done or not isinstance(result, NOT_SENT)
                     continue
@@ -284,6 +302,7 @@ class Core:
             if status in RETRY_STATUSES and attempt < retries:
                 delay = self.retry.delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
                 if delay is not None:
+                    self._left(deadline, delay)
                     yield Sleep(delay)
                     attempt += 1
                     maybe_done = maybe_done or status in MAYBE_DONE_STATUSES
@@ -294,7 +313,9 @@ class Core:
                 and attempt < retries
                 and _code(response) == "idempotency_key_in_use"
             ):
-                yield Sleep(self.retry.delay(attempt) or 0.0)
+                wait = self.retry.delay(attempt) or 0.0
+                self._left(deadline, wait)
+                yield Sleep(wait)
                 attempt += 1
                 continue  # our own earlier attempt, whose answer was lost, still runs
             if status == 404 and maybe_done and call.method == "DELETE":
@@ -314,26 +335,26 @@ class Core:
         self, get: Callable[[Mapping[str, Any]], Call[PaymentRequest]], timeout: float, options: WaitOptions
     ) -> Flow[PaymentRequest]:
         """Poll until the payment is terminal: after 0.5 s, then 1.5 times longer each
-        time up to 5 s, never past ``timeout``. Each poll's own time-out is cut to the
-        time left, so the whole wait honours ``timeout``."""
+        time up to 5 s. ``timeout`` bounds the whole wait: each poll's time-out, its
+        retries' back-off and ``Retry-After``, the rate limiter's waits and (in
+        ``AsyncClient``, which can cancel it) a request in flight are all cut to the time
+        left, and WaitTimeout is raised once none is."""
         deadline = self.clock() + timeout
         interval = 0.5
+        payment: PaymentRequest | None = None
+        poll: dict[str, Any] = {k: v for k, v in options.items() if k != "request_timeout"}
+        if "request_timeout" in options:
+            poll["timeout"] = options["request_timeout"]
         while True:
-            left = max(deadline - self.clock(), 0.001)
-            attempt_timeout = options.get("request_timeout", self.timeout)
-            if attempt_timeout is None or isinstance(attempt_timeout, int | float):
-                attempt_timeout = left if attempt_timeout is None else min(float(attempt_timeout), left)
-            poll = {k: v for k, v in options.items() if k != "request_timeout"}
-            payment = yield from self.flow(get({**poll, "timeout": attempt_timeout}))
-            if payment.status.terminal:
-                return payment
-            left = deadline - self.clock()
-            if left <= 0:
-                raise WaitTimeout(
-                    f"payment {payment.id} is still {payment.status.value} after {timeout:g} s",
-                    payment=payment,
-                )
-            yield Sleep(min(interval, left))
+            try:
+                payment = yield from self.flow(get(poll), deadline=deadline)
+                if payment.status.terminal:
+                    return payment
+            except DeadlineReached:
+                state = f"still {payment.status.value}" if payment else "not answered"
+                name = payment.id if payment else "request"
+                raise WaitTimeout(f"payment {name} is {state} after {timeout:g} s", payment=payment) from None
+            yield Sleep(max(0.0, min(interval, deadline - self.clock())))
             interval = min(interval * 1.5, 5.0)
 
     def token_flow(self) -> Flow[str]:
@@ -361,7 +382,9 @@ class Core:
 
     # -- pieces ---------------------------------------------------------------------------
 
-    def _send(self, request: httpx.Request) -> Generator[Action, Any, httpx.Response | httpx.RequestError]:
+    def _send(
+        self, request: httpx.Request, deadline: float | None = None
+    ) -> Generator[Action, Any, httpx.Response | httpx.RequestError]:
         limiter = self.limiter
         if limiter is not None:
             while (wait := limiter.try_start()) > 0:
@@ -373,9 +396,10 @@ class Core:
                         status=429,
                         retry_after=wait,
                     )
+                self._left(deadline, wait)
                 yield Sleep(wait)
         try:
-            result: httpx.Response | httpx.RequestError = yield Send(request)
+            result: httpx.Response | httpx.RequestError = yield Send(request, self._left(deadline))
         except BaseException:  # cancelled (or timed out, interrupted) in flight: free the slot
             if limiter is not None:
                 limiter.finish()
@@ -404,6 +428,7 @@ class Core:
         key: str | None,
         content: bytes | None,
         content_type: str | None,
+        left: float | None = None,
     ) -> httpx.Request:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if token is not None:
@@ -415,14 +440,16 @@ class Core:
         if key is not None:
             headers["Idempotency-Key"] = key
         headers.update(call.options.get("extra_headers") or {})
-        timeout = call.options.get("timeout", self.timeout)
+        timeout = httpx.Timeout(call.options.get("timeout", self.timeout)).as_dict()
+        if left is not None:  # never past the deadline, whatever the configured time-out
+            timeout = {phase: left if t is None else min(t, left) for phase, t in timeout.items()}
         return httpx.Request(
             call.method,
             self.base_url + call.path,
             params=dict(call.params) if call.params else None,
             headers=headers,
             content=content,
-            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+            extensions={"timeout": timeout},
         )
 
 
