@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from payreq.client import Client, PaymentStatus
+from payreq.client import Client, PaymentStatus, PayreqError
 from payreq.webhooks import PaymentEvent, WebhookVerificationError, verify
 
 
@@ -50,16 +50,24 @@ class Shop:
         return "paid" if self.confirm(query["payment_request_id"]) else "waiting for your payment"
 
     def webhook(self, body: bytes, headers: Mapping[str, str]) -> int:
-        """POST /webhooks/payreq: verify, deduplicate on webhook-id, confirm, answer 2xx."""
+        """POST /webhooks/payreq: verify, deduplicate on webhook-id, confirm, answer 2xx.
+
+        The id is recorded as handled only once it was: if confirming fails (payreq out of
+        reach for a moment), the answer is 503, nothing is recorded, and payreq's
+        redelivery ships the order. With a database, record the id in the transaction
+        that ships the order, so that neither is kept without the other."""
         try:
             event = verify(body, headers, self.webhook_secret)
         except WebhookVerificationError:
             return 400
         if event.id in self.seen_webhooks:
             return 204
-        self.seen_webhooks.add(event.id)
         if isinstance(event, PaymentEvent) and event.type == "payment.paid":
-            self.confirm(event.payment.id)
+            try:
+                self.confirm(event.payment.id)
+            except PayreqError:
+                return 503  # not handled: payreq delivers the event again
+        self.seen_webhooks.add(event.id)
         return 204
 
     def confirm(self, payment_id: str) -> bool:

@@ -5,11 +5,14 @@ account; the payer is the sandbox simulator; webhooks are real deliveries."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from payreq.client import Client
 from payreq.testing import LocalServer, sign_webhook
 from shop import Order, Shop
 
@@ -83,3 +86,53 @@ def test_a_forged_webhook_is_refused_and_ships_nothing(payreq_server: LocalServe
     )
     assert shop.webhook(forged.body, forged.headers) == 400
     assert not bought.shipped
+
+
+class FailsOnce(httpx.HTTPTransport):
+    """The shop's network to payreq drops the first read of a payment, then recovers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.failed and request.method == "GET" and request.url.path.startswith("/payment/request/"):
+            self.failed = True
+            raise httpx.ConnectError("payreq unreachable for a moment", request=request)
+        return super().handle_request(request)
+
+
+def test_a_webhook_that_failed_to_be_handled_ships_the_order_on_redelivery(
+    payreq_server: LocalServer,
+) -> None:
+    network = FailsOnce()
+    payreq = Client(**payreq_server.client_options(), transport=network, max_retries=0)
+    shop = Shop(payreq, payreq_server.webhook_secret)
+    answers: list[int] = []
+    handled = threading.Event()
+
+    def receive(body: bytes, headers: dict[str, str]) -> int:
+        status = shop.webhook(body, headers)
+        if b'"payment.paid"' in body:
+            answers.append(status)
+            if status == 204:
+                handled.set()
+        return status
+
+    bought = order()
+    with payreq, payreq_server.receive_webhooks(receive):
+        shop.checkout(bought)
+        payreq_server.pay(bought.payment_id or "")
+        deadline = time.monotonic() + 10
+        while not answers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert answers == [503], payreq_server.log()  # payreq unreachable: not handled
+        events = payreq_server.client.list_events(type="payment.paid", payment_id=bought.payment_id)
+        paid = next(iter(events))
+        assert not bought.shipped
+        assert paid.id not in shop.seen_webhooks
+        payreq_server.client.redeliver_event(paid.id)  # or payreq's own retry, later
+        assert handled.wait(10), payreq_server.log()
+    assert answers == [503, 204]
+    assert bought.shipped
+    assert paid.id in shop.seen_webhooks

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from payreq.client import AsyncClient, BankDetails, Client, TransportError, WaitTimeout
-from tests.client.fakes import BASE, Recorder, async_client, client, payment_a, payment_b
+from tests.client.fakes import BASE, FakeTime, Recorder, async_client, client, payment_a, payment_b
 
 APP = "a" * 32
 WHEN = "2026-12-01T08:00:00Z"
@@ -315,3 +315,47 @@ def test_only_the_fields_given_are_sent_and_none_means_left_out() -> None:
         + b'","metadata":{"a":"b"}}'
     )
     assert patch == b'{"webhookUrl":null,"name":"New"}'  # PATCH: a None clears the field
+
+
+def test_wait_for_payment_never_sleeps_past_its_timeout() -> None:
+    """A Retry-After of 30 s, or retries' back-off, were slept through: a 2 s wait took
+    90 s. Now every wait is cut to the deadline and WaitTimeout comes at it."""
+    fake = FakeTime()
+    busy = httpx.Response(503, headers={"Retry-After": "30"}, json={"error": {"type": "api_error"}})
+    payreq = client(Recorder(lambda r: busy), fake, token=True, timeout=30.0)
+    with pytest.raises(WaitTimeout) as raised:
+        payreq.wait_for_payment("p1", timeout=2.0)
+    assert str(raised.value) == "payment request is not answered after 2 s"
+    assert raised.value.payment is None
+    assert sum(fake.sleeps) <= 2.0
+
+
+def test_wait_for_payment_keeps_the_last_state_when_later_polls_are_refused() -> None:
+    fake = FakeTime()
+    answers = iter([httpx.Response(200, json=payment_a())])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        limited = httpx.Response(429, headers={"Retry-After": "60"}, json={"error": {"type": "rate_limited"}})
+        return next(answers, limited)
+
+    payreq = client(Recorder(handler), fake, token=True, rate_limit=None)
+    with pytest.raises(WaitTimeout, match="still pending after 3 s") as raised:
+        payreq.wait_for_payment("p1", timeout=3.0)
+    assert raised.value.payment is not None and raised.value.payment.status == "pending"
+    assert sum(fake.sleeps) <= 3.0
+
+
+async def test_an_async_wait_ends_at_its_timeout_with_a_request_in_flight(silent_server: str) -> None:
+    async with AsyncClient(silent_server, client_token="t", timeout=30.0) as payreq:
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout):
+            await payreq.wait_for_payment("p1", timeout=1.0)
+        assert time.monotonic() - started < 1.5
+
+
+def test_a_sync_wait_ends_at_its_timeout_with_a_request_in_flight(silent_server: str) -> None:
+    with Client(silent_server, client_token="t", timeout=30.0) as payreq:
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout):
+            payreq.wait_for_payment("p1", timeout=1.0)
+        assert time.monotonic() - started < 1.5

@@ -20,6 +20,7 @@ from payreq.client import (
     TransportError,
     ValidationError,
 )
+from payreq.testing import LocalServer
 from tests.client.fakes import FakeTime, Recorder, async_client, client, error, payment_a
 
 
@@ -214,3 +215,105 @@ async def test_the_async_client_retries_the_same_way() -> None:
         await payreq.create_payment_request(amount=1, currency="USD", redirect_url="https://shop.example/t")
     assert time.sleeps == [2.0, 1.0]  # Retry-After, then attempt 1's back-off: 0.5 * 2**1
     assert len({r.headers["idempotency-key"] for r in server.api()}) == 1
+
+
+def test_a_long_retry_after_never_freezes_later_calls() -> None:
+    """A 429 asking for an hour: that call raises at once, and so does every later call of
+    the client while the hour lasts (none is sent, none sleeps), instead of each one
+    sleeping for the hour in the rate limiter."""
+    time = FakeTime()
+    server = sequence(
+        error(429, "rate_limited", "rate_limited", "Too many", headers={"Retry-After": "3600"}),
+        httpx.Response(200, json=payment_a()),
+    )
+    payreq = client(server, time)  # the limiter on, as by default
+    with pytest.raises(RateLimitError):
+        payreq.get_payment_request("p1")
+    with pytest.raises(RateLimitError) as raised:
+        payreq.get_payment_request("p2")
+    assert raised.value.status == 429
+    assert raised.value.retry_after == pytest.approx(3600)
+    assert "longer than RetryPolicy.max_retry_after (60 s); not sent" in str(raised.value)
+    assert time.sleeps == []
+    assert [r.url.path for r in server.api()] == ["/payment/request/p1"]
+    time.now += 3600
+    assert payreq.get_payment_request("p3").id == payment_a()["id"]
+
+
+def test_max_retry_after_is_configurable() -> None:
+    time = FakeTime()
+    server = sequence(
+        error(429, "rate_limited", "rate_limited", "Too many", headers={"Retry-After": "90"}),
+        httpx.Response(200, json=payment_a()),
+    )
+    payreq = client(server, time, retry=RetryPolicy(max_retry_after=120))
+    assert payreq.get_payment_request("p1").id == payment_a()["id"]
+    assert time.sleeps == [90.0]
+
+
+GONE = error(404, "not_found", "resource_missing", "No such token.")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [httpx.ReadTimeout("lost"), httpx.RemoteProtocolError("dropped mid-answer"), 502, 504],
+    ids=["read-timeout", "dropped", "502", "504"],
+)
+def test_a_delete_answered_404_after_an_attempt_that_may_have_done_it_is_done(
+    first: Exception | int,
+) -> None:
+    lost = first if isinstance(first, Exception) else error(first, "api_error", "bad_gateway", "upstream")
+    server = sequence(lost, GONE)
+    assert client(server, rate_limit=None).revoke_client_token("a" * 32, "t1") is None
+    assert len(server.api()) == 2
+
+
+@pytest.mark.parametrize(
+    "first",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("no route"), 429, 500, 503],
+    ids=["refused", "connect-timeout", "429", "500", "503"],
+)
+def test_a_delete_answered_404_after_an_attempt_that_did_nothing_raises_not_found(
+    first: Exception | int,
+) -> None:
+    """A 429 is refused before anything runs, a 503 serves nothing, payreq's 500 rolled its
+    transaction back, and a refused connection never reached it: the 404 that follows is
+    the truth (a mistyped id), never a success."""
+    failed = first if isinstance(first, Exception) else error(first, "api_error", "failed", "no")
+    server = sequence(failed, GONE)
+    with pytest.raises(NotFoundError) as raised:
+        client(server, rate_limit=None).revoke_client_token("a" * 32, "t1")
+    assert (raised.value.status, raised.value.code) == (404, "resource_missing")
+    assert len(server.api()) == 2
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_a_success(status: int) -> None:
+    moved = httpx.Response(status, headers={"Location": "https://login.example/"})
+    server = sequence(moved)
+    with pytest.raises(APIError) as raised:
+        client(server, rate_limit=None).delete_application("a" * 32)
+    assert raised.value.status == status
+    assert str(raised.value) == (
+        f"[{status}] DELETE /api/payment-applications/{'a' * 32}: the answer is {status} "
+        f"{moved.reason_phrase} to https://login.example/, not a success (204); payreq never "
+        "redirects an API call, so base_url may be wrong or a proxy answered"
+    )
+    with pytest.raises(APIError) as read:
+        client(sequence(moved), rate_limit=None).get_payment_request("p1")
+    assert read.value.status == status and "not a success (2xx)" in str(read.value)
+
+
+def test_a_delete_answered_200_is_not_the_documented_success() -> None:
+    server = sequence(httpx.Response(200, json={}))
+    with pytest.raises(APIError, match=r"not a success \(204\)"):
+        client(server, rate_limit=None).revoke_client_token("a" * 32, "t1")
+
+
+def test_a_real_delete_is_204_and_a_second_one_raises_not_found(local_server: LocalServer) -> None:
+    payreq = local_server.client
+    app = payreq.create_application(name="to archive").client_id
+    assert payreq.delete_application(app) is None
+    with pytest.raises(NotFoundError) as raised:
+        payreq.delete_application(app)
+    assert raised.value.status == 404

@@ -30,7 +30,7 @@ Exceptions (``payreq.client._exceptions``):
     ├── TransportError            no answer (connection, time-out)
     └── WaitTimeout               wait_for_payment ran out of time (payment)
 
-This package imports httpx and the standard library only, never payreq's server.
+This package imports httpx, http-sf and the standard library only, never payreq's server.
 """
 
 from payreq.client._async import AsyncClient

@@ -113,9 +113,15 @@ class AsyncClient:
                 action = flow.send(result)
                 if isinstance(action, Send):
                     try:
-                        result = await self._http.send(action.request)
+                        if action.total is None:
+                            result = await self._http.send(action.request)
+                        else:  # a deadline's time left bounds the whole exchange, slow reads too
+                            async with asyncio.timeout(action.total):
+                                result = await self._http.send(action.request)
                     except httpx.RequestError as exc:
                         result = exc
+                    except TimeoutError:
+                        result = httpx.ReadTimeout("the wait's deadline passed", request=action.request)
                 elif isinstance(action, Sleep):
                     await self._sleep(action.seconds)
                     result = None
@@ -124,6 +130,8 @@ class AsyncClient:
         except StopIteration as done:
             value: T = done.value
             return value
+        finally:
+            flow.close()  # a cancelled or interrupted call ends its flow now: its limiter slot is freed
 
     async def _token(self, stale: str | None) -> str:
         async with self._token_lock:

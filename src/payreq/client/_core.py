@@ -16,9 +16,13 @@ One call, step by step:
    back-off with full jitter. POST and PATCH carry an ``Idempotency-Key`` (yours, or one
    generated per call) that every retry repeats with the same bytes, so a retried
    create never makes two payments. No other 4xx is retried, with two exceptions that
-   follow an attempt whose answer was lost: a 409 ``idempotency_key_in_use`` (that
-   attempt still runs on the server) is retried, and a DELETE's 404 means it was done.
-5. A 2xx is parsed into the call's model; anything else raises from ``_exceptions``.
+   follow an attempt that may have been carried out although its answer never came
+   (see ``MAYBE_DONE``): a 409 ``idempotency_key_in_use`` (that attempt still runs on
+   the server) is retried, and a DELETE's 404 means that attempt did it.
+5. Only a success status is parsed into the call's model: 204 for a DELETE (what payreq
+   answers), any 2xx for the rest. Anything else raises from ``_exceptions``, a 3xx
+   too (payreq never redirects an API call: a redirect means a wrong ``base_url`` or a
+   proxy in between, and nothing was done).
 """
 
 from __future__ import annotations
@@ -44,6 +48,14 @@ from payreq.client._version import USER_AGENT
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAYBE_DONE_STATUSES = frozenset({502, 504})
+"""A gateway's answers for an upstream that did not answer in time or at all: payreq
+may have carried the request out. A 429 (refused before anything ran), a 503 and a
+500 (payreq's own: its handler failed and its transaction was rolled back) mean it was
+not, so a DELETE retried after them and answered 404 raises NotFoundError."""
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request left: the server never saw it. Any other transport error
+(a read time-out, a connection dropped mid-answer) may follow a request carried out."""
 WRITE_METHODS = frozenset({"POST", "PATCH"})
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
@@ -91,8 +103,16 @@ def split_options(params: Mapping[str, Any], fields: frozenset[str]) -> tuple[di
 
 
 def segment(value: str) -> str:
-    """A path segment, quoted so that an id can never reach another route."""
-    return quote(str(value), safe="")
+    """An id as one path segment, so that it can never reach another resource: every
+    character but the unreserved ones is percent-encoded, and an id that no quoting makes
+    safe is refused before anything is sent (ValueError): an empty one (it would name the
+    collection), ``.`` or ``..`` (a URL's dot segments are resolved away: ``tokens/..`` is
+    the application itself), or one with a ``/`` or ``\\`` (a server may decode ``%2F``
+    and route ``{app}%2Ftokens`` as ``{app}/tokens``). No payreq id has any of these."""
+    text = str(value)
+    if text in ("", ".", "..") or "/" in text or "\\" in text:
+        raise ValueError(f"{text!r} is not an id: an id is never empty, '.' or '..', and has no '/' or '\\'")
+    return quote(text, safe="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +141,12 @@ class Call(Generic[T]):
 @dataclass(frozen=True, slots=True)
 class Send:
     request: httpx.Request
+    total: float | None = None
+    """Seconds the whole exchange may take (a deadline's time left), else unbounded."""
+
+
+class DeadlineReached(Exception):
+    """A flow with a deadline (``wait_for_payment``'s) would wait or send past it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +171,9 @@ Flow = Generator[Action, Any, T]
 class RetryPolicy:
     """Exponential back-off with full jitter: attempt n waits a random time in
     [0, min(cap, base * 2**n)], or the answer's ``Retry-After`` when it has one (up to
-    ``max_retry_after``; a longer one is raised at once rather than slept through)."""
+    ``max_retry_after``, 60 s by default; a longer one is raised at once as
+    ``RateLimitError`` rather than slept through, and so is every later call of the
+    client while that wait lasts: none of them sleeps longer than ``max_retry_after``)."""
 
     base: float = 0.5
     cap: float = 8.0
@@ -230,7 +258,17 @@ class Core:
 
     # -- a call -------------------------------------------------------------------------
 
-    def flow(self, call: Call[T]) -> Flow[T]:
+    def _left(self, deadline: float | None, wait: float = 0.0) -> float | None:
+        """The time left before ``deadline`` once ``wait`` more seconds are spent
+        (DeadlineReached when none is), or None without a deadline."""
+        if deadline is None:
+            return None
+        left = deadline - self.clock() - wait
+        if left <= 0:
+            raise DeadlineReached
+        return left
+
+    def flow(self, call: Call[T], deadline: float | None = None) -> Flow[T]:
         options = call.options
         retries = options.get("max_retries", self.max_retries)
         key = options.get("idempotency_key")
@@ -242,15 +280,17 @@ class Core:
             token = yield NeedToken(stale=None)
         attempt = 0
         refreshed = False
-        unsure = False
+        maybe_done = False  # an earlier attempt may have been carried out; its answer never came
         while True:
-            request = self._request(call, token, key, content, content_type)
-            result = yield from self._send(request)
+            request = self._request(call, token, key, content, content_type, self._left(deadline))
+            result = yield from self._send(request, deadline)
             if isinstance(result, httpx.RequestError):
                 if isinstance(result, httpx.TransportError) and attempt < retries:
-                    yield Sleep(self.retry.delay(attempt) or 0.0)
+                    wait = self.retry.delay(attempt) or 0.0
+                    self._left(deadline, wait)
+                    yield Sleep(wait)
                     attempt += 1
-                    unsure = True
+                    maybe_done = maybe_done or not isinstance(result, NOT_SENT)
                     continue
                 raise TransportError(f"{call.method} {call.path}: {result!r}") from result
             response = result
@@ -262,18 +302,26 @@ class Core:
             if status in RETRY_STATUSES and attempt < retries:
                 delay = self.retry.delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
                 if delay is not None:
+                    self._left(deadline, delay)
                     yield Sleep(delay)
                     attempt += 1
-                    unsure = unsure or status != 429
+                    maybe_done = maybe_done or status in MAYBE_DONE_STATUSES
                     continue
-            if status == 409 and unsure and attempt < retries and _code(response) == "idempotency_key_in_use":
-                yield Sleep(self.retry.delay(attempt) or 0.0)
+            if (
+                status == 409
+                and maybe_done
+                and attempt < retries
+                and _code(response) == "idempotency_key_in_use"
+            ):
+                wait = self.retry.delay(attempt) or 0.0
+                self._left(deadline, wait)
+                yield Sleep(wait)
                 attempt += 1
                 continue  # our own earlier attempt, whose answer was lost, still runs
-            if status == 404 and unsure and call.method == "DELETE":
+            if status == 404 and maybe_done and call.method == "DELETE":
                 return call.parse(None)  # an earlier attempt deleted it; its answer was lost
-            if status >= 400:
-                raise api_error(response)
+            if not 200 <= status < 300 or (call.method == "DELETE" and status != 204):
+                raise api_error(response, expected="204" if call.method == "DELETE" else "2xx")
             try:
                 return call.parse(_json(response))
             except (ValueError, KeyError, TypeError) as exc:  # not payreq's answer (a proxy's page?)
@@ -287,26 +335,26 @@ class Core:
         self, get: Callable[[Mapping[str, Any]], Call[PaymentRequest]], timeout: float, options: WaitOptions
     ) -> Flow[PaymentRequest]:
         """Poll until the payment is terminal: after 0.5 s, then 1.5 times longer each
-        time up to 5 s, never past ``timeout``. Each poll's own time-out is cut to the
-        time left, so the whole wait honours ``timeout``."""
+        time up to 5 s. ``timeout`` bounds the whole wait: each poll's time-out, its
+        retries' back-off and ``Retry-After``, the rate limiter's waits and (in
+        ``AsyncClient``, which can cancel it) a request in flight are all cut to the time
+        left, and WaitTimeout is raised once none is."""
         deadline = self.clock() + timeout
         interval = 0.5
+        payment: PaymentRequest | None = None
+        poll: dict[str, Any] = {k: v for k, v in options.items() if k != "request_timeout"}
+        if "request_timeout" in options:
+            poll["timeout"] = options["request_timeout"]
         while True:
-            left = max(deadline - self.clock(), 0.001)
-            attempt_timeout = options.get("request_timeout", self.timeout)
-            if attempt_timeout is None or isinstance(attempt_timeout, int | float):
-                attempt_timeout = left if attempt_timeout is None else min(float(attempt_timeout), left)
-            poll = {k: v for k, v in options.items() if k != "request_timeout"}
-            payment = yield from self.flow(get({**poll, "timeout": attempt_timeout}))
-            if payment.status.terminal:
-                return payment
-            left = deadline - self.clock()
-            if left <= 0:
-                raise WaitTimeout(
-                    f"payment {payment.id} is still {payment.status.value} after {timeout:g} s",
-                    payment=payment,
-                )
-            yield Sleep(min(interval, left))
+            try:
+                payment = yield from self.flow(get(poll), deadline=deadline)
+                if payment.status.terminal:
+                    return payment
+            except DeadlineReached:
+                state = f"still {payment.status.value}" if payment else "not answered"
+                name = payment.id if payment else "request"
+                raise WaitTimeout(f"payment {name} is {state} after {timeout:g} s", payment=payment) from None
+            yield Sleep(max(0.0, min(interval, deadline - self.clock())))
             interval = min(interval * 1.5, 5.0)
 
     def token_flow(self) -> Flow[str]:
@@ -334,12 +382,28 @@ class Core:
 
     # -- pieces ---------------------------------------------------------------------------
 
-    def _send(self, request: httpx.Request) -> Generator[Action, Any, httpx.Response | httpx.RequestError]:
+    def _send(
+        self, request: httpx.Request, deadline: float | None = None
+    ) -> Generator[Action, Any, httpx.Response | httpx.RequestError]:
         limiter = self.limiter
         if limiter is not None:
             while (wait := limiter.try_start()) > 0:
+                if wait > self.retry.max_retry_after:
+                    raise RateLimitError(
+                        f"{request.method} {request.url.path}: payreq asked this client to wait {wait:.0f} s "
+                        f"more, longer than RetryPolicy.max_retry_after ({self.retry.max_retry_after:g} s); "
+                        "not sent",
+                        status=429,
+                        retry_after=wait,
+                    )
+                self._left(deadline, wait)
                 yield Sleep(wait)
-        result: httpx.Response | httpx.RequestError = yield Send(request)
+        try:
+            result: httpx.Response | httpx.RequestError = yield Send(request, self._left(deadline))
+        except BaseException:  # cancelled (or timed out, interrupted) in flight: free the slot
+            if limiter is not None:
+                limiter.finish()
+            raise
         if limiter is not None:
             if isinstance(result, httpx.Response):
                 retry_after = None
@@ -364,6 +428,7 @@ class Core:
         key: str | None,
         content: bytes | None,
         content_type: str | None,
+        left: float | None = None,
     ) -> httpx.Request:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if token is not None:
@@ -375,14 +440,16 @@ class Core:
         if key is not None:
             headers["Idempotency-Key"] = key
         headers.update(call.options.get("extra_headers") or {})
-        timeout = call.options.get("timeout", self.timeout)
+        timeout = httpx.Timeout(call.options.get("timeout", self.timeout)).as_dict()
+        if left is not None:  # never past the deadline, whatever the configured time-out
+            timeout = {phase: left if t is None else min(t, left) for phase, t in timeout.items()}
         return httpx.Request(
             call.method,
             self.base_url + call.path,
             params=dict(call.params) if call.params else None,
             headers=headers,
             content=content,
-            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+            extensions={"timeout": timeout},
         )
 
 
@@ -400,11 +467,22 @@ def _code(response: httpx.Response) -> str | None:
     return error.get("code") if isinstance(error, dict) else None
 
 
-def api_error(response: httpx.Response) -> APIError:
-    """The exception for an error answer: the JSON envelope (SPEC §4), RFC 6749's body
-    at ``/oauth/*``, or whatever a proxy in between sent."""
+def api_error(response: httpx.Response, *, expected: str = "2xx") -> APIError:
+    """The exception for an answer that is not a success: the JSON envelope (SPEC §4),
+    RFC 6749's body at ``/oauth/*``, or whatever a proxy in between sent (a redirect is
+    named with where it points)."""
     status = response.status_code
     request_id = response.headers.get("x-request-id")
+    if status < 400:
+        where = response.headers.get("location")
+        to = f" to {where}" if where else ""
+        return APIError(
+            f"{response.request.method} {response.request.url.path}: the answer is {status} "
+            f"{response.reason_phrase}{to}, not a success ({expected}); payreq never redirects an "
+            "API call, so base_url may be wrong or a proxy answered",
+            status=status,
+            request_id=request_id,
+        )
     try:
         body = response.json()
     except ValueError:

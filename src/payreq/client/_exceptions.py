@@ -102,9 +102,10 @@ class TransportError(PayreqError):
 
 
 class WaitTimeout(PayreqError, TimeoutError):
-    """``wait_for_payment`` gave up before the payment reached a terminal status."""
+    """``wait_for_payment`` gave up before the payment reached a terminal status;
+    ``payment`` is the last state seen (None when no poll was answered in time)."""
 
-    def __init__(self, message: str, *, payment: PaymentRequest) -> None:
+    def __init__(self, message: str, *, payment: PaymentRequest | None) -> None:
         super().__init__(message)
         self.payment = payment
 

@@ -123,6 +123,8 @@ class Client:
         except StopIteration as done:
             value: T = done.value
             return value
+        finally:
+            flow.close()  # a cancelled or interrupted call ends its flow now: its limiter slot is freed
 
     def _token(self, stale: str | None) -> str:
         with self._token_lock:
