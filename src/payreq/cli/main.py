@@ -51,12 +51,10 @@ def migrate() -> None:
 
 async def _bootstrap(settings: Settings, email: str, environment: str, name: str) -> dict[str, str]:
     from payreq.account.service import hash_password, new_password
-    from payreq.db import connect
+    from payreq.db import from_settings
     from payreq.services import Services
 
-    db = connect(
-        settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
-    )
+    db = from_settings(settings)
     await db.open()
     try:
         services = Services.build(settings, db)
@@ -194,15 +192,13 @@ def worker(
 ) -> None:
     """Run the background worker alone (webhook deliveries, expiry sweep, housekeeping)."""
     from payreq import logs, metrics
-    from payreq.db import connect
+    from payreq.db import from_settings
     from payreq.services import Services
     from payreq.worker.runner import Worker
 
     async def main(settings: Settings) -> None:
         logs.configure(settings.log_level, json=settings.log_json)
-        db = connect(
-            settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
-        )
+        db = from_settings(settings)
         await db.open()
         if metrics_port:
             from prometheus_client import start_http_server
@@ -245,7 +241,7 @@ def rate_limit(
     from payreq.application import repository as applications
     from payreq.audit.models import Actor
     from payreq.audit.service import AuditService
-    from payreq.db import connect
+    from payreq.db import from_settings
 
     try:
         token_id: uuid.UUID | None = uuid.UUID(key)
@@ -256,7 +252,7 @@ def rate_limit(
         raise typer.Exit(2)
 
     async def main(settings: Settings) -> bool:
-        db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+        db = from_settings(settings)
         await db.open()
         try:
             async with db.transaction() as conn:
@@ -306,11 +302,11 @@ def reset_password(
     email: Annotated[str, typer.Argument(help="The dashboard user's email.")],
 ) -> None:
     """Print a single-use password reset link (valid one hour) for a dashboard user."""
-    from payreq.db import connect
+    from payreq.db import from_settings
     from payreq.services import Services
 
     async def main(settings: Settings) -> str | None:
-        db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+        db = from_settings(settings)
         await db.open()
         try:
             async with db.transaction() as conn:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from payreq.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from payreq.config import Settings
 
 Params = Mapping[str, Any]
 Dialect = Literal["sqlite", "postgresql"]
@@ -92,6 +95,18 @@ def connect(url: str, *, timeout: float = 5.0, pool_size: int = 10, synchronous:
         return PostgresDatabase(postgres_dsn(url), timeout=timeout, pool_size=pool_size)
     check_url(url)
     raise AssertionError("unreachable")
+
+
+def from_settings(settings: Settings) -> Database:
+    """The database the settings name, as every process opens it (server, worker, CLI):
+    ``PAYREQ_DATABASE_TIMEOUT``, ``PAYREQ_DATABASE_POOL_SIZE`` and
+    ``PAYREQ_SQLITE_SYNCHRONOUS`` apply to each, the one path that builds a pool."""
+    return connect(
+        settings.database_url,
+        timeout=settings.database_timeout,
+        pool_size=settings.database_pool_size,
+        synchronous=settings.sqlite_synchronous,
+    )
 
 
 def sqlite_path(url: str) -> str:
