@@ -9,11 +9,14 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from payreq.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="payreq: a self-hostable payment-request gateway."
@@ -42,9 +45,42 @@ def _run(work: Callable[[Settings], Coroutine[Any, Any, T]], *, uvloop: bool = F
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    from payreq.db.migrate import head_revision, upgrade
+    from payreq.db import DatabaseUnavailable, from_settings
+    from payreq.db.migrate import (
+        NewerDatabase,
+        check_not_newer,
+        current_revision,
+        head_revision,
+        prepare_sqlite_directory,
+        upgrade,
+    )
+
+    async def revision(settings: Settings) -> str | None:
+        db = from_settings(settings)
+        await db.open()
+        try:
+            async with db.read() as conn:
+                return await current_revision(conn)
+        finally:
+            await db.close()
 
     settings = get_settings()
+    prepare_sqlite_directory(settings.database_url)
+    try:
+        found = _run(revision)
+    except Exception as exc:  # refused, unknown host, wrong password, no such database
+        cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+        typer.echo(
+            "payreq migrate: the database in PAYREQ_DATABASE_URL could not be opened: "
+            f"{type(cause).__name__}: {cause}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    try:
+        check_not_newer(found)
+    except NewerDatabase as exc:
+        typer.echo(f"payreq migrate: {exc}", err=True)
+        raise typer.Exit(1) from None
     upgrade(settings.database_url)
     typer.echo(f"database at revision {head_revision()}", err=True)
 
@@ -332,15 +368,28 @@ def _register_features() -> None:
 _register_features()
 
 
+def configuration_errors(exc: ValidationError) -> list[str]:
+    """One line per bad setting, naming it (never repeating its value: it may be a secret)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            name = "PAYREQ_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = message.removeprefix(f"{name} ")
+            lines.append(f"configuration error: {name}: {message}")
+        else:
+            lines.append(f"configuration error: {message}")
+    return lines
+
+
 def main() -> None:
     from pydantic import ValidationError
 
     try:
         get_settings()
     except ValidationError as exc:
-        for error in exc.errors():
-            name = "PAYREQ_" + "_".join(str(part) for part in error["loc"]).upper()
-            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
+        for line in configuration_errors(exc):
+            typer.echo(line, err=True)
         sys.exit(2)
     try:
         app()

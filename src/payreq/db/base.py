@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from payreq.errors import ServiceUnavailable
 
@@ -128,6 +129,11 @@ def check_url(url: str) -> str:
             "PAYREQ_DATABASE_URL must look like sqlite:///path/to.db or postgresql://user@host/db, "
             f"not {url.split(':')[0]}:..."
         )
+    if not url.startswith("sqlite:"):
+        try:
+            urlsplit(url).port  # noqa: B018 (parsing it checks host and port)
+        except ValueError as exc:  # the URL may hold a password: it is not repeated
+            raise ValueError(f"PAYREQ_DATABASE_URL is not a valid PostgreSQL URL: {exc}") from None
     return url
 
 
