@@ -174,6 +174,8 @@ class CheckoutService:
         if not found:
             raise CheckoutNotFound()
         payment = found[0]
+        if await repository.account_disabled(conn, payment.account_id):  # by the operator
+            raise CheckoutNotFound()
         tenant = Tenant(payment.account_id, payment.environment)
         if payment.overdue(self.payments.clock()):
             await conn.begin()

@@ -359,9 +359,9 @@ def reset_password(
 
 
 def _register_features() -> None:
-    from payreq.cli import audit, statements, webhooks
+    from payreq.cli import accounts, audit, statements, webhooks
 
-    for feature in (webhooks, statements, audit):
+    for feature in (webhooks, statements, audit, accounts):
         feature.register(app, admin)
 
 
