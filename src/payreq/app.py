@@ -20,7 +20,7 @@ from payreq import __version__, api, logs, metrics
 from payreq.checkout.routes import render_error as render_checkout_error
 from payreq.config import Settings, get_settings
 from payreq.dashboard.web import render_error as render_dashboard_error
-from payreq.db import Database, connect
+from payreq.db import Database, from_settings
 from payreq.edge import Edge
 from payreq.errors import PayreqError
 from payreq.http import (
@@ -91,12 +91,7 @@ def create_app(
 ) -> Litestar:
     settings = settings or get_settings()
     logs.configure(settings.log_level, json=settings.log_json)
-    database = db or connect(
-        settings.database_url,
-        timeout=settings.database_timeout,
-        pool_size=settings.database_pool_size,
-        synchronous=settings.sqlite_synchronous,
-    )
+    database = db or from_settings(settings)
     services = Services.build(settings, database, clock=clock)
     with_worker = settings.embedded_worker if run_worker is None else run_worker
 

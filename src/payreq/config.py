@@ -7,11 +7,18 @@ deployments set at least ``PAYREQ_DATABASE_URL``, ``PAYREQ_BASE_URL`` and
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, HttpUrl, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 (set it in production)
+"""The secret key of ``make run`` and the tests; refused when the public URL is https."""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 class Settings(BaseSettings):
@@ -25,7 +32,7 @@ class Settings(BaseSettings):
 
     # the public face
     base_url: str = "http://127.0.0.1:8000"
-    secret_key: str = "dev-only-insecure-secret-key-change-me"  # noqa: S105 (set it in production)
+    secret_key: str = DEVELOPMENT_SECRET_KEY
     environment_label: str = "development"
 
     # auth
@@ -148,8 +155,63 @@ class Settings(BaseSettings):
 
     @field_validator("base_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
+    def _public_url(cls, value: str) -> str:
+        try:
+            _HTTP_URL.validate_python(value)
+        except ValueError:
+            raise ValueError("must be an http:// or https:// URL, such as https://pay.example.com") from None
+        if urlsplit(value).query or urlsplit(value).fragment:
+            raise ValueError("must not carry a query or a fragment")
         return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from redis.connection import parse_url
+
+        try:
+            parse_url(value)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise ValueError(f"{exc} (such as redis://host:6379/0)") from None
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (parsing it checks it)
+        except ValueError as exc:
+            raise ValueError(f"is not a URL: {exc}") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://user:pass@host:587 or smtps://user:pass@host:465")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "*":
+            return value
+        for entry in (part.strip() for part in value.split(",")):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is neither an IP address nor a network (CIDR); list the proxies' "
+                    "addresses comma-separated, or *"
+                ) from None
+        return value
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -170,7 +232,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _lease_outlasts_attempt(self) -> Settings:
         if self.webhook_lease <= self.webhook_timeout:
-            raise ValueError("webhook_lease must be longer than webhook_timeout")
+            raise ValueError("PAYREQ_WEBHOOK_LEASE must be longer than PAYREQ_WEBHOOK_TIMEOUT")
+        return self
+
+    @model_validator(mode="after")
+    def _production_has_its_own_secret(self) -> Settings:
+        if self.secret_key == DEVELOPMENT_SECRET_KEY and self.base_url.startswith("https:"):
+            raise ValueError(
+                "PAYREQ_SECRET_KEY is the development default, which anyone can read, while "
+                "PAYREQ_BASE_URL is https (production): set PAYREQ_SECRET_KEY to a long random "
+                "value (openssl rand -hex 32), the same on every process"
+            )
         return self
 
     @property

@@ -98,6 +98,7 @@ async def test_two_servers_and_two_workers_share_one_database_and_one_redis(
     env = environment(
         cluster_db,
         PAYREQ_BASE_URL="https://pay.example",  # one public address in front of both
+        PAYREQ_SECRET_KEY="scale-out-test-secret-key-0123456789abcdef",  # https: the default is refused
         PAYREQ_REDIS_URL=REDIS_URL,
         PAYREQ_REDIS_PREFIX=redis_prefix,
         PAYREQ_WORKER_INTERVAL="0.2",

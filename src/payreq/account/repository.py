@@ -317,3 +317,20 @@ async def count_live_api_keys(conn: Connection, account_id: UUID, environment: s
         {"account_id": account_id, "environment": environment},
     )
     return int(row["n"]) if row is not None else 0
+
+
+async def set_account_disabled(conn: Connection, account_id: UUID, *, at: datetime | None) -> bool | None:
+    """Disable the account at ``at`` (None: enable it); disabling also ends every
+    member's dashboard session. False if it already was so, None for an unknown account."""
+    row = await conn.fetch_one("SELECT disabled_at FROM accounts WHERE id = :id", {"id": account_id})
+    if row is None:
+        return None
+    if (row["disabled_at"] is None) == (at is None):
+        return False
+    await conn.execute("UPDATE accounts SET disabled_at = :at WHERE id = :id", {"at": at, "id": account_id})
+    if at is not None:
+        await conn.execute(
+            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = :id)",
+            {"id": account_id},
+        )
+    return True

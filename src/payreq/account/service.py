@@ -175,6 +175,33 @@ class AccountService:
             raise AccountNotFound()
         return zone(name)
 
+    async def set_disabled(
+        self, conn: Connection, actor: Actor, account_id: uuid.UUID, *, disabled: bool, reason: str = ""
+    ) -> bool:
+        """The operator disables a (hostile) account, or enables it again: while disabled,
+        its API keys, access tokens and client tokens answer 401 (``/oauth/token`` 403
+        ``invalid_client``), its members are signed out and cannot sign in, its checkout
+        pages are 404 and its webhooks are not sent. Audit-logged; False if it was
+        already so (nothing recorded). ``AccountNotFound`` for an unknown id."""
+        changed = await repository.set_account_disabled(
+            conn, account_id, at=self.clock() if disabled else None
+        )
+        if changed is None:
+            raise AccountNotFound()
+        if not changed:
+            return False
+        await self.audit.record(
+            conn,
+            actor,
+            account_id=account_id,
+            environment=None,
+            action="account.disabled" if disabled else "account.enabled",
+            target_type="account",
+            target_id=account_id,
+            changes={"reason": reason} if reason else None,
+        )
+        return True
+
     async def set_timezone(self, conn: Connection, account_id: uuid.UUID, name: str) -> str:
         """Set the account's time zone to an IANA name (``Europe/Berlin``); the name stored."""
         clean = name.strip()

@@ -21,12 +21,12 @@ def verify_audit(
     entry of each broken chain and exit 1 (0 when every chain holds)."""
     from payreq.audit.service import AuditService
     from payreq.config import get_settings
-    from payreq.db import connect
+    from payreq.db import from_settings
 
     settings = get_settings()
 
     async def main() -> int:
-        db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+        db = from_settings(settings)
         await db.open()
         try:
             result = await AuditService().verify(db, batch=batch)

@@ -12,11 +12,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from payreq.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="payreq: a self-hostable payment-request gateway."
@@ -45,21 +48,52 @@ def _run(work: Callable[[Settings], Coroutine[Any, Any, T]], *, uvloop: bool = F
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    from payreq.db.migrate import head_revision, upgrade
+    from payreq.db import DatabaseUnavailable, from_settings
+    from payreq.db.migrate import (
+        NewerDatabase,
+        check_not_newer,
+        current_revision,
+        head_revision,
+        prepare_sqlite_directory,
+        upgrade,
+    )
+
+    async def revision(settings: Settings) -> str | None:
+        db = from_settings(settings)
+        await db.open()
+        try:
+            async with db.read() as conn:
+                return await current_revision(conn)
+        finally:
+            await db.close()
 
     settings = get_settings()
+    prepare_sqlite_directory(settings.database_url)
+    try:
+        found = _run(revision)
+    except Exception as exc:  # refused, unknown host, wrong password, no such database
+        cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+        typer.echo(
+            "payreq migrate: the database in PAYREQ_DATABASE_URL could not be opened: "
+            f"{type(cause).__name__}: {cause}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    try:
+        check_not_newer(found)
+    except NewerDatabase as exc:
+        typer.echo(f"payreq migrate: {exc}", err=True)
+        raise typer.Exit(1) from None
     upgrade(settings.database_url)
     typer.echo(f"database at revision {head_revision()}", err=True)
 
 
 async def _bootstrap(settings: Settings, email: str, environment: str, name: str) -> dict[str, str]:
     from payreq.account.service import hash_password, new_password
-    from payreq.db import connect
+    from payreq.db import from_settings
     from payreq.services import Services
 
-    db = connect(
-        settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
-    )
+    db = from_settings(settings)
     await db.open()
     try:
         services = Services.build(settings, db)
@@ -218,15 +252,13 @@ def worker(
 ) -> None:
     """Run the background worker alone (webhook deliveries, expiry sweep, housekeeping)."""
     from payreq import logs, metrics
-    from payreq.db import connect
+    from payreq.db import from_settings
     from payreq.services import Services
     from payreq.worker.runner import Worker
 
     async def main(settings: Settings) -> None:
         logs.configure(settings.log_level, json=settings.log_json)
-        db = connect(
-            settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
-        )
+        db = from_settings(settings)
         await db.open()
         if metrics_port:
             from prometheus_client import start_http_server
@@ -269,7 +301,7 @@ def rate_limit(
     from payreq.application import repository as applications
     from payreq.audit.models import Actor
     from payreq.audit.service import AuditService
-    from payreq.db import connect
+    from payreq.db import from_settings
 
     try:
         token_id: uuid.UUID | None = uuid.UUID(key)
@@ -280,7 +312,7 @@ def rate_limit(
         raise typer.Exit(2)
 
     async def main(settings: Settings) -> bool:
-        db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+        db = from_settings(settings)
         await db.open()
         try:
             async with db.transaction() as conn:
@@ -330,11 +362,11 @@ def reset_password(
     email: Annotated[str, typer.Argument(help="The dashboard user's email.")],
 ) -> None:
     """Print a single-use password reset link (valid one hour) for a dashboard user."""
-    from payreq.db import connect
+    from payreq.db import from_settings
     from payreq.services import Services
 
     async def main(settings: Settings) -> str | None:
-        db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+        db = from_settings(settings)
         await db.open()
         try:
             async with db.transaction() as conn:
@@ -351,13 +383,27 @@ def reset_password(
 
 
 def _register_features() -> None:
-    from payreq.cli import audit, statements, webhooks
+    from payreq.cli import accounts, audit, statements, webhooks
 
-    for feature in (webhooks, statements, audit):
+    for feature in (webhooks, statements, audit, accounts):
         feature.register(app, admin)
 
 
 _register_features()
+
+
+def configuration_errors(exc: ValidationError) -> list[str]:
+    """One line per bad setting, naming it (never repeating its value: it may be a secret)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            name = "PAYREQ_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = message.removeprefix(f"{name} ")
+            lines.append(f"configuration error: {name}: {message}")
+        else:
+            lines.append(f"configuration error: {message}")
+    return lines
 
 
 def main() -> None:
@@ -366,9 +412,8 @@ def main() -> None:
     try:
         get_settings()
     except ValidationError as exc:
-        for error in exc.errors():
-            name = "PAYREQ_" + "_".join(str(part) for part in error["loc"]).upper()
-            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
+        for line in configuration_errors(exc):
+            typer.echo(line, err=True)
         sys.exit(2)
     try:
         app()

@@ -69,16 +69,14 @@ def _with_account(
 ) -> T:
     """Open the database, find the one account meant, and run ``work`` on it."""
     from payreq.config import get_settings
-    from payreq.db import connect
+    from payreq.db import from_settings
     from payreq.errors import PayreqError
     from payreq.method import repository
     from payreq.services import Services
 
     async def main() -> T:
         settings = get_settings()
-        db = connect(
-            settings.database_url, timeout=settings.database_timeout, synchronous=settings.sqlite_synchronous
-        )
+        db = from_settings(settings)
         await db.open()
         try:
             async with db.read() as conn:

@@ -43,7 +43,7 @@ def listen(
     delivery has, and the answer printed. Real deliveries are not affected.
     """
     from payreq.config import get_settings
-    from payreq.db import Row, connect
+    from payreq.db import Row, from_settings
     from payreq.webhook.listen import Listener, ListenError
 
     if (application is None) == (account is None):
@@ -64,7 +64,7 @@ def listen(
     settings = get_settings()
 
     async def main() -> None:
-        db = connect(settings.database_url, timeout=settings.database_timeout)
+        db = from_settings(settings)
         await db.open()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

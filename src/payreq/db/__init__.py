@@ -5,6 +5,22 @@ translate. Table definitions (SQLAlchemy Core, migrated by Alembic) live in
 ``tables``; no ORM session ever runs on a request path.
 """
 
-from payreq.db.base import Connection, Database, DatabaseUnavailable, Row, UniqueViolation, connect
+from payreq.db.base import (
+    Connection,
+    Database,
+    DatabaseUnavailable,
+    Row,
+    UniqueViolation,
+    connect,
+    from_settings,
+)
 
-__all__ = ["Connection", "Database", "DatabaseUnavailable", "Row", "UniqueViolation", "connect"]
+__all__ = [
+    "Connection",
+    "Database",
+    "DatabaseUnavailable",
+    "Row",
+    "UniqueViolation",
+    "connect",
+    "from_settings",
+]

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from payreq.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from payreq.config import Settings
 
 Params = Mapping[str, Any]
 Dialect = Literal["sqlite", "postgresql"]
@@ -94,6 +98,18 @@ def connect(url: str, *, timeout: float = 5.0, pool_size: int = 10, synchronous:
     raise AssertionError("unreachable")
 
 
+def from_settings(settings: Settings) -> Database:
+    """The database the settings name, as every process opens it (server, worker, CLI):
+    ``PAYREQ_DATABASE_TIMEOUT``, ``PAYREQ_DATABASE_POOL_SIZE`` and
+    ``PAYREQ_SQLITE_SYNCHRONOUS`` apply to each, the one path that builds a pool."""
+    return connect(
+        settings.database_url,
+        timeout=settings.database_timeout,
+        pool_size=settings.database_pool_size,
+        synchronous=settings.sqlite_synchronous,
+    )
+
+
 def sqlite_path(url: str) -> str:
     """``sqlite:///var/x.db`` -> ``var/x.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
     if not url.startswith("sqlite:///"):
@@ -113,6 +129,11 @@ def check_url(url: str) -> str:
             "PAYREQ_DATABASE_URL must look like sqlite:///path/to.db or postgresql://user@host/db, "
             f"not {url.split(':')[0]}:..."
         )
+    if not url.startswith("sqlite:"):
+        try:
+            urlsplit(url).port  # noqa: B018 (parsing it checks host and port)
+        except ValueError as exc:  # the URL may hold a password: it is not repeated
+            raise ValueError(f"PAYREQ_DATABASE_URL is not a valid PostgreSQL URL: {exc}") from None
     return url
 
 

@@ -22,16 +22,25 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def prepare_sqlite_directory(database_url: str) -> None:
+    """An SQLite database's directory is made if missing (``var/`` on a fresh checkout)."""
     if database_url.startswith("sqlite:"):
         path = sqlite_path(database_url)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    prepare_sqlite_directory(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+class NewerDatabase(Exception):
+    """The database is at a revision this code has no migration for."""
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +69,22 @@ def schema_state(revision: str | None) -> str:
     except CommandError:
         return "ahead"
     return "behind"
+
+
+def known_revision(revision: str) -> bool:
+    """Whether this code has the migration ``revision`` (a newer payreq may have made it)."""
+    return revision in {script.revision for script in _scripts().walk_revisions()}
+
+
+def check_not_newer(revision: str | None) -> None:
+    """Raise ``NewerDatabase`` when the database was migrated past what this code knows
+    (Alembic would say only "Can't locate revision identified by ...")."""
+    if revision is not None and not known_revision(revision):
+        raise NewerDatabase(
+            f"the database is at revision {revision}, which this payreq does not know (its newest is "
+            f"{head_revision()}): a newer payreq migrated it. Run that version (or newer), or restore "
+            "the backup taken before the upgrade; this version must not serve or migrate it"
+        )
 
 
 async def current_revision(conn: Connection) -> str | None:

@@ -216,6 +216,9 @@ class Dispatcher:
         if url is None or row["archived_at"] is not None:
             self._result(Result(row, now, url, None, "the application has no webhook URL"))
             return
+        if row["account_disabled_at"] is not None:
+            self._result(Result(row, now, url, None, "the account is disabled by the operator"))
+            return
         if row["webhook_disabled_at"] is not None:
             self._result(Result(row, now, url, None, "the webhook endpoint is disabled"))
             return

@@ -284,8 +284,9 @@ async def any_due(conn: Connection, *, now: datetime) -> bool:
 _CLAIMED = """d.id, d.event_id, d.application_id, d.attempts, d.step, d.claim_token,
     e.type, e.data, e.created_at, a.environment, a.webhook_url, a.webhook_secret,
     a.previous_webhook_secret, a.previous_webhook_secret_expires_at, a.older_webhook_secrets,
-    a.webhook_disabled_at, a.archived_at"""
-_CLAIMED_FROM = "JOIN events e ON e.id = d.event_id JOIN applications a ON a.id = d.application_id"
+    a.webhook_disabled_at, a.archived_at, acc.disabled_at AS account_disabled_at"""
+_CLAIMED_FROM = """JOIN events e ON e.id = d.event_id JOIN applications a ON a.id = d.application_id
+    JOIN accounts acc ON acc.id = a.account_id"""
 
 
 async def claim(
