@@ -4,6 +4,7 @@ once, and come back (sessions excepted) when it is enabled; both are audit-logge
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import subprocess
@@ -69,8 +70,8 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
     account = merchant["account_id"]
     receiver = Receiver().start()
     try:
-        with serve(env, tmp_path / "server.log") as server:
-            api = httpx.Client(base_url=server.url)
+        with serve(env, tmp_path / "server.log") as server, contextlib.ExitStack() as clients:
+            api = clients.enter_context(httpx.Client(base_url=server.url))
             basic = (merchant["client_id"], merchant["client_secret"])
             form = {"grant_type": "client_credentials"}
             access = api.post("/oauth/token", data=form, auth=basic).json()["access_token"]
@@ -82,7 +83,11 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
             assert patched.status_code == 200, patched.text
             checkout = paid_and_cancelled(api, access)
             assert api.get(checkout.removeprefix(server.url)).status_code == 200
-            dashboard = sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
+            dashboard = clients.enter_context(
+                contextlib.closing(
+                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
+                )
+            )
             assert dashboard.get("/dashboard").status_code == 200
 
             out = payreq("admin", "disable-account", account, "--reason", "card testing", env=env)
@@ -101,7 +106,11 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
             assert api.get(checkout.removeprefix(server.url)).status_code == 410  # no longer available
             home = dashboard.get("/dashboard")
             assert home.status_code == 303 and home.headers["location"].startswith("/dashboard/login")
-            again = sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
+            again = clients.enter_context(
+                contextlib.closing(
+                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
+                )
+            )
             assert again.get("/dashboard").status_code == 303
             # another tenant is untouched
             theirs = api.post("/oauth/token", data=form, auth=(other["client_id"], other["client_secret"]))
@@ -116,12 +125,12 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
             access = api.post("/oauth/token", data=form, auth=basic).json()["access_token"]
             checkout = paid_and_cancelled(api, access)
             assert api.get(checkout.removeprefix(server.url)).status_code == 200
-            assert (
-                sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
-                .get("/dashboard")
-                .status_code
-                == 200
+            back = clients.enter_context(
+                contextlib.closing(
+                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
+                )
             )
+            assert back.get("/dashboard").status_code == 200
             run_worker(
                 env, tmp_path / "payreq.db"
             )  # the new payment's events are sent; the disabled time's never

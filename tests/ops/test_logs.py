@@ -5,7 +5,9 @@ or token shown to a client ever appears in it."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -67,7 +69,7 @@ async def test_a_full_run_logs_json_with_request_context_and_no_secret(tmp_path:
             await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("x", "wrong"))
             await client.post("/payment/request", content=b"{", headers=bearer)
     text = server.output()
-    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in text.splitlines() if line]  # every line is JSON
     created_lines = [line for line in lines if line.get("event") == "application_created"]
     assert created_lines, text[-3000:]
     for line in created_lines:
@@ -83,6 +85,26 @@ async def test_a_full_run_logs_json_with_request_context_and_no_secret(tmp_path:
         assert secret not in text, "a secret reached the log"
     for prefix in SECRET_PREFIXES:
         assert prefix not in text, f"something shaped like a secret ({prefix}...) reached the log"
+
+
+def test_every_line_of_several_server_processes_is_json(tmp_path: Path) -> None:
+    """uvicorn's own lines (here: a request that is not HTTP), the supervisor's and the
+    workers', are rendered by payreq's JSON formatter too, never in uvicorn's plain one."""
+    env = environment(f"sqlite:///{tmp_path / 'json.db'}", PAYREQ_LOG_JSON="true", PAYREQ_LOG_LEVEL="INFO")
+    env["PAYREQ_RATE_LIMIT_ENABLED"] = "false"  # two processes without Redis
+    payreq("migrate", env=env)
+    with serve(env, tmp_path / "serve.log", "--workers", "2") as server:
+        parts = urlsplit(server.url)
+        for _ in range(4):  # each process that takes one logs a warning
+            with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:
+                conn.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+                conn.recv(1024)
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    text = server.output()
+    lines = [json.loads(line) for line in text.splitlines() if line]
+    assert any(line.get("event") == "serving" for line in lines), text[-2000:]
+    uvicorn = [line for line in lines if line.get("logger") == "uvicorn.error"]
+    assert uvicorn and all(line["level"] == "warning" and line["timestamp"] for line in uvicorn), text[-2000:]
 
 
 async def test_one_requests_log_context_never_reaches_the_next(merchant: Merchant) -> None:

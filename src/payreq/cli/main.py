@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import structlog
 import typer
 
 from payreq.config import Settings, get_settings
@@ -217,12 +218,16 @@ def serve(
     if no_worker:
         os.environ["PAYREQ_EMBEDDED_WORKER"] = "false"
         get_settings.cache_clear()
-    typer.echo(f"payreq serving on http://{host}:{port} (docs at /docs)", err=True)
+    from payreq import logs
+
+    logs.configure(settings.log_level, json=settings.log_json)  # uvicorn's own lines too (log_config=None)
+    log = structlog.get_logger("payreq.serve")
+    log.info("serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/docs", workers=workers)
     if settings.fault_answer_delay:
-        typer.echo(
-            f"PAYREQ_FAULT_ANSWER_DELAY is set: every write's answer is held {settings.fault_answer_delay} s "
-            "after its commit (fault tests only; never in production)",
-            err=True,
+        log.warning(
+            "fault_answer_delay",
+            seconds=settings.fault_answer_delay,
+            note="every write's answer is held after its commit (fault tests only; never in production)",
         )
     with _metrics_shared_by(workers):
         uvicorn.run(
@@ -232,6 +237,7 @@ def serve(
             port=port,
             workers=workers,
             access_log=False,
+            log_config=None,  # no formatters of uvicorn's own: its lines reach payreq's root handler
             log_level="warning",
             proxy_headers=settings.forwarded_allow_ips is not None,
             forwarded_allow_ips=settings.forwarded_allow_ips,
