@@ -163,6 +163,18 @@ def _served(home: Path, database_url: str) -> Iterator[Payreq]:
             process.wait(timeout=10)
 
 
+def bank_application(payreq: Payreq, token: str) -> dict[str, Any]:
+    """A bank-transfer application ("Books online", the test's bank details)."""
+    answer = httpx.post(
+        f"{payreq.url}/api/payment-applications",
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
 def production(payreq: Payreq) -> Payreq:
     """Another account of the same server, in production (live bank details, real QR)."""
     credentials = json.loads(
@@ -455,11 +467,7 @@ async def test_a_euro_bank_transfer_shows_a_scannable_epc_qr_code_on_desktop_and
     live = production(payreq)  # a sandbox payment shows no QR code (see the test-mode test)
     token = live.access_token()
     headers = {"Authorization": f"Bearer {token}"}
-    app = httpx.post(
-        f"{payreq.url}/api/payment-applications",
-        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
-        headers=headers,
-    ).json()
+    app = bank_application(payreq, token)
     with httpx.Client(base_url=payreq.url, headers=headers) as api:
         created = api.post(
             "/api/payment/checkout",
@@ -583,11 +591,7 @@ async def test_a_sandbox_bank_transfer_says_no_money_moves_and_draws_no_qr_code(
     payreq: Payreq, shop: Shop, browser: Any
 ) -> None:
     token = payreq.access_token()
-    app = httpx.post(
-        f"{payreq.url}/api/payment-applications",
-        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
-        headers={"Authorization": f"Bearer {token}"},
-    ).json()
+    app = bank_application(payreq, token)
     created = create_payment(
         payreq, shop, token=token, amount=2450, currencyCode="EUR", clientId=app["clientId"]
     )
@@ -639,11 +643,7 @@ async def test_ive_sent_the_transfer_returns_to_the_shop_and_leaves_the_payment_
     payreq: Payreq, shop: Shop, browser: Any
 ) -> None:
     token = payreq.access_token()
-    app = httpx.post(
-        f"{payreq.url}/api/payment-applications",
-        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
-        headers={"Authorization": f"Bearer {token}"},
-    ).json()
+    app = bank_application(payreq, token)
     created = create_payment(payreq, shop, token=token, currencyCode="EUR", clientId=app["clientId"])
     for name, width in SIZES:
         context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 740})
@@ -673,11 +673,7 @@ async def test_ended_payments_say_what_happened_on_desktop_and_phone(
     live = production(payreq)
     token = live.access_token()
     headers = {"Authorization": f"Bearer {token}"}
-    app = httpx.post(
-        f"{payreq.url}/api/payment-applications",
-        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
-        headers=headers,
-    ).json()
+    app = bank_application(payreq, token)
     transfer = create_payment(
         live,
         shop,
