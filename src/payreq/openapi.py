@@ -40,9 +40,10 @@ def build(app: Litestar) -> dict[str, Any]:
                     continue
                 _fix_validation_answer(operation)
                 _document_security(operation, handler)
-                if covered(method.upper(), route.path_format):
+                keyed = covered(method.upper(), route.path_format)
+                if keyed:
                     _document_idempotency(operation)
-                _document_headers(operation, replays=covered(method.upper(), route.path_format))
+                _document_headers(operation, replays=keyed)
                 if "body" in handler.opt:
                     bodies.append((operation, handler.opt["body"], "application/json"))
                 elif "form" in handler.opt:
