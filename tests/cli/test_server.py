@@ -5,6 +5,7 @@ whole; past PAYREQ_MAX_CONNECTIONS, 503. A real server process on loopback."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ def test_a_huge_request_header_is_refused_with_431_and_the_server_stays_responsi
         answer = _raw(server.url, head)
         assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
         assert time.monotonic() - started < 5
+        _assert_envelope(answer, 431, "invalid_request", "headers_too_large")
         # a head within the bound is served as usual (401: no token)
         ok = _raw(
             server.url,
@@ -56,6 +58,35 @@ def test_a_huge_request_header_is_refused_with_431_and_the_server_stays_responsi
             + b"\r\n\r\n",
         )
         assert ok.startswith(b"HTTP/1.1 401 "), ok[:200]
+        assert httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
+
+
+def _assert_envelope(raw: bytes, status: int, type_: str, code: str) -> dict[bytes, bytes]:
+    """The server's own answer in the house error envelope, its request id in both
+    the header and the body, and the connection closed after it."""
+    [(got, headers, body)] = _answers(raw)
+    assert got == status
+    assert headers[b"content-type"] == b"application/json"
+    assert headers[b"connection"] == b"close"
+    error = json.loads(body)["error"]
+    assert (error["type"], error["code"]) == (type_, code)
+    assert error["message"]
+    assert error["request_id"] == headers[b"x-request-id"].decode()
+    assert error["request_id"].startswith("req_")
+    return headers
+
+
+def test_bytes_that_are_not_http_get_a_400_in_the_house_envelope(tmp_path: Path) -> None:
+    env = _database(tmp_path)
+    with serve(env, tmp_path / "serve.log") as server:
+        for garbage in (
+            b"HELLO\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\r\n\r\n",
+        ):
+            answer = _raw(server.url, garbage)
+            assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+            _assert_envelope(answer, 400, "invalid_request", "malformed_http")
         assert httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
 
 
@@ -82,6 +113,8 @@ def test_past_the_connection_limit_requests_get_503(tmp_path: Path) -> None:
             time.sleep(0.2)
             answer = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
+            headers = _assert_envelope(answer, 503, "service_unavailable", "too_many_connections")
+            assert headers[b"retry-after"] == b"1"
         finally:
             for conn in idle:
                 conn.close()

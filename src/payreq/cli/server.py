@@ -7,6 +7,12 @@ connection past ``PAYREQ_MAX_HEADER_BYTES``. Concurrency is bounded by uvicorn's
 ``limit_concurrency`` (``PAYREQ_MAX_CONNECTIONS``: past it, new requests get 503).
 A reverse proxy in front should bound the same (and body size, and slow clients);
 the README's deploy section says how.
+
+The answers the server gives on its own, before any request reaches the app (a head
+too large, bytes that are not HTTP, the connection limit), carry the house error
+envelope as every other answer does (``{"error": {"type", "code", "message",
+"request_id"}}`` with its ``X-Request-ID``), not uvicorn's plain text, so a client's
+error handling sees one shape.
 """
 
 from __future__ import annotations
@@ -14,18 +20,52 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from payreq.config import get_settings
+from payreq.http import envelope_body, new_request_id
 
-_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 38\r\n"
-    b"connection: close\r\n"
-    b"\r\n"
-    b"Request header fields are too large.\r\n"
-)
+_REASONS = {400: b"Bad Request", 431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
+
+
+def _refusal_parts(
+    status: int, type_: str, code: str, message: str
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of one of the server's own answers, in the house envelope."""
+    rid = new_request_id()
+    body = envelope_body(rid, type=type_, code=code, message=message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"x-request-id", rid.encode()),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
+def refusal(status: int, type_: str, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 answer that closes the connection, for the bytes the server
+    refuses before a request exists (a head too large, a head that is not HTTP)."""
+    headers, body = _refusal_parts(status, type_, code, message)
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, _REASONS[status], head, body)
+
+
+async def over_the_connection_limit(
+    scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+) -> None:
+    """What a request past ``PAYREQ_MAX_CONNECTIONS`` is answered, instead of uvicorn's
+    plain-text 503."""
+    headers, body = _refusal_parts(
+        503,
+        "service_unavailable",
+        "too_many_connections",
+        "The server has too many open connections; retry with back-off.",
+    )
+    await send({"type": "http.response.start", "status": 503, "headers": [*headers, (b"retry-after", b"1")]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class CoalescedWrites:
@@ -98,7 +138,23 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_TOO_LARGE)
+            self.transport.write(
+                refusal(
+                    431,
+                    "invalid_request",
+                    "headers_too_large",
+                    f"The request's head (request line and headers) is over {self.max_header_bytes} bytes.",
+                )
+            )
+            self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """Bytes that are not an HTTP/1.1 request (uvicorn logs ``msg``): the house
+        envelope, and the connection closed, as uvicorn does."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(
+                refusal(400, "invalid_request", "malformed_http", "The request is not valid HTTP/1.1.")
+            )
             self.transport.close()
 
     def on_message_begin(self) -> None:
@@ -109,7 +165,18 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._tail = b""
-        super().on_headers_complete()
+        limit = self.limit_concurrency
+        if limit is None or (len(self.connections) < limit and len(self.tasks) < limit):
+            super().on_headers_complete()
+            return
+        # past the limit uvicorn runs its own plain-text app for this request; it runs
+        # ours instead (uvicorn's check, made here first, and skipped for this one call)
+        self.logger.warning("Exceeded concurrency limit.")
+        app, self.app, self.limit_concurrency = self.app, over_the_connection_limit, None
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app, self.limit_concurrency = app, limit
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
