@@ -3,6 +3,7 @@ and ``max_retries`` too, and a real slow server is cut off at the timeout."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -242,6 +243,61 @@ def silent_server() -> Iterator[str]:
     for conn in held:
         conn.close()
     sock.close()
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[str]:
+    """A server that answers a head at once, then its body one byte every 0.1 s for 3 s:
+    each read arrives well within any per-read time-out."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n"
+                )
+                for _ in range(30):
+                    if stop.wait(0.1):
+                        break
+                    conn.sendall(b" ")
+
+    def accept() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn = sock.accept()[0]
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+def test_a_sync_wait_ends_at_its_timeout_while_the_answer_trickles_in(trickling_server: str) -> None:
+    with Client(trickling_server, client_token="t", timeout=30.0) as payreq:
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout):
+            payreq.wait_for_payment("p1", timeout=1.0)
+        assert time.monotonic() - started < 1.5
+
+
+async def test_an_async_wait_ends_at_its_timeout_while_the_answer_trickles_in(trickling_server: str) -> None:
+    async with AsyncClient(trickling_server, client_token="t", timeout=30.0) as payreq:
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout):
+            await payreq.wait_for_payment("p1", timeout=1.0)
+        assert time.monotonic() - started < 1.5
 
 
 def timed(call: Callable[[], Any]) -> float:

@@ -336,9 +336,9 @@ class Core:
     ) -> Flow[PaymentRequest]:
         """Poll until the payment is terminal: after 0.5 s, then 1.5 times longer each
         time up to 5 s. ``timeout`` bounds the whole wait: each poll's time-out, its
-        retries' back-off and ``Retry-After``, the rate limiter's waits and (in
-        ``AsyncClient``, which can cancel it) a request in flight are all cut to the time
-        left, and WaitTimeout is raised once none is."""
+        retries' back-off and ``Retry-After``, the rate limiter's waits, an answer's body
+        read in chunks and (in ``AsyncClient``, which can cancel it) a request in flight
+        are all cut to the time left, and WaitTimeout is raised once none is."""
         deadline = self.clock() + timeout
         interval = 0.5
         payment: PaymentRequest | None = None

@@ -112,7 +112,7 @@ class Client:
                 action = flow.send(result)
                 if isinstance(action, Send):
                     try:
-                        result = self._http.send(action.request)
+                        result = self._send(action)
                     except httpx.RequestError as exc:
                         result = exc
                 elif isinstance(action, Sleep):
@@ -125,6 +125,36 @@ class Client:
             return value
         finally:
             flow.close()  # a cancelled or interrupted call ends its flow now: its limiter slot is freed
+
+    def _send(self, action: Send) -> httpx.Response:
+        """Send, and with a deadline's time left (``action.total``) read the body in
+        chunks, giving up once the time is spent: a server that trickles its answer a
+        byte at a time stays within every per-read time-out, and would otherwise hold a
+        ``wait_for_payment`` past its own. (Its head is bounded by the per-read
+        time-outs only: a blocking client has no way to cut a read short.)"""
+        if action.total is None:
+            return self._http.send(action.request)
+        end = time.monotonic() + action.total
+        response = self._http.send(action.request, stream=True)
+        if response.is_stream_consumed:  # a transport that answers from memory
+            return response
+        try:
+            raw = []
+            for chunk in response.iter_raw():
+                raw.append(chunk)
+                if time.monotonic() >= end:
+                    raise httpx.ReadTimeout("the wait's deadline passed", request=action.request)
+        finally:
+            response.close()
+        whole = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(raw),
+            request=action.request,
+            extensions=response.extensions,
+        )
+        whole.read()
+        return whole
 
     def _token(self, stale: str | None) -> str:
         with self._token_lock:
