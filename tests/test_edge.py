@@ -1,13 +1,17 @@
 """The lean hot routes (payreq/edge.py) answer exactly as the framework's handlers do:
 the same requests go to an app with ``lean_routes`` on and to one with it off (same
-database, same services' rules), and status, headers and body must match."""
+database, same services' rules), and status, headers and body must match. And the edge
+routes the path as sent: an encoded slash never splits a segment, an empty segment is
+no route (both apps, every surface)."""
 
 from __future__ import annotations
 
 import base64
 import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -16,7 +20,7 @@ from litestar import Litestar
 from payreq.app import create_app
 from payreq.config import Settings
 from payreq.db import Database
-from payreq.edge import Edge
+from payreq.edge import Edge, exact_path
 from tests.conftest import BASE_URL, MovableClock
 from tests.fixtures.factories import Merchant
 
@@ -197,3 +201,111 @@ async def test_head_answers_as_get_does_without_the_content(
     assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, HEAD, OPTIONS")
     options = await http.options("/payment/request")
     assert (options.status_code, options.headers["allow"]) == (204, "GET, HEAD, OPTIONS, POST")
+
+
+# -- the path as sent (edge.exact_path) ------------------------------------------------
+
+
+def test_an_encoded_slash_stays_in_its_segment_and_an_empty_segment_is_no_route() -> None:
+    def routed(raw: bytes) -> str | None:
+        return exact_path({"path": unquote(raw.decode()), "raw_path": raw})
+
+    assert routed(b"/api/payment-applications/app%2Ftokens") == "/api/payment-applications/app%2Ftokens"
+    assert routed(b"/a%2fb%20c%252F") == "/a%2Fb c%2F"  # other escapes decode as the server did
+    assert routed(b"/payment/request/abc") == "/payment/request/abc"
+    assert routed(b"/") == "/"
+    for raw in (b"/payment/request/", b"/payment/request//", b"/payment//request", b"//payment/request"):
+        assert routed(raw) is None, raw
+
+
+def _answer(answer: httpx.Response) -> tuple[int, str | None, str, Any]:
+    """What a client can tell apart: status, Allow, the media type, the error (its id aside)."""
+    body: Any = None
+    if answer.headers["content-type"].startswith("application/json"):
+        body = {k: v for k, v in answer.json()["error"].items() if k != "request_id"}
+    return answer.status_code, answer.headers.get("allow"), answer.headers["content-type"], body
+
+
+async def test_an_id_holding_an_encoded_slash_is_answered_as_an_unknown_id(
+    http: httpx.AsyncClient, framework: httpx.AsyncClient, merchant: Merchant
+) -> None:
+    """``%2F`` is part of the id, never a path separator: ``{app}%2Ftokens`` is not the
+    token list, ``{id}%2Fcancel`` cancels nothing (both once did: the server decodes
+    ``%2F`` before routing). Each gets what an unknown id at that place gets."""
+    payment = (await merchant.create_payment(reference_id="edge-slash"))["id"]
+    app = merchant.credentials.application_client_id
+    bearer = await merchant.headers()
+    tokens = await http.get(f"/api/payment-applications/{app}/tokens", headers=bearer)
+    token_id = tokens.json()["data"][0]["id"]
+    unknown = str(uuid.uuid4())
+    cases = [
+        ("GET", f"/payment/request/{payment}%2Fcancel", f"/payment/request/{unknown}"),
+        ("POST", f"/payment/request/{payment}%2Fcancel", f"/payment/request/{unknown}"),
+        ("GET", f"/payment/request/{payment}%2F", f"/payment/request/{unknown}"),
+        ("GET", "/payment/request/%2F", f"/payment/request/{unknown}"),
+        ("GET", f"/api/payment-applications/{app}%2Ftokens", f"/api/payment-applications/{unknown}"),
+        ("GET", f"/api/payment-applications/{app}%2ftokens", f"/api/payment-applications/{unknown}"),
+        (
+            "DELETE",
+            f"/api/payment-applications/{app}%2Ftokens%2F{token_id}",
+            f"/api/payment-applications/{unknown}",
+        ),
+        ("POST", f"/api/payment-applications/{app}%2Fwebhook-secret", f"/api/payment-applications/{unknown}"),
+        (
+            "GET",
+            f"/api/payment/{payment}%2Finstructions?method=sandbox",
+            f"/api/payment/{unknown}?method=sandbox",
+        ),
+        ("GET", f"/checkout/{payment}%2Fstatus", f"/checkout/{unknown}"),
+        ("POST", f"/checkout/{payment}%2Fcancel", f"/checkout/{unknown}"),
+    ]
+    for client in (http, framework):
+        for method, sent, twin in cases:
+            got = await client.request(method, sent, headers=bearer)
+            expected = await client.request(method, twin, headers=bearer)
+            assert _answer(got) == _answer(expected), (method, sent, got.text[:200])
+            assert got.status_code in (404, 405), (method, sent)
+    # nothing was cancelled, revoked or rotated, and the credential still works
+    read = await http.get(f"/payment/request/{payment}", headers=bearer)
+    assert read.json()["status"] == "pending"
+    client_token = {"Authorization": f"Bearer {merchant.credentials.client_token}"}
+    assert (await http.get(f"/api/payment/{payment}", headers=client_token)).status_code == 200
+
+
+async def test_a_path_with_an_empty_segment_is_no_route(
+    http: httpx.AsyncClient, framework: httpx.AsyncClient, merchant: Merchant
+) -> None:
+    """Only the documented paths answer: ``/payment/request//`` is not the list (the
+    framework drops empty segments and a trailing slash), nor is ``/payment/request/``
+    a place to create one; each is the 404 of a route that does not exist."""
+    payment = (await merchant.create_payment(reference_id="edge-empty"))["id"]
+    bearer = await merchant.headers()
+    body = {"amount": "1000", "currency": "USD", "redirect_url": "https://shop.example/thanks"}
+    no_route = _answer(await http.get("/no/such/route", headers=bearer))
+    assert no_route[0] == 404 and no_route[3]["code"] == "route_not_found"
+    for client in (http, framework):
+        for method, path in (
+            ("GET", "/payment/request/"),
+            ("GET", "/payment/request//"),
+            ("GET", "/payment//request"),
+            ("GET", "//payment/request"),
+            ("GET", f"/payment/request/{payment}/"),
+            ("GET", f"/payment/request//{payment}"),
+            ("POST", "/payment/request/"),
+            ("POST", f"/payment/request/{payment}//cancel"),
+            ("GET", "/api/payments/"),
+            ("GET", "/api/payment-applications//"),
+            ("GET", f"/api/payment/{payment}//instructions?method=sandbox"),
+            ("GET", "/healthz/"),
+        ):
+            answer = await client.request(
+                method, path, headers=bearer, json=body if method == "POST" else None
+            )
+            assert _answer(answer) == no_route, (method, path, answer.text[:200])
+    listed = await http.get("/payment/request", headers=bearer)
+    assert [p["id"] for p in listed.json()["data"]] == [payment]  # nothing created
+    assert listed.json()["data"][0]["status"] == "pending"  # nor cancelled
+    # a page tolerates the trailing slash a person types, not an empty segment; its 404 is a page
+    assert (await http.get(f"/checkout/{payment}/")).status_code == 200
+    page = await http.get(f"/checkout//{payment}")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")

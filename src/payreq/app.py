@@ -11,7 +11,7 @@ from typing import Any, cast
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
@@ -74,6 +74,15 @@ class PayreqApp(Litestar):
 
     async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+    async def no_such_route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The framework's 404 for an unknown route, in its surface's shape, for a path
+        the edge refuses before routing (``payreq.edge.exact_path``)."""
+        scope["app"] = scope["litestar_app"] = self
+        scope.setdefault("state", {})
+        request: Request[Any, Any, Any] = self.request_class(scope=scope, receive=receive, send=send)
+        response = _http_exception(request, NotFoundException())
+        await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
 def create_server_app() -> Litestar:
@@ -151,6 +160,7 @@ def create_app(
     app.edge = Edge(
         app.framework,
         services,
+        no_such_route=app.no_such_route,
         lean=settings.lean_routes,
         metrics=settings.metrics_enabled,
         fault_answer_delay=settings.fault_answer_delay,

@@ -15,17 +15,27 @@ response objects (bench/pyspy.py). Here they run the same code the framework's
 handlers run (``authorize``, the same services and schemas, the same error renderers)
 with none of that machinery. They stay registered with Litestar, which still serves
 their OpenAPI document, and any request this layer does not recognise (another
-method, a trailing slash, ``PAYREQ_LEAN_ROUTES=false``) still reaches them there; the
-tests in tests/test_edge.py compare both paths answer for answer.
+method, ``PAYREQ_LEAN_ROUTES=false``) still reaches them there; the tests in
+tests/test_edge.py compare both paths answer for answer.
+
+Before any of that, the edge keeps the path exactly as sent (``exact_path``). The
+server decodes ``%2F`` into ``/`` and Litestar drops empty segments and a trailing
+slash, so ``GET /api/payment-applications/{app}%2Ftokens`` would list the tokens and
+``GET /payment/request//`` the payments. Here an encoded slash stays inside its
+segment (an id that holds one is malformed: the 404 of an unknown id), and a path
+with an empty segment is no route (the 404 of its surface; the pages tolerate a
+trailing slash).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote
 
 import msgspec
 import structlog
@@ -65,6 +75,25 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 """Method labels; any other method a client sends counts as ``other``."""
 UNMATCHED = logs.UNMATCHED
 """The route label of requests no route took (404, 405): raw paths would be unbounded."""
+_ENCODED_SLASH = re.compile("%2f", re.IGNORECASE)
+PAGES = ("/dashboard", "/checkout")
+"""A person's pages, which tolerate the trailing slash people type (``/dashboard/``)."""
+
+
+def exact_path(scope: dict[str, Any]) -> str | None:
+    """The path to route, or None when it has an empty segment (``//``, a trailing
+    ``/`` but on a page): such a path is no route, whatever Litestar's normalisation
+    would make of it.
+    An encoded slash (``%2F`` in ``raw_path``) stays ``%2F`` inside its segment instead
+    of splitting it; every other escape is decoded as the server decoded it. Costs one
+    substring test per request unless the path holds ``%2``."""
+    path: str = scope["path"]
+    raw = scope.get("raw_path")
+    if raw and b"%2" in raw and _ENCODED_SLASH.search(raw.decode("latin-1")):
+        path = "%2F".join(unquote(part) for part in _ENCODED_SLASH.split(raw.decode("latin-1")))
+    if "//" in path or (path[-1:] == "/" and path != "/" and not path.startswith(PAGES)):
+        return None
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +111,13 @@ class Edge:
         app: ASGIApp,
         services: Services,
         *,
+        no_such_route: ASGIApp | None = None,
         lean: bool = True,
         metrics: bool = True,
         fault_answer_delay: float = 0.0,
     ) -> None:
         self.app = app
+        self.no_such_route = no_such_route or app
         self.fault_answer_delay = fault_answer_delay
         self.services = services
         self.lean = lean
@@ -105,9 +136,13 @@ class Edge:
             # own scope stays HEAD, so the server sends the head without the content.
             scope = {**scope, "method": "GET"}
             asgi_scope = cast("Scope", scope)
+        path = exact_path(scope)
+        if path is not None and path != scope["path"]:
+            scope = {**scope, "path": path}
+            asgi_scope = cast("Scope", scope)
         rid = scope[REQUEST_ID_KEY] = choose_request_id(scope["headers"])
         id_header = (b"x-request-id", rid.encode())
-        route = self.route(scope) if self.lean else None
+        route = self.route(scope) if self.lean and path is not None else None
         template = route.template if route is not None else None
         logs.REQUEST.set(
             {"request_id": rid, "route": template} if template else {"request_id": rid, logs.SCOPE: scope}
@@ -131,7 +166,7 @@ class Edge:
                 message["headers"] = headers
             await send(asgi_message)
 
-        app: ASGIApp = self.app
+        app: ASGIApp = self.app if path is not None else self.no_such_route
         if route is not None:
             services, handler = self.services, route.handler
 
@@ -139,7 +174,8 @@ class Edge:
                 await _guarded(handler, services, scope, lean_receive, lean_send)
 
             app = lean
-        raw_keys = idempotency.keys(scope) if scope["method"] in idempotency.METHODS else []
+        keyed = path is not None and scope["method"] in idempotency.METHODS
+        raw_keys = idempotency.keys(scope) if keyed else []
         try:
             if raw_keys:
                 await idempotency.run_keyed(self.services, scope, receive, send_with_id, app, raw_keys)

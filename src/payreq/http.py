@@ -192,6 +192,13 @@ _HTTP_TYPES = {
 }
 
 
+def missing_query_parameter(name: str) -> BadRequest:
+    """400 ``missing_parameter``. A route raises it itself, after authenticating, for
+    a query parameter it requires: the framework checks its required parameters
+    before any dependency, so an unauthenticated caller would get 400, not 401."""
+    return BadRequest(f"Missing required query parameter: {name}.", code="missing_parameter", param=name)
+
+
 def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     """The framework's own answers (unknown route, wrong method, bad query parameter)."""
     status = exc.status_code
@@ -211,7 +218,7 @@ def render_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     missing = _MISSING_PARAMETER.match(str(exc.detail)) if isinstance(exc, ValidationException) else None
     if missing:
         param, code = missing.group(1), "missing_parameter"
-        message = f"Missing required query parameter: {param}."
+        message = missing_query_parameter(param).message
     if status == 404:
         message = "No such route."
     elif status == 413:

@@ -3,9 +3,12 @@ the error page, sign-in redirects."""
 
 from __future__ import annotations
 
+import uuid
+
 from litestar import Litestar
 
 from tests.dashboard.conftest import DashboardClient, new_client
+from tests.dashboard.test_operations import _payment
 
 
 async def test_signed_out_pages_send_the_browser_to_sign_in(dashboard_app: Litestar) -> None:
@@ -77,6 +80,31 @@ async def test_unknown_pages_get_the_dashboard_error_page(owner: DashboardClient
     assert answer.status_code == 404
     assert '<h1 id="error-heading">Not found</h1>' in answer.text
     assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+async def test_an_encoded_slash_never_splits_a_page_path(
+    owner: DashboardClient, dashboard_app: Litestar
+) -> None:
+    """``{id}%2Fcancel`` is an unknown payment, not its cancel action (the server decodes
+    ``%2F`` before routing; payreq.edge keeps it in its segment); an empty segment is
+    no page."""
+    payment_id, _ = await _payment(dashboard_app, owner, "SLASH-1")
+    unknown = str(uuid.uuid4())
+    for method, sent, twin in (
+        ("GET", f"/dashboard/payments/{payment_id}%2Fcancel", f"/dashboard/payments/{unknown}"),
+        ("POST", f"/dashboard/payments/{payment_id}%2Fcancel", f"/dashboard/payments/{unknown}"),
+        ("GET", f"/dashboard/payments//{payment_id}", "/dashboard/no-such-page"),
+    ):
+        if method == "POST":
+            got, expected = await owner.post(sent, {}), await owner.post(twin, {})
+        else:
+            got, expected = await owner.get(sent), await owner.get(twin)
+        assert (got.status_code, got.headers.get("allow")) == (
+            expected.status_code,
+            expected.headers.get("allow"),
+        )
+        assert got.status_code in (404, 405) and '<h1 id="error-heading">' in got.text, (method, sent)
+    assert "pending</span>" in (await owner.get(f"/dashboard/payments/{payment_id}")).text
 
 
 async def test_the_static_assets_name_their_type_and_charset_once(owner: DashboardClient) -> None:

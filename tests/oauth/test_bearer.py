@@ -70,6 +70,51 @@ async def test_bearer_scheme_is_case_insensitive(
     assert answer.status_code == 200, answer.text
 
 
+MALFORMED = {
+    "tab": "Bearer\t{token}",
+    "no-space": "Bearer{token}",
+    "lowercase-tab": "bearer\t{token}",
+    "space-tab": "Bearer \t{token}",
+    "two-words": "Bearer {token} {token}",
+    "scheme-only": "Bearer",
+    "empty-token": "Bearer ",
+}
+"""Bearer headers that break ``Bearer 1*SP b64token`` (RFC 6750 §2.1), by name."""
+
+
+@pytest.mark.parametrize("header", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_a_malformed_bearer_header_is_401_invalid_token(
+    http: httpx.AsyncClient, merchant: Merchant, header: str
+) -> None:
+    """RFC 6750 §2.1: ``Bearer 1*SP b64token``. A bearer token sent otherwise is
+    refused as an invalid token on every route (contract A, its lean read, contract
+    B), never as a missing one nor another error."""
+    token = await merchant.token()
+    existing = await merchant.create_payment()
+    sent = {"Authorization": header.format(token=token)}
+    for answer in (
+        await http.get("/payment/request", headers=sent),
+        await http.get(f"/payment/request/{existing['id']}", headers=sent),
+        await http.post("/payment/request", json=PAYMENT, headers=sent),
+        await http.get(f"/api/payment/{existing['id']}", headers=sent),
+        await http.get("/api/payments", headers=sent),
+    ):
+        assert_unauthenticated(answer, token_sent=True)
+        assert answer.json()["error"]["code"] == "invalid_token"
+        assert answer.headers["www-authenticate"] == 'Bearer realm="payreq", error="invalid_token"'
+
+
+@pytest.mark.parametrize("header", ["Bearer  {token}", "bearer {token}", "BEARER   {token}"])
+async def test_one_or_more_spaces_after_the_scheme_are_well_formed(
+    http: httpx.AsyncClient, merchant: Merchant, header: str
+) -> None:
+    """``1*SP``: two spaces are still a well-formed bearer header; the scheme is
+    case-insensitive (RFC 7235 §2.1)."""
+    sent = {"Authorization": header.format(token=await merchant.token())}
+    assert (await http.get("/payment/request", headers=sent)).status_code == 200
+    assert (await http.get("/api/payments", headers=sent)).status_code == 200
+
+
 async def test_missing_authorization_returns_401_challenge_without_error(
     http: httpx.AsyncClient, merchant: Merchant
 ) -> None:

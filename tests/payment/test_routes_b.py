@@ -398,8 +398,23 @@ async def test_instructions_without_a_method_is_400(merchant: Merchant, http: ht
     token = merchant.credentials.client_token
     payment = await checkout_ok(http, token, merchant.credentials.application_client_id)
     error = error_of(await instructions(http, token, payment["id"], None), 400, "invalid_request")
-    assert "method" in error["message"]
+    assert (error["code"], error["message"]) == (
+        "missing_parameter",
+        "Missing required query parameter: method.",
+    )
     assert error["param"] == "method"
+    # checked after the credential: without one it is 401 (tests/test_openapi.py, every route)
+    anonymous = await http.get(f"/api/payment/{payment['id']}/instructions")
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "missing_token")
+
+
+async def test_the_list_checks_the_credential_before_its_filters(http: httpx.AsyncClient) -> None:
+    """Without a token, bad filters are 401, not 422: the filters wait for the credential
+    (they once ran beside it, and whichever failed first answered)."""
+    for _ in range(10):
+        for path in ("/api/payments", "/api/payments/export"):
+            answer = await http.get(path, params={"limit": "x", "status": "nope", "createdFrom": "then"})
+            assert (answer.status_code, answer.json()["error"]["code"]) == (401, "missing_token"), answer.text
 
 
 async def test_instructions_for_a_method_the_application_does_not_offer_is_422(merchant: Merchant) -> None:

@@ -1,8 +1,11 @@
 """The Authenticator: resolve ``Authorization: Bearer <token>`` to an AuthSubject.
 
 Tokens are accepted only in the Authorization header (RFC 6750 §2.1; never in a
-query string), the scheme case-insensitively. Every failure is one 401 with
-``WWW-Authenticate: Bearer``; ``error="invalid_token"`` where a token was sent.
+query string), the scheme case-insensitively, as RFC 6750 §2.1 writes it:
+``Bearer 1*SP b64token``. Every failure is one 401 with ``WWW-Authenticate: Bearer``;
+``error="invalid_token"`` where a token was sent, malformed ones included (a tab or no
+space after ``Bearer``, a second word, nothing after it); a header of another scheme
+(``Basic``) sent none (RFC 6750 §3.1: no error code for another method).
 """
 
 from __future__ import annotations
@@ -71,8 +74,9 @@ class Authenticator:
             raise Unauthenticated(token_sent=False)
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer":
-            raise Unauthenticated(token_sent=False)
-        token = token.strip()
+            # Bearer<TAB>token, Bearertoken: a bearer token sent malformed; Basic: another scheme
+            raise Unauthenticated(token_sent=scheme[:6].lower() == "bearer")
+        token = token.lstrip(" ").rstrip(" \t")  # RFC 6750: "Bearer" 1*SP b64token; trailing OWS
         kind = secret_kind(token) if token and " " not in token else None
         if kind is None:
             raise Unauthenticated(token_sent=True)

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import OpenAPIType
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from payreq.auth.dependencies import Subject, requires
-from payreq.auth.subject import Scope
-from payreq.http import error_responses
+from payreq.auth.subject import AuthSubject, Scope
+from payreq.http import error_responses, missing_query_parameter
 from payreq.kit.jsonbody import decode
 from payreq.payment.export import export_csv
 from payreq.payment.instructions import PaymentInstructions
@@ -63,17 +64,24 @@ async def get_payment(
 @get(
     "/payment/{payment_id:str}/instructions",
     dependencies={"subject": requires(Scope.PAYMENTS_INSTRUCTIONS)},
-    responses=error_responses(401, 403, 404, 409, 422, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
 )
 async def get_instructions(
     request: Request[Any, Any, Any],
     subject: Subject,
     payment_id: FromPath[str],
     method: Annotated[
-        str, QueryParameter(description="The payment method: sandbox or bank_transfer (or a plug-in's name).")
-    ],
+        str | None,
+        QueryParameter(
+            required=True,
+            description="The payment method: sandbox or bank_transfer (or a plug-in's name).",
+            schema_extra={"oneOf": None, "type": OpenAPIType.STRING},  # None only stands for "absent"
+        ),
+    ] = None,
 ) -> PaymentInstructions:
     """What the payer must do. Client or access token, scope `payments.user-instructions.get`."""
+    if method is None:  # checked here, after the credential: Litestar's own check would come before it
+        raise missing_query_parameter("method")
     services: Services = request.app.state.services
     async with services.db.read() as conn:
         return await services.instructions.get(conn, subject, payment_id, method)
@@ -112,8 +120,12 @@ async def payment_filters(
         int | None, QueryParameter(description="1 to 100 (default 10); larger values are clamped.")
     ] = None,
     cursor: Annotated[str | None, QueryParameter(description="`nextCursor` of the previous page.")] = None,
+    subject: NamedDependency[AuthSubject | None] = None,
 ) -> PaymentQuery:
-    """The list's filters, shared by the list and its CSV export."""
+    """The list's filters, shared by the list, its CSV export and the dashboard's page.
+    As the API's dependency it takes the credential (``subject``), so that it is
+    checked first: a caller without a token gets 401, never a filter's 422."""
+    del subject
     return PaymentQuery(
         status=parse_status(status),
         reference_id=reference,
