@@ -11,7 +11,7 @@ import httpx
 
 from payreq.client import AsyncClient, Client, RetryPolicy
 
-BASE = "http://payreq.test"
+BASE = "https://payreq.test"
 
 
 class FakeTime:

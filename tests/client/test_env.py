@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from payreq.client import Client
+from payreq.client import Client, InsecureTransportWarning
 from payreq.client._env import resolve
 
 NONE = {
@@ -49,7 +51,7 @@ def test_arguments_win_over_the_environment() -> None:
 
 def test_an_api_key_is_preferred_when_the_environment_has_both() -> None:
     env = {
-        "PAYREQ_BASE_URL": "b",
+        "PAYREQ_BASE_URL": "https://b.example",
         "PAYREQ_CLIENT_ID": "id",
         "PAYREQ_CLIENT_SECRET": "s",
         "PAYMENT_CLIENT_TOKEN": "t",
@@ -82,3 +84,25 @@ def test_the_client_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     with Client() as payreq:
         assert payreq.base_url == "https://pay.example"
         assert payreq.application_client_id == "b" * 32
+
+
+@pytest.mark.parametrize("url", ["pay.example.com", "ftp://pay.example.com", "https://", "file:///tmp/x"])
+def test_a_base_url_that_is_not_http_is_a_clear_error(url: str) -> None:
+    with pytest.raises(ValueError, match="base_url must be an http"):
+        Client(url, client_token="t")
+
+
+def test_plain_http_to_another_host_warns_once_where_the_client_is_made() -> None:
+    with pytest.warns(InsecureTransportWarning, match="unencrypted") as caught:
+        Client("http://pay.example.com", client_token="t").close()
+    assert len(caught) == 1
+    assert caught[0].filename == __file__  # the caller's line, not the SDK's
+
+
+@pytest.mark.parametrize(
+    "url", ["https://pay.example.com", "http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"]
+)
+def test_https_and_this_machine_do_not_warn(url: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Client(url, client_token="t").close()

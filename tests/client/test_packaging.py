@@ -62,6 +62,7 @@ def test_the_public_names_are_pinned() -> None:
         "DeliveryAttempt",
         "Event",
         "EventDetail",
+        "InsecureTransportWarning",
         "InstructionDetail",
         "Instructions",
         "NewClientToken",

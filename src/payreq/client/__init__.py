@@ -35,6 +35,7 @@ This package imports httpx, http-sf and the standard library only, never payreq'
 
 from payreq.client._async import AsyncClient
 from payreq.client._core import Options, RetryPolicy, WaitOptions, WriteOptions
+from payreq.client._env import InsecureTransportWarning
 from payreq.client._exceptions import (
     APIError,
     AuthenticationError,
@@ -86,6 +87,7 @@ __all__ = [
     "DeliveryAttempt",
     "Event",
     "EventDetail",
+    "InsecureTransportWarning",
     "InstructionDetail",
     "Instructions",
     "NewClientToken",
