@@ -254,7 +254,7 @@ class TeamService:
         actor.require(Permission.OWN)
         if confirm_name.strip() != account_name:
             raise ValidationFailed("Type the account's name exactly to confirm.", param="confirm_name")
-        await repository.disable_account(conn, actor.account_id, at=self.clock())
+        await repository.close_account(conn, actor.account_id, at=self.clock())
         await self.audit.record_user(
             conn, actor, action="account.closed", target_type="account", target_id=actor.account_id
         )
