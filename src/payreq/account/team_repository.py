@@ -8,7 +8,7 @@ from uuid import UUID
 from payreq.db import Connection, Row
 
 _INVITATION = """i.id, i.account_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at,
-    i.accepted_at, i.revoked_at, a.name AS account_name"""
+    i.accepted_at, i.revoked_at, a.name AS account_name, a.disabled_at AS account_disabled_at"""
 
 
 async def members(conn: Connection, account_id: UUID) -> list[Row]:
