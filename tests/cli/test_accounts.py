@@ -1,10 +1,12 @@
 """``payreq admin disable-account`` / ``enable-account`` against a real server and
 worker: a hostile tenant's credentials, sessions, checkout pages and webhooks stop at
-once, and come back (sessions excepted) when it is enabled; both are audit-logged."""
+once, and come back (sessions excepted) when it is enabled, with the webhooks that
+waited meanwhile; both are audit-logged. An account its owner closed stays closed."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import sqlite3
 import subprocess
@@ -42,15 +44,18 @@ def paid_and_cancelled(api: httpx.Client, token: str) -> str:
     return str(payment["checkout_url"])
 
 
-def run_worker(env: dict[str, str], database: Path) -> None:
-    """A worker until no delivery is pending (each is sent, or given up)."""
+def run_worker(env: dict[str, str], database: Path, *, waiting: str | None = None) -> None:
+    """A worker until no delivery is pending (each is sent, or given up), but those of
+    the account ``waiting`` (disabled: they wait for it to be enabled)."""
     worker = subprocess.Popen([PAYREQ, "worker"], env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with sqlite3.connect(database) as conn:
                 (pending,) = conn.execute(
-                    "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
+                    "SELECT count(*) FROM webhook_deliveries d JOIN applications a ON a.id = d.application_id "
+                    "WHERE d.status = 'pending' AND a.account_id IS NOT ?",
+                    (waiting,),
                 ).fetchone()
             if not pending:
                 return
@@ -59,6 +64,25 @@ def run_worker(env: dict[str, str], database: Path) -> None:
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def hook(api: httpx.Client, tenant: dict[str, str], url: str) -> str:
+    """Point the tenant's application at ``url``; an access token of the tenant."""
+    basic = (tenant["client_id"], tenant["client_secret"])
+    access = api.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=basic).json()
+    patched = api.patch(
+        f"/api/payment-applications/{tenant['application_client_id']}",
+        json={"webhookUrl": url},
+        headers={"Authorization": f"Bearer {access['access_token']}"},
+    )
+    assert patched.status_code == 200, patched.text
+    return str(access["access_token"])
+
+
+def sent(receiver: Receiver, path: str) -> list[tuple[str, str]]:
+    """(event type, payment id) of each delivery that reached ``path``, sorted."""
+    bodies = [json.loads(r.body) for r in receiver.received if r.path == path]
+    return sorted((b["type"], b["data"]["id"]) for b in bodies)
 
 
 def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tmp_path: Path) -> None:
@@ -74,13 +98,7 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
             api = clients.enter_context(httpx.Client(base_url=server.url))
             basic = (merchant["client_id"], merchant["client_secret"])
             form = {"grant_type": "client_credentials"}
-            access = api.post("/oauth/token", data=form, auth=basic).json()["access_token"]
-            patched = api.patch(
-                f"/api/payment-applications/{merchant['application_client_id']}",
-                json={"webhookUrl": receiver.url()},
-                headers={"Authorization": f"Bearer {access}"},
-            )
-            assert patched.status_code == 200, patched.text
+            access = hook(api, merchant, receiver.url("/disabled"))
             checkout = paid_and_cancelled(api, access)
             assert api.get(checkout.removeprefix(server.url)).status_code == 200
             dashboard = clients.enter_context(
@@ -116,8 +134,11 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
             theirs = api.post("/oauth/token", data=form, auth=(other["client_id"], other["client_secret"]))
             assert theirs.status_code == 200
 
-            run_worker(env, tmp_path / "payreq.db")  # the cancelled payment's event is due: not sent
-            assert receiver.received == []
+            # the cancelled payment's events are due: they wait, while the other tenant's go out
+            theirs = paid_and_cancelled(api, hook(api, other, receiver.url("/other")))
+            run_worker(env, tmp_path / "payreq.db", waiting=account)
+            assert len(sent(receiver, "/other")) == 2
+            assert sent(receiver, "/disabled") == []
 
             disabled_checkout = checkout
             out = payreq("admin", "enable-account", account, "--reason", "cleared", env=env)
@@ -131,13 +152,21 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
                 )
             )
             assert back.get("/dashboard").status_code == 200
-            run_worker(
-                env, tmp_path / "payreq.db"
-            )  # the new payment's events are sent; the disabled time's never
-            first, second = (c.rsplit("/", 1)[1].encode() for c in (disabled_checkout, checkout))
-            types = sorted(r.body.split(b'"')[3] for r in receiver.received)
-            assert types == [b"payment.cancelled", b"payment.created"]
-            assert all(second in r.body and first not in r.body for r in receiver.received)
+            run_worker(env, tmp_path / "payreq.db")  # the new payment's events and those that waited
+            first, second = (c.rsplit("/", 1)[1] for c in (disabled_checkout, checkout))
+            assert sent(receiver, "/disabled") == sorted(
+                (kind, payment)
+                for kind in ("payment.cancelled", "payment.created")
+                for payment in (first, second)
+            )
+            assert theirs.rsplit("/", 1)[1] not in {payment for _, payment in sent(receiver, "/disabled")}
+        with sqlite3.connect(tmp_path / "payreq.db") as conn:  # once each: no attempt while it waited
+            attempts = conn.execute(
+                "SELECT d.attempts, d.status FROM webhook_deliveries d JOIN applications a "
+                "ON a.id = d.application_id WHERE a.account_id = ?",
+                (account,),
+            ).fetchall()
+        assert attempts == [(1, "delivered")] * 4
     finally:
         receiver.stop()
 
@@ -163,3 +192,72 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
     ]
     assert "card testing" in rows[0][3]
     assert payreq("admin", "verify-audit", env=env).startswith("audit log intact")
+
+
+def test_an_account_its_owner_closed_stays_closed_whatever_the_operator_runs(tmp_path: Path) -> None:
+    database = tmp_path / "payreq.db"
+    env = environment(f"sqlite:///{database}", PAYREQ_AUTH_CACHE_SECONDS="0")
+    payreq("migrate", env=env)
+    merchant = bootstrap(env)
+    account = merchant["account_id"]
+    receiver = Receiver().start()
+    try:
+        with serve(env, tmp_path / "server.log") as server, contextlib.ExitStack() as clients:
+            api = clients.enter_context(httpx.Client(base_url=server.url))
+            access = hook(api, merchant, receiver.url())
+            paid_and_cancelled(api, access)  # two events due
+            owner = clients.enter_context(
+                contextlib.closing(
+                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
+                )
+            )
+            csrf = CSRF.search(owner.get("/dashboard/team").text)
+            assert csrf
+            closed = owner.post(
+                "/dashboard/team/close", data={"csrf": csrf.group(1), "confirm_name": "Demo merchant"}
+            )
+            assert closed.status_code == 303, closed.text
+
+            enable = subprocess.run(
+                [PAYREQ, "admin", "enable-account", account],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert enable.returncode == 1 and enable.stdout == ""
+            [line] = enable.stderr.splitlines()
+            assert re.fullmatch(
+                rf"account {account} was closed by its owner on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
+                "enable-account only undoes disable-account, so it stays closed",
+                line,
+            ), line
+            disable = payreq("admin", "disable-account", account, env=env)
+            assert re.fullmatch(
+                rf"account {account}: closed by its owner on [^;]+; it stays closed, nothing to disable\n",
+                disable,
+            ), disable
+
+            # still closed: credentials, sign-in and checkout stay shut
+            bearer = {"Authorization": f"Bearer {access}"}
+            assert api.get("/api/payments", headers=bearer).status_code == 401
+            basic = (merchant["client_id"], merchant["client_secret"])
+            token = api.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=basic)
+            assert token.status_code == 403
+            again = clients.enter_context(
+                contextlib.closing(
+                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
+                )
+            )
+            assert again.get("/dashboard").status_code == 303
+        run_worker(env, database)  # closed for good: its deliveries are given up, not kept waiting
+    finally:
+        receiver.stop()
+    assert receiver.received == []
+    with sqlite3.connect(database) as conn:
+        given_up = conn.execute("SELECT status, attempts, last_error FROM webhook_deliveries").fetchall()
+        actions = conn.execute(
+            "SELECT action FROM audit_entries WHERE target_type = 'account' AND action != 'account.created'"
+        ).fetchall()
+    assert given_up == [("failed", 0, "the account is closed")] * 2
+    assert actions == [("account.closed",)]
