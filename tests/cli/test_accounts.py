@@ -87,7 +87,12 @@ def sent(receiver: Receiver, path: str) -> list[tuple[str, str]]:
 
 def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'payreq.db'}"
-    env = environment(url, PAYREQ_AUTH_CACHE_SECONDS="0", PAYREQ_WEBHOOK_RETRY_SCHEDULE="0,0.2,0.2")
+    env = environment(
+        url,
+        PAYREQ_AUTH_CACHE_SECONDS="0",
+        PAYREQ_AUTH_FAILURE_LIMIT="1000",  # the refusals below are many from one address
+        PAYREQ_WEBHOOK_RETRY_SCHEDULE="0,0.2,0.2",
+    )
     payreq("migrate", env=env)
     merchant = bootstrap(env)
     other = bootstrap(env)
@@ -108,6 +113,13 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
             )
             assert dashboard.get("/dashboard").status_code == 200
 
+            application = merchant["application_client_id"]
+            csrf = CSRF.search(dashboard.get(f"/dashboard/applications/{application}").text)
+            assert csrf
+            bearer = {"Authorization": f"Bearer {access}"}
+            event_id = api.get("/api/events", headers=bearer).json()["data"][0]["id"]
+            payment_id = checkout.rsplit("/", 1)[1]
+
             out = payreq("admin", "disable-account", account, "--reason", "card testing", env=env)
             assert out.strip() == f"account {account}: disabled"
             assert (
@@ -115,15 +127,31 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
                 == f"account {account}: already disabled"
             )
 
-            for token in (access, merchant["client_token"]):
-                refused = api.get("/api/payments", headers={"Authorization": f"Bearer {token}"})
-                assert refused.status_code == 401
-                assert refused.json()["error"]["message"] == "Unauthenticated"
+            for token in (access, merchant["client_token"]):  # both contracts, webhook sends included
+                for method, path in (
+                    ("GET", "/api/payments"),
+                    ("POST", "/api/payment/checkout"),
+                    ("GET", f"/api/payment/{payment_id}"),
+                    ("GET", f"/payment/request/{payment_id}"),
+                    ("POST", "/payment/request"),
+                    ("POST", f"/api/events/{event_id}/redeliver"),
+                    ("POST", "/api/events/replay"),
+                ):
+                    refused = api.request(method, path, headers={"Authorization": f"Bearer {token}"}, json={})
+                    assert refused.status_code == 401, (method, path, refused.text)
+                    assert refused.json()["error"]["message"] == "Unauthenticated"
             refused = api.post("/oauth/token", data=form, auth=basic)
             assert (refused.status_code, refused.json()["error"]) == (403, "invalid_client")
             assert api.get(checkout.removeprefix(server.url)).status_code == 410  # no longer available
             home = dashboard.get("/dashboard")
             assert home.status_code == 303 and home.headers["location"].startswith("/dashboard/login")
+            for path in (  # the signed-out session sends nothing (the receiver gets no webhook.test)
+                f"/dashboard/applications/{application}/test-event",
+                f"/dashboard/webhooks/events/{event_id}/redeliver",
+            ):
+                sends = dashboard.post(path, data={"csrf": csrf.group(1)})
+                assert sends.status_code == 303, (path, sends.text)
+                assert sends.headers["location"].startswith("/dashboard/login")
             again = clients.enter_context(
                 contextlib.closing(
                     sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
