@@ -11,11 +11,12 @@ import re
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
-from tests.fixtures.live import PAYREQ, bootstrap, environment, payreq, serve
+from tests.fixtures.live import PAYREQ, Server, bootstrap, environment, payreq, serve
 from tests.webhook.receiver import Receiver
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -28,6 +29,13 @@ def sign_in(url: str, email: str, password: str) -> httpx.Client:
     assert token, page.text
     client.post("/dashboard/login", data={"csrf": token.group(1), "email": email, "password": password})
     return client
+
+
+def signed_in(clients: contextlib.ExitStack, server: Server, tenant: dict[str, str]) -> httpx.Client:
+    """The tenant's dashboard user signed in (or refused), closed with ``clients``."""
+    return clients.enter_context(
+        contextlib.closing(sign_in(server.url, tenant["dashboard_email"], tenant["dashboard_password"]))
+    )
 
 
 def paid_and_cancelled(api: httpx.Client, token: str) -> str:
@@ -79,6 +87,19 @@ def hook(api: httpx.Client, tenant: dict[str, str], url: str) -> str:
     return str(access["access_token"])
 
 
+@contextlib.contextmanager
+def live(
+    env: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[Receiver, Server, httpx.Client, contextlib.ExitStack]]:
+    """A webhook receiver, a server on ``env`` (its API client) and a stack for more clients."""
+    receiver = Receiver().start()
+    try:
+        with serve(env, tmp_path / "server.log") as server, contextlib.ExitStack() as clients:
+            yield receiver, server, clients.enter_context(httpx.Client(base_url=server.url)), clients
+    finally:
+        receiver.stop()
+
+
 def sent(receiver: Receiver, path: str) -> list[tuple[str, str]]:
     """(event type, payment id) of each delivery that reached ``path``, sorted."""
     bodies = [json.loads(r.body) for r in receiver.received if r.path == path]
@@ -97,106 +118,89 @@ def test_disable_account_stops_its_credentials_sessions_checkout_and_webhooks(tm
     merchant = bootstrap(env)
     other = bootstrap(env)
     account = merchant["account_id"]
-    receiver = Receiver().start()
-    try:
-        with serve(env, tmp_path / "server.log") as server, contextlib.ExitStack() as clients:
-            api = clients.enter_context(httpx.Client(base_url=server.url))
-            basic = (merchant["client_id"], merchant["client_secret"])
-            form = {"grant_type": "client_credentials"}
-            access = hook(api, merchant, receiver.url("/disabled"))
-            checkout = paid_and_cancelled(api, access)
-            assert api.get(checkout.removeprefix(server.url)).status_code == 200
-            dashboard = clients.enter_context(
-                contextlib.closing(
-                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
-                )
-            )
-            assert dashboard.get("/dashboard").status_code == 200
+    with live(env, tmp_path) as (receiver, server, api, clients):
+        basic = (merchant["client_id"], merchant["client_secret"])
+        form = {"grant_type": "client_credentials"}
+        access = hook(api, merchant, receiver.url("/disabled"))
+        checkout = paid_and_cancelled(api, access)
+        assert api.get(checkout.removeprefix(server.url)).status_code == 200
+        dashboard = signed_in(clients, server, merchant)
+        assert dashboard.get("/dashboard").status_code == 200
 
-            application = merchant["application_client_id"]
-            csrf = CSRF.search(dashboard.get(f"/dashboard/applications/{application}").text)
-            assert csrf
-            bearer = {"Authorization": f"Bearer {access}"}
-            event_id = api.get("/api/events", headers=bearer).json()["data"][0]["id"]
-            payment_id = checkout.rsplit("/", 1)[1]
+        application = merchant["application_client_id"]
+        csrf = CSRF.search(dashboard.get(f"/dashboard/applications/{application}").text)
+        assert csrf
+        bearer = {"Authorization": f"Bearer {access}"}
+        event_id = api.get("/api/events", headers=bearer).json()["data"][0]["id"]
+        payment_id = checkout.rsplit("/", 1)[1]
 
-            out = payreq("admin", "disable-account", account, "--reason", "card testing", env=env)
-            assert out.strip() == f"account {account}: disabled"
-            assert (
-                payreq("admin", "disable-account", account, env=env).strip()
-                == f"account {account}: already disabled"
-            )
+        out = payreq("admin", "disable-account", account, "--reason", "card testing", env=env)
+        assert out.strip() == f"account {account}: disabled"
+        assert (
+            payreq("admin", "disable-account", account, env=env).strip()
+            == f"account {account}: already disabled"
+        )
 
-            for token in (access, merchant["client_token"]):  # both contracts, webhook sends included
-                for method, path in (
-                    ("GET", "/api/payments"),
-                    ("POST", "/api/payment/checkout"),
-                    ("GET", f"/api/payment/{payment_id}"),
-                    ("GET", f"/payment/request/{payment_id}"),
-                    ("POST", "/payment/request"),
-                    ("POST", f"/api/events/{event_id}/redeliver"),
-                    ("POST", "/api/events/replay"),
-                ):
-                    refused = api.request(method, path, headers={"Authorization": f"Bearer {token}"}, json={})
-                    assert refused.status_code == 401, (method, path, refused.text)
-                    assert refused.json()["error"]["message"] == "Unauthenticated"
-            refused = api.post("/oauth/token", data=form, auth=basic)
-            assert (refused.status_code, refused.json()["error"]) == (403, "invalid_client")
-            assert api.get(checkout.removeprefix(server.url)).status_code == 410  # no longer available
-            home = dashboard.get("/dashboard")
-            assert home.status_code == 303 and home.headers["location"].startswith("/dashboard/login")
-            for path in (  # the signed-out session sends nothing (the receiver gets no webhook.test)
-                f"/dashboard/applications/{application}/test-event",
-                f"/dashboard/webhooks/events/{event_id}/redeliver",
+        for token in (access, merchant["client_token"]):  # both contracts, webhook sends included
+            for method, path in (
+                ("GET", "/api/payments"),
+                ("POST", "/api/payment/checkout"),
+                ("GET", f"/api/payment/{payment_id}"),
+                ("GET", f"/payment/request/{payment_id}"),
+                ("POST", "/payment/request"),
+                ("POST", f"/api/events/{event_id}/redeliver"),
+                ("POST", "/api/events/replay"),
             ):
-                sends = dashboard.post(path, data={"csrf": csrf.group(1)})
-                assert sends.status_code == 303, (path, sends.text)
-                assert sends.headers["location"].startswith("/dashboard/login")
-            again = clients.enter_context(
-                contextlib.closing(
-                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
-                )
-            )
-            assert again.get("/dashboard").status_code == 303
-            # another tenant is untouched
-            theirs = api.post("/oauth/token", data=form, auth=(other["client_id"], other["client_secret"]))
-            assert theirs.status_code == 200
+                refused = api.request(method, path, headers={"Authorization": f"Bearer {token}"}, json={})
+                assert refused.status_code == 401, (method, path, refused.text)
+                assert refused.json()["error"]["message"] == "Unauthenticated"
+        refused = api.post("/oauth/token", data=form, auth=basic)
+        assert (refused.status_code, refused.json()["error"]) == (403, "invalid_client")
+        assert api.get(checkout.removeprefix(server.url)).status_code == 410  # no longer available
+        home = dashboard.get("/dashboard")
+        assert home.status_code == 303 and home.headers["location"].startswith("/dashboard/login")
+        for path in (  # the signed-out session sends nothing (the receiver gets no webhook.test)
+            f"/dashboard/applications/{application}/test-event",
+            f"/dashboard/webhooks/events/{event_id}/redeliver",
+        ):
+            sends = dashboard.post(path, data={"csrf": csrf.group(1)})
+            assert sends.status_code == 303, (path, sends.text)
+            assert sends.headers["location"].startswith("/dashboard/login")
+        again = signed_in(clients, server, merchant)
+        assert again.get("/dashboard").status_code == 303
+        # another tenant is untouched
+        theirs = api.post("/oauth/token", data=form, auth=(other["client_id"], other["client_secret"]))
+        assert theirs.status_code == 200
 
-            # the cancelled payment's events are due: they wait, while the other tenant's go out
-            theirs = paid_and_cancelled(api, hook(api, other, receiver.url("/other")))
-            run_worker(env, tmp_path / "payreq.db", waiting=account)
-            assert len(sent(receiver, "/other")) == 2
-            assert sent(receiver, "/disabled") == []
+        # the cancelled payment's events are due: they wait, while the other tenant's go out
+        theirs = paid_and_cancelled(api, hook(api, other, receiver.url("/other")))
+        run_worker(env, tmp_path / "payreq.db", waiting=account)
+        assert len(sent(receiver, "/other")) == 2
+        assert sent(receiver, "/disabled") == []
 
-            disabled_checkout = checkout
-            out = payreq("admin", "enable-account", account, "--reason", "cleared", env=env)
-            assert out.strip() == f"account {account}: enabled"
-            access = api.post("/oauth/token", data=form, auth=basic).json()["access_token"]
-            checkout = paid_and_cancelled(api, access)
-            assert api.get(checkout.removeprefix(server.url)).status_code == 200
-            back = clients.enter_context(
-                contextlib.closing(
-                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
-                )
-            )
-            assert back.get("/dashboard").status_code == 200
-            run_worker(env, tmp_path / "payreq.db")  # the new payment's events and those that waited
-            first, second = (c.rsplit("/", 1)[1] for c in (disabled_checkout, checkout))
-            assert sent(receiver, "/disabled") == sorted(
-                (kind, payment)
-                for kind in ("payment.cancelled", "payment.created")
-                for payment in (first, second)
-            )
-            assert theirs.rsplit("/", 1)[1] not in {payment for _, payment in sent(receiver, "/disabled")}
-        with sqlite3.connect(tmp_path / "payreq.db") as conn:  # once each: no attempt while it waited
-            attempts = conn.execute(
-                "SELECT d.attempts, d.status FROM webhook_deliveries d JOIN applications a "
-                "ON a.id = d.application_id WHERE a.account_id = ?",
-                (account,),
-            ).fetchall()
-        assert attempts == [(1, "delivered")] * 4
-    finally:
-        receiver.stop()
+        disabled_checkout = checkout
+        out = payreq("admin", "enable-account", account, "--reason", "cleared", env=env)
+        assert out.strip() == f"account {account}: enabled"
+        access = api.post("/oauth/token", data=form, auth=basic).json()["access_token"]
+        checkout = paid_and_cancelled(api, access)
+        assert api.get(checkout.removeprefix(server.url)).status_code == 200
+        back = signed_in(clients, server, merchant)
+        assert back.get("/dashboard").status_code == 200
+        run_worker(env, tmp_path / "payreq.db")  # the new payment's events and those that waited
+        first, second = (c.rsplit("/", 1)[1] for c in (disabled_checkout, checkout))
+        assert sent(receiver, "/disabled") == sorted(
+            (kind, payment)
+            for kind in ("payment.cancelled", "payment.created")
+            for payment in (first, second)
+        )
+        assert theirs.rsplit("/", 1)[1] not in {payment for _, payment in sent(receiver, "/disabled")}
+    with sqlite3.connect(tmp_path / "payreq.db") as conn:  # once each: no attempt while it waited
+        attempts = conn.execute(
+            "SELECT d.attempts, d.status FROM webhook_deliveries d JOIN applications a "
+            "ON a.id = d.application_id WHERE a.account_id = ?",
+            (account,),
+        ).fetchall()
+    assert attempts == [(1, "delivered")] * 4
 
     unknown = subprocess.run(
         [PAYREQ, "admin", "disable-account", "00000000-0000-4000-8000-000000000000"],
@@ -228,59 +232,46 @@ def test_an_account_its_owner_closed_stays_closed_whatever_the_operator_runs(tmp
     payreq("migrate", env=env)
     merchant = bootstrap(env)
     account = merchant["account_id"]
-    receiver = Receiver().start()
-    try:
-        with serve(env, tmp_path / "server.log") as server, contextlib.ExitStack() as clients:
-            api = clients.enter_context(httpx.Client(base_url=server.url))
-            access = hook(api, merchant, receiver.url())
-            paid_and_cancelled(api, access)  # two events due
-            owner = clients.enter_context(
-                contextlib.closing(
-                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
-                )
-            )
-            csrf = CSRF.search(owner.get("/dashboard/team").text)
-            assert csrf
-            closed = owner.post(
-                "/dashboard/team/close", data={"csrf": csrf.group(1), "confirm_name": "Demo merchant"}
-            )
-            assert closed.status_code == 303, closed.text
+    with live(env, tmp_path) as (receiver, server, api, clients):
+        access = hook(api, merchant, receiver.url())
+        paid_and_cancelled(api, access)  # two events due
+        owner = signed_in(clients, server, merchant)
+        csrf = CSRF.search(owner.get("/dashboard/team").text)
+        assert csrf
+        closed = owner.post(
+            "/dashboard/team/close", data={"csrf": csrf.group(1), "confirm_name": "Demo merchant"}
+        )
+        assert closed.status_code == 303, closed.text
 
-            enable = subprocess.run(
-                [PAYREQ, "admin", "enable-account", account],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert enable.returncode == 1 and enable.stdout == ""
-            [line] = enable.stderr.splitlines()
-            assert re.fullmatch(
-                rf"account {account} was closed by its owner on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
-                "enable-account only undoes disable-account, so it stays closed",
-                line,
-            ), line
-            disable = payreq("admin", "disable-account", account, env=env)
-            assert re.fullmatch(
-                rf"account {account}: closed by its owner on [^;]+; it stays closed, nothing to disable\n",
-                disable,
-            ), disable
+        enable = subprocess.run(
+            [PAYREQ, "admin", "enable-account", account],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert enable.returncode == 1 and enable.stdout == ""
+        [line] = enable.stderr.splitlines()
+        assert re.fullmatch(
+            rf"account {account} was closed by its owner on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
+            "enable-account only undoes disable-account, so it stays closed",
+            line,
+        ), line
+        disable = payreq("admin", "disable-account", account, env=env)
+        assert re.fullmatch(
+            rf"account {account}: closed by its owner on [^;]+; it stays closed, nothing to disable\n",
+            disable,
+        ), disable
 
-            # still closed: credentials, sign-in and checkout stay shut
-            bearer = {"Authorization": f"Bearer {access}"}
-            assert api.get("/api/payments", headers=bearer).status_code == 401
-            basic = (merchant["client_id"], merchant["client_secret"])
-            token = api.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=basic)
-            assert token.status_code == 403
-            again = clients.enter_context(
-                contextlib.closing(
-                    sign_in(server.url, merchant["dashboard_email"], merchant["dashboard_password"])
-                )
-            )
-            assert again.get("/dashboard").status_code == 303
+        # still closed: its credentials and sign-in stay shut
+        bearer = {"Authorization": f"Bearer {access}"}
+        assert api.get("/api/payments", headers=bearer).status_code == 401
+        basic = (merchant["client_id"], merchant["client_secret"])
+        token = api.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=basic)
+        assert token.status_code == 403
+        again = signed_in(clients, server, merchant)
+        assert again.get("/dashboard").status_code == 303
         run_worker(env, database)  # closed for good: its deliveries are given up, not kept waiting
-    finally:
-        receiver.stop()
     assert receiver.received == []
     with sqlite3.connect(database) as conn:
         given_up = conn.execute("SELECT status, attempts, last_error FROM webhook_deliveries").fetchall()

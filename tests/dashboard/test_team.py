@@ -39,14 +39,19 @@ async def test_an_invited_developer_joins_by_link_and_cannot_see_the_team(
     assert developer.email in team.text
 
 
-async def test_an_invitation_link_works_once(signed_in: SignedIn, dashboard_app: Litestar) -> None:
-    owner = await signed_in("owner")
-    email = unique_email("dev")
+async def invitation_link(owner: DashboardClient, email: str) -> str:
+    """The path of a new invitation of ``email`` as a viewer, from ``owner``'s team page."""
     invited = await owner.post(
         "/dashboard/team/invitations", {"email": email, "role": "viewer"}, csrf_from="/dashboard/team"
     )
     token = re.search(r"/dashboard/invitations/([A-Za-z0-9]+)", invited.text).group(1)  # type: ignore[union-attr]
-    path = f"/dashboard/invitations/{token}"
+    return f"/dashboard/invitations/{token}"
+
+
+async def test_an_invitation_link_works_once(signed_in: SignedIn, dashboard_app: Litestar) -> None:
+    owner = await signed_in("owner")
+    email = unique_email("dev")
+    path = await invitation_link(owner, email)
     first = DashboardClient(new_client(dashboard_app))
     weak = await first.post(path, {"password": "short"}, csrf_from=path)
     assert weak.status_code == 422 and "at least 12 characters" in weak.text
@@ -62,11 +67,7 @@ async def test_an_invitation_to_a_disabled_account_is_refused_until_it_is_enable
     ones do (the operator's ``disable-account``), and work again once it is enabled."""
     owner = await signed_in("owner")
     email = unique_email("dev")
-    invited = await owner.post(
-        "/dashboard/team/invitations", {"email": email, "role": "viewer"}, csrf_from="/dashboard/team"
-    )
-    token = re.search(r"/dashboard/invitations/([A-Za-z0-9]+)", invited.text).group(1)  # type: ignore[union-attr]
-    path = f"/dashboard/invitations/{token}"
+    path = await invitation_link(owner, email)
     async with db.read() as conn:
         row = await conn.fetch_one("SELECT account_id FROM users WHERE email = :e", {"e": owner.email})
     assert row is not None
