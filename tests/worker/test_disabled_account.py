@@ -1,13 +1,15 @@
 """The worker and an account the operator disabled (`payreq admin disable-account`, run
 as the operator runs it): its due deliveries wait, neither claimed, attempted nor given
 up, while the worker goes on with everyone else's; its payments still expire on time
-(their events wait too); once `enable-account` runs, the same worker sends them all."""
+(their events wait too); once `enable-account` runs, the same worker sends them all,
+and the time they waited does not count toward disabling a failing endpoint."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from payreq.config import Settings
@@ -17,8 +19,8 @@ from payreq.worker.runner import Worker
 from tests.fixtures.factories import Merchant
 from tests.fixtures.live import environment, payreq
 from tests.payment.conftest import stored
-from tests.webhook.conftest import delivering, eventually, set_webhook_url
-from tests.webhook.receiver import Receiver
+from tests.webhook.conftest import FAST, delivering, eventually, set_webhook_url
+from tests.webhook.receiver import Answer, Receiver
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -91,3 +93,29 @@ async def test_a_disabled_accounts_deliveries_wait_unattempted_and_go_out_once_e
     ]
     assert await deliveries(services, account) == [("delivered", 1, False, 1)] * 2
     assert dispatcher.stats.given_up == 0
+
+
+async def test_the_time_a_disabled_account_waited_does_not_count_toward_disabling_its_endpoint(
+    services: Services, settings: Settings, hooked: Merchant, receiver: Receiver, clock: MovableClock
+) -> None:
+    env = environment(settings.database_url)
+    account = hooked.credentials.account_id
+    receiver.default = Answer(status=500)
+    await hooked.create_payment()
+    async with delivering(services):
+        await eventually(lambda: len(receiver.received) >= 1)  # failing from now on
+    await asyncio.to_thread(payreq, "admin", "disable-account", account, env=env)
+    clock.advance(FAST.disable_after + 60)  # disabled longer than an endpoint may fail
+    await asyncio.to_thread(payreq, "admin", "enable-account", account, env=env)
+
+    tried = len(receiver.received)
+    async with delivering(services) as dispatcher:
+        await eventually(lambda: len(receiver.received) > tried)  # still failing, once more
+    async with services.db.read() as conn:
+        app = await conn.fetch_one(
+            "SELECT webhook_failing_since, webhook_disabled_at FROM applications WHERE client_id = :c",
+            {"c": hooked.credentials.application_client_id},
+        )
+    assert app is not None and app["webhook_disabled_at"] is None
+    assert app["webhook_failing_since"] >= services.clock() - timedelta(seconds=30)  # a new streak
+    assert dispatcher.stats.endpoints_disabled == 0

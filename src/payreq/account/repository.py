@@ -329,7 +329,18 @@ async def set_account_disabled(conn: Connection, account_id: UUID, *, at: dateti
             "UPDATE accounts SET disabled_at = NULL WHERE id = :id AND disabled_at IS NOT NULL AND closed_at IS NULL",
             {"id": account_id},
         )
-        return changed == 1
+        if changed != 1:
+            return False
+        # no delivery was tried while it was disabled: a failing streak starts again, so
+        # that the time it waited does not count toward disabling an endpoint
+        await conn.execute(
+            """
+            UPDATE applications SET webhook_failing_since = NULL
+            WHERE account_id = :id AND webhook_failing_since IS NOT NULL AND webhook_disabled_at IS NULL
+            """,
+            {"id": account_id},
+        )
+        return True
     changed = await conn.execute(
         "UPDATE accounts SET disabled_at = :at WHERE id = :id AND disabled_at IS NULL",
         {"at": at, "id": account_id},
