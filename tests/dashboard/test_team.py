@@ -22,6 +22,7 @@ from tests.dashboard.conftest import (
     unique_email,
 )
 from tests.dashboard.smtp import Mailbox, smtp_server
+from tests.fixtures.live import environment, payreq
 
 
 async def test_an_invited_developer_joins_by_link_and_cannot_see_the_team(
@@ -38,20 +39,50 @@ async def test_an_invited_developer_joins_by_link_and_cannot_see_the_team(
     assert developer.email in team.text
 
 
-async def test_an_invitation_link_works_once(signed_in: SignedIn, dashboard_app: Litestar) -> None:
-    owner = await signed_in("owner")
-    email = unique_email("dev")
+async def invitation_link(owner: DashboardClient, email: str) -> str:
+    """The path of a new invitation of ``email`` as a viewer, from ``owner``'s team page."""
     invited = await owner.post(
         "/dashboard/team/invitations", {"email": email, "role": "viewer"}, csrf_from="/dashboard/team"
     )
     token = re.search(r"/dashboard/invitations/([A-Za-z0-9]+)", invited.text).group(1)  # type: ignore[union-attr]
-    path = f"/dashboard/invitations/{token}"
+    return f"/dashboard/invitations/{token}"
+
+
+async def test_an_invitation_link_works_once(signed_in: SignedIn, dashboard_app: Litestar) -> None:
+    owner = await signed_in("owner")
+    email = unique_email("dev")
+    path = await invitation_link(owner, email)
     first = DashboardClient(new_client(dashboard_app))
     weak = await first.post(path, {"password": "short"}, csrf_from=path)
     assert weak.status_code == 422 and "at least 12 characters" in weak.text
     assert (await first.post(path, {"password": PASSWORD}, csrf_from=path)).status_code == 303
     again = await DashboardClient(new_client(dashboard_app)).get(path)
     assert again.status_code == 404 and "not valid any more" in again.text
+
+
+async def test_an_invitation_to_a_disabled_account_is_refused_until_it_is_enabled(
+    signed_in: SignedIn, dashboard_app: Litestar, db: Database, settings: Settings
+) -> None:
+    """A disabled account takes no new member: its invitation links answer as spent
+    ones do (the operator's ``disable-account``), and work again once it is enabled."""
+    owner = await signed_in("owner")
+    email = unique_email("dev")
+    path = await invitation_link(owner, email)
+    async with db.read() as conn:
+        row = await conn.fetch_one("SELECT account_id FROM users WHERE email = :e", {"e": owner.email})
+    assert row is not None
+    env = environment(settings.database_url)
+    await asyncio.to_thread(payreq, "admin", "disable-account", str(row["account_id"]), env=env)
+    joiner = DashboardClient(new_client(dashboard_app))
+    page = await joiner.get(path)
+    assert page.status_code == 404 and "not valid any more" in page.text
+    refused = await joiner.post(path, {"password": PASSWORD}, csrf_from="/dashboard/login")
+    assert refused.status_code == 404
+    async with db.read() as conn:
+        assert await conn.fetch_one("SELECT id FROM users WHERE email = :e", {"e": email}) is None
+
+    await asyncio.to_thread(payreq, "admin", "enable-account", str(row["account_id"]), env=env)
+    assert (await joiner.post(path, {"password": PASSWORD}, csrf_from=path)).status_code == 303
 
 
 async def test_removing_a_member_ends_their_sessions_at_once(

@@ -694,6 +694,20 @@ SEEDS: dict[str, Seed] = {
             ]
         }
     ),
+    "0015": Seed(
+        {
+            "accounts": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000025"),
+                    "name": "Closed by its owner",
+                    "disabled_at": NOW,
+                    "closed_at": NOW,
+                    "timezone": "UTC",
+                    "created_at": NOW,
+                }
+            ]
+        }
+    ),
 }
 
 

@@ -9,6 +9,7 @@ import asyncio
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from payreq.account.repository import insert_account
-from payreq.db import connect
+from payreq.db import Database, connect
 from payreq.db.base import sqlalchemy_url, sqlite_path
 from payreq.db.migrate import current_revision, downgrade, head_revision, upgrade
 from payreq.db.tables import metadata
@@ -49,6 +50,17 @@ async def fresh_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
         yield postgres_url(name)
     finally:
         await drop_postgres_database(name)
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Database]:
+    """The database at ``url``, open for the block."""
+    database = connect(url)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 async def _tables(url: str) -> set[str]:
@@ -330,3 +342,46 @@ async def test_0006_moves_earlier_statement_reports_into_rows_and_back(fresh_url
     finally:
         await database.close()
     assert back is not None and json.loads(back["report"]) == lines
+
+
+async def test_0015_marks_the_accounts_their_owners_closed_from_the_audit_log(fresh_url: str) -> None:
+    """Before 0015 a closed account and a disabled one differed only in their audit
+    log: the upgrade marks closed those whose last ``account.closed`` no
+    ``account.enabled`` followed (an enable used to reopen one)."""
+    await asyncio.to_thread(upgrade, fresh_url, "0014")
+    at = datetime.now(UTC)
+    history = {
+        "closed": ["account.closed"],
+        "disabled": ["account.disabled"],
+        "reopened, then disabled": ["account.closed", "account.enabled", "account.disabled"],
+        "closed again": ["account.closed", "account.enabled", "account.closed"],
+        "open": [],
+    }
+    ids = {name: uuid.uuid4() for name in history}
+    async with opened(fresh_url) as database, database.transaction() as conn:
+        for name, actions in history.items():
+            await insert_account(conn, id=ids[name], name=name, created_at=at)
+            if actions:
+                await conn.execute(
+                    "UPDATE accounts SET disabled_at = :at WHERE id = :id", {"at": at, "id": ids[name]}
+                )
+            for seq, action in enumerate(actions, start=1):
+                await conn.execute(
+                    """INSERT INTO audit_entries (id, account_id, seq, at, actor_kind, action, target_type,
+                       changes, prev_hash, hash)
+                       VALUES (:id, :account, :seq, :at, 'user', :action, 'account', '{}', '', '')""",
+                    {"id": uuid.uuid4(), "account": ids[name], "seq": seq, "at": at, "action": action},
+                )
+    await asyncio.to_thread(upgrade, fresh_url)
+    async with opened(fresh_url) as database, database.read() as conn:
+        closed = {
+            name: (await conn.fetch_one("SELECT closed_at FROM accounts WHERE id = :id", {"id": ids[name]}))
+            for name in history
+        }
+    assert {name: row is not None and row["closed_at"] is not None for name, row in closed.items()} == {
+        "closed": True,
+        "disabled": False,
+        "reopened, then disabled": False,
+        "closed again": True,
+        "open": False,
+    }

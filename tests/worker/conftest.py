@@ -1,5 +1,5 @@
-"""The webhook tests' live receiver, for the worker's own tests."""
+"""The webhook tests' live receiver and hooked merchant, for the worker's own tests."""
 
-from tests.webhook.conftest import receiver
+from tests.webhook.conftest import fence, hooked, receiver
 
-__all__ = ["receiver"]
+__all__ = ["fence", "hooked", "receiver"]

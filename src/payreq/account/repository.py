@@ -319,18 +319,43 @@ async def count_live_api_keys(conn: Connection, account_id: UUID, environment: s
     return int(row["n"]) if row is not None else 0
 
 
-async def set_account_disabled(conn: Connection, account_id: UUID, *, at: datetime | None) -> bool | None:
+async def set_account_disabled(conn: Connection, account_id: UUID, *, at: datetime | None) -> bool:
     """Disable the account at ``at`` (None: enable it); disabling also ends every
-    member's dashboard session. False if it already was so, None for an unknown account."""
-    row = await conn.fetch_one("SELECT disabled_at FROM accounts WHERE id = :id", {"id": account_id})
-    if row is None:
-        return None
-    if (row["disabled_at"] is None) == (at is None):
-        return False
-    await conn.execute("UPDATE accounts SET disabled_at = :at WHERE id = :id", {"at": at, "id": account_id})
-    if at is not None:
-        await conn.execute(
-            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = :id)",
+    member's dashboard session. False if nothing changed: it already was so, it is
+    unknown, or (enabling) its owner closed it, which nothing undoes
+    (``account_state`` tells which)."""
+    if at is None:
+        changed = await conn.execute(
+            "UPDATE accounts SET disabled_at = NULL WHERE id = :id AND disabled_at IS NOT NULL AND closed_at IS NULL",
             {"id": account_id},
         )
+        if changed != 1:
+            return False
+        # no delivery was tried while it was disabled: a failing streak starts again, so
+        # that the time it waited does not count toward disabling an endpoint
+        await conn.execute(
+            """
+            UPDATE applications SET webhook_failing_since = NULL
+            WHERE account_id = :id AND webhook_failing_since IS NOT NULL AND webhook_disabled_at IS NULL
+            """,
+            {"id": account_id},
+        )
+        return True
+    changed = await conn.execute(
+        "UPDATE accounts SET disabled_at = :at WHERE id = :id AND disabled_at IS NULL",
+        {"at": at, "id": account_id},
+    )
+    if changed != 1:
+        return False
+    await conn.execute(
+        "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = :id)",
+        {"id": account_id},
+    )
     return True
+
+
+async def account_state(conn: Connection, account_id: UUID) -> Row | None:
+    """``disabled_at`` and ``closed_at`` of the account; None for an unknown id."""
+    return await conn.fetch_one(
+        "SELECT disabled_at, closed_at FROM accounts WHERE id = :id", {"id": account_id}
+    )

@@ -98,6 +98,15 @@ class AccountNotFound(NotFound):
     default_message = "No such account."
 
 
+class AccountClosed(Exception):
+    """The account was closed by its owner: the operator's disable and enable do not
+    apply to it (it stays closed)."""
+
+    def __init__(self, closed_at: datetime) -> None:
+        super().__init__(f"closed by its owner at {closed_at.isoformat()}")
+        self.closed_at = closed_at
+
+
 @dataclass(frozen=True)
 class NewApiKey:
     """An API key as created; ``client_secret`` is shown this once."""
@@ -181,14 +190,19 @@ class AccountService:
         """The operator disables a (hostile) account, or enables it again: while disabled,
         its API keys, access tokens and client tokens answer 401 (``/oauth/token`` 403
         ``invalid_client``), its members are signed out and cannot sign in, its checkout
-        pages are 404 and its webhooks are not sent. Audit-logged; False if it was
-        already so (nothing recorded). ``AccountNotFound`` for an unknown id."""
+        pages answer 410 and its webhooks wait (the worker leaves them due, unsent, and
+        sends them once it is enabled). Audit-logged; False if it was already so
+        (nothing recorded). ``AccountNotFound`` for an unknown id, ``AccountClosed`` for
+        an account its owner closed: it stays closed, whichever was asked."""
         changed = await repository.set_account_disabled(
             conn, account_id, at=self.clock() if disabled else None
         )
-        if changed is None:
-            raise AccountNotFound()
         if not changed:
+            state = await repository.account_state(conn, account_id)
+            if state is None:
+                raise AccountNotFound()
+            if state["closed_at"] is not None:
+                raise AccountClosed(state["closed_at"])
             return False
         await self.audit.record(
             conn,

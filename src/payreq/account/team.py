@@ -145,7 +145,8 @@ class TeamService:
         )
 
     async def invitation(self, conn: Connection, token: str) -> Invitation:
-        """An invitation that can still be accepted (anyone holding the link)."""
+        """An invitation that can still be accepted (anyone holding the link): not to an
+        account that is disabled or closed, which takes no new members."""
         row = (
             await repository.invitation_by_digest(conn, digest(token)) if token and len(token) < 100 else None
         )
@@ -154,6 +155,7 @@ class TeamService:
             or row["accepted_at"] is not None
             or row["revoked_at"] is not None
             or row["expires_at"] <= self.clock()
+            or row["account_disabled_at"] is not None
         ):
             raise InvitationNotFound()
         return Invitation.of(row)
@@ -254,7 +256,7 @@ class TeamService:
         actor.require(Permission.OWN)
         if confirm_name.strip() != account_name:
             raise ValidationFailed("Type the account's name exactly to confirm.", param="confirm_name")
-        await repository.disable_account(conn, actor.account_id, at=self.clock())
+        await repository.close_account(conn, actor.account_id, at=self.clock())
         await self.audit.record_user(
             conn, actor, action="account.closed", target_type="account", target_id=actor.account_id
         )

@@ -8,7 +8,7 @@ from uuid import UUID
 from payreq.db import Connection, Row
 
 _INVITATION = """i.id, i.account_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at,
-    i.accepted_at, i.revoked_at, a.name AS account_name"""
+    i.accepted_at, i.revoked_at, a.name AS account_name, a.disabled_at AS account_disabled_at"""
 
 
 async def members(conn: Connection, account_id: UUID) -> list[Row]:
@@ -131,9 +131,14 @@ async def revoke_invitation(conn: Connection, account_id: UUID, invitation_id: U
     return changed == 1
 
 
-async def disable_account(conn: Connection, account_id: UUID, *, at: datetime) -> None:
+async def close_account(conn: Connection, account_id: UUID, *, at: datetime) -> None:
+    """Closed for good: shut as a disabled account is (``disabled_at``, which every
+    credential check reads) and marked closed (``closed_at``), which no command undoes."""
     await conn.execute(
-        "UPDATE accounts SET disabled_at = :at WHERE id = :id AND disabled_at IS NULL",
+        """
+        UPDATE accounts SET disabled_at = COALESCE(disabled_at, :at), closed_at = :at
+        WHERE id = :id AND closed_at IS NULL
+        """,
         {"at": at, "id": account_id},
     )
     await conn.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC
 from typing import Annotated
 
 import typer
@@ -24,7 +25,8 @@ def disable_account(
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
 ) -> None:
     """Disable an account: its API keys and tokens stop working (401), its members are
-    signed out, its checkout pages answer 410 and its webhooks are no longer sent."""
+    signed out, its checkout pages answer 410 and its webhooks wait unsent (they are
+    sent once it is enabled). An account its owner closed is left as it is."""
     _set(account, disabled=True, reason=reason)
 
 
@@ -32,12 +34,13 @@ def enable_account(
     account: AccountArgument,
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
 ) -> None:
-    """Enable a disabled account again (its members sign in anew)."""
+    """Enable a disabled account again (its members sign in anew; its webhooks that
+    waited are sent). Refused (exit 1) for an account its owner closed: it stays closed."""
     _set(account, disabled=False, reason=reason)
 
 
 def _set(account: str, *, disabled: bool, reason: str) -> None:
-    from payreq.account.service import AccountNotFound, AccountService
+    from payreq.account.service import AccountClosed, AccountNotFound, AccountService
     from payreq.audit.models import Actor
     from payreq.config import get_settings
     from payreq.db import from_settings
@@ -65,6 +68,19 @@ def _set(account: str, *, disabled: bool, reason: str) -> None:
         changed = asyncio.run(main())
     except AccountNotFound:
         typer.echo(f"no account with id {account_id}", err=True)
+        raise typer.Exit(1) from None
+    except AccountClosed as closed:
+        when = closed.closed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if disabled:  # what was asked holds already: a closed account is shut for good
+            typer.echo(
+                f"account {account_id}: closed by its owner on {when}; it stays closed, nothing to disable"
+            )
+            return
+        typer.echo(
+            f"account {account_id} was closed by its owner on {when}: enable-account only undoes "
+            "disable-account, so it stays closed",
+            err=True,
+        )
         raise typer.Exit(1) from None
     state = "disabled" if disabled else "enabled"
     typer.echo(f"account {account_id}: {state}" if changed else f"account {account_id}: already {state}")

@@ -36,7 +36,10 @@ accounts = sa.Table(
     metadata,
     sa.Column("id", UUID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
+    # shut: by the operator (``payreq admin disable-account``) or by its owner's closing
     sa.Column("disabled_at", Timestamp, nullable=True),
+    # closed by its owner, for good (``disabled_at`` is set too); enable-account refuses it
+    sa.Column("closed_at", Timestamp, nullable=True),
     sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
     sa.Column("created_at", Timestamp, nullable=False),
     # requests per second of the account in each environment; NULL: the default

@@ -6,6 +6,10 @@ attempt, schedule the next one.
       -> results written in batches (one unit per batch; on PostgreSQL a batch of
          successes is one statement, a failure in it makes the unit a transaction)
 
+A disabled account's deliveries (``payreq admin disable-account``) are not claimed at
+all: they wait, due and unattempted, and go out once the account is enabled. A closed
+account's are given up.
+
 At-least-once: a worker that dies between its claim and its write leaves leases that
 expire (``PAYREQ_WEBHOOK_LEASE``), and another worker sends those deliveries again,
 with the same ``webhook-id``. A worker that loses its lease records its attempt but
@@ -216,8 +220,12 @@ class Dispatcher:
         if url is None or row["archived_at"] is not None:
             self._result(Result(row, now, url, None, "the application has no webhook URL"))
             return
+        if row["account_closed_at"] is not None:
+            self._result(Result(row, now, url, None, "the account is closed"))
+            return
         if row["account_disabled_at"] is not None:
-            self._result(Result(row, now, url, None, "the account is disabled by the operator"))
+            # never claimed while disabled (the claim skips them); should one slip through,
+            # it is left as it is: no attempt, and due again when the lease ends, once enabled
             return
         if row["webhook_disabled_at"] is not None:
             self._result(Result(row, now, url, None, "the webhook endpoint is disabled"))

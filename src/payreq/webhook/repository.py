@@ -36,7 +36,13 @@ from payreq.db.base import Parts, placeholders, with_parts
 from payreq.kit.ids import ORDERED_UUID_SQL
 
 _TENANT = "e.account_id = :account_id AND e.environment = :environment"
-_DUE = "status = 'pending' AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)"
+_PAUSED = """EXISTS (SELECT 1 FROM applications pa JOIN accounts pacc ON pacc.id = pa.account_id
+    WHERE pa.id = webhook_deliveries.application_id AND pacc.disabled_at IS NOT NULL AND pacc.closed_at IS NULL)"""
+"""The delivery's account is disabled by the operator (not closed by its owner): its
+deliveries wait, unclaimed, neither attempted nor given up, and are due again as they
+were once ``payreq admin enable-account`` clears ``disabled_at``."""
+_DUE = f"""status = 'pending' AND next_attempt_at <= :now AND (claimed_until IS NULL OR claimed_until <= :now)
+    AND NOT {_PAUSED}"""
 _EVENT_COLUMNS = """e.id, e.type, e.data, e.created_at, e.environment, e.application_id, e.payment_id,
     a.client_id, d.id AS delivery_id, d.status AS delivery_status, d.attempts, d.next_attempt_at,
     d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.failed_at"""
@@ -284,7 +290,8 @@ async def any_due(conn: Connection, *, now: datetime) -> bool:
 _CLAIMED = """d.id, d.event_id, d.application_id, d.attempts, d.step, d.claim_token,
     e.type, e.data, e.created_at, a.environment, a.webhook_url, a.webhook_secret,
     a.previous_webhook_secret, a.previous_webhook_secret_expires_at, a.older_webhook_secrets,
-    a.webhook_disabled_at, a.archived_at, acc.disabled_at AS account_disabled_at"""
+    a.webhook_disabled_at, a.archived_at, acc.disabled_at AS account_disabled_at,
+    acc.closed_at AS account_closed_at"""
 _CLAIMED_FROM = """JOIN events e ON e.id = d.event_id JOIN applications a ON a.id = d.application_id
     JOIN accounts acc ON acc.id = a.account_id"""
 
@@ -804,6 +811,7 @@ async def delete_events_before(conn: Connection, *, before: datetime, limit: int
 
 
 async def queue_depth(conn: Connection, *, now: datetime) -> int:
-    """Deliveries due now that no worker holds: the backlog (``/metrics``)."""
+    """Deliveries due now that no worker holds: the backlog (``/metrics``); a disabled
+    account's, which wait, are not in it."""
     row = await conn.fetch_one(f"SELECT count(*) AS n FROM webhook_deliveries WHERE {_DUE}", {"now": now})
     return int(row["n"]) if row is not None else 0
