@@ -17,7 +17,14 @@ from payreq.services import Services
 from tests.application.conftest import new_application, new_token
 from tests.checkout.conftest import open_page, read_page
 from tests.fixtures.factories import Merchant
-from tests.method.conftest import REDIRECT, bank_application, event_types, new_payment, transfer_reference
+from tests.method.conftest import (
+    REDIRECT,
+    bank_application,
+    event_types,
+    instructions,
+    new_payment,
+    transfer_reference,
+)
 from tests.payment.conftest import stored
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]
@@ -352,3 +359,24 @@ async def test_a_production_bank_transfer_that_ended_does_not_claim_no_money_mov
     _, page = await open_page(production.http, payment["id"])
     assert TRANSFER[outcome] in page.text
     assert "No money was taken" not in page.text
+
+
+async def test_the_iban_is_printed_in_groups_of_four_and_copied_without_spaces(merchant: Merchant) -> None:
+    """ISO 13616's print format wherever the payer reads the IBAN (the first step and the
+    details), the electronic format (no spaces) for the copy button and the API."""
+    client_id = await bank_application(merchant)
+    payment = await new_payment(merchant, client_id, 12500, "EUR")
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    assert "to Example Shop GmbH, IBAN DE89 3704 0044 0532 0130 00." in page.text
+    assert "DE89370400440532013000" not in page.text
+    copied = dict(re.findall(r'data-copy="([^"]+)" data-copy-value="([^"]+)"', answer.text))
+    labels = dict(re.findall(r'<dt id="([^"]+)-label">([^<]+)</dt>', answer.text))
+    by_label = {labels[detail_id]: value for detail_id, value in copied.items()}
+    reference = await transfer_reference(merchant, payment["id"])
+    assert by_label == {"IBAN": "DE89370400440532013000", "Transfer reference": reference}
+    body = (await instructions(merchant, payment["id"])).json()
+    assert body["bankDetails"]["iban"] == "DE89370400440532013000"
+    assert (
+        body["steps"][0] == "Send exactly 125.00 EUR to Example Shop GmbH, IBAN DE89 3704 0044 0532 0130 00."
+    )
