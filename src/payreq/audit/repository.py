@@ -10,6 +10,7 @@ from uuid import UUID
 
 from payreq.audit.chain import GENESIS
 from payreq.db import Connection, Row
+from payreq.db.base import placeholders
 
 _COLUMNS = """id, account_id, seq, environment, at, actor_kind, actor_id, actor_label, address,
     action, target_type, target_id, changes, prev_hash, hash"""
@@ -137,3 +138,30 @@ async def chain_rows(conn: Connection, account_id: UUID, *, after_seq: int, limi
         WHERE account_id = :account_id AND seq > :after ORDER BY seq LIMIT :limit""",
         {"account_id": account_id, "after": after_seq, "limit": limit},
     )
+
+
+# -- who a recorded actor is ------------------------------------------------------
+
+
+async def user_emails(conn: Connection, account_id: UUID, ids: Sequence[UUID]) -> dict[UUID, str]:
+    """The e-mail of each of ``ids`` that is a user of the account, in one query."""
+    if not ids:
+        return {}
+    marks, params = placeholders(list(ids), "u")
+    rows = await conn.fetch_all(
+        f"SELECT id, email FROM users WHERE account_id = :account_id AND id IN ({marks})",
+        {"account_id": account_id, **params},
+    )
+    return {row["id"]: row["email"] for row in rows}
+
+
+async def api_key_labels(conn: Connection, account_id: UUID, ids: Sequence[UUID]) -> dict[UUID, str]:
+    """The label of each of ``ids`` that is an API key of the account (revoked ones too)."""
+    if not ids:
+        return {}
+    marks, params = placeholders(list(ids), "k")
+    rows = await conn.fetch_all(
+        f"SELECT id, label FROM api_keys WHERE account_id = :account_id AND id IN ({marks})",
+        {"account_id": account_id, **params},
+    )
+    return {row["id"]: row["label"] for row in rows}
