@@ -134,3 +134,38 @@ async def test_names_with_joiners_and_flag_tags_pass_and_reach_the_payer_unchang
     answer, page = await open_page(http, payment["id"])
     assert answer.status_code == 200
     assert page.text.count(name) >= 2  # the application's name and the reference label
+
+
+@pytest.mark.parametrize("ch", [*INVISIBLE, *BIDI])
+async def test_a_client_token_label_with_an_invisible_or_bidi_character_is_422(
+    merchant: Merchant, ch: str
+) -> None:
+    """The dashboard lists the label beside its Revoke button: display text."""
+    client_id = merchant.credentials.application_client_id
+    answer = await merchant.http.post(
+        f"{API}/{client_id}/tokens",
+        json={"label": f"shop{ch}server", "scopes": ["*"]},
+        headers=await merchant.headers(),
+    )
+    error = error_of(answer, 422, "validation_error")
+    assert error["param"] == "label"
+    if ch in "\u202e\u202d\u2066\u2067\u2068\u200e\u200f\u061c":
+        assert error["code"] == "bidi_control"
+    else:
+        assert (error["code"], error["message"]) == ("control_character", expected_message("label", ch))
+
+
+async def test_a_reference_id_stays_the_merchants_machine_identifier(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    """``reference`` (reference_id) is the merchant's own key, echoed back byte for byte
+    and searched by: only NUL and lone surrogates are refused (check_text); the pages
+    that show it replace invisible characters at render time."""
+    reference = "ORDER\t42\u200b"
+    payment = await checkout_ok(
+        http,
+        merchant.credentials.client_token,
+        merchant.credentials.application_client_id,
+        reference=reference,
+    )
+    assert payment["reference"] == reference
