@@ -3,7 +3,7 @@ to its environment plus the account-wide entries); the verifier reads every chai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -143,25 +143,26 @@ async def chain_rows(conn: Connection, account_id: UUID, *, after_seq: int, limi
 # -- who a recorded actor is ------------------------------------------------------
 
 
-async def user_emails(conn: Connection, account_id: UUID, ids: Sequence[UUID]) -> dict[UUID, str]:
-    """The e-mail of each of ``ids`` that is a user of the account, in one query."""
-    if not ids:
-        return {}
-    marks, params = placeholders(list(ids), "u")
-    rows = await conn.fetch_all(
-        f"SELECT id, email FROM users WHERE account_id = :account_id AND id IN ({marks})",
-        {"account_id": account_id, **params},
-    )
-    return {row["id"]: row["email"] for row in rows}
+_NAMED = {"user": "SELECT id, email AS name FROM users", "api_key": "SELECT id, label AS name FROM api_keys"}
+"""Where each kind of recorded actor's name is: a user's e-mail, an API key's label."""
 
 
-async def api_key_labels(conn: Connection, account_id: UUID, ids: Sequence[UUID]) -> dict[UUID, str]:
-    """The label of each of ``ids`` that is an API key of the account (revoked ones too)."""
-    if not ids:
+async def actor_names(
+    conn: Connection, account_id: UUID, ids: Mapping[str, Sequence[UUID]]
+) -> dict[tuple[str, UUID], str]:
+    """The name of each ``(kind, id)`` of ``ids`` (kinds: user, api_key) found in the
+    account (revoked keys too), in one query however many there are."""
+    parts: list[str] = []
+    params: dict[str, object] = {"account_id": account_id}
+    for kind, wanted in ids.items():
+        if wanted:
+            marks, named = placeholders(list(wanted), f"{kind}_")
+            parts.append(
+                f"SELECT '{kind}' AS kind, id, name FROM ({_NAMED[kind]} "
+                f"WHERE account_id = :account_id AND id IN ({marks})) AS {kind}s"
+            )
+            params.update(named)
+    if not parts:
         return {}
-    marks, params = placeholders(list(ids), "k")
-    rows = await conn.fetch_all(
-        f"SELECT id, label FROM api_keys WHERE account_id = :account_id AND id IN ({marks})",
-        {"account_id": account_id, **params},
-    )
-    return {row["id"]: row["label"] for row in rows}
+    rows = await conn.fetch_all(" UNION ALL ".join(parts), params)
+    return {(row["kind"], row["id"]): row["name"] for row in rows}

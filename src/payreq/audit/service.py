@@ -92,6 +92,8 @@ _KIND_NAMES: dict[str, str] = {
     ActorKind.WORKER: "payreq",
 }
 """How ``names`` calls an actor it cannot name better."""
+_NAMED_KINDS = (ActorKind.USER.value, ActorKind.API_KEY.value)
+"""The kinds whose recorded id ``names`` looks up (a user's e-mail, an API key's label)."""
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -271,7 +273,7 @@ class AuditService:
     ) -> dict[str, str]:
         """What a person reads for each actor recorded as ``kind:id`` or ``kind`` (a
         statement line's ``resolved_by``): a user's e-mail, ``API key <label>``, ``the
-        command line``; one query per kind, however many there are. An id no longer found
+        command line``; one query, however many there are. An id no longer found
         in the account (a deleted user) reads as its kind, such as ``a former team member``."""
         parsed: dict[str, tuple[str, uuid.UUID | None]] = {}
         for value in set(recorded):
@@ -279,18 +281,14 @@ class AuditService:
                 kind, _, text = value.partition(":")
                 parsed[value] = (kind, _uuid(text))
 
-        def ids(kind: ActorKind) -> list[uuid.UUID]:
-            return [i for k, i in parsed.values() if k == kind and i is not None]
-
-        users = await repository.user_emails(conn, account_id, ids(ActorKind.USER))
-        keys = await repository.api_key_labels(conn, account_id, ids(ActorKind.API_KEY))
-        found: dict[str, dict[uuid.UUID, str]] = {
-            ActorKind.USER: users,
-            ActorKind.API_KEY: {i: f"API key {label}" for i, label in keys.items()},
+        wanted = {k: [i for kind, i in parsed.values() if kind == k and i is not None] for k in _NAMED_KINDS}
+        found = await repository.actor_names(conn, account_id, wanted)
+        found = {
+            key: (f"API key {name}" if key[0] == ActorKind.API_KEY else name) for key, name in found.items()
         }
         names = {}
         for value, (kind, ident) in parsed.items():
-            name = found.get(kind, {}).get(ident) if ident is not None else None
+            name = found.get((kind, ident)) if ident is not None else None
             names[value] = name or _KIND_NAMES.get(kind, kind.replace("_", " "))
         return names
 
