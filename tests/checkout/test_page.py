@@ -5,6 +5,7 @@ settings or other payments; no external asset; an HTML 404 for unknown ids."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -380,3 +381,50 @@ async def test_the_iban_is_printed_in_groups_of_four_and_copied_without_spaces(m
     assert (
         body["steps"][0] == "Send exactly 125.00 EUR to Example Shop GmbH, IBAN DE89 3704 0044 0532 0130 00."
     )
+
+
+HIDDEN = "\u202e\u2066\u200b\n\x1b"
+"""Characters the display-text rule refuses: written straight into old rows below."""
+
+
+async def test_names_stored_before_the_display_rule_show_a_replacement_character(
+    merchant: Merchant, services: Services
+) -> None:
+    """Rows written before ``check_display_text`` existed may hold bidi overrides and
+    control characters: the page shows each as U+FFFD (the templates' ``visible``
+    filter), so none can reorder or hide what the payer reads."""
+    client_id = await bank_application(merchant, name="Books")
+    payment = await new_payment(merchant, client_id, 12500, "EUR")
+    async with services.db.transaction() as conn:
+        row = await conn.fetch_one(
+            "SELECT bank_details FROM applications WHERE client_id = :c", {"c": client_id}
+        )
+        assert row is not None
+        bank = json.loads(row["bank_details"])
+        holder = next(k for k, v in bank.items() if v == "Example Shop GmbH")
+        bank[holder] = "Example\nShop\u200bGmbH"
+        await conn.execute(
+            "UPDATE applications SET name = :name, bank_details = :bank WHERE client_id = :c",
+            {"name": "Books \u202enoino", "bank": json.dumps(bank), "c": client_id},
+        )
+        await conn.execute(
+            "UPDATE payments SET reference_label = :label WHERE id = :id",
+            {"label": "Order\x1b[2J #7", "id": uuid.UUID(payment["id"])},
+        )
+        await conn.execute(
+            "UPDATE accounts SET name = :name WHERE id = :id",
+            {"name": "Demo\u2066merchant", "id": uuid.UUID(merchant.credentials.account_id)},
+        )
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    body = answer.text.split("<body", 1)[1]
+    assert not any(ch in body.replace("\n", "") for ch in HIDDEN) and "Shop\nGmbH" not in body
+    for shown in (
+        "Books \ufffdnoino",
+        "Example\ufffdShop\ufffdGmbH",
+        "Order\ufffd[2J #7",
+        "Demo\ufffdmerchant",
+    ):
+        assert shown in page.text, shown
+    assert "to Example\ufffdShop\ufffdGmbH, IBAN" in page.text  # the first step too
+    assert "<title>Pay €125.00 to Demo\ufffdmerchant</title>" in answer.text

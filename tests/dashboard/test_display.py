@@ -5,14 +5,17 @@ pages list follow the display-text rule (``check_display_text``)."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from html import unescape
 
 import pytest
 from litestar import Litestar
 
+from payreq.services import Services
 from tests.dashboard.conftest import DashboardClient
 from tests.dashboard.statement_data import BANK_FORM, bank_payments
+from tests.dashboard.test_keys import create_key
 
 SignedIn = Callable[..., Awaitable[DashboardClient]]
 PRINTED = "DE89 3704 0044 0532 0130 00"
@@ -63,3 +66,44 @@ async def test_key_and_token_labels_follow_the_display_text_rule_beside_the_fiel
     assert token.status_code == 422
     assert field_error(token.text, "label") == f"label must not contain {rule}"
     assert "shopserver" not in unescape((await owner.get("/dashboard/api-keys")).text).replace(ch, "")
+
+
+async def test_names_stored_before_the_display_rule_show_a_replacement_character(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """Old rows (written before the rule, straight into the database here) keep their
+    bidi overrides and control characters; every page that lists them shows U+FFFD."""
+    owner = await signed_in("owner")
+    client_id, _ = await create_key(owner, "shop server")
+    ((payment_id, _),) = await bank_payments(dashboard_app, owner, 12500)
+    services: Services = dashboard_app.state.services
+    async with services.db.transaction() as conn:
+        user = await conn.fetch_one("SELECT account_id FROM users WHERE email = :e", {"e": owner.email})
+        assert user is not None
+        account = {"account": user["account_id"]}
+        await conn.execute("UPDATE accounts SET name = 'Corner\u202epohs' WHERE id = :account", account)
+        await conn.execute(
+            "UPDATE api_keys SET label = 'shop\nserver\u200b' WHERE client_id = :c", {"c": client_id}
+        )
+        await conn.execute(
+            "UPDATE applications SET name = 'Bank\u2066transfers' WHERE account_id = :account AND name = :n",
+            {**account, "n": BANK_FORM["name"]},
+        )
+        await conn.execute(
+            "UPDATE payments SET reference_label = 'Order\x1b #1', reference_id = 'ORDER\t1' WHERE id = :id",
+            {"id": uuid.UUID(payment_id)},
+        )
+    pages = {
+        "/dashboard/api-keys": ["shop\ufffdserver\ufffd"],
+        "/dashboard/applications": ["Bank\ufffdtransfers"],
+        f"/dashboard/payments/{payment_id}": ["Order\ufffd #1", "ORDER\ufffd1"],
+        "/dashboard/payments": ["Order\ufffd #1", "ORDER\ufffd1", "Bank\ufffdtransfers"],
+    }
+    for path, shown in pages.items():
+        answer = await owner.get(path)
+        assert answer.status_code == 200, path
+        text = unescape(answer.text)
+        assert "Corner\ufffdpohs" in text and "\u202e" not in text, path  # the account, in every header
+        for name in shown:
+            assert name in text, (path, name)
+        assert not any(ch in text for ch in "\u2066\u200b\x1b\t"), path

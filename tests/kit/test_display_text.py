@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from payreq.errors import ValidationFailed
+from payreq.kit.jsonbody import REPLACEMENT, check_display_text, displayable
 from tests.application.conftest import checkout, checkout_ok
 from tests.checkout.conftest import open_page
 from tests.fixtures.factories import Merchant
@@ -169,3 +173,24 @@ async def test_a_reference_id_stays_the_merchants_machine_identifier(
         reference=reference,
     )
     assert payment["reference"] == reference
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"])))
+def test_what_a_page_shows_always_passes_the_rule_and_valid_text_is_shown_unchanged(text: str) -> None:
+    """``displayable`` (the templates' ``visible`` filter) and ``check_display_text``
+    are one rule: whatever is stored, the page shows text the rule accepts, and text
+    the rule accepts is shown as it is."""
+    shown = displayable(text)
+    check_display_text(shown, "name")
+    assert len(shown) == len(text)
+    try:
+        check_display_text(text, "name")
+    except ValidationFailed:
+        assert shown != text and REPLACEMENT in shown
+    else:
+        assert shown == text
+
+
+@pytest.mark.parametrize("name", NAMES_THAT_PASS)
+def test_joiners_and_flag_tags_are_shown_unchanged(name: str) -> None:
+    assert displayable(name) == name
