@@ -127,6 +127,30 @@ async def test_the_page_says_who_resolved_a_line_in_words_a_person_reads(
     assert "<b>shop</b>" not in page and "api_key:" not in page
 
 
+async def test_a_resolver_of_another_account_is_never_named(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """Names are looked up in the page's own account only: a line whose record names
+    another account's user (written straight into the row here) reads as a former
+    team member, not as that user's e-mail."""
+    owner, stranger = await signed_in("owner"), await signed_in("owner")
+    location = (await _upload(owner, (await _late_fixture(dashboard_app, owner))[2])).headers["location"]
+    done = await owner.post(f"{location}/lines/2/resolve", {"action": "accept"}, csrf_from=location)
+    assert done.status_code == 303
+    services = dashboard_app.state.services
+    async with services.db.transaction() as conn:
+        other = await conn.fetch_one("SELECT id FROM users WHERE email = :e", {"e": stranger.email})
+        mine = await conn.fetch_one("SELECT account_id FROM users WHERE email = :e", {"e": owner.email})
+        assert other is not None and mine is not None
+        await conn.execute(
+            "UPDATE statement_lines SET resolved_by = :by WHERE account_id = :account AND resolution IS NOT NULL",
+            {"by": f"user:{other['id']}", "account": mine["account_id"]},
+        )
+    page = (await owner.get(location)).text
+    assert resolution_of_line(page, 2) == "accepted by a former team member"
+    assert stranger.email not in page
+
+
 def payment_status_of_line(page: str, line: int) -> str:
     row = re.search(rf'<tr id="line-{line}".*?</tr>', page, re.S)
     assert row, page
