@@ -163,11 +163,11 @@ def _served(home: Path, database_url: str) -> Iterator[Payreq]:
             process.wait(timeout=10)
 
 
-def bank_application(payreq: Payreq, token: str) -> dict[str, Any]:
-    """A bank-transfer application ("Books online", the test's bank details)."""
+def bank_application(payreq: Payreq, token: str, **bank: str) -> dict[str, Any]:
+    """A bank-transfer application ("Books online", the test's bank details but ``bank``)."""
     answer = httpx.post(
         f"{payreq.url}/api/payment-applications",
-        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": BANK},
+        json={"name": "Books online", "methods": ["bank_transfer"], "bankDetails": {**BANK, **bank}},
         headers={"Authorization": f"Bearer {token}"},
     )
     assert answer.status_code == 201, answer.text
@@ -585,6 +585,45 @@ async def test_a_bank_transfer_the_epc_code_cannot_carry_shows_the_written_instr
 
 SIZES = [("desktop", 1280), ("phone", 360)]
 NO_SIDEWAYS = "[document.documentElement.scrollWidth, window.innerWidth]"
+
+LONG_IBAN = "RU0204452560040702810412345678901"
+"""33 characters, among the longest IBANs issued (ISO 13616 allows 34)."""
+
+
+@pytest.mark.parametrize(
+    ("iban", "printed"),
+    [
+        pytest.param("DE89370400440532013000", "DE89 3704 0044 0532 0130 00", id="DE"),
+        pytest.param(LONG_IBAN, "RU02 0445 2560 0407 0281 0412 3456 7890 1", id="RU-33"),
+    ],
+)
+async def test_the_iban_reads_in_groups_of_four_fits_a_phone_and_copies_without_spaces(
+    payreq: Payreq, shop: Shop, browser: Any, iban: str, printed: str
+) -> None:
+    token = payreq.access_token()
+    app = bank_application(payreq, token, iban=iban)
+    created = create_payment(
+        payreq, shop, token=token, amount=2450, currencyCode="EUR", clientId=app["clientId"]
+    )
+    for name, width in SIZES:
+        context = await browser.new_context(locale="en-GB", viewport={"width": width, "height": 900})
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=payreq.url)
+        try:
+            page = await context.new_page()
+            await page.goto(created["checkoutUrl"])
+            step = await page.locator("ol.steps li").first.inner_text()
+            assert step.endswith(f"IBAN {printed}."), step
+            value = page.locator("dd", has=page.get_by_text(printed, exact=True))
+            assert await value.count() == 1
+            box = await value.locator("code").bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width, box  # inside the screen
+            assert await page.evaluate(NO_SIDEWAYS) == [width, width]
+            await value.get_by_role("button", name="Copy").click()
+            await page.get_by_text("Copied to the clipboard.").wait_for(state="attached")
+            assert await page.evaluate("navigator.clipboard.readText()") == iban
+            await screenshot(page, f"bank-transfer-iban-{iban[:2]}-{name}")
+        finally:
+            await context.close()
 
 
 async def test_a_sandbox_bank_transfer_says_no_money_moves_and_draws_no_qr_code(

@@ -5,6 +5,7 @@ settings or other payments; no external asset; an HTML 404 for unknown ids."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,14 @@ from payreq.services import Services
 from tests.application.conftest import new_application, new_token
 from tests.checkout.conftest import open_page, read_page
 from tests.fixtures.factories import Merchant
-from tests.method.conftest import REDIRECT, bank_application, event_types, new_payment, transfer_reference
+from tests.method.conftest import (
+    REDIRECT,
+    bank_application,
+    event_types,
+    instructions,
+    new_payment,
+    transfer_reference,
+)
 from tests.payment.conftest import stored
 
 MakeMerchant = Callable[..., Awaitable[Merchant]]
@@ -352,3 +360,71 @@ async def test_a_production_bank_transfer_that_ended_does_not_claim_no_money_mov
     _, page = await open_page(production.http, payment["id"])
     assert TRANSFER[outcome] in page.text
     assert "No money was taken" not in page.text
+
+
+async def test_the_iban_is_printed_in_groups_of_four_and_copied_without_spaces(merchant: Merchant) -> None:
+    """ISO 13616's print format wherever the payer reads the IBAN (the first step and the
+    details), the electronic format (no spaces) for the copy button and the API."""
+    client_id = await bank_application(merchant)
+    payment = await new_payment(merchant, client_id, 12500, "EUR")
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    assert "to Example Shop GmbH, IBAN DE89 3704 0044 0532 0130 00." in page.text
+    assert "DE89370400440532013000" not in page.text
+    copied = dict(re.findall(r'data-copy="([^"]+)" data-copy-value="([^"]+)"', answer.text))
+    labels = dict(re.findall(r'<dt id="([^"]+)-label">([^<]+)</dt>', answer.text))
+    by_label = {labels[detail_id]: value for detail_id, value in copied.items()}
+    reference = await transfer_reference(merchant, payment["id"])
+    assert by_label == {"IBAN": "DE89370400440532013000", "Transfer reference": reference}
+    body = (await instructions(merchant, payment["id"])).json()
+    assert body["bankDetails"]["iban"] == "DE89370400440532013000"
+    assert (
+        body["steps"][0] == "Send exactly 125.00 EUR to Example Shop GmbH, IBAN DE89 3704 0044 0532 0130 00."
+    )
+
+
+HIDDEN = "\u202e\u2066\u200b\n\x1b"
+"""Characters the display-text rule refuses: written straight into old rows below."""
+
+
+async def test_names_stored_before_the_display_rule_show_a_replacement_character(
+    merchant: Merchant, services: Services
+) -> None:
+    """Rows written before ``check_display_text`` existed may hold bidi overrides and
+    control characters: the page shows each as U+FFFD (the templates' ``visible``
+    filter), so none can reorder or hide what the payer reads."""
+    client_id = await bank_application(merchant, name="Books")
+    payment = await new_payment(merchant, client_id, 12500, "EUR")
+    async with services.db.transaction() as conn:
+        row = await conn.fetch_one(
+            "SELECT bank_details FROM applications WHERE client_id = :c", {"c": client_id}
+        )
+        assert row is not None
+        bank = json.loads(row["bank_details"])
+        holder = next(k for k, v in bank.items() if v == "Example Shop GmbH")
+        bank[holder] = "Example\nShop\u200bGmbH"
+        await conn.execute(
+            "UPDATE applications SET name = :name, bank_details = :bank WHERE client_id = :c",
+            {"name": "Books \u202enoino", "bank": json.dumps(bank), "c": client_id},
+        )
+        await conn.execute(
+            "UPDATE payments SET reference_label = :label WHERE id = :id",
+            {"label": "Order\x1b[2J #7", "id": uuid.UUID(payment["id"])},
+        )
+        await conn.execute(
+            "UPDATE accounts SET name = :name WHERE id = :id",
+            {"name": "Demo\u2066merchant", "id": uuid.UUID(merchant.credentials.account_id)},
+        )
+    answer, page = await open_page(merchant.http, payment["id"])
+    assert answer.status_code == 200
+    body = answer.text.split("<body", 1)[1]
+    assert not any(ch in body.replace("\n", "") for ch in HIDDEN) and "Shop\nGmbH" not in body
+    for shown in (
+        "Books \ufffdnoino",
+        "Example\ufffdShop\ufffdGmbH",
+        "Order\ufffd[2J #7",
+        "Demo\ufffdmerchant",
+    ):
+        assert shown in page.text, shown
+    assert "to Example\ufffdShop\ufffdGmbH, IBAN" in page.text  # the first step too
+    assert "<title>Pay €125.00 to Demo\ufffdmerchant</title>" in answer.text

@@ -28,7 +28,7 @@ BANK = {key.split(".", 1)[1]: value for key, value in BANK_FORM.items() if key.s
 async def test_upload_a_camt053_file_see_each_line_and_accept_the_late_one(
     live: Live, page: Any, console_errors: list[str], tmp_path: Path
 ) -> None:
-    await sign_up_in_browser(page, live)
+    email = await sign_up_in_browser(page, live)
     api: Api = await _api(page, live)  # type: ignore[arg-type]
     try:
         shop = api.app(methods=["bank_transfer"], bankDetails=BANK)
@@ -62,7 +62,8 @@ async def test_upload_a_camt053_file_see_each_line_and_accept_the_late_one(
         await page.get_by_role("button", name="Accept line 2").click()
         await page.wait_for_url(re.compile(r".*resolved=2#line-2$"))
         assert await page.get_by_role("status").first.inner_text() == "Line 2 is resolved."
-        assert "accepted" in await page.locator("#line-2").inner_text()
+        resolution = await page.locator('#line-2 td[data-label="Resolution"]').inner_text()
+        assert " ".join(resolution.split()) == f"accepted by {email}"  # who, in words
         assert await page.get_by_role("button", name="Accept line 2").count() == 0
         assert api.http.get(f"/api/payment/{second}").json()["status"] == "paid"
         await page.reload()  # the stored line says what the answer said: the payment is paid

@@ -20,6 +20,7 @@ from payreq.method.statements.importer import StatementImporter
 from payreq.method.statements.reconcile import Reconciler
 from tests.dashboard.conftest import DashboardClient
 from tests.dashboard.statement_data import bank_payments, camt053
+from tests.dashboard.test_keys import create_key
 
 SignedIn = Callable[..., Awaitable[DashboardClient]]
 XML = "application/xml"
@@ -76,7 +77,7 @@ async def test_an_upload_reports_every_line_and_a_late_line_is_accepted_once(
         f"/dashboard/statements/{import_id}/lines/2/resolve", {"action": "refund_due"}, csrf_from=location
     )
     assert again.status_code == 409
-    assert "This line was resolved already (accepted by user:" in again.text
+    assert "This line was resolved already." in again.text and "user:" not in again.text
     matched = await owner.post(
         f"/dashboard/statements/{import_id}/lines/1/resolve", {"action": "accept"}, csrf_from=location
     )
@@ -89,6 +90,65 @@ async def test_an_upload_reports_every_line_and_a_late_line_is_accepted_once(
 
     listing = (await owner.get("/dashboard/statements")).text
     assert f'href="/dashboard/statements/{import_id}"' in listing and "camt053-basic.xml" in listing
+
+
+def resolution_of_line(page: str, line: int) -> str:
+    row = re.search(rf'<tr id="line-{line}".*?<td data-label="Resolution">(.*?)</td>', page, re.S)
+    assert row, page
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", row.group(1))).split())
+
+
+async def test_the_page_says_who_resolved_a_line_in_words_a_person_reads(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """The line records ``user:<id>`` or ``api_key:<id>``; the page names the team
+    member by e-mail and the key by its label (escaped), never the raw id."""
+    owner = await signed_in("owner")
+    by_user = (await _upload(owner, (await _late_fixture(dashboard_app, owner))[2])).headers["location"]
+    done = await owner.post(f"{by_user}/lines/2/resolve", {"action": "accept"}, csrf_from=by_user)
+    assert done.status_code == 303
+    assert resolution_of_line((await owner.get(by_user)).text, 2) == f"accepted by {owner.email}"
+
+    other = (await _late_fixture(dashboard_app, owner))[2].replace(b"BANKREF-", b"BANKREF-B")  # new lines
+    by_key = (await _upload(owner, other)).headers["location"]
+    client_id, secret = await create_key(owner, "<b>shop</b> server")
+    token = await owner.http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    resolved = await owner.http.post(
+        f"/api{by_key.removeprefix('/dashboard')}/lines/2/resolve",
+        json={"action": "refund_due"},
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["resolvedBy"].startswith("api_key:")  # the API keeps the recorded form
+    page = (await owner.get(by_key)).text
+    assert resolution_of_line(page, 2) == "refund due by API key <b>shop</b> server"
+    assert "<b>shop</b>" not in page and "api_key:" not in page
+
+
+async def test_a_resolver_of_another_account_is_never_named(
+    signed_in: SignedIn, dashboard_app: Litestar
+) -> None:
+    """Names are looked up in the page's own account only: a line whose record names
+    another account's user (written straight into the row here) reads as a former
+    team member, not as that user's e-mail."""
+    owner, stranger = await signed_in("owner"), await signed_in("owner")
+    location = (await _upload(owner, (await _late_fixture(dashboard_app, owner))[2])).headers["location"]
+    done = await owner.post(f"{location}/lines/2/resolve", {"action": "accept"}, csrf_from=location)
+    assert done.status_code == 303
+    services = dashboard_app.state.services
+    async with services.db.transaction() as conn:
+        other = await conn.fetch_one("SELECT id FROM users WHERE email = :e", {"e": stranger.email})
+        mine = await conn.fetch_one("SELECT account_id FROM users WHERE email = :e", {"e": owner.email})
+        assert other is not None and mine is not None
+        await conn.execute(
+            "UPDATE statement_lines SET resolved_by = :by WHERE account_id = :account AND resolution IS NOT NULL",
+            {"by": f"user:{other['id']}", "account": mine["account_id"]},
+        )
+    page = (await owner.get(location)).text
+    assert resolution_of_line(page, 2) == "accepted by a former team member"
+    assert stranger.email not in page
 
 
 def payment_status_of_line(page: str, line: int) -> str:

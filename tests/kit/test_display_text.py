@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from payreq.errors import ValidationFailed
+from payreq.kit.jsonbody import REPLACEMENT, check_display_text, displayable
 from tests.application.conftest import checkout, checkout_ok
 from tests.checkout.conftest import open_page
 from tests.fixtures.factories import Merchant
@@ -134,3 +138,59 @@ async def test_names_with_joiners_and_flag_tags_pass_and_reach_the_payer_unchang
     answer, page = await open_page(http, payment["id"])
     assert answer.status_code == 200
     assert page.text.count(name) >= 2  # the application's name and the reference label
+
+
+@pytest.mark.parametrize("ch", [*INVISIBLE, *BIDI])
+async def test_a_client_token_label_with_an_invisible_or_bidi_character_is_422(
+    merchant: Merchant, ch: str
+) -> None:
+    """The dashboard lists the label beside its Revoke button: display text."""
+    client_id = merchant.credentials.application_client_id
+    answer = await merchant.http.post(
+        f"{API}/{client_id}/tokens",
+        json={"label": f"shop{ch}server", "scopes": ["*"]},
+        headers=await merchant.headers(),
+    )
+    error = error_of(answer, 422, "validation_error")
+    assert error["param"] == "label"
+    if ch in "\u202e\u202d\u2066\u2067\u2068\u200e\u200f\u061c":
+        assert error["code"] == "bidi_control"
+    else:
+        assert (error["code"], error["message"]) == ("control_character", expected_message("label", ch))
+
+
+async def test_a_reference_id_stays_the_merchants_machine_identifier(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    """``reference`` (reference_id) is the merchant's own key, echoed back byte for byte
+    and searched by: only NUL and lone surrogates are refused (check_text); the pages
+    that show it replace invisible characters at render time."""
+    reference = "ORDER\t42\u200b"
+    payment = await checkout_ok(
+        http,
+        merchant.credentials.client_token,
+        merchant.credentials.application_client_id,
+        reference=reference,
+    )
+    assert payment["reference"] == reference
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"])))
+def test_what_a_page_shows_always_passes_the_rule_and_valid_text_is_shown_unchanged(text: str) -> None:
+    """``displayable`` (the templates' ``visible`` filter) and ``check_display_text``
+    are one rule: whatever is stored, the page shows text the rule accepts, and text
+    the rule accepts is shown as it is."""
+    shown = displayable(text)
+    check_display_text(shown, "name")
+    assert len(shown) == len(text)
+    try:
+        check_display_text(text, "name")
+    except ValidationFailed:
+        assert shown != text and REPLACEMENT in shown
+    else:
+        assert shown == text
+
+
+@pytest.mark.parametrize("name", NAMES_THAT_PASS)
+def test_joiners_and_flag_tags_are_shown_unchanged(name: str) -> None:
+    assert displayable(name) == name

@@ -26,7 +26,7 @@ from payreq.db import Connection, Row
 from payreq.errors import NotFound, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import SecretKind, digest, new_client_id, new_secret
-from payreq.kit.jsonbody import check_text
+from payreq.kit.jsonbody import check_display_text
 
 log = structlog.get_logger("payreq.account")
 
@@ -77,7 +77,7 @@ class ApiKey:
 
 def _label(value: str) -> str:
     label = value.strip()
-    check_text(label, "label")
+    check_display_text(label, "label")  # shown on the dashboard's pages
     if not 1 <= len(label) <= 200:
         raise ValidationFailed(
             "Give the key a label (1 to 200 characters), such as its server's name.", param="label"

@@ -24,7 +24,7 @@ from payreq.db import Connection
 from payreq.errors import NotFound, ValidationFailed
 from payreq.kit.clock import Clock, bounded_instant, utc_now
 from payreq.kit.crypto import SecretKind, digest, new_secret
-from payreq.kit.jsonbody import check_text
+from payreq.kit.jsonbody import check_display_text
 
 log = structlog.get_logger("payreq.application")
 
@@ -65,7 +65,7 @@ class ClientTokenService:
                 code="too_many_client_tokens",
             )
         label = data.label.strip()
-        check_text(label, "label")
+        check_display_text(label, "label")  # shown on the dashboard's pages
         if not label:
             raise ValidationFailed("label must not be blank.", param="label")
         if len(label) > 200:

@@ -3,13 +3,14 @@ to its environment plus the account-wide entries); the verifier reads every chai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from payreq.audit.chain import GENESIS
 from payreq.db import Connection, Row
+from payreq.db.base import placeholders
 
 _COLUMNS = """id, account_id, seq, environment, at, actor_kind, actor_id, actor_label, address,
     action, target_type, target_id, changes, prev_hash, hash"""
@@ -137,3 +138,31 @@ async def chain_rows(conn: Connection, account_id: UUID, *, after_seq: int, limi
         WHERE account_id = :account_id AND seq > :after ORDER BY seq LIMIT :limit""",
         {"account_id": account_id, "after": after_seq, "limit": limit},
     )
+
+
+# -- who a recorded actor is ------------------------------------------------------
+
+
+_NAMED = {"user": "SELECT id, email AS name FROM users", "api_key": "SELECT id, label AS name FROM api_keys"}
+"""Where each kind of recorded actor's name is: a user's e-mail, an API key's label."""
+
+
+async def actor_names(
+    conn: Connection, account_id: UUID, ids: Mapping[str, Sequence[UUID]]
+) -> dict[tuple[str, UUID], str]:
+    """The name of each ``(kind, id)`` of ``ids`` (kinds: user, api_key) found in the
+    account (revoked keys too), in one query however many there are."""
+    parts: list[str] = []
+    params: dict[str, object] = {"account_id": account_id}
+    for kind, wanted in ids.items():
+        if wanted:
+            marks, named = placeholders(list(wanted), f"{kind}_")
+            parts.append(
+                f"SELECT '{kind}' AS kind, id, name FROM ({_NAMED[kind]} "
+                f"WHERE account_id = :account_id AND id IN ({marks})) AS {kind}s"
+            )
+            params.update(named)
+    if not parts:
+        return {}
+    rows = await conn.fetch_all(" UNION ALL ".join(parts), params)
+    return {(row["kind"], row["id"]): row["name"] for row in rows}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +19,7 @@ import msgspec
 
 from payreq.audit import repository
 from payreq.audit.chain import ChainCheck, Problem, content_hash
-from payreq.audit.models import ACTOR_KINDS, Actor, Entry, EntryPage
+from payreq.audit.models import ACTOR_KINDS, Actor, ActorKind, Entry, EntryPage
 from payreq.auth.roles import Actor as User
 from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, CredentialKind
@@ -82,6 +82,25 @@ class Verified:
     chains: int
     entries: int
     problems: list[Problem]
+
+
+_KIND_NAMES: dict[str, str] = {
+    ActorKind.USER: "a former team member",
+    ActorKind.API_KEY: "an API key",
+    ActorKind.CLIENT_TOKEN: "a client token",
+    ActorKind.CLI: "the command line",
+    ActorKind.WORKER: "payreq",
+}
+"""How ``names`` calls an actor it cannot name better."""
+_NAMED_KINDS = (ActorKind.USER.value, ActorKind.API_KEY.value)
+"""The kinds whose recorded id ``names`` looks up (a user's e-mail, an API key's label)."""
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 class AuditService:
@@ -248,6 +267,30 @@ class AuditService:
     ) -> builtins.list[Entry]:
         """Everything recorded about one thing (a payment's status changes), oldest first."""
         return [Entry.of(r) for r in await repository.for_target(conn, account_id, target_id)]
+
+    async def names(
+        self, conn: Connection, account_id: uuid.UUID, recorded: Iterable[str | None]
+    ) -> dict[str, str]:
+        """What a person reads for each actor recorded as ``kind:id`` or ``kind`` (a
+        statement line's ``resolved_by``): a user's e-mail, ``API key <label>``, ``the
+        command line``; one query, however many there are. An id no longer found
+        in the account (a deleted user) reads as its kind, such as ``a former team member``."""
+        parsed: dict[str, tuple[str, uuid.UUID | None]] = {}
+        for value in set(recorded):
+            if value:
+                kind, _, text = value.partition(":")
+                parsed[value] = (kind, _uuid(text))
+
+        wanted = {k: [i for kind, i in parsed.values() if kind == k and i is not None] for k in _NAMED_KINDS}
+        found = await repository.actor_names(conn, account_id, wanted)
+        found = {
+            key: (f"API key {name}" if key[0] == ActorKind.API_KEY else name) for key, name in found.items()
+        }
+        names = {}
+        for value, (kind, ident) in parsed.items():
+            name = found.get((kind, ident)) if ident is not None else None
+            names[value] = name or _KIND_NAMES.get(kind, kind.replace("_", " "))
+        return names
 
     async def verify(self, db: Database, *, batch: int = 1000) -> Verified:
         """Walk every account's chain; the first problem of each broken one."""

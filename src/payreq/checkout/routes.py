@@ -36,6 +36,7 @@ from payreq.errors import BadRequest, Forbidden, NotFound, PayreqError, RateLimi
 from payreq.http import page_error_status, request_id
 from payreq.kit.assets import CACHE_HEADERS, load
 from payreq.kit.clock import rfc3339
+from payreq.kit.jsonbody import displayable
 from payreq.payment.lifecycle import Status
 from payreq.payment.models import Payment
 from payreq.ratelimit.backend import Budget
@@ -44,6 +45,7 @@ from payreq.services import Services
 _templates = Environment(
     loader=PackageLoader("payreq.checkout", "templates"), autoescape=select_autoescape(default=True)
 )
+_templates.filters["visible"] = displayable  # what the merchant typed: see kit.jsonbody
 
 
 ASSETS = {

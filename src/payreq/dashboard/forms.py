@@ -10,6 +10,7 @@ from payreq.application.models import Application, BankDetails
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate, TokenCreate
 from payreq.dashboard.web import Form
 from payreq.errors import ValidationFailed
+from payreq.method.bank_transfer import print_iban
 
 BANK_FIELDS = {
     "bankDetails.accountHolder": "account_holder",
@@ -97,6 +98,8 @@ def application_values(app: Application) -> dict[str, Any]:
     }
     for name, attr in BANK_FIELDS.items():
         values[name] = (getattr(bank, attr) or "") if bank else ""
+    if bank and bank.iban:
+        values["bankDetails.iban"] = print_iban(bank.iban)  # read back in groups of four
     return values
 
 

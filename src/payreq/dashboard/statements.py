@@ -10,7 +10,8 @@ statement, read each line's outcome, resolve late, partial and overpaid lines.
   browser goes to the import's page;
 - ``GET  /dashboard/statements/{id}``: the summary, the progress of a running import
   (lines done of the line count, as a ``<progress>`` bar), and every line's outcome a
-  page at a time (``?cursor=``), each matched payment linked. While the import runs the
+  page at a time (``?cursor=``), each matched payment linked, each resolved line with
+  who resolved it in words (``AuditService.names``: one query per kind of actor). While the import runs the
   page refreshes itself until it is finished or failed: without JavaScript by a
   ``<meta http-equiv="refresh">`` (inside ``<noscript>``), with it by dashboard.js,
   which fetches the page again and swaps its ``data-live`` parts in place (no reload,
@@ -136,9 +137,13 @@ async def _report(
         report = await services.methods.statements.report(
             conn, page.subject, import_id, cursor=cursor, limit=LINES_PER_PAGE
         )
+        resolvers = await services.audit.names(
+            conn, page.subject.tenant.account_id, (line.resolved_by for line in report.lines)
+        )
     context = page.context(
         report=report,
         resolvable=RESOLVABLE,
+        resolvers=resolvers,
         may_change=page.may(Permission.DEVELOP),
         here=f"/dashboard/statements/{report.id}" + (f"?cursor={cursor}" if cursor else ""),
         refresh_seconds=REFRESH_SECONDS if report.status == "running" else None,
@@ -182,7 +187,9 @@ async def resolve(
     except PayreqError as exc:
         if exc.status not in (409, 422):
             raise
-        return await _report(request, page, import_id, status=exc.status, notices=[exc.message])
+        # the API's message names the resolver as recorded (user:<id>); the line's row says who
+        message = "This line was resolved already." if exc.code == "already_resolved" else exc.message
+        return await _report(request, page, import_id, status=exc.status, notices=[message])
     back = form.get("cursor")
     cursor = f"cursor={back}&" if back.isdigit() else ""
     return see_other(request, f"/dashboard/statements/{import_id}?{cursor}resolved={line}#line-{line}")

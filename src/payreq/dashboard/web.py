@@ -30,6 +30,7 @@ from payreq.http import page_error_status, request_id
 from payreq.kit import money
 from payreq.kit.assets import load
 from payreq.kit.crypto import random_string
+from payreq.kit.jsonbody import displayable
 from payreq.services import Services
 
 CSRF_COOKIE = "payreq_csrf"
@@ -44,6 +45,7 @@ templates = Environment(
     lstrip_blocks=True,
 )
 templates.filters["major"] = lambda amount, currency: money.major_units(int(amount), str(currency))
+templates.filters["visible"] = displayable  # names and labels people typed: see kit.jsonbody
 
 
 ASSETS = {

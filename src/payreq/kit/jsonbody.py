@@ -201,6 +201,25 @@ in tags, then CANCEL TAG: England, Scotland, Wales). Tags anywhere else carry hi
 text and are refused."""
 
 
+def _hidden(ch: str) -> bool:
+    return ch not in JOINERS and unicodedata.category(ch) in INVISIBLE_CATEGORIES
+
+
+REPLACEMENT = "\ufffd"
+
+
+def displayable(value: object) -> str:
+    """``value`` as a page shows it (the templates' ``visible`` filter): every character
+    ``check_display_text`` refuses becomes U+FFFD, REPLACEMENT CHARACTER, so text stored
+    before the rule (or by a field without it, a payment's reference) can neither hide
+    nor reorder what a reader sees. None reads as nothing."""
+    text = "" if value is None else str(value)
+    if text.isprintable():  # false for every Cc, Cf, Zl and Zp character: the common case
+        return text
+    kept = {i for flag in _FLAG_TAGS.finditer(text) for i in range(*flag.span())}
+    return "".join(REPLACEMENT if i not in kept and _hidden(ch) else ch for i, ch in enumerate(text))
+
+
 def check_display_text(value: str, param: str) -> None:
     """``check_text``, and none of the invisible characters above but ZWNJ, ZWJ and a
     subdivision flag's tags: for what payers and team members read. 422: ``bidi_control``
@@ -213,7 +232,7 @@ def check_display_text(value: str, param: str) -> None:
             param=param,
         )
     for ch in _FLAG_TAGS.sub("", value):
-        if ch not in JOINERS and unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+        if _hidden(ch):
             raise ValidationFailed(
                 f"{param} must not contain control, format or line-break characters (found U+{ord(ch):04X}).",
                 code="control_character",

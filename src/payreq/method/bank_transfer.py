@@ -126,10 +126,17 @@ def epc_qr_svg(details: BankDetails, amount: int, currency: str, reference: str)
     return svg.replace("<svg ", '<svg role="img" aria-labelledby="epc-qr-caption" ', 1)
 
 
+def print_iban(iban: str) -> str:
+    """The IBAN's print format (ISO 13616: groups of four, ``DE89 3704 0044 0532 0130 00``)
+    for people to read and type; the stored, electronic format has no spaces and is what
+    a copy button, the EPC QR code and the API carry."""
+    return str(stdnum_iban.format(iban))
+
+
 def format_account(details: BankDetails) -> list[Detail]:
     shown = [Detail("Account holder", details.account_holder)]
     if details.iban:
-        shown.append(Detail("IBAN", stdnum_iban.format(details.iban), copy=True, code=True))
+        shown.append(Detail("IBAN", print_iban(details.iban), copy=True, code=True, copy_value=details.iban))
     if details.account_number:
         shown.append(Detail("Account number", details.account_number, copy=True, code=True))
     if details.bic:
@@ -158,7 +165,7 @@ class BankTransferMethod(PaymentMethod):
             conn, payment_id=ctx.payment.id, tenant=tenant, clock=lambda: ctx.now
         )
         shown = creditor_reference.display_form(reference)
-        account = details.iban or details.account_number
+        account = print_iban(details.iban) if details.iban else details.account_number
         return Instructions(
             title="Pay by bank transfer",
             steps=[
@@ -176,7 +183,7 @@ class BankTransferMethod(PaymentMethod):
                     "Amount", plain_amount(ctx.payment.amount, ctx.payment.currency), copy=True, code=True
                 ),
                 *format_account(details),
-                Detail("Transfer reference", shown, copy=True, code=True),
+                Detail("Transfer reference", shown, copy=True, code=True, copy_value=reference),
             ],
             transfer_reference=reference,
             bank_details=details,

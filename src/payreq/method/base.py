@@ -55,6 +55,9 @@ class Detail:
     value: str
     copy: bool = False
     """Offer a copy button next to it."""
+    copy_value: str | None = None
+    """What the copy button copies where it differs from ``value``, the print form: the
+    electronic format (an IBAN or a creditor reference without its spaces)."""
     code: bool = False
     """Show it in a fixed-width font (references, account numbers)."""
 

@@ -13,7 +13,9 @@
     if (!target || !navigator.clipboard || !window.isSecureContext) { return; }
     button.hidden = false;
     button.addEventListener("click", function () {
-      navigator.clipboard.writeText(target.textContent.trim()).then(function () {
+      // the electronic form where the page prints another (an IBAN without its spaces)
+      var value = button.getAttribute("data-copy-value");
+      navigator.clipboard.writeText(value !== null ? value : target.textContent.trim()).then(function () {
         button.textContent = "Copied";
         if (announce) { announce.textContent = "Copied to the clipboard."; }
         setTimeout(function () { button.textContent = "Copy"; }, 2000);
