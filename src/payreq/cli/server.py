@@ -24,20 +24,17 @@ from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from payreq.config import get_settings
-from payreq.http import envelope_body, new_request_id
+from payreq.http import envelope_body, new_request_id, send_json
 
 _REASONS = {400: b"Bad Request", 431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
 
 
-def _refusal_parts(
-    status: int, type_: str, code: str, message: str
-) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The headers and body of one of the server's own answers, in the house envelope."""
+def _refusal_parts(type_: str, code: str, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers (but for the content's type and length) and body of one of the
+    server's own answers, in the house envelope."""
     rid = new_request_id()
     body = envelope_body(rid, type=type_, code=code, message=message)
     headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
         (b"x-request-id", rid.encode()),
         (b"connection", b"close"),
@@ -48,7 +45,8 @@ def _refusal_parts(
 def refusal(status: int, type_: str, code: str, message: str) -> bytes:
     """A whole HTTP/1.1 answer that closes the connection, for the bytes the server
     refuses before a request exists (a head too large, a head that is not HTTP)."""
-    headers, body = _refusal_parts(status, type_, code, message)
+    headers, body = _refusal_parts(type_, code, message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
     head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
     return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, _REASONS[status], head, body)
 
@@ -59,13 +57,11 @@ async def over_the_connection_limit(
     """What a request past ``PAYREQ_MAX_CONNECTIONS`` is answered, instead of uvicorn's
     plain-text 503."""
     headers, body = _refusal_parts(
-        503,
         "service_unavailable",
         "too_many_connections",
         "The server has too many open connections; retry with back-off.",
     )
-    await send({"type": "http.response.start", "status": 503, "headers": [*headers, (b"retry-after", b"1")]})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send_json(send, 503, body, [*headers, (b"retry-after", b"1")])  # type: ignore[arg-type]
 
 
 class CoalescedWrites:
