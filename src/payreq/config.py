@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     """Who may create an account from the sign-up page. ``closed`` (the default): only the
     operator (``payreq bootstrap``) and owners' invitations. On an ``open`` server every
     tenant is a stranger; ``make run`` opens it for local use."""
+    signup_address_limit: int = Field(default=10, ge=1)
+    """Sign-up forms one client address may send per hour (each mails a link; 429 past it)."""
+    signup_email_limit: int = Field(default=3, ge=1)
+    """Sign-up forms per hour naming one email address, registered or not (each mails
+    that address; 429 past it)."""
     session_idle_timeout: int = Field(default=7200, ge=60)
     """Seconds without a request after which a dashboard session ends."""
     session_max_age: int = Field(default=7 * 86400, ge=300)
