@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     login_failure_window: int = Field(default=900, ge=1)
     smtp_url: str | None = None
     """``smtp://user:pass@host:port`` (STARTTLS when offered), ``smtps://...`` (TLS) for
-    invitation and password-reset mail; unset: links are shown or printed instead."""
+    sign-up, invitation and password-reset mail; unset: links are shown or printed
+    instead (``payreq admin signup-link``, ``payreq admin reset-password``)."""
     smtp_from: str = "payreq <no-reply@localhost>"
 
     # payments

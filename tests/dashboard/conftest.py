@@ -236,6 +236,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             f"sqlite:///{home / 'payreq.db'}",
             PAYREQ_SIGNUP="open",
             PAYREQ_DEFAULT_RATE_LIMIT="1000",
+            PAYREQ_SIGNUP_ADDRESS_LIMIT="1000",  # every browser signs up from loopback
             PAYREQ_FORWARDED_ALLOW_IPS="127.0.0.1",
             PAYREQ_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8",
             PAYREQ_SMTP_URL=box.url,

@@ -46,6 +46,7 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         f"sqlite:///{home / 'payreq.db'}",
         PAYREQ_SIGNUP="open",
         PAYREQ_DEFAULT_RATE_LIMIT="1000",
+        PAYREQ_SIGNUP_ADDRESS_LIMIT="1000",  # every browser signs up from loopback
         PAYREQ_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8",
         PAYREQ_WEBHOOK_RETRY_SCHEDULE="0,1,1",
         PAYREQ_WEBHOOK_RETRY_JITTER="0",
