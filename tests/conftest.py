@@ -78,6 +78,7 @@ def settings(database_url: str) -> Settings:
         account_rate_limit=1_000_000,
         checkout_form_rate_limit=1_000_000,
         checkout_payment_rate_limit=1_000_000,
+        signup_address_limit=1_000_000,
         auth_failure_limit=1_000_000,
         # as `make run` does: the suite's webhook receivers listen on loopback
         webhook_allow_private="127.0.0.0/8,::1/128",

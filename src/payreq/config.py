@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     """Who may create an account from the sign-up page. ``closed`` (the default): only the
     operator (``payreq bootstrap``) and owners' invitations. On an ``open`` server every
     tenant is a stranger; ``make run`` opens it for local use."""
+    signup_address_limit: int = Field(default=10, ge=1)
+    """Sign-up forms one client address may send per hour (each mails a link; 429 past it)."""
+    signup_email_limit: int = Field(default=3, ge=1)
+    """Sign-up forms per hour naming one email address, registered or not (each mails
+    that address; 429 past it)."""
     session_idle_timeout: int = Field(default=7200, ge=60)
     """Seconds without a request after which a dashboard session ends."""
     session_max_age: int = Field(default=7 * 86400, ge=300)
@@ -56,7 +61,8 @@ class Settings(BaseSettings):
     login_failure_window: int = Field(default=900, ge=1)
     smtp_url: str | None = None
     """``smtp://user:pass@host:port`` (STARTTLS when offered), ``smtps://...`` (TLS) for
-    invitation and password-reset mail; unset: links are shown or printed instead."""
+    sign-up, invitation and password-reset mail; unset: links are shown or printed
+    instead (``payreq admin signup-link``, ``payreq admin reset-password``)."""
     smtp_from: str = "payreq <no-reply@localhost>"
 
     # payments

@@ -128,7 +128,14 @@ class Services:
                 failure_window=settings.login_failure_window,
                 audit=audit,
             ),
-            users=UserService(clock=clock, signup_open=settings.signup == "open", audit=audit),
+            users=UserService(
+                clock=clock,
+                signup_open=settings.signup == "open",
+                audit=audit,
+                limiter=limiter,
+                signup_address_limit=settings.signup_address_limit,
+                signup_email_limit=settings.signup_email_limit,
+            ),
             totp=TotpService(clock=clock, audit=audit),
             team=TeamService(clock=clock, audit=audit),
             api_keys=ApiKeyService(

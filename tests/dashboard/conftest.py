@@ -4,21 +4,26 @@ In process (httpx against the app, both engines):
 - ``dashboard_app``: the suite's app with sign-up open;
 - ``Browser``-like ``DashboardClient``: an httpx client that keeps cookies, reads a
   page's CSRF token and posts its forms as a browser would (same-origin headers);
+- ``sign_up(app)``: fills ``/dashboard/signup`` and follows the link that finishes it,
+  as ``payreq admin signup-link`` prints it for a server without mail (``signup_link``;
+  these apps send none), answering a signed-in ``DashboardClient``;
 - ``signed_in``: a factory, ``await signed_in(role="developer")``, that signs an owner
-  up through ``/dashboard/signup`` and, for another role, invites a member and
+  up so and, for another role, invites a member and
   accepts the invitation through the pages; it answers a signed-in ``DashboardClient``.
 
 In a real browser (SQLite, a real ``payreq serve`` on loopback):
 - ``live``: the server (``PAYREQ_SIGNUP=open``), with ``live.url``, one for the session;
 - ``browser``, ``page``: Chromium (one for the session) and a fresh page in its own context
   (console errors collected);
-- ``sign_up_in_browser(page, live)``: signs up through the form, answers the email;
+- ``sign_up_in_browser(page, live)``: signs up through the form, opens the link mailed
+  to it and confirms; answers the email;
 - ``shot(page, name)``: screenshots at desktop width and at 360 px under
   ``tests/artifacts/dashboard-<name>-{desktop,phone}.png``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -124,16 +129,36 @@ def new_client(app: Litestar, address: str = "127.0.0.1") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
 
 
+async def signup_link(app: Litestar, email: str) -> str:
+    """The path that finishes ``email``'s pending sign-up: a new token for it, as
+    ``payreq admin signup-link EMAIL`` makes (the link mailed before stops working)."""
+    services = app.state.services
+    async with services.db.transaction() as conn:
+        link = await services.users.reissue_signup_link(conn, email)
+    assert link is not None and link.token is not None, f"no pending sign-up for {email}"
+    return f"/dashboard/signup/confirm/{link.token}"
+
+
+async def request_sign_up(
+    client: DashboardClient, *, account_name: str = "Corner Bookshop", password: str = PASSWORD
+) -> httpx.Response:
+    """Fill in the sign-up form with ``client.email``: the "check your inbox" page."""
+    return await client.post(
+        "/dashboard/signup",
+        {"account_name": account_name, "email": client.email, "password": password},
+        csrf_from="/dashboard/signup",
+    )
+
+
 async def sign_up(
     app: Litestar, *, email: str | None = None, account_name: str = "Corner Bookshop"
 ) -> DashboardClient:
     client = DashboardClient(new_client(app), email=email or unique_email("owner"))
-    answer = await client.post(
-        "/dashboard/signup",
-        {"account_name": account_name, "email": client.email, "password": PASSWORD},
-        csrf_from="/dashboard/signup",
-    )
-    assert answer.status_code == 303, answer.text[:500]
+    answer = await request_sign_up(client, account_name=account_name)
+    assert answer.status_code == 200 and "Check your inbox" in answer.text, answer.text[:500]
+    path = await signup_link(app, client.email)
+    done = await client.post(path, {}, csrf_from=path)
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard?welcome=1", done.text[:500]
     return client
 
 
@@ -211,6 +236,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             f"sqlite:///{home / 'payreq.db'}",
             PAYREQ_SIGNUP="open",
             PAYREQ_DEFAULT_RATE_LIMIT="1000",
+            PAYREQ_SIGNUP_ADDRESS_LIMIT="1000",  # every browser signs up from loopback
             PAYREQ_FORWARDED_ALLOW_IPS="127.0.0.1",
             PAYREQ_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8",
             PAYREQ_SMTP_URL=box.url,
@@ -265,8 +291,23 @@ async def sign_up_in_browser(page: Any, live: Live, *, account_name: str = "Corn
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Create account").click()
+    await page.get_by_role("heading", name="Check your inbox").wait_for()
+    await page.goto(await mailed_link(live.mailbox, email, "/dashboard/signup/confirm/"))
+    await page.get_by_role("button", name="Create account and sign in").click()
     await page.wait_for_url(f"{live.url}/dashboard?welcome=1")
     return email
+
+
+async def mailed_link(box: Mailbox, address: str, path: str) -> str:
+    """The first link to ``path`` in the newest message to ``address`` (waiting up to 5 s)."""
+    for _ in range(100):
+        for message in reversed(box.to(address)):
+            body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+            found = re.search(rf"https?://\S+{re.escape(path)}\S+", body)
+            if found:
+                return found.group(0)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no mail to {address} with a link to {path}")
 
 
 async def sign_in_in_browser(page: Any, live: Live, email: str, password: str = PASSWORD) -> None:
@@ -296,11 +337,14 @@ __all__ = [
     "Live",
     "free_port",
     "join",
+    "mailed_link",
     "new_client",
     "new_page",
+    "request_sign_up",
     "shot",
     "sign_in_in_browser",
     "sign_up",
     "sign_up_in_browser",
+    "signup_link",
     "unique_email",
 ]

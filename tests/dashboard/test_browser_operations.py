@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.dashboard.conftest import shot, sign_up_in_browser
+from tests.dashboard.smtp import Mailbox, smtp_server
 from tests.fixtures.browser import require_browser
 from tests.fixtures.live import PAYREQ, Server, environment, payreq, serve
 from tests.webhook.receiver import Answer, Received, Receiver
@@ -34,6 +35,7 @@ class Live:
     url: str
     server: Server
     receiver: Receiver
+    mailbox: Mailbox
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,7 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         f"sqlite:///{home / 'payreq.db'}",
         PAYREQ_SIGNUP="open",
         PAYREQ_DEFAULT_RATE_LIMIT="1000",
+        PAYREQ_SIGNUP_ADDRESS_LIMIT="1000",  # every browser signs up from loopback
         PAYREQ_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8",
         PAYREQ_WEBHOOK_RETRY_SCHEDULE="0,1,1",
         PAYREQ_WEBHOOK_RETRY_JITTER="0",
@@ -51,12 +54,16 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
     payreq("migrate", env=env)
     receiver = Receiver().start()
-    with serve(env, home / "serve.log") as server, (home / "worker.log").open("wb") as log:
+    with (
+        smtp_server() as box,
+        serve({**env, "PAYREQ_SMTP_URL": box.url}, home / "serve.log") as server,
+        (home / "worker.log").open("wb") as log,
+    ):
         worker = subprocess.Popen(
             [PAYREQ, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            yield Live(server.url, server, receiver)
+            yield Live(server.url, server, receiver, box)
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=20)

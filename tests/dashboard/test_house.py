@@ -30,14 +30,12 @@ async def test_every_page_carries_the_strict_headers(owner: DashboardClient) -> 
 
 
 async def test_the_session_cookie_is_httponly_and_samesite_lax(dashboard_app: Litestar) -> None:
-    from tests.dashboard.conftest import PASSWORD, unique_email
+    from tests.dashboard.conftest import request_sign_up, signup_link, unique_email
 
-    client = DashboardClient(new_client(dashboard_app))
-    answer = await client.post(
-        "/dashboard/signup",
-        {"account_name": "Shop", "email": unique_email(), "password": PASSWORD},
-        csrf_from="/dashboard/signup",
-    )
+    client = DashboardClient(new_client(dashboard_app), email=unique_email())
+    assert (await request_sign_up(client)).status_code == 200
+    path = await signup_link(dashboard_app, client.email)
+    answer = await client.post(path, {}, csrf_from=path)
     cookie = next(v for k, v in answer.headers.multi_items() if k == "set-cookie" and "payreq_session=" in v)
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/dashboard" in cookie
     assert "Secure" not in cookie  # http here; Secure under https (test_sessions)

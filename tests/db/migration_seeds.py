@@ -708,6 +708,22 @@ SEEDS: dict[str, Seed] = {
             ]
         }
     ),
+    "0016": Seed(
+        {
+            "pending_signups": [
+                {
+                    "token_digest": "7" * 64,
+                    "email": "pending@example.com",
+                    "account_name": "Waiting for its link",
+                    "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2VlZA$c2VlZA",
+                    "created_at": NOW,
+                    "expires_at": NOW + timedelta(hours=24),
+                    "used_at": None,
+                }
+            ]
+        },
+        key={"pending_signups": ("token_digest",)},
+    ),
 }
 
 

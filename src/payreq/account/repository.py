@@ -158,6 +158,93 @@ async def use_password_reset(conn: Connection, token_digest: str, *, at: datetim
     return changed == 1
 
 
+# -- pending sign-ups ----------------------------------------------------------------
+
+
+async def insert_pending_signup(
+    conn: Connection,
+    *,
+    token_digest: str,
+    email: str,
+    account_name: str,
+    password_hash: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO pending_signups
+            (token_digest, email, account_name, password_hash, created_at, expires_at)
+        VALUES (:digest, :email, :account_name, :password_hash, :created_at, :expires_at)
+        """,
+        {
+            "digest": token_digest,
+            "email": email,
+            "account_name": account_name,
+            "password_hash": password_hash,
+            "created_at": created_at,
+            "expires_at": expires_at,
+        },
+    )
+
+
+async def pending_signup(conn: Connection, token_digest: str) -> Row | None:
+    return await conn.fetch_one(
+        """
+        SELECT email, account_name, password_hash, expires_at, used_at
+        FROM pending_signups WHERE token_digest = :digest
+        """,
+        {"digest": token_digest},
+    )
+
+
+async def use_pending_signup(conn: Connection, token_digest: str, *, at: datetime) -> bool:
+    """Mark the sign-up used if it is neither used nor expired; False if it was."""
+    changed = await conn.execute(
+        """
+        UPDATE pending_signups SET used_at = :at
+        WHERE token_digest = :digest AND used_at IS NULL AND expires_at > :at
+        """,
+        {"at": at, "digest": token_digest},
+    )
+    return changed == 1
+
+
+async def reissue_pending_signup(conn: Connection, email: str, *, new_digest: str, at: datetime) -> bool:
+    """Give the newest live pending sign-up of ``email`` a new token (the operator's
+    ``payreq admin signup-link`` on a server without mail); False if there is none."""
+    row = await conn.fetch_one(
+        """
+        SELECT token_digest FROM pending_signups
+        WHERE email = :email AND used_at IS NULL AND expires_at > :at
+        ORDER BY created_at DESC, token_digest LIMIT 1
+        """,
+        {"email": email, "at": at},
+    )
+    if row is None:
+        return False
+    changed = await conn.execute(
+        """
+        UPDATE pending_signups SET token_digest = :new
+        WHERE token_digest = :old AND used_at IS NULL
+        """,
+        {"new": new_digest, "old": row["token_digest"]},
+    )
+    return changed == 1
+
+
+async def delete_pending_signups_before(conn: Connection, before: datetime, *, limit: int) -> int:
+    """Delete up to ``limit`` pending sign-ups that expired before ``before``."""
+    return await conn.execute(
+        """
+        DELETE FROM pending_signups WHERE token_digest IN (
+            SELECT token_digest FROM pending_signups WHERE expires_at < :before LIMIT :limit
+        )
+        """,
+        {"before": before, "limit": limit},
+    )
+
+
 # -- two-factor --------------------------------------------------------------------
 
 

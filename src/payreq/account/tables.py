@@ -6,6 +6,9 @@
 - ``invitations``: an owner's or admin's link for a new member (digest of the token);
 - ``recovery_codes``: ten single-use codes per user with TOTP (digests);
 - ``password_resets``: single-use reset links (digests);
+- ``pending_signups``: sign-ups waiting for their address to be confirmed by the link
+  mailed to it (digest of the token, the password's hash, single use, 24 hours); nothing
+  unique but the digest, so a pending sign-up reserves no address;
 - ``login_attempts``: failed and successful sign-ins, counted per address and per user
   by the login throttle;
 - columns on ``accounts`` (``require_totp``), ``users`` (role, TOTP) and ``api_keys``
@@ -73,6 +76,18 @@ password_resets = sa.Table(
     sa.Column("used_at", Timestamp, nullable=True),
 )
 
+pending_signups = sa.Table(
+    "pending_signups",
+    metadata,
+    sa.Column("token_digest", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, index=True),
+    sa.Column("account_name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False, index=True),
+    sa.Column("used_at", Timestamp, nullable=True),
+)
+
 login_attempts = sa.Table(
     "login_attempts",
     metadata,
@@ -98,4 +113,11 @@ for _table, _column in (
     if _column.name not in _table.c:
         _table.append_column(_column)
 
-__all__ = ["invitations", "login_attempts", "password_resets", "recovery_codes", "user_sessions"]
+__all__ = [
+    "invitations",
+    "login_attempts",
+    "password_resets",
+    "pending_signups",
+    "recovery_codes",
+    "user_sessions",
+]

@@ -1,5 +1,12 @@
 """Dashboard users: sign-up, the password rules, password changes and reset links.
 
+Sign-up confirms the address before anything is made: the form stores a pending
+sign-up (the digest of a random token, the password's hash, 24 hours, single use) and
+the address is mailed the link, or, if it already has a sign-in, a note saying so; the
+form's answer is the same either way. Following the link makes the account. A pending
+sign-up reserves nothing: invitations and other sign-ups of the address go ahead, and
+the first to finish has it.
+
 Passwords: at least 12 characters, at most 1,000 (argon2id hashes them outside any
 transaction), not on the small built-in list of common passwords
 (``common_passwords.txt``), not the email address nor one repeated character.
@@ -14,19 +21,27 @@ from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
 
+from payreq import metrics
 from payreq.account import repository, session_repository
 from payreq.account.service import account_name, create_account, hash_password
 from payreq.audit.service import AuditService
 from payreq.auth.roles import Actor, Role
 from payreq.db import Connection
-from payreq.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from payreq.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import digest, random_string
 from payreq.kit.jsonbody import check_text
+from payreq.ratelimit.backend import Budget
+from payreq.ratelimit.limiter import RateLimiter
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1000
 RESET_TTL = timedelta(hours=1)
+SIGNUP_TTL = timedelta(hours=24)
+SIGNUP_WINDOW = 3600.0
+"""Seconds of the sign-up form's budgets (per client address, per email address)."""
+PENDING_KEPT = timedelta(days=1)
+"""How long an expired pending sign-up is kept before the worker deletes it."""
 
 
 @lru_cache(maxsize=1)
@@ -82,13 +97,42 @@ class ResetLink:
     token: str
 
 
+@dataclass(frozen=True, slots=True)
+class SignupLink:
+    """What to mail ``email`` after a sign-up form: the confirmation ``token``, or None
+    when the address already has a sign-in (it is told so instead)."""
+
+    email: str
+    token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSignup:
+    email: str
+    account_name: str
+    password_hash: str
+
+
+SIGNUP_LINK_INVALID = "This sign-up link is not valid any more. Sign up again to get a new one."
+
+
 class UserService:
     def __init__(
-        self, *, clock: Clock = utc_now, signup_open: bool = False, audit: AuditService | None = None
+        self,
+        *,
+        clock: Clock = utc_now,
+        signup_open: bool = False,
+        audit: AuditService | None = None,
+        limiter: RateLimiter | None = None,
+        signup_address_limit: int = 10,
+        signup_email_limit: int = 3,
     ) -> None:
         self.clock = clock
         self.audit = audit or AuditService(clock=clock)
         self.signup_open = signup_open
+        self.limiter = limiter
+        self.signup_address_limit = signup_address_limit
+        self.signup_email_limit = signup_email_limit
 
     def validate_signup(self, *, account_name_value: str, email: str, password: str) -> SignUp:
         """Every field's rule, before the slow hash; ``ValidationFailed`` names the field."""
@@ -97,6 +141,83 @@ class UserService:
         clean = SignUp(account_name(account_name_value), normalise_email(email), password)
         check_password(password, email=clean.email)
         return clean
+
+    async def throttle_signup(self, *, address: str, email: str) -> None:
+        """Spend one sign-up form of the client address's and of the email address's
+        hourly budgets (each form mails that address, registered or not); 429 past
+        either. The email is keyed by its digest, never stored in the limiter."""
+        if self.limiter is None:
+            return
+        decision = await self.limiter.spend(
+            [
+                Budget(f"signup:address:{address}", self.signup_address_limit, SIGNUP_WINDOW, name="address"),
+                Budget(f"signup:email:{digest(email)}", self.signup_email_limit, SIGNUP_WINDOW, name="email"),
+            ]
+        )
+        if decision is None or decision.allowed:
+            return
+        metrics.rate_limited.labels("signup").inc()
+        minutes = max(1, -(-decision.retry_after // 60))
+        raise RateLimited(
+            f"Too many sign-ups from here or for this address. Try again in {minutes} min.",
+            code="signup_rate_limited",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+
+    async def request_signup(self, conn: Connection, data: SignUp, *, password_hash: str) -> SignupLink:
+        """A pending sign-up for a new address (its token to mail), or, for an address
+        that has a sign-in already, nothing stored (``token`` None)."""
+        if not self.signup_open:
+            raise Forbidden(code="signup_closed")
+        if await repository.user_exists(conn, data.email):
+            return SignupLink(email=data.email, token=None)
+        token = random_string(43)
+        now = self.clock()
+        await repository.insert_pending_signup(
+            conn,
+            token_digest=digest(token),
+            email=data.email,
+            account_name=data.account_name,
+            password_hash=password_hash,
+            created_at=now,
+            expires_at=now + SIGNUP_TTL,
+        )
+        return SignupLink(email=data.email, token=token)
+
+    async def check_signup(self, conn: Connection, token: str) -> PendingSignup:
+        """The live (unused, unexpired) pending sign-up of ``token``; 404 otherwise."""
+        row = await repository.pending_signup(conn, digest(token)) if token and len(token) < 100 else None
+        if row is None or row["used_at"] is not None or row["expires_at"] <= self.clock():
+            raise NotFound(SIGNUP_LINK_INVALID, code="signup_link_invalid")
+        return PendingSignup(row["email"], row["account_name"], row["password_hash"])
+
+    async def confirm_signup(self, conn: Connection, token: str) -> uuid.UUID | None:
+        """Use the link once: the new owner's user id, or None when the address got a
+        sign-in meanwhile (an invitation, another sign-up); the link is used either way."""
+        if not self.signup_open:
+            raise Forbidden(code="signup_closed")
+        pending = await self.check_signup(conn, token)
+        if not await repository.use_pending_signup(conn, digest(token), at=self.clock()):
+            raise NotFound(SIGNUP_LINK_INVALID, code="signup_link_invalid")
+        if await repository.user_exists(conn, pending.email):
+            return None
+        data = SignUp(account_name=pending.account_name, email=pending.email, password="")
+        return await self.sign_up(conn, data, password_hash=pending.password_hash)
+
+    async def reissue_signup_link(self, conn: Connection, email: str) -> SignupLink | None:
+        """A new token for the newest live pending sign-up of ``email`` (the old one
+        stops working), for the operator of a server without mail; None if none."""
+        token = random_string(43)
+        address = email.strip().lower()
+        if not await repository.reissue_pending_signup(
+            conn, address, new_digest=digest(token), at=self.clock()
+        ):
+            return None
+        return SignupLink(email=address, token=token)
+
+    async def sweep_pending_signups(self, conn: Connection, *, limit: int = 500) -> int:
+        """Delete pending sign-ups expired more than a day ago (the worker, hourly-ish)."""
+        return await repository.delete_pending_signups_before(conn, self.clock() - PENDING_KEPT, limit=limit)
 
     async def sign_up(self, conn: Connection, data: SignUp, *, password_hash: str) -> uuid.UUID:
         """A new account with its owner and a default application per environment;

@@ -388,6 +388,35 @@ def reset_password(
     typer.echo(url)
 
 
+@admin.command("signup-link")
+def signup_link(
+    email: Annotated[str, typer.Argument(help="The email a pending sign-up was made with.")],
+) -> None:
+    """Print the link that finishes a pending sign-up (valid until the sign-up expires,
+    24 hours after the form), for a server without mail: a new link, the old one stops."""
+    from payreq.db import from_settings
+    from payreq.services import Services
+
+    async def main(settings: Settings) -> str | None:
+        db = from_settings(settings)
+        await db.open()
+        try:
+            async with db.transaction() as conn:
+                link = await Services.build(settings, db).users.reissue_signup_link(conn, email)
+        finally:
+            await db.close()
+        return None if link is None else f"{settings.base_url}/dashboard/signup/confirm/{link.token}"
+
+    url = _run(main)
+    if url is None:
+        typer.echo(
+            f"no pending sign-up for {email} (none made, used, expired, or the address has a sign-in)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(url)
+
+
 def _register_features() -> None:
     from payreq.cli import accounts, audit, statements, webhooks
 

@@ -2,7 +2,10 @@
 
 - ``GET|POST /dashboard/login``: email and password; then, for a user with TOTP,
   ``GET|POST /dashboard/login/verify`` (a code from the app or a recovery code);
-- ``GET|POST /dashboard/signup`` (only where ``PAYREQ_SIGNUP=open``);
+- ``GET|POST /dashboard/signup`` (only where ``PAYREQ_SIGNUP=open``): the form answers
+  "check your inbox" whether or not the address has a sign-in, and mails it the link
+  (or, for a registered address, a note); ``GET|POST /dashboard/signup/confirm/{token}``
+  makes the account, once, within 24 hours;
 - ``POST /dashboard/logout``;
 - ``GET|POST /dashboard/password-reset`` and ``/dashboard/password-reset/{token}``.
 """
@@ -16,7 +19,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from payreq.account.sessions import SignInFailed, Started, verify_password
-from payreq.account.users import hash_new_password, password_problem
+from payreq.account.users import SIGNUP_LINK_INVALID, SignupLink, hash_new_password, password_problem
 from payreq.auth.dependencies import client_address
 from payreq.dashboard.session import anonymous_csrf, anonymous_form, current_session
 from payreq.dashboard.web import (
@@ -29,7 +32,9 @@ from payreq.dashboard.web import (
     see_other,
     services_of,
 )
+from payreq.db import UniqueViolation
 from payreq.errors import NotFound, PayreqError, RateLimited, ValidationFailed
+from payreq.services import Services
 
 DEVICE_MAX_AGE = 365 * 86400
 
@@ -200,8 +205,10 @@ async def signup_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _signup_page(request)
 
 
-@post("/signup", include_in_schema=False, status_code=303)
+@post("/signup", include_in_schema=False, status_code=200)
 async def signup(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Nothing is made here: a new address gets a pending sign-up and its link by mail,
+    a registered one a note; the answer is the same page either way."""
     form = await anonymous_form(request)
     services = services_of(request)
     values = {"account_name": form.get("account_name"), "email": form.get("email")}
@@ -209,17 +216,106 @@ async def signup(request: Request[Any, Any, Any]) -> Response[Any]:
         data = services.users.validate_signup(
             account_name_value=values["account_name"], email=values["email"], password=form.get("password")
         )
-        password_hash = await hash_new_password(data.password)
+        await services.users.throttle_signup(address=client_address(request), email=data.email)
+        password_hash = await hash_new_password(data.password)  # for a registered address too
         async with services.db.transaction() as conn:
-            user_id = await services.users.sign_up(conn, data, password_hash=password_hash)
-            started = await services.sessions.start_for(
-                conn, user_id, address=client_address(request), user_agent=request.headers.get("user-agent")
-            )
+            link = await services.users.request_signup(conn, data, password_hash=password_hash)
     except PayreqError as exc:
         if exc.code == "signup_closed":
             return _signup_page(request, closed=True, status=403)
         errors = {exc.param or "form": exc.message}
-        return _signup_page(request, errors=errors, values=values, status=exc.status)
+        response = _signup_page(request, errors=errors, values=values, status=exc.status)
+        if "Retry-After" in exc.headers:
+            response.headers["Retry-After"] = exc.headers["Retry-After"]
+        return response
+    await _mail_signup(services, link)
+    return html(request, "signup_sent.html", {"mail": services.mailer.configured})
+
+
+async def _mail_signup(services: Services, link: SignupLink) -> None:
+    base = services.settings.base_url
+    if link.token is None:
+        await services.mailer.send(
+            to=link.email,
+            subject="Someone tried to sign up to payreq with your address",
+            body=f"Someone tried to create a payreq account with {link.email}, which already "
+            "has a payreq sign-in. Nothing was created and nothing changed.\n\n"
+            f"To sign in: {base}/dashboard/login\n"
+            f"Forgot your password? Reset it: {base}/dashboard/password-reset\n\n"
+            "If it was not you, ignore this message.\n",
+        )
+        return
+    await services.mailer.send(
+        to=link.email,
+        subject="Confirm your email to create your payreq account",
+        body=f"Someone (we hope you) asked to create a payreq account with {link.email}.\n\n"
+        f"To confirm the address and create the account, open this link within 24 hours:\n"
+        f"{base}/dashboard/signup/confirm/{link.token}\n\n"
+        "If it was not you, ignore this message; nothing is created without the link.\n",
+    )
+
+
+def _signup_link_page(request: Request[Any, Any, Any], *, taken: bool = False) -> Response[str]:
+    if taken:
+        return html(
+            request,
+            "signup_link.html",
+            {
+                "title": "This address already has an account",
+                "message": "This email already has a payreq sign-in, so no new account was made.",
+                "taken": True,
+            },
+            status=409,
+        )
+    return html(
+        request,
+        "signup_link.html",
+        {"title": "This link does not work any more", "message": SIGNUP_LINK_INVALID},
+        status=404,
+    )
+
+
+@get("/signup/confirm/{token:str}", include_in_schema=False)
+async def signup_confirm_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
+    """The link from the mail: a button that makes the account (a GET changes nothing,
+    so a mail scanner that opens links uses none)."""
+    services = services_of(request)
+    if not services.users.signup_open:
+        return _signup_page(request, closed=True, status=403)
+    try:
+        async with services.db.read() as conn:
+            pending = await services.users.check_signup(conn, token)
+    except NotFound:
+        return _signup_link_page(request)
+    return html(
+        request, "signup_confirm.html", {**anonymous_csrf(request), "token": token, "pending": pending}
+    )
+
+
+@post("/signup/confirm/{token:str}", include_in_schema=False, status_code=303)
+async def signup_confirm(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
+    await anonymous_form(request)
+    services = services_of(request)
+    if not services.users.signup_open:
+        return _signup_page(request, closed=True, status=403)
+    try:
+        async with services.db.transaction() as conn:
+            user_id = await services.users.confirm_signup(conn, token)
+            if user_id is None:
+                started = None
+            else:
+                started = await services.sessions.start_for(
+                    conn,
+                    user_id,
+                    address=client_address(request),
+                    user_agent=request.headers.get("user-agent"),
+                )
+    except NotFound:
+        return _signup_link_page(request)
+    except UniqueViolation:  # an invitation to the address was accepted at this very moment
+        return _signup_link_page(request, taken=True)
+    if started is None:
+        return _signup_link_page(request, taken=True)
     return signed_in_response(request, started, "/dashboard?welcome=1")
 
 
@@ -306,6 +402,8 @@ handlers = [
     logout,
     signup_page,
     signup,
+    signup_confirm_page,
+    signup_confirm,
     reset_request_page,
     reset_request,
     reset_page,

@@ -92,6 +92,7 @@ class Worker:
                     conn, before=services.clock() - TOKEN_RETENTION
                 )
                 await services.sessions.sweep(conn)  # ended dashboard sessions, old sign-in attempts
+                await services.users.sweep_pending_signups(conn)  # sign-up links a day past expiry
                 now = services.clock()
                 interrupted = await method_repository.interrupt_stale_imports(
                     conn, before=now - STALE_AFTER, now=now
