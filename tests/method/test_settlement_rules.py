@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from payreq.account.repository import api_key_by_client_id
+from payreq.method.statements.reconcile import Reconciler
 from payreq.services import Services
 from tests.fixtures.factories import Merchant
 from tests.method.conftest import (
@@ -591,3 +592,43 @@ async def test_a_late_line_that_is_short_or_over_says_by_how_much(
     assert "It is 5.50 EUR more than the 40.00 EUR due." in over, over
     assert "less than" not in same and "more than" not in same, same
     assert all(m.endswith("Accept it or mark it for refund.") for m in (short, over, same))
+
+
+async def test_a_duplicate_imported_while_its_line_is_accepted_reads_paid(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F7: an import repeats a partial line while the merchant accepts it. The import's
+    batch reads the payment (pending) for its duplicate row; the accept then pays the
+    payment and stores ``paid`` on the line's report rows, before the batch has written
+    its row. The batch's row must still end ``paid``: the accept takes the imports'
+    turn, so it waits for the batch to commit and then updates its row too (on SQLite
+    the batch holds the database meanwhile). The batch is held right after its read
+    until the accept has finished, or a second has passed while the accept waits."""
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 5000)
+    body = csv_text(f"F-7,2026-11-21,10.00,EUR,{reference},Fay")
+    report = await imported(merchant, body)
+    assert outcomes(report) == [(2, "partial")]
+
+    read, go = asyncio.Event(), asyncio.Event()
+    original = Reconciler._duplicate
+
+    async def held(self: Reconciler, *args: Any, **kwargs: Any) -> Any:
+        applied = await original(self, *args, **kwargs)
+        read.set()
+        await go.wait()
+        return applied
+
+    monkeypatch.setattr(Reconciler, "_duplicate", held)
+    importing = asyncio.ensure_future(imported(merchant, body))
+    await asyncio.wait_for(read.wait(), 10)
+    accepting = asyncio.ensure_future(resolve(merchant, report["id"], 2, "accept"))
+    await asyncio.wait([accepting], timeout=1)
+    go.set()
+    again, answer = await importing, await accepting
+    assert answer.status_code == 200, answer.text
+    assert again["lines"][0]["outcome"] == "duplicate"
+    assert await status_of(merchant, payment["id"]) == "paid"
+    reread = await merchant.http.get(f"/api/statements/{again['id']}", headers=await merchant.headers())
+    line = reread.json()["lines"][0]
+    assert (line["outcome"], line["resolution"], line["paymentStatus"]) == ("duplicate", "accepted", "paid")
