@@ -507,6 +507,9 @@ async def test_a_camt054_then_the_camt053_of_the_same_transfers_applies_each_onc
         # the same reference, on the entry in one file and in the transaction details in the other
         ({"entry": "REF-1"}, {"tx": "REF-1"}),
         ({"tx": "REF-1"}, {"entry": "REF-1"}),
+        # the notification has the entry's reference only, the statement adds the transaction's
+        ({"entry": "ENTRY-1"}, {"entry": "ENTRY-1", "tx": "TX-1"}),
+        ({"entry": "ENTRY-1", "tx": "TX-1"}, {"entry": "ENTRY-1"}),
     ],
 )
 async def test_the_banks_reference_is_the_identity_at_whichever_level_each_file_carries_it(
@@ -524,6 +527,59 @@ async def test_the_banks_reference_is_the_identity_at_whichever_level_each_file_
     second = await imported(merchant, camt053(entry(stated, "0001"), statement_id="S-2"), "application/xml")
     assert outcomes(second) == [(1, "duplicate")], second["lines"][0]["message"]
     assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_a_line_known_by_one_reference_learns_the_other_from_a_later_file(
+    merchant: Merchant, services: Services
+) -> None:
+    """The entry's reference alone (a camt.054), then both (the camt.053), then the
+    transaction's alone (another bank's export of the same day): one line, applied once;
+    the second and third files report it as a duplicate, never as late (already paid,
+    "accept it or mark it for refund")."""
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4200)
+
+    def file(entry_ref: str | None, tx_ref: str | None) -> bytes:
+        tx = Tx("42.00", structured=[reference], servicer_ref=tx_ref)
+        return camt053(
+            Entry("42.00", servicer_ref=entry_ref, txs=[tx]), statement_id=f"S-{entry_ref}{tx_ref}"
+        )
+
+    assert outcomes(await imported(merchant, file("E-5", None), "application/xml")) == [(1, "matched")]
+    for entry_ref, tx_ref in (("E-5", "T-5"), (None, "T-5"), ("E-5", None)):
+        again = await imported(merchant, file(entry_ref, tx_ref), "application/xml")
+        assert outcomes(again) == [(1, "duplicate")], (entry_ref, tx_ref, again["lines"][0]["message"])
+        assert again["lines"][0]["message"] == "Imported before (as matched); nothing changed."
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_two_transactions_with_their_own_references_under_one_entry_reference_stay_two_lines(
+    merchant: Merchant, services: Services
+) -> None:
+    """Two notifications, each of one transaction of the same batch booking: the entry's
+    reference is the same, the transactions' differ. They are two lines (each pays its
+    payment); the statement's batch of both, and the entry reported alone, are duplicates."""
+    client_id = await bank_application(merchant)
+    first, ref1 = await _payment(merchant, client_id, 1000)
+    second, ref2 = await _payment(merchant, client_id, 2000)
+    txs = [
+        Tx("10.00", structured=[ref1], servicer_ref="TX-1"),
+        Tx("20.00", structured=[ref2], servicer_ref="TX-2"),
+    ]
+    for tx, name in zip(txs, ("N-1", "N-2"), strict=True):
+        notified = camt054(Entry(tx.amount or "", servicer_ref="BATCH-5", txs=[tx]), notification_id=name)
+        assert outcomes(await imported(merchant, notified, "application/xml")) == [(1, "matched")]
+    for payment in (first, second):
+        assert await status_of(merchant, payment["id"]) == "paid"
+    statement = await imported(
+        merchant, camt053(Entry("30.00", servicer_ref="BATCH-5", txs=txs)), "application/xml"
+    )
+    assert outcomes(statement) == [(1, "duplicate"), (2, "duplicate")]
+    assert [line["paymentId"] for line in statement["lines"]] == [first["id"], second["id"]]
+    whole = await imported(merchant, camt053(Entry("30.00", servicer_ref="BATCH-5")), "application/xml")
+    assert outcomes(whole) == [(1, "duplicate")]
+    for payment in (first, second):
+        assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
 
 
 async def test_a_transaction_notified_alone_is_the_same_line_in_the_statements_batch(
