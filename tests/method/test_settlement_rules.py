@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from payreq.account.repository import api_key_by_client_id
+from payreq.method import repository
 from payreq.method.statements.reconcile import Reconciler
 from payreq.services import Services
 from tests.fixtures.factories import Merchant
@@ -651,7 +652,7 @@ async def test_a_late_line_that_is_short_or_over_says_by_how_much(
 
 
 async def test_a_duplicate_imported_while_its_line_is_accepted_reads_paid(
-    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+    merchant: Merchant, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """F7: an import repeats a partial line while the merchant accepts it. The import's
     batch reads the payment (pending) for its duplicate row; the accept then pays the
@@ -659,7 +660,7 @@ async def test_a_duplicate_imported_while_its_line_is_accepted_reads_paid(
     its row. The batch's row must still end ``paid``: the accept takes the imports'
     turn, so it waits for the batch to commit and then updates its row too (on SQLite
     the batch holds the database meanwhile). The batch is held right after its read
-    until the accept has finished, or a second has passed while the accept waits."""
+    until the accept has finished or (PostgreSQL) waits for its turn."""
     client_id = await bank_application(merchant)
     payment, reference = await _payment(merchant, client_id, 5000)
     body = csv_text(f"F-7,2026-11-21,10.00,EUR,{reference},Fay")
@@ -675,11 +676,30 @@ async def test_a_duplicate_imported_while_its_line_is_accepted_reads_paid(
         await go.wait()
         return applied
 
+    async def accept_waits_for_the_turn() -> None:
+        """On PostgreSQL, until a unit waits for this tenant's import turn (the accept)."""
+        turn = repository.import_turn(tenant_of(merchant)) & 0xFFFF_FFFF  # an oid in pg_locks
+        while True:
+            async with services.db.read() as conn:
+                row = await conn.fetch_one(
+                    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND classid = :kind AND objid = :turn AND objsubid = 2",
+                    {"kind": repository.IMPORT_TURN_LOCKS, "turn": turn},
+                )
+            if row is not None and row["n"]:
+                return
+            await asyncio.sleep(0.01)
+
     monkeypatch.setattr(Reconciler, "_duplicate", held)
     importing = asyncio.ensure_future(imported(merchant, body))
     await asyncio.wait_for(read.wait(), 10)
     accepting = asyncio.ensure_future(resolve(merchant, report["id"], 2, "accept"))
-    await asyncio.wait([accepting], timeout=1)
+    if services.db.dialect == "postgresql":  # the accept finishes (the race) or waits its turn
+        waiting = asyncio.ensure_future(accept_waits_for_the_turn())
+        await asyncio.wait([accepting, waiting], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+    else:  # the batch holds the database: the accept cannot begin
+        await asyncio.wait([accepting], timeout=0.5)
     go.set()
     again, answer = await importing, await accepting
     assert answer.status_code == 200, answer.text

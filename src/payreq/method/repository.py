@@ -81,11 +81,16 @@ async def take_import_turn(conn: Connection, tenant: Tenant) -> None:
     take turns instead of each holding rows the other waits for."""
     if conn.dialect != "postgresql":
         return
-    digest = hashlib.sha256(f"{tenant.account_id}|{tenant.environment}".encode()).digest()
     await conn.execute(
         "SELECT pg_advisory_xact_lock(:kind, :tenant)",
-        {"kind": IMPORT_TURN_LOCKS, "tenant": int.from_bytes(digest[:4], "big", signed=True)},
+        {"kind": IMPORT_TURN_LOCKS, "tenant": import_turn(tenant)},
     )
+
+
+def import_turn(tenant: Tenant) -> int:
+    """The second key of ``tenant``'s import turn: 32 bits of a digest of the tenant."""
+    digest = hashlib.sha256(f"{tenant.account_id}|{tenant.environment}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
 
 
 async def insert_import(
