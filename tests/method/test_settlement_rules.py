@@ -554,6 +554,25 @@ async def test_a_line_known_by_one_reference_learns_the_other_from_a_later_file(
     assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
 
 
+async def test_a_camt054_with_the_entry_reference_and_the_camt053_with_both_imported_at_once_apply_once(
+    merchant: Merchant, services: Services
+) -> None:
+    """The two files at the same time (on PostgreSQL their batches take turns): one
+    line matched, the other a duplicate, the payment paid once."""
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4200)
+    tx, both = Tx("42.00", structured=[reference]), Tx("42.00", structured=[reference], servicer_ref="T-8")
+    answers = await asyncio.gather(
+        imported(merchant, camt054(Entry("42.00", servicer_ref="E-8", txs=[tx])), "application/xml"),
+        imported(merchant, camt053(Entry("42.00", servicer_ref="E-8", txs=[both])), "application/xml"),
+    )
+    assert sorted(outcome for answer in answers for _, outcome in outcomes(answer)) == [
+        "duplicate",
+        "matched",
+    ]
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
 async def test_two_transactions_with_their_own_references_under_one_entry_reference_stay_two_lines(
     merchant: Merchant, services: Services
 ) -> None:
