@@ -724,6 +724,23 @@ SEEDS: dict[str, Seed] = {
         },
         key={"pending_signups": ("token_digest",)},
     ),
+    "0017": Seed(
+        {
+            "statement_lines": [
+                {
+                    "id": uuid.UUID("00000000-0000-4000-8000-000000000042"),
+                    "import_id": IMPORT,
+                    "account_id": ACCOUNT,
+                    "environment": "sandbox",
+                    "line_key": "e" * 64,
+                    "entry_key": "f" * 64,
+                    "line_number": 2,
+                    "outcome": "unmatched",
+                    "created_at": NOW,
+                }
+            ]
+        }
+    ),
 }
 
 

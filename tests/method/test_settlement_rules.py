@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from payreq.account.repository import api_key_by_client_id
+from payreq.method import repository
+from payreq.method.statements.reconcile import Reconciler
 from payreq.services import Services
 from tests.fixtures.factories import Merchant
 from tests.method.conftest import (
@@ -506,6 +508,9 @@ async def test_a_camt054_then_the_camt053_of_the_same_transfers_applies_each_onc
         # the same reference, on the entry in one file and in the transaction details in the other
         ({"entry": "REF-1"}, {"tx": "REF-1"}),
         ({"tx": "REF-1"}, {"entry": "REF-1"}),
+        # the notification has the entry's reference only, the statement adds the transaction's
+        ({"entry": "ENTRY-1"}, {"entry": "ENTRY-1", "tx": "TX-1"}),
+        ({"entry": "ENTRY-1", "tx": "TX-1"}, {"entry": "ENTRY-1"}),
     ],
 )
 async def test_the_banks_reference_is_the_identity_at_whichever_level_each_file_carries_it(
@@ -523,6 +528,78 @@ async def test_the_banks_reference_is_the_identity_at_whichever_level_each_file_
     second = await imported(merchant, camt053(entry(stated, "0001"), statement_id="S-2"), "application/xml")
     assert outcomes(second) == [(1, "duplicate")], second["lines"][0]["message"]
     assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_a_line_known_by_one_reference_learns_the_other_from_a_later_file(
+    merchant: Merchant, services: Services
+) -> None:
+    """The entry's reference alone (a camt.054), then both (the camt.053), then the
+    transaction's alone (another bank's export of the same day): one line, applied once;
+    the second and third files report it as a duplicate, never as late (already paid,
+    "accept it or mark it for refund")."""
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4200)
+
+    def file(entry_ref: str | None, tx_ref: str | None) -> bytes:
+        tx = Tx("42.00", structured=[reference], servicer_ref=tx_ref)
+        return camt053(
+            Entry("42.00", servicer_ref=entry_ref, txs=[tx]), statement_id=f"S-{entry_ref}{tx_ref}"
+        )
+
+    assert outcomes(await imported(merchant, file("E-5", None), "application/xml")) == [(1, "matched")]
+    for entry_ref, tx_ref in (("E-5", "T-5"), (None, "T-5"), ("E-5", None)):
+        again = await imported(merchant, file(entry_ref, tx_ref), "application/xml")
+        assert outcomes(again) == [(1, "duplicate")], (entry_ref, tx_ref, again["lines"][0]["message"])
+        assert again["lines"][0]["message"] == "Imported before (as matched); nothing changed."
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_a_camt054_with_the_entry_reference_and_the_camt053_with_both_imported_at_once_apply_once(
+    merchant: Merchant, services: Services
+) -> None:
+    """The two files at the same time (on PostgreSQL their batches take turns): one
+    line matched, the other a duplicate, the payment paid once."""
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 4200)
+    tx, both = Tx("42.00", structured=[reference]), Tx("42.00", structured=[reference], servicer_ref="T-8")
+    answers = await asyncio.gather(
+        imported(merchant, camt054(Entry("42.00", servicer_ref="E-8", txs=[tx])), "application/xml"),
+        imported(merchant, camt053(Entry("42.00", servicer_ref="E-8", txs=[both])), "application/xml"),
+    )
+    assert sorted(outcome for answer in answers for _, outcome in outcomes(answer)) == [
+        "duplicate",
+        "matched",
+    ]
+    assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
+
+
+async def test_two_transactions_with_their_own_references_under_one_entry_reference_stay_two_lines(
+    merchant: Merchant, services: Services
+) -> None:
+    """Two notifications, each of one transaction of the same batch booking: the entry's
+    reference is the same, the transactions' differ. They are two lines (each pays its
+    payment); the statement's batch of both, and the entry reported alone, are duplicates."""
+    client_id = await bank_application(merchant)
+    first, ref1 = await _payment(merchant, client_id, 1000)
+    second, ref2 = await _payment(merchant, client_id, 2000)
+    txs = [
+        Tx("10.00", structured=[ref1], servicer_ref="TX-1"),
+        Tx("20.00", structured=[ref2], servicer_ref="TX-2"),
+    ]
+    for tx, name in zip(txs, ("N-1", "N-2"), strict=True):
+        notified = camt054(Entry(tx.amount or "", servicer_ref="BATCH-5", txs=[tx]), notification_id=name)
+        assert outcomes(await imported(merchant, notified, "application/xml")) == [(1, "matched")]
+    for payment in (first, second):
+        assert await status_of(merchant, payment["id"]) == "paid"
+    statement = await imported(
+        merchant, camt053(Entry("30.00", servicer_ref="BATCH-5", txs=txs)), "application/xml"
+    )
+    assert outcomes(statement) == [(1, "duplicate"), (2, "duplicate")]
+    assert [line["paymentId"] for line in statement["lines"]] == [first["id"], second["id"]]
+    whole = await imported(merchant, camt053(Entry("30.00", servicer_ref="BATCH-5")), "application/xml")
+    assert outcomes(whole) == [(1, "duplicate")]
+    for payment in (first, second):
+        assert await event_types(services, payment["id"]) == ["payment.created", "payment.paid"]
 
 
 async def test_a_transaction_notified_alone_is_the_same_line_in_the_statements_batch(
@@ -591,3 +668,62 @@ async def test_a_late_line_that_is_short_or_over_says_by_how_much(
     assert "It is 5.50 EUR more than the 40.00 EUR due." in over, over
     assert "less than" not in same and "more than" not in same, same
     assert all(m.endswith("Accept it or mark it for refund.") for m in (short, over, same))
+
+
+async def test_a_duplicate_imported_while_its_line_is_accepted_reads_paid(
+    merchant: Merchant, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F7: an import repeats a partial line while the merchant accepts it. The import's
+    batch reads the payment (pending) for its duplicate row; the accept then pays the
+    payment and stores ``paid`` on the line's report rows, before the batch has written
+    its row. The batch's row must still end ``paid``: the accept takes the imports'
+    turn, so it waits for the batch to commit and then updates its row too (on SQLite
+    the batch holds the database meanwhile). The batch is held right after its read
+    until the accept has finished or (PostgreSQL) waits for its turn."""
+    client_id = await bank_application(merchant)
+    payment, reference = await _payment(merchant, client_id, 5000)
+    body = csv_text(f"F-7,2026-11-21,10.00,EUR,{reference},Fay")
+    report = await imported(merchant, body)
+    assert outcomes(report) == [(2, "partial")]
+
+    read, go = asyncio.Event(), asyncio.Event()
+    original = Reconciler._duplicate
+
+    async def held(self: Reconciler, *args: Any, **kwargs: Any) -> Any:
+        applied = await original(self, *args, **kwargs)
+        read.set()
+        await go.wait()
+        return applied
+
+    async def accept_waits_for_the_turn() -> None:
+        """On PostgreSQL, until a unit waits for this tenant's import turn (the accept)."""
+        turn = repository.import_turn(tenant_of(merchant)) & 0xFFFF_FFFF  # an oid in pg_locks
+        while True:
+            async with services.db.read() as conn:
+                row = await conn.fetch_one(
+                    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND classid = :kind AND objid = :turn AND objsubid = 2",
+                    {"kind": repository.IMPORT_TURN_LOCKS, "turn": turn},
+                )
+            if row is not None and row["n"]:
+                return
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(Reconciler, "_duplicate", held)
+    importing = asyncio.ensure_future(imported(merchant, body))
+    await asyncio.wait_for(read.wait(), 10)
+    accepting = asyncio.ensure_future(resolve(merchant, report["id"], 2, "accept"))
+    if services.db.dialect == "postgresql":  # the accept finishes (the race) or waits its turn
+        waiting = asyncio.ensure_future(accept_waits_for_the_turn())
+        await asyncio.wait([accepting, waiting], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+    else:  # the batch holds the database: the accept cannot begin
+        await asyncio.wait([accepting], timeout=0.5)
+    go.set()
+    again, answer = await importing, await accepting
+    assert answer.status_code == 200, answer.text
+    assert again["lines"][0]["outcome"] == "duplicate"
+    assert await status_of(merchant, payment["id"]) == "paid"
+    reread = await merchant.http.get(f"/api/statements/{again['id']}", headers=await merchant.headers())
+    line = reread.json()["lines"][0]
+    assert (line["outcome"], line["resolution"], line["paymentStatus"]) == ("duplicate", "accepted", "paid")

@@ -146,6 +146,27 @@ def test_a_batch_entry_becomes_one_line_per_transaction(version: str) -> None:
     assert len({first.key, second.key}) == 2
 
 
+def test_an_entrys_reference_is_a_second_key_only_of_its_only_transaction() -> None:
+    """The entry's AcctSvcrRef (E) keys a line beside its transaction's (T) when the
+    entry has one transaction, or none; never the transactions of a batch, whose Ts
+    alone tell them apart."""
+    single, alone, whole, no_e, *batch = camt.parse(
+        build(
+            Entry("10.00", servicer_ref="E-1", txs=[Tx("10.00", servicer_ref="T-1")]),
+            Entry("10.00", servicer_ref="E-2", txs=[Tx("10.00")]),
+            Entry("10.00", servicer_ref="E-3"),
+            Entry("10.00", txs=[Tx("10.00", servicer_ref="T-4")]),
+            Entry("30.00", servicer_ref="E-5", txs=[Tx("10.00", servicer_ref="T-5"), Tx("20.00")]),
+        )
+    )
+    e1 = only(list(camt.parse(build(Entry("10.00", servicer_ref="E-1")))))
+    t1 = only(list(camt.parse(build(Entry("10.00", txs=[Tx("10.00", servicer_ref="T-1")])))))
+    assert (single.key, single.entry_key) == (t1.key, e1.key)
+    assert alone.entry_key == alone.key and whole.entry_key == whole.key
+    assert no_e.entry_key is None
+    assert [line.entry_key for line in batch] == [None, None]
+
+
 def test_a_batch_without_transaction_amounts_is_invalid_per_transaction() -> None:
     data = build(Entry("30.00", servicer_ref="B-2", txs=[Tx(None), Tx(None)]))
     assert [line.problem for line in list(camt.parse(data))] == [

@@ -81,11 +81,16 @@ async def take_import_turn(conn: Connection, tenant: Tenant) -> None:
     take turns instead of each holding rows the other waits for."""
     if conn.dialect != "postgresql":
         return
-    digest = hashlib.sha256(f"{tenant.account_id}|{tenant.environment}".encode()).digest()
     await conn.execute(
         "SELECT pg_advisory_xact_lock(:kind, :tenant)",
-        {"kind": IMPORT_TURN_LOCKS, "tenant": int.from_bytes(digest[:4], "big", signed=True)},
+        {"kind": IMPORT_TURN_LOCKS, "tenant": import_turn(tenant)},
     )
+
+
+def import_turn(tenant: Tenant) -> int:
+    """The second key of ``tenant``'s import turn: 32 bits of a digest of the tenant."""
+    digest = hashlib.sha256(f"{tenant.account_id}|{tenant.environment}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
 
 
 async def insert_import(
@@ -298,6 +303,7 @@ async def claim_line(
     import_id: UUID,
     tenant: Tenant,
     line_key: str,
+    entry_key: str | None = None,
     line_number: int,
     outcome: str,
     amount: int | None,
@@ -312,10 +318,10 @@ async def claim_line(
     changed = await conn.execute(
         """
         INSERT INTO statement_lines
-            (id, import_id, account_id, environment, line_key, line_number, outcome, amount, currency,
-             booking_date, bank_reference, created_at)
-        VALUES (:id, :import_id, :account_id, :environment, :line_key, :line_number, :outcome, :amount,
-                :currency, :booking_date, :bank_reference, :created_at)
+            (id, import_id, account_id, environment, line_key, entry_key, line_number, outcome, amount,
+             currency, booking_date, bank_reference, created_at)
+        VALUES (:id, :import_id, :account_id, :environment, :line_key, :entry_key, :line_number, :outcome,
+                :amount, :currency, :booking_date, :bank_reference, :created_at)
         ON CONFLICT (account_id, environment, line_key) DO NOTHING
         """,
         {
@@ -323,6 +329,7 @@ async def claim_line(
             "import_id": import_id,
             **_tenant(tenant),
             "line_key": line_key,
+            "entry_key": entry_key,
             "line_number": line_number,
             "outcome": outcome,
             "amount": amount,
@@ -354,6 +361,31 @@ async def remembered_line(conn: Connection, tenant: Tenant, line_key: str) -> Ro
         FROM statement_lines WHERE line_key = :line_key AND {_TENANT}
         """,
         {"line_key": line_key, **_tenant(tenant)},
+    )
+
+
+async def lines_by_keys(conn: Connection, tenant: Tenant, line_key: str, entry_key: str) -> Sequence[Row]:
+    """The remembered lines whose identity is ``line_key`` or ``entry_key``, or whose
+    entry reference is ``entry_key``, oldest first (``Reconciler`` picks the one a camt
+    line is, if any). Called in an import's turn, so none appears meanwhile."""
+    return await conn.fetch_all(
+        f"""
+        SELECT id, line_key, entry_key, outcome, payment_id, reference, import_id, created_at
+        FROM statement_lines
+        WHERE {_TENANT} AND (line_key IN (:line_key, :entry_key) OR entry_key = :entry_key)
+        ORDER BY created_at, id LIMIT 50
+        """,
+        {"line_key": line_key, "entry_key": entry_key, **_tenant(tenant)},
+    )
+
+
+async def add_line_identity(conn: Connection, id: UUID, *, line_key: str, entry_key: str) -> None:
+    """A remembered line learns the references a later import gave it: an entry's
+    reference beside its own, or (a line known by its entry's reference alone) the
+    transaction's, which becomes its identity."""
+    await conn.execute(
+        "UPDATE statement_lines SET line_key = :line_key, entry_key = :entry_key WHERE id = :id",
+        {"id": id, "line_key": line_key, "entry_key": entry_key},
     )
 
 

@@ -10,7 +10,8 @@ module so that Alembic and the tests see them).
   paged when read back, and an import that stopped half-way shows what it applied).
 - ``statement_lines``: every booked line ever imported, by a stable identity (the
   bank's own reference, or a digest of the line), so that a second import of the same
-  line is recognised and never applied twice. A late, partial or overpaid line is
+  line is recognised and never applied twice (a camt line also by its entry's
+  reference, ``entry_key``). A late, partial or overpaid line is
   resolved here (accepted or refund due), once, by whom and when.
 """
 
@@ -78,6 +79,9 @@ statement_lines = sa.Table(
     sa.Column("account_id", UUID, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("environment", sa.String(16), nullable=False),
     sa.Column("line_key", sa.String(64), nullable=False),
+    # a camt entry's reference (E) beside the line's own (a transaction's T), or alone
+    # (= line_key): a later line with only E, or with E and no T, is this line
+    sa.Column("entry_key", sa.String(64), nullable=True),
     sa.Column("line_number", sa.Integer, nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("payment_id", UUID, sa.ForeignKey("payments.id"), nullable=True, index=True),
@@ -91,6 +95,7 @@ statement_lines = sa.Table(
     sa.Column("resolved_by", sa.String(80), nullable=True),
     sa.Column("resolved_at", Timestamp, nullable=True),
     sa.UniqueConstraint("account_id", "environment", "line_key"),
+    sa.Index("ix_statement_lines_tenant_entry_key", "account_id", "environment", "entry_key"),
     # the overview: lines waiting to be resolved
     sa.Index("ix_statement_lines_tenant_outcome", "account_id", "environment", "outcome"),
     sa.Index("ix_statement_lines_created_at", "created_at"),  # retention

@@ -28,7 +28,12 @@ transaction's ``Refs/AcctSvcrRef``, else the entry's ``AcctSvcrRef`` (with the
 transaction's position in a batch, where the entry's reference names the batch, not
 the transaction). Either level gives the same identity for the same reference, so
 a file that carries it only on the entry and one that carries it only in the
-transaction details agree. Without one, it is the transaction's content:
+transaction details agree. An entry with one transaction may carry two references,
+the entry's (E) and the transaction's (T): such a line also keeps E
+(``StatementLine.entry_identity``), so that a camt.054 with only E and the day's
+camt.053 with E and T are one line; two lines that both carry a T are the same line
+only if their Ts are, so the transactions of one batch entry (each with its own T,
+sharing E) stay several lines. Without one, it is the transaction's content:
 its references (EndToEndId, TxId, UETR, InstrId), remittance information and
 counterparty, with the account, day, amount and direction. Two payers who send the
 same amount on the same day are two lines; the same transfer reported by a camt.054
@@ -249,6 +254,7 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
             None,
             number=number,
             identity=identity,
+            entry_identity=identity if servicer_ref else None,
             amount_node=amount_node,
             indicator=indicator,
             reversal=reversal,
@@ -276,12 +282,19 @@ def _entry(tree: _Tree, entry: ET.Element, *, account: str, number: int) -> Iter
                 "camt", account, day, _amount_text(tx_amount), _currency(tx_amount), tx_indicator, tx_reversal
             )
             identity += "|" + "|".join(_transaction_content(tree, tx))
+        # the entry's reference names this transaction only when it is the entry's only one
+        entry_identity = (
+            _bank_identity(account, servicer_ref, indicator, reversal)
+            if servicer_ref and not several
+            else None
+        )
         shown_ref = tx_ref or (f"{servicer_ref}#{index + 1}" if several and servicer_ref else servicer_ref)
         yield _line(
             tree,
             tx,
             number=number + index,
             identity=identity,
+            entry_identity=entry_identity,
             amount_node=tx_amount,
             indicator=tx_indicator,
             reversal=tx_reversal,
@@ -318,6 +331,7 @@ def _line(
     *,
     number: int,
     identity: str,
+    entry_identity: str | None = None,
     amount_node: ET.Element | None,
     indicator: str | None,
     status: str,
@@ -358,6 +372,7 @@ def _line(
     return StatementLine(
         number=number,
         identity=identity,
+        entry_identity=entry_identity,
         amount=amount if problem is None else None,
         currency=currency if problem is None else None,
         direction=(Direction.CREDIT if indicator == "CRDT" else Direction.DEBIT) if problem is None else None,

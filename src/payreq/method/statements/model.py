@@ -90,10 +90,20 @@ class StatementLine:
     payer: str | None = None
     problem: str | None = None
     """Why the line cannot be used; such a line is reported as invalid."""
+    entry_identity: str | None = None
+    """A camt entry's own reference (``AcctSvcrRef``), as an identity, when the line is the
+    entry's only transaction (or the entry itself): the same line as an earlier one with
+    this entry reference, unless both carry transaction references and they differ. Equal
+    to ``identity`` when the entry's reference is all the line has; None otherwise (CSV,
+    content identities, the transactions of a batch)."""
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(self.identity.encode("utf-8", "surrogatepass")).hexdigest()
+        return _digest(self.identity)
+
+    @property
+    def entry_key(self) -> str | None:
+        return None if self.entry_identity is None else _digest(self.entry_identity)
 
     def booked_on(self, zone: tzinfo) -> date | None:
         """The day the bank booked the money, in the account's time zone ``zone``: the
@@ -103,6 +113,10 @@ class StatementLine:
             if day is not None:
                 return day
         return None
+
+
+def _digest(identity: str) -> str:
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def account_day(text: str | None, zone: tzinfo) -> date | None:

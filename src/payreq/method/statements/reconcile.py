@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from payreq.audit.models import Actor, ActorKind
 from payreq.auth.subject import Tenant
-from payreq.db import Connection
+from payreq.db import Connection, Row
 from payreq.method import creditor_reference, repository
 from payreq.method.bank_transfer import plain_amount
 from payreq.method.statements.model import REMEMBERED, Direction, Outcome, StatementLine, shown_date
@@ -60,6 +60,10 @@ class Reconciler:
             first = Outcome.DEBIT, "Money going out; never a payment."
         else:
             first = Outcome.UNMATCHED, ""
+        if line.entry_key is not None:  # a camt line with its entry's reference: one of two keys
+            earlier = await self._earlier(conn, tenant, line)
+            if earlier is not None:
+                return await self._duplicate(conn, tenant, line, made, earlier)
         line_id = uuid.uuid4()
         claimed = await repository.claim_line(
             conn,
@@ -67,6 +71,7 @@ class Reconciler:
             import_id=import_id,
             tenant=tenant,
             line_key=line.key,
+            entry_key=line.entry_key,
             line_number=line.number,
             outcome=first[0].value,
             amount=line.amount,
@@ -76,7 +81,9 @@ class Reconciler:
             at=self.payments.clock(),
         )
         if not claimed:
-            return await self._duplicate(conn, tenant, line, made)
+            return await self._duplicate(
+                conn, tenant, line, made, await repository.remembered_line(conn, tenant, line.key)
+            )
         if first[0] is not Outcome.UNMATCHED:
             return Applied(made(*first), line_id)
         outcome, message, payment, reference = await self._match(conn, tenant, line, zone, line_id)
@@ -186,10 +193,36 @@ class Reconciler:
             )
         return Outcome.MATCHED, "The payment is now paid.", paid, reference
 
+    async def _earlier(self, conn: Connection, tenant: Tenant, line: StatementLine) -> Row | None:
+        """The remembered line a camt line with its entry's reference E is, if any: the
+        one with its identity (its transaction's T, or E when it has no T); else, for a
+        line with a T, one known by E alone (which then learns T: it has a T now); else,
+        for a line with E alone, one with E beside a T. A line with T and one with
+        another T are never one line, whatever E they share (one batch entry's)."""
+        key, entry = line.key, line.entry_key
+        assert entry is not None
+        rows = await repository.lines_by_keys(conn, tenant, key, entry)
+        for row in rows:
+            if row["line_key"] == key:
+                if row["entry_key"] is None:  # known by T before: now by E too
+                    await repository.add_line_identity(conn, row["id"], line_key=key, entry_key=entry)
+                return row
+        for row in rows:
+            if entry != key and row["line_key"] == entry:  # known by E alone: now by T
+                await repository.add_line_identity(conn, row["id"], line_key=key, entry_key=entry)
+                return row
+            if entry == key and row["entry_key"] == entry:
+                return row
+        return None
+
     async def _duplicate(
-        self, conn: Connection, tenant: Tenant, line: StatementLine, report: Callable[..., LineReport]
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        line: StatementLine,
+        report: Callable[..., LineReport],
+        first: Row | None,
     ) -> Applied:
-        first = await repository.remembered_line(conn, tenant, line.key)
         if first is None:  # pragma: no cover (the claim just saw it)
             return Applied(report(Outcome.DUPLICATE, "Imported before."), None)
         payment = None

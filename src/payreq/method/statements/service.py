@@ -13,6 +13,10 @@ after the line was imported, and after its resolution once accepted (``paid``, o
 every report row of that line, in the unit that paid it). The answer to a
 resolution is the stored row read back, as every later read of it.
 
+An accept takes the imports' turn (``repository.take_import_turn``) first, so that
+an import repeating the line at the same time (a duplicate) never stores the status
+it read before the accept paid the payment (PostgreSQL; SQLite serialises writers).
+
 A line is resolved once: the resolution is a conditional update (``... WHERE
 resolution IS NULL``), so of any number of concurrent resolutions one wins and the
 others get 409; an ``accept`` whose payment cannot become paid (it is paid already)
@@ -245,6 +249,12 @@ class StatementService:
             )
         if row["resolution"] is not None:
             raise _resolved(row)
+        if resolution is Resolution.ACCEPT:
+            # an import's batch reads the payment for a duplicate of this line and writes
+            # its report row in one unit: the accept waits for that unit to commit (and
+            # then updates its row below), or the batch waits for the accept and reads
+            # the payment paid. Taken before any row: a batch takes it first too.
+            await repository.take_import_turn(conn, tenant)
         at = self.payments.clock()
         won = await repository.resolve_line(
             conn,
