@@ -42,11 +42,29 @@ class Grant:
 
     @property
     def rate_key(self) -> str:
-        return f"key:{self.key['id']}"
+        return _rate_keys(self.key)[0]
 
     @property
     def account_rate_key(self) -> str:
-        return f"acct:{self.key['account_id']}:{self.key['environment']}"
+        return _rate_keys(self.key)[1]
+
+
+_RATE_KEYS: dict[UUID, tuple[str, str]] = {}
+
+
+def _rate_keys(key: Row) -> tuple[str, str]:
+    """The budgets a key spends, ``key:<id>`` and ``acct:<account>:<environment>``: kept
+    by the key's id (a key's account and environment never change), so that a token
+    request formats no UUID. Emptied when full, so it never holds more than ``CACHE_SIZE``."""
+    names = _RATE_KEYS.get(key["id"])
+    if names is None:
+        if len(_RATE_KEYS) >= CACHE_SIZE:
+            _RATE_KEYS.clear()
+        names = _RATE_KEYS[key["id"]] = (
+            f"key:{key['id']}",
+            f"acct:{key['account_id']}:{key['environment']}",
+        )
+    return names
 
 
 @dataclass(frozen=True, slots=True)
