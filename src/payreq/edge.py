@@ -280,9 +280,7 @@ async def token(services: Services, scope: dict[str, Any], receive: Receive, sen
         status, body, error_headers = oauth_error_parts(exc)
         await send_json(send, status, body, error_headers)
         return
-    await send_json(
-        send, 200, _encode(answer), [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    )
+    await send_json(send, 200, _encode(answer), headers)
 
 
 GET_PAYMENT = Lean("/payment/request/{payment_id}", get_payment_request)

@@ -9,7 +9,13 @@ import msgspec
 from litestar import Request, Response, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from payreq.auth.dependencies import rate_headers, refused, scope_address, scope_header
+from payreq.auth.dependencies import (
+    rate_header_pairs,
+    rate_headers,
+    refused,
+    scope_address,
+    scope_header,
+)
 from payreq.errors import PayreqError
 from payreq.http import error_responses
 from payreq.oauth.errors import InvalidClient, OAuthError, Refused
@@ -155,14 +161,18 @@ async def token(request: Request[Any, Any, Any]) -> Response[TokenResponse]:
     """Exchange an API key (client_id + client_secret) for a 3600-second access token."""
     services: Services = request.app.state.services
     body, headers = await issue_token(services, request.scope, await request.body())
-    return Response(body, headers=headers)
+    return Response(body, headers={name.decode(): value.decode() for name, value in headers})
+
+
+_NO_STORE_PAIRS = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
 
 
 async def issue_token(
     services: Services, scope: Mapping[str, Any], raw: bytes
-) -> tuple[TokenResponse, dict[str, str]]:
+) -> tuple[TokenResponse, list[tuple[bytes, bytes]]]:
     """The whole of ``POST /oauth/token`` but reading the body: the framework's handler
-    above and the lean route (``payreq.edge``) both answer with this."""
+    above and the lean route (``payreq.edge``) both answer with this; the headers as
+    ASGI pairs (``NO_STORE``, then the rate-limit headers), as the lean route sends them."""
     form = parse_form(raw, scope_header(scope, b"content-type"))
     authorization = scope_header(scope, b"authorization")
     try:
@@ -176,13 +186,13 @@ async def issue_token(
         account=grant.account_rate_key,
         account_limit=grant.key["account_rate_limit"],
     )
-    headers = dict(NO_STORE)
+    headers = list(_NO_STORE_PAIRS)
     if decision is not None:
-        headers.update(rate_headers(decision))
         if not decision.allowed:
             raise TooManyAttempts(
                 decision.retry_after, refused(decision).message, headers=rate_headers(decision)
             )
+        headers += rate_header_pairs(decision)
     async with services.db.single() as conn:  # the token's INSERT (issue begins if it writes more)
         issued = await services.oauth.issue(conn, grant)
     return TokenResponse(issued.access_token, "Bearer", issued.expires_in, issued.scope), headers
