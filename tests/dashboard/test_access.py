@@ -16,8 +16,8 @@ from payreq.config import Settings
 from payreq.db import Database
 from tests.conftest import BASE_URL, MovableClock
 from tests.dashboard.conftest import PASSWORD, DashboardClient, new_client, sign_up, signup_link, unique_email
-from tests.dashboard.smtp import smtp_server
-from tests.fixtures.live import PAYREQ, environment
+from tests.dashboard.smtp import Mailbox, smtp_server
+from tests.fixtures.live import PAYREQ, environment, payreq
 
 
 async def sign_in(
@@ -248,6 +248,72 @@ async def test_reset_password_by_email(settings: Settings, db: Database, clock: 
             await visitor.post(path, {"password": "mailed new passphrase"}, csrf_from=path)
         ).status_code == 303
         assert (await sign_in(app, owner.email, "mailed new passphrase"))[1] == 303
+
+
+def _mailed_link(box: Mailbox, email: str) -> str:
+    body = box.to(email)[-1].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    return re.search(r"http://testserver(/dashboard/password-reset/\S+)", body).group(1)  # type: ignore[union-attr]
+
+
+async def test_no_reset_link_for_a_disabled_or_closed_account_and_none_still_works(
+    settings: Settings, db: Database, clock: MovableClock
+) -> None:
+    """A member of a disabled (or closed) account cannot sign in, so a reset link cannot
+    sign them in either: none is mailed while it is disabled (the page answers as for an
+    unknown address), one mailed before it was disabled no longer opens nor sets a
+    password, and the operator's ``reset-password`` says why it prints none."""
+    with smtp_server() as box:
+        app = _app(settings, db, clock, signup="open", smtp_url=box.url)
+        owner, closing = await sign_up(app), await sign_up(app)
+        visitor = DashboardClient(new_client(app))
+
+        async def ask(email: str) -> str:
+            sent = await visitor.post(
+                "/dashboard/password-reset", {"email": email}, csrf_from="/dashboard/password-reset"
+            )
+            assert sent.status_code == 200
+            return re.sub(r'name="csrf" value="[^"]+"', "", sent.text)
+
+        unknown_answer = await ask("nobody@example.com")
+        assert "If an account uses that address" in unknown_answer
+        await ask(owner.email)
+        early = _mailed_link(box, owner.email)  # mailed while the account was open
+        async with db.read() as conn:
+            row = await conn.fetch_one("SELECT account_id FROM users WHERE email = :e", {"e": owner.email})
+        assert row is not None
+        env = environment(settings.database_url, PAYREQ_BASE_URL=BASE_URL)
+        await asyncio.to_thread(payreq, "admin", "disable-account", str(row["account_id"]), env=env)
+
+        assert await ask(owner.email) == unknown_answer
+        assert len(box.to(owner.email)) == 1  # nothing new mailed
+        page = await visitor.get(early)
+        assert page.status_code == 404 and "not valid any more" in page.text
+        refused = await visitor.post(
+            early, {"password": "while it is disabled"}, csrf_from="/dashboard/login"
+        )
+        assert refused.status_code == 404 and "set-cookie" not in refused.headers
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [PAYREQ, "admin", "reset-password", owner.email],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 1 and cli.stdout == "" and "is disabled or closed" in cli.stderr
+
+        closed = await closing.post(
+            "/dashboard/team/close", {"confirm_name": "Corner Bookshop"}, csrf_from="/dashboard/team"
+        )
+        assert closed.status_code == 303
+        assert await ask(closing.email) == unknown_answer and box.to(closing.email) == []
+
+        await asyncio.to_thread(payreq, "admin", "enable-account", str(row["account_id"]), env=env)
+        assert (await sign_in(app, owner.email, "while it is disabled"))[1] == 400  # never set
+        assert (
+            await visitor.post(early, {"password": "once it is enabled"}, csrf_from=early)
+        ).status_code == 303
+        assert (await sign_in(app, owner.email, "once it is enabled"))[1] == 303
 
 
 async def test_the_worker_sweeps_ended_sessions(

@@ -5,6 +5,7 @@ desktop width) under tests/artifacts/, for a person to look at."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from typing import Any
 
 from tests.dashboard.a11y import problems
@@ -96,3 +97,36 @@ async def test_every_page_passes_the_checks_and_is_photographed(
 
     assert found == {}
     assert [e for e in console_errors if "status of 404" not in e] == []
+
+
+async def test_an_old_name_reads_with_replacement_characters_in_the_edit_form_and_is_refused_as_it_reads(
+    live: Live, page: Any, console_errors: list[str]
+) -> None:
+    """An application name stored before the display-text rule (written straight into
+    the server's database here): Chromium's input shows U+FFFD where the bidi override
+    is, and saving the form unchanged answers the error beside the field."""
+    email = await sign_up_in_browser(page, live)
+    database = live.server.log.parent / "payreq.db"
+    with sqlite3.connect(database) as db:
+        (client_id,) = db.execute(
+            "SELECT a.client_id FROM applications a JOIN users u ON u.account_id = a.account_id "
+            "WHERE u.email = ? AND a.environment = 'sandbox'",
+            (email,),
+        ).fetchone()
+        db.execute("UPDATE applications SET name = ? WHERE client_id = ?", ("Shop\u202eppa tset", client_id))
+    await page.goto(f"{live.url}/dashboard/applications/{client_id}")
+    assert await page.locator("#f-name").input_value() == "Shop\ufffdppa tset"
+    await page.get_by_role("button", name="Save settings").click()
+    await page.wait_for_load_state()
+    error = await page.locator("#f-name-error").inner_text()
+    assert (
+        error
+        == "The saved value holds characters that cannot be shown (marked \ufffd here). Retype it without them."
+    )
+    assert await page.locator("#f-name").get_attribute("aria-invalid") == "true"
+    await shot(page, "application-old-name-refused")
+    await page.locator("#f-name").fill("Shop test app")
+    await page.get_by_role("button", name="Save settings").click()
+    await page.wait_for_url(re.compile(r".*\?saved=1$"))
+    assert await page.locator("#f-name").input_value() == "Shop test app"
+    assert [e for e in console_errors if "status of 422" not in e] == []  # the refusal's own status

@@ -58,6 +58,8 @@ async def test_upload_a_camt053_file_see_each_line_and_accept_the_late_one(
         assert await page.locator("#import-progress").inner_text() == "4 of 4 lines done"
         assert await page.locator(f'#line-1 a[href="/dashboard/payments/{first}"]').count() == 1
         await shot(page, "statement")
+        stale = await page.context.new_page()  # a second tab, opened before the line is resolved
+        await stale.goto(page.url)
 
         await page.get_by_role("button", name="Accept line 2").click()
         await page.wait_for_url(re.compile(r".*resolved=2#line-2$"))
@@ -69,6 +71,12 @@ async def test_upload_a_camt053_file_see_each_line_and_accept_the_late_one(
         await page.reload()  # the stored line says what the answer said: the payment is paid
         assert "paid" in await page.locator("#line-2").inner_text()
         await shot(page, "statement-accepted")
+        await stale.get_by_role("button", name="Refund due line 2").click()  # resolved meanwhile: 409
+        await stale.wait_for_load_state()
+        notice = await stale.get_by_role("status").first.inner_text()
+        assert notice == f"This line was resolved already (accepted by {email})."
+        await shot(stale, "statement-already-resolved")
+        await stale.close()
 
         await page.goto(f"{live.url}/dashboard/statements")
         assert await page.locator("#imports-table tbody tr").count() == 1

@@ -4,6 +4,7 @@ pages list follow the display-text rule (``check_display_text``)."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -107,3 +108,91 @@ async def test_names_stored_before_the_display_rule_show_a_replacement_character
         for name in shown:
             assert name in text, (path, name)
         assert not any(ch in text for ch in "\u2066\u200b\x1b\t"), path
+
+
+def input_value(page: str, field: str) -> str:
+    found = re.search(
+        rf'<input id="f-{re.escape(field)}" name="{re.escape(field)}" type="[a-z]+" value="([^"]*)"', page
+    )
+    assert found is not None, field
+    return unescape(found.group(1))
+
+
+async def test_an_edit_form_fills_in_an_old_name_as_the_pages_show_it_and_will_not_save_it_so(
+    owner: DashboardClient, dashboard_app: Litestar
+) -> None:
+    """The application's edit form fills its inputs with the stored settings: a name
+    stored before the display-text rule shows U+FFFD for each hidden character, never
+    the character. Saving it as it reads is refused beside the field (U+FFFD would
+    silently replace what was stored); retyped, it saves."""
+    made = await owner.post("/dashboard/applications", BANK_FORM, csrf_from="/dashboard/applications/new")
+    assert made.status_code == 303, made.text
+    location = made.headers["location"]
+    client_id = location.rsplit("/", 1)[1]
+    services: Services = dashboard_app.state.services
+    async with services.db.transaction() as conn:
+        row = await conn.fetch_one(
+            "SELECT bank_details FROM applications WHERE client_id = :c", {"c": client_id}
+        )
+        assert row is not None
+        bank = json.loads(row["bank_details"])
+        bank["accountHolder"] = "Example\nShop GmbH"
+        await conn.execute(
+            "UPDATE applications SET name = :name, bank_details = :bank WHERE client_id = :c",
+            {"name": "Bank\u202esrefsnart", "bank": json.dumps(bank), "c": client_id},
+        )
+    page = (await owner.get(location)).text
+    shown = {
+        name: input_value(page, name)
+        for name in ("name", "bankDetails.accountHolder", "bankDetails.bankName")
+    }
+    assert shown == {
+        "name": "Bank\ufffdsrefsnart",
+        "bankDetails.accountHolder": "Example\ufffdShop GmbH",
+        "bankDetails.bankName": "Example Bank",
+    }
+    assert "\u202e" not in unescape(page) and "Example\nShop" not in unescape(page)
+
+    as_read = {**BANK_FORM, **shown}
+    refused = await owner.post(location, as_read, csrf_from=location)
+    assert refused.status_code == 422
+    kept = (
+        "The saved value holds characters that cannot be shown (marked \ufffd here). Retype it without them."
+    )
+    assert field_error(refused.text, "name") == kept
+    assert field_error(refused.text, "bankDetails.accountHolder") == kept
+    assert input_value(refused.text, "name") == "Bank\ufffdsrefsnart"  # what was sent, beside the error
+    async with services.db.read() as conn:
+        stored = await conn.fetch_one("SELECT name FROM applications WHERE client_id = :c", {"c": client_id})
+    assert stored is not None and stored["name"] == "Bank\u202esrefsnart"  # nothing changed
+
+    retyped = {**as_read, "name": "Bank transfers", "bankDetails.accountHolder": "Example Shop GmbH"}
+    saved = await owner.post(location, retyped, csrf_from=location)
+    assert saved.status_code == 303, saved.text
+    page = (await owner.get(location)).text
+    assert input_value(page, "name") == "Bank transfers"
+    assert input_value(page, "bankDetails.accountHolder") == "Example Shop GmbH"
+    # a U+FFFD typed into a clean field is the user's own text, as the API takes it
+    typed = await owner.post(location, {**retyped, "name": "Bank \ufffd transfers"}, csrf_from=location)
+    assert typed.status_code == 303
+
+
+async def test_the_owner_closes_an_account_by_its_old_name_as_the_page_shows_it(
+    owner: DashboardClient, dashboard_app: Litestar
+) -> None:
+    """The close form asks for the account's name: one stored before the display-text
+    rule is shown with U+FFFD (the header), and typing it as shown confirms."""
+    services: Services = dashboard_app.state.services
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE accounts SET name = 'Corner\u202epohs' "
+            "WHERE id = (SELECT account_id FROM users WHERE email = :e)",
+            {"e": owner.email},
+        )
+    assert "Corner\ufffdpohs" in unescape((await owner.get("/dashboard/team")).text)
+    wrong = await owner.post("/dashboard/team/close", {"confirm_name": "Corner"}, csrf_from="/dashboard/team")
+    assert wrong.status_code == 422 and "name exactly to confirm" in wrong.text
+    closed = await owner.post(
+        "/dashboard/team/close", {"confirm_name": "Corner\ufffdpohs"}, csrf_from="/dashboard/team"
+    )
+    assert closed.status_code == 303

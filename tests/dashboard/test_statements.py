@@ -77,7 +77,8 @@ async def test_an_upload_reports_every_line_and_a_late_line_is_accepted_once(
         f"/dashboard/statements/{import_id}/lines/2/resolve", {"action": "refund_due"}, csrf_from=location
     )
     assert again.status_code == 409
-    assert "This line was resolved already." in again.text and "user:" not in again.text
+    assert f"This line was resolved already (accepted by {owner.email})." in again.text
+    assert "user:" not in again.text
     matched = await owner.post(
         f"/dashboard/statements/{import_id}/lines/1/resolve", {"action": "accept"}, csrf_from=location
     )
@@ -149,6 +150,10 @@ async def test_a_resolver_of_another_account_is_never_named(
     page = (await owner.get(location)).text
     assert resolution_of_line(page, 2) == "accepted by a former team member"
     assert stranger.email not in page
+    again = await owner.post(f"{location}/lines/2/resolve", {"action": "refund_due"}, csrf_from=location)
+    assert again.status_code == 409
+    assert "This line was resolved already (accepted by a former team member)." in again.text
+    assert stranger.email not in again.text and "user:" not in again.text
 
 
 def payment_status_of_line(page: str, line: int) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from email.header import decode_header, make_header
+from typing import Any
 
 from litestar import Litestar
 
@@ -141,6 +143,40 @@ async def test_an_invitation_is_emailed_through_smtp(
         assert joined.status_code == 303
         refused = await member.get("/dashboard/team")
         assert refused.status_code == 403
+
+
+async def test_an_invitation_mail_shows_an_old_account_name_as_the_pages_do(
+    settings: Settings, db: Database, clock: MovableClock
+) -> None:
+    """An account name stored before the display-text rule (written straight into the
+    row here) may hold a bidi override or a line break: the mail's subject and body show
+    each as U+FFFD, as the dashboard's ``visible`` filter does, never the character (a
+    line break would end the subject header, or fail the send)."""
+    with smtp_server() as box:
+        app = create_app(
+            settings.model_copy(update={"signup": "open", "smtp_url": box.url}),
+            db=db,
+            clock=clock,
+            run_worker=False,
+        )
+        owner = await sign_up(app)
+        async with db.transaction() as conn:
+            await conn.execute(
+                "UPDATE accounts SET name = :name WHERE id = (SELECT account_id FROM users WHERE email = :e)",
+                {"name": "Corner\u202ekoob\nBcc: x@example.com", "e": owner.email},
+            )
+        email = unique_email("dev")
+        invited = await owner.post(
+            "/dashboard/team/invitations", {"email": email, "role": "developer"}, csrf_from="/dashboard/team"
+        )
+        assert invited.status_code == 200 and "We emailed this link" in invited.text
+        message: Any = await _wait_for(box, email)
+        subject = str(make_header(decode_header(message["Subject"])))
+        assert subject == "You are invited to Corner\ufffdkoob\ufffdBcc: x@example.com on payreq"
+        assert message["Bcc"] is None
+        body = message.get_payload(decode=True).decode()
+        assert f"{owner.email} invited you to join Corner\ufffdkoob\ufffdBcc: x@example.com on payreq" in body
+        assert "\u202e" not in body and "koob\nBcc" not in body
 
 
 async def _wait_for(box: Mailbox, address: str) -> object:

@@ -302,7 +302,14 @@ async def test_a_transfer_booked_the_day_after_expiry_is_late_then_accepted_with
     reread = await merchant.http.get(f"/api/statements/{report['id']}", headers=await merchant.headers())
     assert reread.json()["lines"][0]["resolution"] == "accepted"
     again = error_of(await resolve(merchant, report["id"], 1, "refund_due"), 409, "invalid_state")
-    assert again["code"] == "already_resolved" and f"api_key:{key_id}" in again["message"]
+    assert again["code"] == "already_resolved" and "api_key:" not in again["message"]
+    assert again["message"] == "This line was resolved already (accepted by API key Default key)."
+    async with services.db.transaction() as conn:  # a label stored before the display-text rule
+        await conn.execute(
+            "UPDATE api_keys SET label = :label WHERE id = :id", {"label": "shop\u202e\x1bkey", "id": key_id}
+        )
+    old_label = error_of(await resolve(merchant, report["id"], 1, "refund_due"), 409, "invalid_state")
+    assert old_label["message"] == "This line was resolved already (accepted by API key shop\ufffd\ufffdkey)."
     # the same line in a later import is a duplicate that shows the resolution it repeats
     duplicate = await imported(merchant, statement, "application/xml")
     assert duplicate["lines"][0]["outcome"] == "duplicate"

@@ -144,8 +144,13 @@ async def insert_password_reset(
 
 
 async def password_reset(conn: Connection, token_digest: str) -> Row | None:
+    """The link, with its user's account's ``disabled_at`` (set for a closed one too)."""
     return await conn.fetch_one(
-        "SELECT user_id, expires_at, used_at FROM password_resets WHERE token_digest = :digest",
+        """
+        SELECT r.user_id, r.expires_at, r.used_at, a.disabled_at
+        FROM password_resets r JOIN users u ON u.id = r.user_id JOIN accounts a ON a.id = u.account_id
+        WHERE r.token_digest = :digest
+        """,
         {"digest": token_digest},
     )
 

@@ -21,6 +21,7 @@ from payreq.db import Connection, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import digest, random_string
+from payreq.kit.jsonbody import displayable
 
 INVITATION_TTL = timedelta(days=7)
 
@@ -252,9 +253,11 @@ class TeamService:
         self, conn: Connection, actor: Actor, *, confirm_name: str, account_name: str
     ) -> None:
         """Close the account: its credentials stop working at once and every member is
-        signed out; payments, events and statements stay on record."""
+        signed out; payments, events and statements stay on record. The name typed may
+        be the stored one or the one the pages show (``displayable``: a name stored
+        before the display-text rule reads with U+FFFD for its hidden characters)."""
         actor.require(Permission.OWN)
-        if confirm_name.strip() != account_name:
+        if confirm_name.strip() not in (account_name, displayable(account_name)):
             raise ValidationFailed("Type the account's name exactly to confirm.", param="confirm_name")
         await repository.close_account(conn, actor.account_id, at=self.clock())
         await self.audit.record_user(

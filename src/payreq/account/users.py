@@ -254,9 +254,10 @@ class UserService:
 
     async def reset_link(self, conn: Connection, email: str) -> ResetLink | None:
         """A single-use reset token for ``email`` (valid one hour), or None if no user
-        has it: the page says the same either way."""
+        has it or the user's account is disabled or closed (its members cannot sign in,
+        so a new password would not let them either): the page says the same either way."""
         user = await session_repository.user_by_email(conn, email.strip().lower())
-        if user is None:
+        if user is None or user["disabled_at"] is not None:
             return None
         token = random_string(43)
         now = self.clock()
@@ -270,8 +271,15 @@ class UserService:
         return ResetLink(email=user["email"], token=token)
 
     async def check_reset(self, conn: Connection, token: str) -> uuid.UUID:
+        """The user of a link that can still be used: not used, not expired, and not of
+        a user whose account was disabled or closed since it was sent (as sign-in)."""
         row = await repository.password_reset(conn, digest(token)) if token and len(token) < 100 else None
-        if row is None or row["used_at"] is not None or row["expires_at"] <= self.clock():
+        if (
+            row is None
+            or row["used_at"] is not None
+            or row["expires_at"] <= self.clock()
+            or row["disabled_at"] is not None
+        ):
             raise NotFound(
                 "This reset link is not valid any more. Ask for a new one.", code="reset_link_invalid"
             )

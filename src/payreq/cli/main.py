@@ -368,24 +368,34 @@ def reset_password(
     email: Annotated[str, typer.Argument(help="The dashboard user's email.")],
 ) -> None:
     """Print a single-use password reset link (valid one hour) for a dashboard user."""
+    from payreq.account import session_repository
     from payreq.db import from_settings
     from payreq.services import Services
 
-    async def main(settings: Settings) -> str | None:
+    async def main(settings: Settings) -> tuple[bool, str]:
         db = from_settings(settings)
         await db.open()
         try:
             async with db.transaction() as conn:
                 link = await Services.build(settings, db).users.reset_link(conn, email)
+                if link is not None:
+                    return True, f"{settings.base_url}/dashboard/password-reset/{link.token}"
+                # no link: the operator (not a visitor) is told which of the two it is
+                user = await session_repository.user_by_email(conn, email.strip().lower())
         finally:
             await db.close()
-        return None if link is None else f"{settings.base_url}/dashboard/password-reset/{link.token}"
+        if user is None:
+            return False, f"no dashboard user has the email {email}"
+        return False, (
+            f"the account of {email} ({user['account_id']}) is disabled or closed: its members "
+            "cannot sign in, so no reset link is issued (enable-account first)"
+        )
 
-    url = _run(main)
-    if url is None:
-        typer.echo(f"no dashboard user has the email {email}", err=True)
+    issued, answer = _run(main)
+    if not issued:
+        typer.echo(answer, err=True)
         raise typer.Exit(1)
-    typer.echo(url)
+    typer.echo(answer)
 
 
 @admin.command("signup-link")

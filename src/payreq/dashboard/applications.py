@@ -167,6 +167,9 @@ async def save(request: Request[Any, Any, Any], client_id: FromPath[str]) -> Res
     page, form = await signed_in_form(request, Permission.DEVELOP)
     services = services_of(request)
     fields, webhook, problems = await _problems(request, page, form)
+    async with services.db.read() as conn:
+        stored = await services.applications.get(conn, page.subject, client_id)
+    problems = forms.kept_replacements(form, stored) | problems
     if fields is None or problems:
         return await _detail(
             request, page, client_id, status=422, values=forms.form_values(form), errors=problems

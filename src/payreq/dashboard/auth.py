@@ -34,6 +34,7 @@ from payreq.dashboard.web import (
 )
 from payreq.db import UniqueViolation
 from payreq.errors import NotFound, PayreqError, RateLimited, ValidationFailed
+from payreq.kit.mail import mail_text
 from payreq.services import Services
 
 DEVICE_MAX_AGE = 365 * 86400
@@ -345,9 +346,13 @@ async def reset_request(request: Request[Any, Any, Any]) -> Response[str]:
             await services.mailer.send(
                 to=link.email,
                 subject="Reset your payreq password",
-                body=f"Someone asked to reset the password of {link.email}.\n\n"
-                f"To choose a new password, open this link within an hour:\n{url}\n\n"
-                "If it was not you, ignore this message; your password stays as it is.\n",
+                body=mail_text(
+                    "Someone asked to reset the password of {email}.\n\n"
+                    "To choose a new password, open this link within an hour:\n{url}\n\n"
+                    "If it was not you, ignore this message; your password stays as it is.\n",
+                    email=link.email,
+                    url=url,
+                ),
             )
     return html(
         request,

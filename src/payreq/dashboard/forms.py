@@ -10,6 +10,7 @@ from payreq.application.models import Application, BankDetails
 from payreq.application.schemas import ApplicationCreate, ApplicationUpdate, TokenCreate
 from payreq.dashboard.web import Form
 from payreq.errors import ValidationFailed
+from payreq.kit.jsonbody import REPLACEMENT, displayable
 from payreq.method.bank_transfer import print_iban
 
 BANK_FIELDS = {
@@ -87,6 +88,35 @@ def form_values(form: Form) -> dict[str, Any]:
 
 
 def application_values(app: Application) -> dict[str, Any]:
+    """The stored settings, to fill the edit form: each text as the pages show it
+    (``displayable``), so a name stored before the display-text rule shows U+FFFD for
+    its hidden characters, never the characters themselves (``kept_replacements``
+    refuses to save such a value as it reads)."""
+    return {
+        name: displayable(value) if isinstance(value, str) else value
+        for name, value in _stored_values(app).items()
+    }
+
+
+UNSHOWABLE_KEPT = (
+    f"The saved value holds characters that cannot be shown (marked {REPLACEMENT} here). "
+    f"Retype it without them."
+)
+
+
+def kept_replacements(form: Form, app: Application) -> dict[str, str]:
+    """An error beside each field whose stored value holds characters the form shows
+    as U+FFFD and whose submitted value still has one: saving it as it reads would
+    silently put U+FFFD in place of what was stored. A U+FFFD typed into a field whose
+    stored value is clean is the user's own text, as the API takes it."""
+    return {
+        name: UNSHOWABLE_KEPT
+        for name, value in _stored_values(app).items()
+        if isinstance(value, str) and displayable(value) != value and REPLACEMENT in form.get(name)
+    }
+
+
+def _stored_values(app: Application) -> dict[str, Any]:
     bank = app.bank_details
     values: dict[str, Any] = {
         "name": app.name,

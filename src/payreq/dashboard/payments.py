@@ -133,7 +133,9 @@ async def _detail(
         if story.payment.status.value == "pending":
             for method in services.methods.registry.names():
                 try:  # what the payer is shown for each method this payment offers
-                    shown.append(await services.instructions.get(conn, page.subject, payment_id, method))
+                    shown.append(
+                        await services.instructions.get(conn, page.subject, payment_id, method, printed=True)
+                    )
                 except PayreqError:
                     continue
     context = page.context(

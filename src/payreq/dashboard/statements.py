@@ -187,9 +187,8 @@ async def resolve(
     except PayreqError as exc:
         if exc.status not in (409, 422):
             raise
-        # the API's message names the resolver as recorded (user:<id>); the line's row says who
-        message = "This line was resolved already." if exc.code == "already_resolved" else exc.message
-        return await _report(request, page, import_id, status=exc.status, notices=[message])
+        # already_resolved names who in words a person reads, from this account only
+        return await _report(request, page, import_id, status=exc.status, notices=[exc.message])
     back = form.get("cursor")
     cursor = f"cursor={back}&" if back.isdigit() else ""
     return see_other(request, f"/dashboard/statements/{import_id}?{cursor}resolved={line}#line-{line}")

@@ -24,6 +24,7 @@ from payreq.dashboard.nav import NavEntry, register
 from payreq.dashboard.session import Page, anonymous_csrf, anonymous_form, signed_in, signed_in_form
 from payreq.dashboard.web import html, see_other, services_of
 from payreq.errors import PayreqError
+from payreq.kit.mail import mail_text
 
 register(NavEntry("/dashboard/team", "Team", Permission.TEAM, 70))
 
@@ -72,12 +73,17 @@ async def invite(request: Request[Any, Any, Any]) -> Response[str]:
             request, page, status=422, errors={exc.param or "email": exc.message}, values=values
         )
     link = f"{services.settings.base_url}/dashboard/invitations/{token}"
+    names = {"account": page.session.account_name, "inviter": page.actor.email}
     mailed = await services.mailer.send(
         to=invitation.email,
-        subject=f"You are invited to {page.session.account_name} on payreq",
-        body=f"{page.actor.email} invited you to join {page.session.account_name} on payreq "
-        f"as {invitation.role.value}.\n\nTo accept, open this link within 7 days and choose a password:\n"
-        f"{link}\n",
+        subject=mail_text("You are invited to {account} on payreq", **names),
+        body=mail_text(
+            "{inviter} invited you to join {account} on payreq as {role}.\n\n"
+            "To accept, open this link within 7 days and choose a password:\n{link}\n",
+            **names,
+            role=invitation.role.value,
+            link=link,
+        ),
     )
     return await _team_page(request, page, invited=invitation, link=link, mailed=mailed)
 

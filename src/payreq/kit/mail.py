@@ -16,7 +16,18 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 
+from payreq.kit.jsonbody import displayable
+
 log = structlog.get_logger("payreq.mail")
+
+
+def mail_text(template: str, /, **names: object) -> str:
+    """``template`` (``str.format`` fields) with each name (an account's name, a label,
+    an e-mail address) written as the dashboard's pages show it, through the templates'
+    ``visible`` filter (``displayable``): a bidi override or a line break stored before
+    the display-text rule reaches no reader's mail as itself, nor starts a line of its
+    own. The template's own line breaks stay."""
+    return template.format(**{key: displayable(value) for key, value in names.items()})
 
 
 class Mailer:
@@ -34,7 +45,9 @@ class Mailer:
         if not self.url:
             return False
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.sender, to, subject
+        # the subject is one line of names and words: shown as pages show names (a line
+        # break in an old account name would otherwise end the header, or raise)
+        message["From"], message["To"], message["Subject"] = self.sender, to, displayable(subject)
         message.set_content(body)
         try:
             await asyncio.to_thread(self._send, message)

@@ -56,8 +56,9 @@ class Detail:
     copy: bool = False
     """Offer a copy button next to it."""
     copy_value: str | None = None
-    """What the copy button copies where it differs from ``value``, the print form: the
-    electronic format (an IBAN or a creditor reference without its spaces)."""
+    """What the copy button copies, and the API's ``details[].value``, where it differs
+    from ``value``, the print form: the electronic format (an IBAN or a creditor
+    reference without its spaces)."""
     code: bool = False
     """Show it in a fixed-width font (references, account numbers)."""
 

@@ -28,7 +28,14 @@ from payreq.payment.service import PaymentService
 
 class InstructionDetail(msgspec.Struct, kw_only=True):
     label: str
-    value: str
+    value: Annotated[
+        str,
+        Meta(
+            description="The value in the form a program takes: an IBAN or a transfer reference "
+            "compact, without spaces, as bankDetails.iban and transferReference (the checkout "
+            "page prints them in groups of four)."
+        ),
+    ]
 
 
 class PaymentInstructions(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
@@ -67,12 +74,14 @@ class InstructionsService:
         self.methods = methods or default_registry()
 
     async def get(
-        self, conn: Connection, subject: AuthSubject, payment_id: str, method: str
+        self, conn: Connection, subject: AuthSubject, payment_id: str, method: str, *, printed: bool = False
     ) -> PaymentInstructions:
         """404 as for reading the payment; 409 ``application_archived`` once its
         application is archived (its checkout is shut); 422 for a method it cannot be
         paid with; 409 once it is paid, expired or cancelled (the payer has nothing left
-        to do)."""
+        to do). Each detail's value is the electronic form a program takes (an IBAN
+        without spaces, what the page's copy button copies); ``printed``: the form people
+        read instead (in groups of four), for a page that shows them."""
         payment = await self.payments.get(conn, subject, payment_id)
         row = await applications.application_by_id(conn, subject.tenant, payment.application_id)
         assert row is not None, "a payment's application is never deleted"
@@ -110,7 +119,10 @@ class InstructionsService:
             checkout_url=checkout_url,
             title=found.title,
             steps=list(found.steps),
-            details=[InstructionDetail(label=d.label, value=d.value) for d in found.details],
+            details=[
+                InstructionDetail(label=d.label, value=d.value if printed else d.copy_value or d.value)
+                for d in found.details
+            ],
             transfer_reference=found.transfer_reference,
             bank_details=found.bank_details,
         )

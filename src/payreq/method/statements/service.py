@@ -41,6 +41,7 @@ from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Database, Row
 from payreq.errors import Conflict, NotFound, ValidationFailed
 from payreq.kit.clock import rfc3339
+from payreq.kit.jsonbody import displayable
 from payreq.kit.pagination import clamp_limit
 from payreq.method import repository
 from payreq.method.statements.importer import Progress, StatementImporter
@@ -248,7 +249,7 @@ class StatementService:
                 f"Only late, partial or overpaid lines can be resolved; this line is {row['outcome']}."
             )
         if row["resolution"] is not None:
-            raise _resolved(row)
+            raise await self._resolved(conn, tenant, row)
         if resolution is Resolution.ACCEPT:
             # an import's batch reads the payment for a duplicate of this line and writes
             # its report row in one unit: the accept waits for that unit to commit (and
@@ -267,7 +268,7 @@ class StatementService:
         )
         if not won:
             fresh = await repository.report_line(conn, tenant, key, line)
-            raise _resolved(fresh if fresh is not None else row)
+            raise await self._resolved(conn, tenant, fresh if fresh is not None else row)
         remembered = await repository.remembered_line_by_id(conn, tenant, row["statement_line_id"])
         assert remembered is not None
         if resolution is Resolution.ACCEPT:
@@ -294,6 +295,19 @@ class StatementService:
         assert done is not None
         return _line(done)
 
+    async def _resolved(self, conn: Connection, tenant: Tenant, row: Row) -> Conflict:
+        """409 naming who resolved the line in words a merchant reads (a member's
+        e-mail, ``API key <label>``, ``a former team member``), looked up in the line's
+        own account only (``AuditService.names``, as the statement page); never the
+        recorded ``user:<id>``. Shown as the pages show names (``displayable``): an
+        old label's control characters reach neither a terminal nor a page."""
+        recorded = row["resolved_by"]
+        names = await self.payments.audit.names(conn, tenant.account_id, [recorded])
+        who = displayable(names.get(recorded, "someone") if recorded else "someone")
+        return Conflict(
+            f"This line was resolved already ({row['resolution']} by {who}).", code="already_resolved"
+        )
+
 
 async def _position(conn: Connection, tenant: Tenant, cursor: str, param: str) -> tuple[datetime, uuid.UUID]:
     try:
@@ -307,13 +321,6 @@ async def _position(conn: Connection, tenant: Tenant, cursor: str, param: str) -
             param=param,
         )
     return row["created_at"], row["id"]
-
-
-def _resolved(row: Row) -> Conflict:
-    return Conflict(
-        f"This line was resolved already ({row['resolution']} by {row['resolved_by']}).",
-        code="already_resolved",
-    )
 
 
 def _record(row: Row) -> ImportRecord:
