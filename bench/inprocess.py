@@ -127,8 +127,6 @@ class Statements:
         self.count = 0
 
     def install(self) -> None:
-        import asyncpg.transaction
-
         from payreq.db import postgres, sqlite
 
         def counted(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -140,7 +138,7 @@ class Statements:
 
         sqlite.SQLiteConnection._run = counted(sqlite.SQLiteConnection._run)  # type: ignore[method-assign]
         postgres.PostgresConnection._attempt = counted(postgres.PostgresConnection._attempt)  # type: ignore[method-assign]
-        asyncpg.transaction.Transaction.commit = counted(asyncpg.transaction.Transaction.commit)
+        postgres.PostgresConnection._commit = counted(postgres.PostgresConnection._commit)  # type: ignore[method-assign]
 
 
 STATEMENTS = Statements()

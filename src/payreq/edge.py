@@ -264,8 +264,10 @@ async def create_payment_request(
     if scope["query_string"]:
         refuse_query(scope["query_string"])
     data = decode(await read_body(scope, receive, services.settings.max_body_bytes), PaymentRequestCreate)
-    async with services.db.transaction() as conn:
-        payment = await services.payments.create(conn, subject, data.draft())
+    draft = data.draft()
+    # the application's read: on PostgreSQL, a keyed request's claim carries it
+    async with services.db.transaction(first=services.payments.application_read(subject, draft)) as conn:
+        payment = await services.payments.create(conn, subject, draft)
     await send_json(send, 201, _encode(PaymentRequestView.of(payment, base_url=services.settings.base_url)))
 
 

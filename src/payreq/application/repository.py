@@ -13,6 +13,7 @@ from uuid import UUID
 
 from payreq.auth.subject import Tenant
 from payreq.db import Connection, Row
+from payreq.db.base import Statement
 
 _COLUMNS = """id, client_id, account_id, environment, name, is_default, webhook_url,
     default_redirect_url, default_expires_in, currencies, methods, bank_details, created_at, archived_at,
@@ -90,26 +91,38 @@ async def insert_application(
     )
 
 
+_DEFAULT = f"SELECT {_COLUMNS} FROM applications WHERE {_TENANT} AND is_default AND archived_at IS NULL"
+_BY_ID = f"SELECT {_COLUMNS} FROM applications WHERE id = :id AND {_TENANT}"
+_BY_CLIENT_ID = f"SELECT {_COLUMNS} FROM applications WHERE client_id = :client_id AND {_TENANT}"
+
+
+def default_application_read(tenant: Tenant) -> Statement:
+    """The read of ``default_application``, for a unit to be opened with."""
+    return Statement(_DEFAULT, _tenant(tenant))
+
+
+def application_by_id_read(tenant: Tenant, id: UUID) -> Statement:
+    """The read of ``application_by_id``, for a unit to be opened with."""
+    return Statement(_BY_ID, {"id": id, **_tenant(tenant)})
+
+
+def application_by_client_id_read(tenant: Tenant, client_id: str) -> Statement:
+    """The read of ``application_by_client_id``, for a unit to be opened with."""
+    return Statement(_BY_CLIENT_ID, {"client_id": client_id, **_tenant(tenant)})
+
+
 async def default_application(conn: Connection, tenant: Tenant) -> Row | None:
-    return await conn.fetch_one(
-        f"SELECT {_COLUMNS} FROM applications WHERE {_TENANT} AND is_default AND archived_at IS NULL",
-        _tenant(tenant),
-    )
+    return await conn.fetch_one(_DEFAULT, _tenant(tenant))
 
 
 async def application_by_id(conn: Connection, tenant: Tenant, id: UUID) -> Row | None:
     """Archived ones too (their payments still name them)."""
-    return await conn.fetch_one(
-        f"SELECT {_COLUMNS} FROM applications WHERE id = :id AND {_TENANT}", {"id": id, **_tenant(tenant)}
-    )
+    return await conn.fetch_one(_BY_ID, {"id": id, **_tenant(tenant)})
 
 
 async def application_by_client_id(conn: Connection, tenant: Tenant, client_id: str) -> Row | None:
     """Archived ones too; callers that act on an application refuse those."""
-    return await conn.fetch_one(
-        f"SELECT {_COLUMNS} FROM applications WHERE client_id = :client_id AND {_TENANT}",
-        {"client_id": client_id, **_tenant(tenant)},
-    )
+    return await conn.fetch_one(_BY_CLIENT_ID, {"client_id": client_id, **_tenant(tenant)})
 
 
 async def active_applications(conn: Connection, tenant: Tenant) -> list[Row]:

@@ -49,6 +49,12 @@ class Connection(Protocol):
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...
 
+    async def read_first(self, statement: Statement) -> Row | None:
+        """The row of ``statement``, the read the unit was opened with
+        (``transaction(first=statement)``); on PostgreSQL the claim of the request's
+        ``Idempotency-Key`` carries it, so this costs no round trip of its own."""
+        ...
+
     async def fetch_all(self, sql: str, params: Params | None = None) -> Sequence[Row]: ...
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
@@ -59,8 +65,9 @@ class Connection(Protocol):
 class Database(Protocol):
     dialect: Dialect
 
-    def transaction(self) -> AbstractAsyncContextManager[Connection]:
-        """A unit of work that may write; commits on exit, rolls back on error."""
+    def transaction(self, first: Statement | None = None) -> AbstractAsyncContextManager[Connection]:
+        """A unit of work that may write; commits on exit, rolls back on error.
+        ``first``: the read the unit will make first (``Connection.read_first``)."""
         ...
 
     def read(self) -> AbstractAsyncContextManager[Connection]:
@@ -147,7 +154,8 @@ def sqlalchemy_url(url: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Statement:
     """A statement that writes, with its parameters: run alone (``execute``), or on
-    PostgreSQL as a named part of a larger one (``with_parts``), one round trip for all."""
+    PostgreSQL as a named part of a larger one (``with_parts``), one round trip for all.
+    (Also a unit's first read, ``Database.transaction(first=...)``.)"""
 
     sql: str
     params: Params

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from payreq.db import observer as hook
-from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
+from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, Statement, UniqueViolation
 from payreq.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -71,6 +72,31 @@ def _args(sql: str, params: Params | None) -> tuple[str, list[Any]]:
     return query, args
 
 
+def literal(value: Any) -> str:
+    """``value`` as SQL text that is made of digits, hex digits and fixed words only,
+    whatever the value holds (a client's key, a response body): nothing in it can end
+    a string or begin another statement. For ``commit_with``, whose statement has no
+    parameters; each type as asyncpg would bind it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, uuid.UUID):
+        return f"'{uuid.UUID(int=value.int)}'::uuid"
+    if isinstance(value, str):
+        return f"convert_from(decode('{value.encode().hex()}', 'hex'), 'UTF8')"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"decode('{bytes(value).hex()}', 'hex')"
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
+def inline(sql: str, params: Params) -> str:
+    """``sql`` with each ``:name`` replaced by ``literal(params[name])``."""
+    return _PARAM.sub(lambda match: literal(params[match.group(1)]), sql)
+
+
 class PostgresConnection:
     dialect: Dialect = "postgresql"
 
@@ -79,6 +105,7 @@ class PostgresConnection:
         conn: asyncpg.Connection,
         database: PostgresDatabase,
         observer: hook.UnitObserver | None = None,
+        first: Statement | None = None,
     ) -> None:
         self._conn: asyncpg.Connection | None = conn
         self._database = database
@@ -86,6 +113,13 @@ class PostgresConnection:
         self.tx: Any = None
         self.committed_hooks: list[Callable[[], None]] = []
         self._used = False
+        self.first = first
+        """The read the unit was opened with (``transaction(first=...)``), which its
+        first statement may carry (``answered_first``); ``read_first`` gives its row."""
+        self._first_row: Row | None = None
+        self._first_answered = False
+        self._last = ""
+        """A last statement, its values written in (``commit_with``), sent with COMMIT."""
 
     @property
     def raw(self) -> asyncpg.Connection | None:
@@ -106,6 +140,26 @@ class PostgresConnection:
             self.tx = await self._run(_start, retry=True)
             if self.observer is not None:
                 await self.observer.began(self)
+
+    def answered_first(self, row: Row | None) -> None:
+        """A statement that carried the unit's first read (the idempotency claim) read
+        ``row`` for it: ``read_first`` returns that instead of reading again."""
+        self._first_row, self._first_answered = row, True
+
+    async def read_first(self, statement: Statement) -> Row | None:
+        """The row of ``statement``: already read if it is the read this unit was opened
+        with and the unit's first statement carried it (``answered_first``), else read now."""
+        if self._first_answered and statement == self.first:
+            row, self._first_row, self._first_answered, self.first = self._first_row, None, False, None
+            return row
+        return await self.fetch_one(statement.sql, statement.params)
+
+    def commit_with(self, sql: str, params: Params) -> None:
+        """Send ``sql`` (one statement that writes, its result not needed) with this
+        unit's COMMIT: one round trip for both. Its values are written into it as
+        literals (``literal``), since a COMMIT goes in the simple protocol. If it fails,
+        so does the commit: nothing of the unit is kept."""
+        self._last = f"{inline(sql, params)};"
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         query, args = _args(sql, params)
@@ -163,6 +217,10 @@ class PostgresConnection:
             # time-out like any other, 503, not a 500
             raise DatabaseUnavailable("The database did not answer in time; retry shortly.") from exc
 
+    async def _commit(self, last: str) -> None:
+        """COMMIT, after ``last`` (a statement with its values written in, or "")."""
+        await self._live.execute(f"{last}COMMIT;")
+
     async def _replace(self) -> None:
         dead, self._conn = self._conn, None
         if dead is not None:
@@ -181,9 +239,19 @@ def unstorable_value() -> ValidationFailed:
 
 
 async def _start(conn: asyncpg.Connection) -> Any:
-    tx = conn.transaction()
-    await tx.start()
-    return tx
+    """BEGIN, as asyncpg's ``Transaction.start`` sends it; the unit ends it itself
+    (``PostgresDatabase.commit``, ``_rollback``), so that COMMIT can carry a last
+    statement (``commit_with``)."""
+    await conn.execute("BEGIN;")
+    return True
+
+
+async def _rollback(wrapped: PostgresConnection) -> None:
+    """Roll back a unit's transaction, if its connection still lives (else the server
+    has rolled it back already)."""
+    if wrapped.raw is not None and not closed(wrapped.raw):
+        with contextlib.suppress(*_CONNECTION_ERRORS):
+            await wrapped.raw.execute("ROLLBACK;")
 
 
 def closed(conn: asyncpg.Connection) -> bool:
@@ -313,12 +381,18 @@ class PostgresDatabase:
 
     @staticmethod
     async def commit(wrapped: PostgresConnection) -> None:
-        """Commit a unit's transaction (if it began one), then run its after-commit hooks."""
+        """Commit a unit's transaction (if it began one), with its last statement if it
+        has one (``commit_with``), then run its after-commit hooks."""
         if wrapped.tx is not None:
+            last, wrapped._last = wrapped._last, ""
             try:
-                await wrapped.tx.commit()
+                await wrapped._commit(last)
             except _CONNECTION_ERRORS as exc:
                 raise DatabaseUnavailable() from exc
+            except BaseException:
+                if last:  # the last statement failed: its transaction is still open
+                    await _rollback(wrapped)
+                raise
         for after in wrapped.committed_hooks:
             after()
 
@@ -327,15 +401,14 @@ class PostgresDatabase:
         try:
             if commit:
                 await self.commit(wrapped)
-            elif wrapped.raw is not None and not closed(wrapped.raw):
-                with contextlib.suppress(*_CONNECTION_ERRORS):
-                    await wrapped.tx.rollback()
+            else:
+                await _rollback(wrapped)
         finally:
             wrapped.observer = None
             await self.checkin(wrapped.raw)
 
-    def transaction(self) -> AbstractAsyncContextManager[PostgresConnection]:
-        return _Unit(self, write=True)
+    def transaction(self, first: Statement | None = None) -> AbstractAsyncContextManager[PostgresConnection]:
+        return _Unit(self, write=True, first=first)
 
     def read(self) -> AbstractAsyncContextManager[PostgresConnection]:
         return _Unit(self, write=False)
@@ -353,11 +426,12 @@ class _Unit(AbstractAsyncContextManager[PostgresConnection]):
     rather than an ``asynccontextmanager`` (whose async generator the event loop
     registers and forgets around every unit), as SQLite's (``db/sqlite.py``)."""
 
-    __slots__ = ("_database", "_observer", "_wrapped", "_write")
+    __slots__ = ("_database", "_first", "_observer", "_wrapped", "_write")
 
-    def __init__(self, database: PostgresDatabase, *, write: bool) -> None:
+    def __init__(self, database: PostgresDatabase, *, write: bool, first: Statement | None = None) -> None:
         self._database = database
         self._write = write
+        self._first = first
         self._observer: hook.UnitObserver | None = None
         self._wrapped: PostgresConnection | None = None
 
@@ -366,7 +440,9 @@ class _Unit(AbstractAsyncContextManager[PostgresConnection]):
         observer = self._observer = hook.current.get()
         if observer is not None:
             await observer.flush()
-        wrapped = self._wrapped = PostgresConnection(await database.checkout(), database, observer)
+        wrapped = self._wrapped = PostgresConnection(
+            await database.checkout(), database, observer, self._first
+        )
         if self._write:
             try:
                 await wrapped.begin()
@@ -399,9 +475,7 @@ class _Unit(AbstractAsyncContextManager[PostgresConnection]):
         """A unit that failed: its transaction rolled back (if it began), its connection returned."""
         try:
             if wrapped.tx is not None:
-                if wrapped.raw is not None and not closed(wrapped.raw):
-                    with contextlib.suppress(*_CONNECTION_ERRORS):
-                        await wrapped.tx.rollback()
+                await _rollback(wrapped)
                 if self._observer is not None:
                     self._observer.rolled_back()
         finally:

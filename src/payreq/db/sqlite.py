@@ -47,7 +47,7 @@ from pathlib import Path
 from types import TracebackType
 
 from payreq.db import observer as hook
-from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, UniqueViolation
+from payreq.db.base import DatabaseUnavailable, Dialect, Params, Row, Statement, UniqueViolation
 from payreq.errors import ValidationFailed
 from payreq.kit.clock import stored_text
 
@@ -141,6 +141,12 @@ class SQLiteConnection:
         self.writing = True
         if self.observer is not None:
             await self.observer.began(self)
+
+    async def read_first(self, statement: Statement) -> Row | None:
+        """The row of ``statement``, the read this unit was opened with: here always read
+        now (a statement is a call into the library, not a round trip, so the claim of an
+        ``Idempotency-Key`` does not carry it as on PostgreSQL)."""
+        return await self.fetch_one(statement.sql, statement.params)
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         row: Row | None = self._run(sql, params).fetchone()
@@ -384,7 +390,8 @@ class SQLiteDatabase:
 
     # -- units of work ------------------------------------------------------------------
 
-    def transaction(self) -> AbstractAsyncContextManager[SQLiteConnection]:
+    def transaction(self, first: Statement | None = None) -> AbstractAsyncContextManager[SQLiteConnection]:
+        """``first``: the unit's first read (``read_first``), read as it asks."""
         return _Unit(self, write=True)
 
     def read(self) -> AbstractAsyncContextManager[SQLiteConnection]:

@@ -9,6 +9,7 @@ the same transaction whenever the request used one unit of work (see ``hook``).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from uuid import UUID
 import msgspec
 
 from payreq.db import Connection, Row
+from payreq.db.base import Statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,21 @@ async def claim(
     # hours have passed is replaced
     if conn.dialect == "postgresql":
         # the key's advisory lock first (without it, a second INSERT would wait on the
-        # first's uncommitted row), in the same statement: one round trip
-        claimed = await conn.fetch_one(_LOCK_AND_INSERT, {**insert[1], "lock_id": key.lock_id})
+        # first's uncommitted row), in the same statement: one round trip, which also
+        # carries the unit's first read if it has one (``transaction(first=...)``)
+        first: Statement | None = getattr(conn, "first", None)
+        if first is None:
+            claimed = await conn.fetch_one(_LOCK_AND_INSERT, {**insert[1], "lock_id": key.lock_id})
+        else:
+            read_params = {f"first_{name}": value for name, value in first.params.items()}
+            row = await conn.fetch_one(
+                _carrying(first.sql), {**insert[1], "lock_id": key.lock_id, **read_params}
+            )
+            claimed = None
+            if row is not None:
+                claimed = {"ok": row["claim_ok"], "inserted": row["claim_inserted"]}
+                read = None if row["claim_found"] is None else _first_row(row)
+                conn.answered_first(read)  # type: ignore[attr-defined]
         if claimed is None or not claimed["ok"]:
             return BUSY
         inserted = int(claimed["inserted"])
@@ -139,14 +154,48 @@ _LOCK_AND_INSERT = f"""
 is volatile, so PostgreSQL evaluates it once, before the INSERT that reads it)."""
 
 
-async def record_answer(conn: Connection, key: ScopedKey, answer: Answer) -> bool:
-    """Store the answer of the request that holds ``key``."""
-    changed = await conn.execute(
-        f"UPDATE idempotency_keys SET status = :status, headers = :headers, body = :body "
-        f"WHERE {_WHERE} AND status IS NULL",
-        {**key.params(), **_answer_params(answer)},
-    )
-    return changed == 1
+_FIRST_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
+_CLAIM_COLUMNS = ("claim_ok", "claim_inserted", "claim_found")
+_carried: dict[str, str] = {}
+
+
+def _carrying(first_sql: str) -> str:
+    """The claim with a unit's first read (a SELECT) as one more entry of its ``WITH``:
+    the read's first row, if any, joined to the claim's one row, the read's parameters
+    renamed (``:first_...``) so that they cannot meet the claim's."""
+    sql = _carried.get(first_sql)
+    if sql is None:
+        read = _FIRST_PARAM.sub(lambda match: f":first_{match.group(1)}", first_sql)
+        head = _LOCK_AND_INSERT[: _LOCK_AND_INSERT.rindex("SELECT lock.ok")].rstrip()
+        sql = _carried[first_sql] = f"""{head},
+    first_read AS ({read})
+    SELECT lock.ok AS claim_ok, (SELECT COUNT(*) FROM claimed) AS claim_inserted, first_row.*
+    FROM lock LEFT JOIN (SELECT TRUE AS claim_found, * FROM first_read LIMIT 1) AS first_row ON TRUE
+"""
+    return sql
+
+
+def _first_row(row: Row) -> dict[str, Any]:
+    """The first read's row, out of the claim's."""
+    return {name: value for name, value in row.items() if name not in _CLAIM_COLUMNS}  # type: ignore[attr-defined]
+
+
+async def record_answer(conn: Connection, key: ScopedKey, answer: Answer) -> None:
+    """Store the answer of the request that holds ``key``, in ``conn``'s transaction.
+    On PostgreSQL the statement goes with the unit's COMMIT (``commit_with``): one
+    round trip for both; if it fails, so does the commit, and nothing is kept."""
+    params = {**key.params(), **_answer_params(answer)}
+    commit_with = getattr(conn, "commit_with", None)
+    if commit_with is not None:
+        commit_with(_RECORD, params)
+        return
+    await conn.execute(_RECORD, params)
+
+
+_RECORD = (
+    f"UPDATE idempotency_keys SET status = :status, headers = :headers, body = :body "
+    f"WHERE {_WHERE} AND status IS NULL"
+)
 
 
 async def release(conn: Connection, key: ScopedKey) -> None:

@@ -30,8 +30,10 @@ async def create_payment_request(request: Request[Any, Any, Any], subject: Subje
     """Create a payment request and get the checkout URL to send the payer to."""
     services: Services = request.app.state.services
     data = decode(await request.body(), PaymentRequestCreate)
-    async with services.db.transaction() as conn:
-        payment = await services.payments.create(conn, subject, data.draft())
+    draft = data.draft()
+    # the application's read: on PostgreSQL, a keyed request's claim carries it
+    async with services.db.transaction(first=services.payments.application_read(subject, draft)) as conn:
+        payment = await services.payments.create(conn, subject, draft)
     return PaymentRequestView.of(payment, base_url=services.settings.base_url)
 
 

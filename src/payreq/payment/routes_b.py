@@ -41,8 +41,10 @@ async def checkout(request: Request[Any, Any, Any], subject: Subject) -> Payment
     """Create a payment; send the payer to `checkoutUrl`. Client or access token, scope `payments.create`."""
     services: Services = request.app.state.services
     data = decode(await request.body(), PaymentCheckout)
-    async with services.db.transaction() as conn:
-        payment = await services.payments.create(conn, subject, data.draft())
+    draft = data.draft()
+    # the application's read: on PostgreSQL, a keyed request's claim carries it
+    async with services.db.transaction(first=services.payments.application_read(subject, draft)) as conn:
+        payment = await services.payments.create(conn, subject, draft)
     return PaymentB.of(payment, base_url=services.settings.base_url)
 
 

@@ -22,7 +22,7 @@ from payreq.audit.service import AuditService
 from payreq.auth.roles import Permission
 from payreq.auth.subject import AuthSubject, Tenant
 from payreq.db import Connection, Row
-from payreq.db.base import Parts
+from payreq.db.base import Parts, Statement
 from payreq.errors import Forbidden, NotFound, ValidationFailed
 from payreq.kit import money
 from payreq.kit.clock import Clock, instant, utc_now
@@ -71,7 +71,9 @@ class PaymentService:
     # -- create -----------------------------------------------------------------
 
     async def create(self, conn: Connection, subject: AuthSubject, draft: PaymentDraft) -> Payment:
-        application = await self._application(conn, subject, draft.application_client_id)
+        """Its first read is ``application_read(subject, draft)``: a unit opened with it
+        (``transaction(first=...)``) may have read it already (an idempotency claim)."""
+        application = await self._application(conn, subject, draft)
         now = self.clock()
         payment = Payment(
             id=new_uuid(),
@@ -93,19 +95,25 @@ class PaymentService:
         await self._record(conn, payment, Status.PENDING, now, along=repository.creation(payment))
         return payment
 
-    async def _application(self, conn: Connection, subject: AuthSubject, client_id: str | None) -> Row:
+    @staticmethod
+    def application_read(subject: AuthSubject, draft: PaymentDraft) -> Statement:
+        """The read ``create`` begins with: the application the payment is for."""
         if subject.application_id is not None:
-            row = await applications.application_by_id(conn, subject.tenant, subject.application_id)
+            return applications.application_by_id_read(subject.tenant, subject.application_id)
+        if draft.application_client_id is not None:
+            return applications.application_by_client_id_read(subject.tenant, draft.application_client_id)
+        return applications.default_application_read(subject.tenant)
+
+    async def _application(self, conn: Connection, subject: AuthSubject, draft: PaymentDraft) -> Row:
+        client_id = draft.application_client_id
+        row = await conn.read_first(self.application_read(subject, draft))
+        if subject.application_id is not None:
             if row is None or (client_id is not None and row["client_id"] != client_id):
                 raise Forbidden(code="application_mismatch")
-        elif client_id is not None:
-            row = await applications.application_by_client_id(conn, subject.tenant, client_id)
-            if row is None:
-                raise NotFound("No such payment application.", param="clientId")
-        else:
-            row = await applications.default_application(conn, subject.tenant)
-            if row is None:
-                raise NotFound("This account has no default payment application.")
+        elif row is None and client_id is not None:
+            raise NotFound("No such payment application.", param="clientId")
+        elif row is None:
+            raise NotFound("This account has no default payment application.")
         if row["archived_at"] is not None:
             raise NotFound("No such payment application.")
         return row
