@@ -45,10 +45,11 @@ class Settings(BaseSettings):
     operator (``payreq bootstrap``) and owners' invitations. On an ``open`` server every
     tenant is a stranger; ``make run`` opens it for local use."""
     signup_address_limit: int = Field(default=10, ge=1)
-    """Sign-up forms one client address may send per hour (each mails a link; 429 past it)."""
+    """Sign-up forms one client address may send per hour (each mails a link; 429 past it);
+    the password-reset form's own budget takes the same limit."""
     signup_email_limit: int = Field(default=3, ge=1)
     """Sign-up forms per hour naming one email address, registered or not (each mails
-    that address; 429 past it)."""
+    that address; 429 past it); the password-reset form's own budget takes the same limit."""
     session_idle_timeout: int = Field(default=7200, ge=60)
     """Seconds without a request after which a dashboard session ends."""
     session_max_age: int = Field(default=7 * 86400, ge=300)

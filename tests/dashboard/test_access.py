@@ -407,3 +407,37 @@ async def test_past_the_address_limit_a_wrong_second_factor_is_429_and_a_right_o
     assert await code("000000") == 429
     assert await code(totp.at(time.time() + totp.interval)) == 303
     assert (await browser.get("/dashboard")).status_code == 200
+
+
+async def test_the_reset_form_is_throttled_per_email_address_and_per_client_address(
+    settings: Settings, db: Database, clock: MovableClock
+) -> None:
+    """Each reset form may mail the address, and the page answers the same for an
+    unknown one: past its budgets (the sign-up form's limits, budgets of its own) the
+    form answers 429 with Retry-After and mails nothing, so nobody can flood an inbox."""
+    with smtp_server() as box:
+        app = _app(
+            settings, db, clock, signup="open", smtp_url=box.url, signup_address_limit=3, signup_email_limit=2
+        )
+        owner = await sign_up(app)
+        mailed = len(box.to(owner.email))
+
+        async def ask(address: str, email: str) -> httpx.Response:
+            visitor = DashboardClient(new_client(app, address))
+            return await visitor.post(
+                "/dashboard/password-reset", {"email": email}, csrf_from="/dashboard/password-reset"
+            )
+
+        for n, address in enumerate(("10.9.0.1", "10.9.0.2", "10.9.0.3")):
+            typed = (owner.email, owner.email.upper(), f" {owner.email.title()}")[n]
+            answer = await ask(address, typed)  # one address however it is typed
+            if n < 2:
+                assert answer.status_code == 200 and "If an account uses that address" in answer.text
+            else:
+                assert answer.status_code == 429
+                assert "Too many reset requests from here or for this address" in answer.text
+                assert 0 < int(answer.headers["retry-after"]) <= 3600
+        assert len(box.to(owner.email)) == mailed + 2  # the refused one mailed nothing
+        statuses = [(await ask("10.9.0.9", unique_email())).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert (await ask("10.9.0.10", unique_email())).status_code == 200

@@ -146,21 +146,35 @@ class UserService:
         """Spend one sign-up form of the client address's and of the email address's
         hourly budgets (each form mails that address, registered or not); 429 past
         either. The email is keyed by its digest, never stored in the limiter."""
+        await self._throttle_mail_form("signup", "sign-ups", address=address, email=email)
+
+    async def throttle_reset(self, *, address: str, email: str) -> None:
+        """The password-reset form's budgets: the sign-up form's limits, budgets of its
+        own. Each form may mail the address, so without them anyone could flood an inbox
+        with reset links (the page answers the same for an unknown address)."""
+        await self._throttle_mail_form("reset", "reset requests", address=address, email=email)
+
+    async def _throttle_mail_form(self, kind: str, what: str, *, address: str, email: str) -> None:
         if self.limiter is None:
             return
         decision = await self.limiter.spend(
             [
-                Budget(f"signup:address:{address}", self.signup_address_limit, SIGNUP_WINDOW, name="address"),
-                Budget(f"signup:email:{digest(email)}", self.signup_email_limit, SIGNUP_WINDOW, name="email"),
+                Budget(f"{kind}:address:{address}", self.signup_address_limit, SIGNUP_WINDOW, name="address"),
+                Budget(
+                    f"{kind}:email:{digest(email.strip().lower())}",
+                    self.signup_email_limit,
+                    SIGNUP_WINDOW,
+                    name="email",
+                ),
             ]
         )
         if decision is None or decision.allowed:
             return
-        metrics.rate_limited.labels("signup").inc()
+        metrics.rate_limited.labels(kind).inc()
         minutes = max(1, -(-decision.retry_after // 60))
         raise RateLimited(
-            f"Too many sign-ups from here or for this address. Try again in {minutes} min.",
-            code="signup_rate_limited",
+            f"Too many {what} from here or for this address. Try again in {minutes} min.",
+            code=f"{kind}_rate_limited",
             headers={"Retry-After": str(decision.retry_after)},
         )
 

@@ -339,6 +339,17 @@ async def reset_request(request: Request[Any, Any, Any]) -> Response[str]:
     services = services_of(request)
     link = None
     if services.mailer.configured:
+        try:
+            await services.users.throttle_reset(address=client_address(request), email=form.get("email"))
+        except RateLimited as exc:
+            response = html(
+                request,
+                "reset_request.html",
+                {**anonymous_csrf(request), "mail": True, "error": exc.message},
+                status=exc.status,
+            )
+            response.headers["Retry-After"] = exc.headers["Retry-After"]
+            return response
         async with services.db.transaction() as conn:
             link = await services.users.reset_link(conn, form.get("email"))
         if link is not None:
