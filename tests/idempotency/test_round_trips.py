@@ -23,7 +23,6 @@ from tests.idempotency.conftest import body, key_rows, keyed, new_key, payments_
 from tests.idempotency.test_replay import checkout_body
 from tests.payment.conftest import error_of
 
-
 POSTGRES_ONLY = pytest.mark.parametrize("backend", ["postgres"], indirect=True, scope="session")
 """Runs the test on PostgreSQL alone (no SQLite run to skip under CI)."""
 
