@@ -291,3 +291,31 @@ async def test_a_link_does_nothing_once_sign_up_is_closed(
     assert (await visitor.get(path)).status_code == 403
     assert (await visitor.post(path, {}, csrf_from="/dashboard/login")).status_code == 403
     assert await _users_with(dashboard_app, client.email) == 0
+
+
+async def test_an_address_taken_between_the_check_and_the_insert_answers_taken(
+    dashboard_app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the checks cannot see (an invitation accepted between the look for the
+    address and the new user's INSERT) meets the users' unique index: the link answers
+    that the address is taken, nothing of the new account is kept, and the link stays
+    unused (its unit rolled back)."""
+    from payreq.account import repository
+
+    client = DashboardClient(new_client(dashboard_app), email=unique_email())
+    await request_sign_up(client)
+    path = await signup_link(dashboard_app, client.email)
+    csrf = await client.csrf(path)
+    await sign_up(dashboard_app, email=client.email)  # the address is taken meanwhile
+    accounts = await _users_with(dashboard_app, client.email)
+
+    async def blind(*_: object) -> bool:
+        return False  # as if the other sign-in were not committed yet when looked for
+
+    monkeypatch.setattr(repository, "user_exists", blind)
+    taken = await client.post(path, {}, csrf=csrf)
+    assert taken.status_code == 409 and "already has a payreq sign-in" in taken.text
+    assert "payreq_session" not in client.http.cookies
+    monkeypatch.undo()
+    assert await _users_with(dashboard_app, client.email) == accounts == 1
+    assert (await client.get(path)).status_code == 200  # still unused: rolled back

@@ -26,7 +26,7 @@ from payreq.account import repository, session_repository
 from payreq.account.service import account_name, create_account, hash_password
 from payreq.audit.service import AuditService
 from payreq.auth.roles import Actor, Role
-from payreq.db import Connection
+from payreq.db import Connection, UniqueViolation
 from payreq.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from payreq.kit.clock import Clock, utc_now
 from payreq.kit.crypto import digest, random_string
@@ -113,6 +113,7 @@ class PendingSignup:
     password_hash: str
 
 
+EMAIL_TAKEN = "An account with this email already exists. Sign in instead."
 SIGNUP_LINK_INVALID = "This sign-up link is not valid any more. Sign up again to get a new one."
 
 
@@ -216,7 +217,11 @@ class UserService:
         if await repository.user_exists(conn, pending.email):
             return None
         data = SignUp(account_name=pending.account_name, email=pending.email, password="")
-        return await self.sign_up(conn, data, password_hash=pending.password_hash)
+        try:
+            return await self.sign_up(conn, data, password_hash=pending.password_hash)
+        except UniqueViolation as exc:  # an invitation to the address was accepted this very moment
+            # raised out of the unit, which rolls back (the link stays unused)
+            raise Conflict(EMAIL_TAKEN, code="email_taken") from exc
 
     async def reissue_signup_link(self, conn: Connection, email: str) -> SignupLink | None:
         """A new token for the newest live pending sign-up of ``email`` (the old one
@@ -239,7 +244,7 @@ class UserService:
         if not self.signup_open:
             raise Forbidden(code="signup_closed")
         if await repository.user_exists(conn, data.email):
-            raise Conflict("An account with this email already exists. Sign in instead.", code="email_taken")
+            raise Conflict(EMAIL_TAKEN, code="email_taken")
         created = await create_account(
             conn, name=data.account_name, email=data.email, password_hash=password_hash, now=self.clock()
         )

@@ -32,8 +32,7 @@ from payreq.dashboard.web import (
     see_other,
     services_of,
 )
-from payreq.db import UniqueViolation
-from payreq.errors import NotFound, PayreqError, RateLimited, ValidationFailed
+from payreq.errors import Conflict, NotFound, PayreqError, RateLimited, ValidationFailed
 from payreq.kit.mail import mail_text
 from payreq.services import Services
 
@@ -313,7 +312,9 @@ async def signup_confirm(request: Request[Any, Any, Any], token: FromPath[str]) 
                 )
     except NotFound:
         return _signup_link_page(request)
-    except UniqueViolation:  # an invitation to the address was accepted at this very moment
+    except Conflict as exc:  # an invitation to the address was accepted at this very moment
+        if exc.code != "email_taken":
+            raise
         return _signup_link_page(request, taken=True)
     if started is None:
         return _signup_link_page(request, taken=True)
